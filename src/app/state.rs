@@ -1,0 +1,142 @@
+use crate::config::{Diagnostic, Theme};
+pub use crate::domain::GpuProbe;
+use crate::domain::Run;
+
+use super::keymap::Keymap;
+
+/// The four tabs, registered once here: title, key name and order all come from this list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tab {
+    Runs,
+    Models,
+    Gpus,
+    Bench,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Runs, Tab::Models, Tab::Gpus, Tab::Bench];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Runs => "Runs",
+            Tab::Models => "Models",
+            Tab::Gpus => "GPUs",
+            Tab::Bench => "Bench",
+        }
+    }
+    /// The name used in config (`tab_runs`).
+    pub fn key_name(self) -> &'static str {
+        match self {
+            Tab::Runs => "runs",
+            Tab::Models => "models",
+            Tab::Gpus => "gpus",
+            Tab::Bench => "bench",
+        }
+    }
+    pub fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).unwrap_or(0)
+    }
+    pub fn offset(self, by: isize) -> Tab {
+        let n = Tab::ALL.len() as isize;
+        Tab::ALL[(self.index() as isize + by).rem_euclid(n) as usize]
+    }
+
+    /// The tab bar's labels and the columns each occupies; render draws these and mouse clicks
+    /// are matched against them, so the two can never disagree.
+    pub fn bar() -> Vec<(Tab, String, std::ops::Range<u16>)> {
+        let mut col = BAR_PREFIX.len() as u16;
+        Tab::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let label = format!(" {} {} ", i + 1, t.title());
+                let start = col;
+                col += label.len() as u16 + 1; // one column of separator
+                (*t, label, start..start + (col - start - 1))
+            })
+            .collect()
+    }
+
+    /// The tab under a click on the tab bar's row.
+    pub fn at_column(col: u16) -> Option<Tab> {
+        Tab::bar()
+            .into_iter()
+            .find(|(_, _, r)| r.contains(&col))
+            .map(|(t, _, _)| t)
+    }
+}
+
+/// What the tab bar starts with.
+pub const BAR_PREFIX: &str = " gantry  ";
+
+/// The Runs tab's data and selection.
+#[derive(Debug, Clone, Default)]
+pub struct RunsView {
+    pub rows: Vec<Run>,
+    pub loaded: bool,
+    pub error: Option<String>,
+    pub selected: usize,
+}
+
+pub struct State {
+    pub tab: Tab,
+    pub help: bool,
+    pub quit: bool,
+    /// The terminal size, for paging and mouse hit-tests.
+    pub size: (u16, u16),
+    pub workspace: String,
+    pub host: String,
+    /// HH:MM, refreshed by the clock worker once a minute.
+    pub clock: String,
+    pub now_ms: i64,
+    pub runs: RunsView,
+    pub gpu: GpuProbe,
+    /// Problems in the user's config or theme, shown in the status line until a key is pressed.
+    pub notices: Vec<Diagnostic>,
+    pub keymap: Keymap,
+    pub theme: Theme,
+}
+
+impl State {
+    pub fn new(keymap: Keymap, theme: Theme) -> State {
+        State {
+            tab: Tab::Runs,
+            help: false,
+            quit: false,
+            size: (80, 24),
+            workspace: String::new(),
+            host: String::new(),
+            clock: String::new(),
+            now_ms: 0,
+            runs: RunsView::default(),
+            gpu: GpuProbe::Pending,
+            notices: Vec::new(),
+            keymap,
+            theme,
+        }
+    }
+
+    /// Rows of the runs table that fit on screen (tab bar, header, borders and status excluded).
+    pub fn page_rows(&self) -> usize {
+        usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tab_bar_columns_match_labels() {
+        let bar = Tab::bar();
+        assert_eq!(bar[0].1, " 1 Runs ");
+        assert_eq!(bar[0].2.start, BAR_PREFIX.len() as u16);
+        for (t, label, r) in &bar {
+            assert_eq!(r.len(), label.len());
+            assert_eq!(Tab::at_column(r.start), Some(*t));
+            assert_eq!(Tab::at_column(r.end - 1), Some(*t));
+        }
+        assert_eq!(Tab::at_column(0), None);
+        assert_eq!(Tab::at_column(bar[0].2.end), None, "separator");
+    }
+}

@@ -1,0 +1,4 @@
+//! Capturing runs: the metric protocol parser (more of `gantry run` lands here: spawn, tee,
+//! sampling, recovery).
+
+pub mod protocol;

@@ -1,0 +1,107 @@
+//! The command line: one file per subcommand, each with its arguments and its output. `main`
+//! parses, starts logging into the workspace, runs the command and turns errors into exit codes.
+
+mod demo;
+mod init;
+mod where_is;
+mod workbench;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::error::UserError;
+use crate::workspace::{Lookup, Workspace};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "gantry",
+    version,
+    about = "A terminal workbench for the local ML loop: runs, models, GPUs and benchmarks",
+    long_about = "A terminal workbench for the local ML loop: runs, models, GPUs and benchmarks.\n\n\
+        With no command, opens the workbench on the workspace in use (see `gantry where`)."
+)]
+pub struct Cli {
+    /// Directory that holds the .gantry/ workspace [default: GANTRY_WORKSPACE, else the nearest
+    /// .gantry/ above the current directory, else the user's data directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Colour theme: default-dark, light, high-contrast, a user theme's name or a .toml path
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a .gantry/ workspace in DIR (default: the current directory)
+    Init(init::Args),
+    /// Print the workspace in use, why it was chosen, and its files
+    Where(where_is::Args),
+    /// Build a demo workspace from bundled fixtures and open the workbench on it
+    Demo(demo::Args),
+}
+
+/// The binary's entry point.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            match e.downcast_ref::<UserError>() {
+                Some(u) => eprintln!("error: {u}"),
+                None => eprintln!("error: {e:#}"),
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match cli.command {
+        Some(Command::Init(a)) => init::run(a),
+        Some(Command::Where(a)) => {
+            let ws = resolve(&cli.workspace)?;
+            where_is::run(a, &ws)
+        }
+        Some(Command::Demo(a)) => rt.block_on(demo::run(a, cli.theme)),
+        None => {
+            let ws = resolve(&cli.workspace)?;
+            rt.block_on(workbench::open(&ws, cli.theme))
+        }
+    }
+}
+
+/// The workspace for this command, with logging started in it.
+fn resolve(flag: &Option<PathBuf>) -> Result<Workspace, UserError> {
+    let ws = Workspace::resolve(&Lookup::from_process(flag.clone())?)?;
+    start_logging(&ws);
+    Ok(ws)
+}
+
+/// Log to `.gantry/logs/gantry.log`, never to the terminal. `GANTRY_LOG` sets the filter
+/// (default `info`). A log file that cannot be opened means no log, not a failed command.
+pub fn start_logging(ws: &Workspace) {
+    use tracing_subscriber::EnvFilter;
+    let Ok(file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(ws.log_file())
+    else {
+        return;
+    };
+    let filter = EnvFilter::try_from_env("GANTRY_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::sync::Mutex::new(file))
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+}

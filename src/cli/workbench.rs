@@ -1,0 +1,63 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::bail;
+use tokio::sync::mpsc;
+
+use crate::app::{Effect, EffectRunner, Keymap, State, run_loop, spawn_clock};
+use crate::config::{self, ColorMode, Config, Theme};
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+/// Everything the workbench needs from config and theme files, with what was wrong in them.
+pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
+    let (cfg, mut notices) = Config::load();
+    let theme_name = theme_flag.unwrap_or_else(|| cfg.theme.clone());
+    let (theme, d) = Theme::load(
+        &theme_name,
+        ColorMode::from_env(),
+        config::config_dir().as_deref(),
+    );
+    notices.extend(d);
+    let (keymap, d) = Keymap::build(&cfg);
+    notices.extend(d);
+    for n in &notices {
+        tracing::warn!("{n}");
+    }
+    let mut state = State::new(keymap, theme);
+    state.workspace = ws.label();
+    state.host = gethostname::gethostname().to_string_lossy().into_owned();
+    let now = chrono::Local::now();
+    state.now_ms = now.timestamp_millis();
+    state.clock = now.format("%H:%M").to_string();
+    state.notices = notices;
+    state
+}
+
+/// Open the workbench on a workspace until the user quits or the terminal goes away.
+pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<ExitCode> {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        bail!(
+            crate::error::UserError::new(
+                "the workbench needs a terminal, and stdin/stdout are not one"
+            )
+            .hint("run `gantry` in a terminal, or use a subcommand (see `gantry --help`)")
+        );
+    }
+    let store = Store::open(&ws.db_path()).await?;
+    let mut state = prepare_state(ws, theme_flag);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut tui = crate::tui::Tui::enter()?;
+    state.size = tui.size();
+    let _events = crate::tui::spawn_events(tx.clone())?;
+    let _clock = spawn_clock(tx.clone());
+    let runner = EffectRunner::new(store.clone(), tx);
+    runner.run(Effect::LoadRuns);
+    runner.run(Effect::ProbeGpus);
+    tracing::info!(workspace = %ws.root.display(), "workbench opened");
+    let result = run_loop(&mut state, &mut rx, &mut tui.terminal, |e| runner.run(e)).await;
+    drop(tui);
+    store.close().await;
+    tracing::info!("workbench closed");
+    result.map(|_| ExitCode::SUCCESS)
+}

@@ -1,0 +1,261 @@
+//! config.toml, the keymap's key lists and theme files: defaults embedded in the binary, the user's
+//! file patching them. A broken file yields a `Diagnostic` naming file:line, and the defaults stay.
+
+pub mod keys;
+pub mod theme;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+pub use keys::{KeyChord, KeyCode};
+pub use theme::{ColorMode, Role, Theme};
+
+const DEFAULT_TOML: &str = include_str!("default.toml");
+const DEFAULT_PATH: &str = "<built-in config>";
+
+/// Something wrong in a user's file; gantry carries on with the defaults for that part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(l) => write!(f, "{}:{l}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl Diagnostic {
+    pub(crate) fn at(
+        path: &Path,
+        src: &str,
+        span: Option<std::ops::Range<usize>>,
+        msg: &str,
+    ) -> Self {
+        Diagnostic {
+            path: path.to_path_buf(),
+            line: span.map(|s| line_of(src, s.start)),
+            message: msg.trim().to_string(),
+        }
+    }
+}
+
+/// 1-based line of a byte offset.
+pub(crate) fn line_of(src: &str, offset: usize) -> usize {
+    src.as_bytes()[..offset.min(src.len())]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
+}
+
+/// The keys bound to one action, and where that binding came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub keys: Vec<KeyChord>,
+    pub origin: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub theme: String,
+    pub refresh_ms: u64,
+    /// action name -> keys, as configured; app::keymap checks the names.
+    pub keymap: BTreeMap<String, Binding>,
+    /// Where the user's file was looked for.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    theme: Option<String>,
+    refresh_ms: Option<toml::Spanned<u64>>,
+    keymap: Option<BTreeMap<String, toml::Spanned<OneOrMany>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn list(&self) -> Vec<&str> {
+        match self {
+            OneOrMany::One(s) => vec![s.as_str()],
+            OneOrMany::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// The user's config directory: `$XDG_CONFIG_HOME/gantry`.
+pub fn config_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "gantry").map(|d| d.config_dir().to_path_buf())
+}
+
+impl Config {
+    /// The embedded defaults alone.
+    pub fn defaults() -> Config {
+        let mut cfg = Config {
+            theme: String::new(),
+            refresh_ms: 0,
+            keymap: BTreeMap::new(),
+            path: None,
+        };
+        let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
+        debug_assert!(diags.is_empty(), "built-in config: {diags:?}");
+        cfg
+    }
+
+    /// Defaults patched by `$XDG_CONFIG_HOME/gantry/config.toml` when it exists.
+    pub fn load() -> (Config, Vec<Diagnostic>) {
+        match config_dir() {
+            Some(dir) => Self::load_from(&dir.join("config.toml")),
+            None => (Self::defaults(), Vec::new()),
+        }
+    }
+
+    /// Defaults patched by the file at `path`; a missing file is no error.
+    pub fn load_from(path: &Path) -> (Config, Vec<Diagnostic>) {
+        let mut cfg = Self::defaults();
+        cfg.path = Some(path.to_path_buf());
+        let src = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (cfg, Vec::new()),
+            Err(e) => {
+                let d = Diagnostic {
+                    path: path.to_path_buf(),
+                    line: None,
+                    message: format!("cannot read: {e}; using the built-in config"),
+                };
+                return (cfg, vec![d]);
+            }
+        };
+        let diags = cfg.patch(path, &src);
+        (cfg, diags)
+    }
+
+    /// Apply one file's settings. A file that does not parse changes nothing; a bad value changes
+    /// nothing for its own setting.
+    fn patch(&mut self, path: &Path, src: &str) -> Vec<Diagnostic> {
+        let file: ConfigFile = match toml::from_str(src) {
+            Ok(f) => f,
+            Err(e) => {
+                let msg = format!("{}; using the built-in config", e.message());
+                return vec![Diagnostic::at(path, src, e.span(), &msg)];
+            }
+        };
+        let mut diags = Vec::new();
+        if let Some(t) = file.theme {
+            self.theme = t;
+        }
+        if let Some(r) = file.refresh_ms {
+            let v = *r.get_ref();
+            if (100..=60_000).contains(&v) {
+                self.refresh_ms = v;
+            } else {
+                let msg = format!(
+                    "refresh_ms = {v} is outside 100..=60000; keeping {}",
+                    self.refresh_ms
+                );
+                diags.push(Diagnostic::at(path, src, Some(r.span()), &msg));
+            }
+        }
+        for (action, keys) in file.keymap.unwrap_or_default() {
+            let mut parsed = Vec::new();
+            let mut bad = None;
+            for k in keys.get_ref().list() {
+                match KeyChord::parse(k) {
+                    Ok(c) => parsed.push(c),
+                    Err(e) => {
+                        bad = Some(e);
+                        break;
+                    }
+                }
+            }
+            let line = line_of(src, keys.span().start);
+            match bad {
+                Some(e) => diags.push(Diagnostic {
+                    path: path.to_path_buf(),
+                    line: Some(line),
+                    message: format!("keymap.{action}: {e}; keeping its default keys"),
+                }),
+                None => {
+                    let origin = format!("{}:{line}", path.display());
+                    self.keymap.insert(
+                        action,
+                        Binding {
+                            keys: parsed,
+                            origin,
+                        },
+                    );
+                }
+            }
+        }
+        diags
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(src: &str) -> (Config, Vec<Diagnostic>) {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("config.toml");
+        std::fs::write(&p, src).unwrap();
+        Config::load_from(&p)
+    }
+
+    #[test]
+    fn built_in_config_is_complete() {
+        let c = Config::defaults();
+        assert_eq!(c.theme, "default-dark");
+        assert_eq!(c.refresh_ms, 1000);
+        assert_eq!(c.keymap["quit"].keys.len(), 2);
+    }
+
+    #[test]
+    fn user_file_patches_only_what_it_names() {
+        let (c, d) = load("theme = \"light\"\n[keymap]\nquit = \"x\"\n");
+        assert!(d.is_empty(), "{d:?}");
+        assert_eq!(c.theme, "light");
+        assert_eq!(c.refresh_ms, 1000);
+        assert_eq!(c.keymap["quit"].keys, vec![KeyChord::parse("x").unwrap()]);
+        assert!(c.keymap["quit"].origin.ends_with("config.toml:3"));
+        assert_eq!(c.keymap["help"].keys, vec![KeyChord::parse("?").unwrap()]);
+    }
+
+    #[test]
+    fn syntax_error_names_the_line_and_keeps_defaults() {
+        let (c, d) = load("theme = \"light\"\n\nrefresh_ms = = 5\n");
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, Some(3), "{}", d[0]);
+        assert!(d[0].to_string().contains("config.toml:3:"), "{}", d[0]);
+        assert_eq!(c.theme, "default-dark");
+    }
+
+    #[test]
+    fn unknown_field_bad_value_and_bad_key_are_reported() {
+        let (_, d) = load("thme = \"x\"\n");
+        assert!(d[0].message.contains("unknown field `thme`"), "{}", d[0]);
+        assert_eq!(d[0].line, Some(1));
+        let (c, d) = load("refresh_ms = 5\n[keymap]\nhelp = [\"ctrl-nope\"]\n");
+        assert_eq!(c.refresh_ms, 1000);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert_eq!(d[0].line, Some(1));
+        assert_eq!(d[1].line, Some(3));
+        assert!(d[1].message.contains("unknown key `nope`"));
+        assert_eq!(c.keymap["help"].keys, vec![KeyChord::parse("?").unwrap()]);
+    }
+}

@@ -1,0 +1,14 @@
+//! Plain data types shared by every room: runs, series. No I/O here.
+
+mod gpu;
+mod run;
+mod series;
+
+pub use gpu::GpuProbe;
+pub use run::{NewRun, Run, RunStatus};
+pub use series::{Series, SeriesKind};
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

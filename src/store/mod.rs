@@ -1,0 +1,426 @@
+//! The SQLite store (through sqlx): opening with WAL, busy timeout and foreign keys, the embedded
+//! migrations, and every query. The only room with SQL in it. Queries bind parameters as `$1, $2`
+//! in ascending order, which SQLite and PostgreSQL both read.
+
+pub mod chunk;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlSafeStr, SqlitePool};
+
+use crate::domain::{NewRun, Run, RunStatus, Series, SeriesKind};
+use crate::error::UserError;
+
+/// How long a writer waits for another process's write to finish before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn migrator() -> Migrator {
+    Migrator::with_migrations(vec![Migration::new(
+        1,
+        "init".into(),
+        MigrationType::Simple,
+        include_str!("migrations/0001_init.sql").into_sql_str(),
+        false,
+    )])
+}
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (creating if missing) the store at `path` and bring its schema up to date.
+    pub async fn open(path: &Path) -> Result<Store, UserError> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| open_error(path, what, &e.to_string());
+        // One process migrates at a time: a file lock beside the database.
+        let lock_path = path.with_extension("db.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| fail("cannot create the store's lock file", &e))?;
+        lock.lock().map_err(|e| fail("cannot lock the store", &e))?;
+
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await
+            .map_err(|e| fail("cannot open the store", &e))?;
+        migrator()
+            .run(&pool)
+            .await
+            .map_err(|e| fail("cannot bring the store's schema up to date", &e))?;
+        drop(lock);
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        // IMMEDIATE takes the write lock up front, so the busy timeout applies; a deferred
+        // transaction that later upgrades fails at once with "database is locked".
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// The id of experiment `name`, created when missing.
+    pub async fn experiment_id(&self, name: &str) -> Result<String> {
+        let mut tx = self.write_tx().await?;
+        let id = experiment_id_tx(&mut tx, name).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Record a new run with status `running`.
+    pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let command = serde_json::to_string(&new.command)?;
+        let mut tx = self.write_tx().await?;
+        let exp = experiment_id_tx(&mut tx, &new.experiment).await?;
+        sqlx::query(
+            "INSERT INTO runs (id, experiment_id, name, status, started_ms, host, user_name, pid, \
+             command, cwd, git_commit, git_branch, git_dirty, notes) \
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&id)
+        .bind(&exp)
+        .bind(&new.name)
+        .bind(new.started_ms)
+        .bind(&new.host)
+        .bind(&new.user)
+        .bind(new.pid)
+        .bind(&command)
+        .bind(&new.cwd)
+        .bind(&new.git_commit)
+        .bind(&new.git_branch)
+        .bind(new.git_dirty)
+        .bind(&new.notes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.run(&id).await
+    }
+
+    /// Mark a run ended.
+    pub async fn finish_run(
+        &self,
+        id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        ended_ms: i64,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let r =
+            sqlx::query("UPDATE runs SET status = $1, exit_code = $2, ended_ms = $3 WHERE id = $4")
+                .bind(status.as_str())
+                .bind(exit_code)
+                .bind(ended_ms)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        if r.rows_affected() == 0 {
+            return Err(anyhow!("no run with id {id}"));
+        }
+        Ok(())
+    }
+
+    pub async fn set_params(&self, run_id: &str, params: &[(String, String)]) -> Result<()> {
+        self.set_pairs(
+            "INSERT INTO params (run_id, key, value) VALUES ($1, $2, $3) \
+                        ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            run_id,
+            params,
+        )
+        .await
+    }
+
+    pub async fn set_tags(&self, run_id: &str, tags: &[(String, String)]) -> Result<()> {
+        self.set_pairs(
+            "INSERT INTO tags (run_id, key, value) VALUES ($1, $2, $3) \
+                        ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            run_id,
+            tags,
+        )
+        .await
+    }
+
+    async fn set_pairs(
+        &self,
+        sql: &'static str,
+        run_id: &str,
+        pairs: &[(String, String)],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for (k, v) in pairs {
+            sqlx::query(sql)
+                .bind(run_id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn params(&self, run_id: &str) -> Result<Vec<(String, String)>> {
+        self.pairs(
+            "SELECT key, value FROM params WHERE run_id = $1 ORDER BY key",
+            run_id,
+        )
+        .await
+    }
+
+    pub async fn tags(&self, run_id: &str) -> Result<Vec<(String, String)>> {
+        self.pairs(
+            "SELECT key, value FROM tags WHERE run_id = $1 ORDER BY key",
+            run_id,
+        )
+        .await
+    }
+
+    async fn pairs(&self, sql: &'static str, run_id: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(sql).bind(run_id).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Append points to several series of one run in one transaction. Points are cut into chunks
+    /// of at most `chunk::CHUNK_POINTS`.
+    pub async fn append(&self, run_id: &str, batch: &[(SeriesKind, &str, &Series)]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let mut buf = Vec::new();
+        for (kind, key, series) in batch {
+            if series.is_empty() {
+                continue;
+            }
+            let row = sqlx::query(
+                "INSERT INTO series (run_id, kind, key) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, kind, key) DO UPDATE SET key = excluded.key \
+                 RETURNING id, n_chunks, min_value, max_value",
+            )
+            .bind(run_id)
+            .bind(kind.as_str())
+            .bind(*key)
+            .fetch_one(&mut *tx)
+            .await
+            .with_context(|| format!("series {key} of run {run_id}"))?;
+            let series_id: i64 = row.get(0);
+            let mut seq: i64 = row.get(1);
+            let mut lo: Option<f64> = row.get(2);
+            let mut hi: Option<f64> = row.get(3);
+            let n = series.len();
+            for start in (0..n).step_by(chunk::CHUNK_POINTS) {
+                let end = (start + chunk::CHUNK_POINTS).min(n);
+                chunk::encode(series, start..end, &mut buf);
+                sqlx::query(
+                    "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(series_id)
+                .bind(seq)
+                .bind(series.steps[start])
+                .bind(series.steps[end - 1])
+                .bind((end - start) as i64)
+                .bind(&buf)
+                .execute(&mut *tx)
+                .await?;
+                seq += 1;
+            }
+            for &v in series.values.iter().filter(|v| !v.is_nan()) {
+                lo = Some(lo.map_or(v, |m| m.min(v)));
+                hi = Some(hi.map_or(v, |m| m.max(v)));
+            }
+            sqlx::query(
+                "UPDATE series SET n_points = n_points + $1, n_chunks = $2, last_step = $3, \
+                 last_value = $4, min_value = $5, max_value = $6 WHERE id = $7",
+            )
+            .bind(n as i64)
+            .bind(seq)
+            .bind(series.steps[n - 1])
+            .bind(series.values[n - 1])
+            .bind(lo)
+            .bind(hi)
+            .bind(series_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// All points of one series, in the order they were appended.
+    pub async fn load_series(&self, run_id: &str, kind: SeriesKind, key: &str) -> Result<Series> {
+        let head = sqlx::query(
+            "SELECT id, n_points FROM series WHERE run_id = $1 AND kind = $2 AND key = $3",
+        )
+        .bind(run_id)
+        .bind(kind.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(head) = head else {
+            return Err(anyhow!(
+                "run {run_id} has no {} series `{key}`",
+                kind.as_str()
+            ));
+        };
+        let id: i64 = head.get(0);
+        let n: i64 = head.get(1);
+        let mut series = Series::with_capacity(usize::try_from(n).unwrap_or(0));
+        let rows = sqlx::query("SELECT data FROM series_chunks WHERE series_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let data: &[u8] = row.try_get(0)?;
+            chunk::decode(data, &mut series)
+                .map_err(|e| anyhow!("series `{key}` of run {run_id} is damaged: {e}"))?;
+        }
+        Ok(series)
+    }
+
+    /// The keys of a run's series of one kind, sorted.
+    pub async fn series_keys(&self, run_id: &str, kind: SeriesKind) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT key FROM series WHERE run_id = $1 AND kind = $2 ORDER BY key")
+                .bind(run_id)
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Run> {
+        let row = sqlx::query(RUN_SELECT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| anyhow!("no run with id {id}"))?;
+        run_from_row(&row)
+    }
+
+    /// Every run, newest first.
+    pub async fn runs(&self) -> Result<Vec<Run>> {
+        let rows = sqlx::query(RUN_SELECT_ALL).fetch_all(&self.pool).await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// Counts for quick summaries: (runs, series, points).
+    pub async fn counts(&self) -> Result<(i64, i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM series), \
+             (SELECT COALESCE(SUM(n_points), 0) FROM series)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.get(0), row.get(1), row.get(2)))
+    }
+}
+
+/// The run columns `run_from_row` reads, followed by the rest of the statement.
+macro_rules! run_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, \
+             r.host, r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, \
+             r.git_dirty, r.notes FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
+            $tail
+        )
+    };
+}
+const RUN_SELECT_ALL: &str = run_select!("ORDER BY r.started_ms DESC, r.id");
+const RUN_SELECT_BY_ID: &str = run_select!("WHERE r.id = $1");
+
+fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
+    let status: String = r.get(3);
+    let command: String = r.get(10);
+    Ok(Run {
+        id: r.get(0),
+        experiment: r.get(1),
+        name: r.get(2),
+        status: RunStatus::from_str(&status).map_err(|e| anyhow!(e))?,
+        exit_code: r.get(4),
+        started_ms: r.get(5),
+        ended_ms: r.get(6),
+        host: r.get(7),
+        user: r.get(8),
+        pid: r.get(9),
+        command: serde_json::from_str(&command).unwrap_or_else(|_| vec![command.clone()]),
+        cwd: r.get(11),
+        git_commit: r.get(12),
+        git_branch: r.get(13),
+        git_dirty: r.get(14),
+        notes: r.get(15),
+    })
+}
+
+async fn experiment_id_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    name: &str,
+) -> Result<String> {
+    if let Some(row) = sqlx::query("SELECT id FROM experiments WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        return Ok(row.get(0));
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("INSERT INTO experiments (id, name, created_ms) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(name)
+        .bind(crate::domain::now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+/// Turn an open failure into what a person can act on.
+fn open_error(path: &Path, what: &str, cause: &str) -> UserError {
+    let p = path.display();
+    let lower = cause.to_ascii_lowercase();
+    let hint = if lower.contains("not a database") || lower.contains("malformed") {
+        format!(
+            "the file is not a SQLite database or is damaged; move it aside (mv {p} {p}.bad) and \
+             run the command again to start an empty store, or restore it from a backup"
+        )
+    } else if lower.contains("readonly")
+        || lower.contains("read-only")
+        || lower.contains("read only")
+    {
+        "the workspace is on a read-only filesystem or lacks write permission; use a writable \
+         --workspace DIR"
+            .to_string()
+    } else if lower.contains("previously applied but is missing") || lower.contains("newer") {
+        "this store was written by a newer gantry; upgrade gantry to use it".to_string()
+    } else {
+        format!("check that {p} and its directory are readable and writable")
+    };
+    UserError::new(format!("{what} at {p}"))
+        .cause(cause)
+        .hint(hint)
+}

@@ -1,0 +1,157 @@
+//! The terminal: raw mode and the alternate screen in, and always back out (on quit, on error, on
+//! panic through a chained hook, on SIGTERM/SIGHUP); crossterm events and signals turned into
+//! `Msg`. The only room that uses crossterm.
+
+use std::io::{self, Stdout};
+use std::sync::Once;
+
+use crossterm::event::{
+    DisableMouseCapture, EnableMouseCapture, Event, EventStream, KeyEventKind, KeyModifiers,
+    MouseButton, MouseEventKind,
+};
+use crossterm::terminal::{
+    EnterAlternateScreen, LeaveAlternateScreen, disable_raw_mode, enable_raw_mode,
+};
+use crossterm::{cursor, execute};
+use futures::StreamExt;
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::app::Msg;
+use crate::config::{KeyChord, KeyCode};
+
+pub type Term = Terminal<CrosstermBackend<Stdout>>;
+
+/// The terminal in TUI mode; dropping it restores the terminal.
+pub struct Tui {
+    pub terminal: Term,
+}
+
+impl Tui {
+    pub fn enter() -> anyhow::Result<Tui> {
+        install_panic_hook();
+        enable_raw_mode()?;
+        let guard = RestoreOnError;
+        execute!(
+            io::stdout(),
+            EnterAlternateScreen,
+            EnableMouseCapture,
+            cursor::Hide
+        )?;
+        let terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+        std::mem::forget(guard);
+        Ok(Tui { terminal })
+    }
+
+    pub fn size(&self) -> (u16, u16) {
+        crossterm::terminal::size().unwrap_or((80, 24))
+    }
+}
+
+impl Drop for Tui {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+struct RestoreOnError;
+impl Drop for RestoreOnError {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+/// Leave the alternate screen and raw mode. Safe to call more than once, and when the terminal is
+/// already gone (errors are ignored: there is nobody left to tell).
+pub fn restore() {
+    let _ = execute!(
+        io::stdout(),
+        DisableMouseCapture,
+        LeaveAlternateScreen,
+        cursor::Show
+    );
+    let _ = disable_raw_mode();
+}
+
+fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
+
+/// Feed terminal events and stop signals into the channel until input ends.
+pub fn spawn_events(tx: UnboundedSender<Msg>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let mut term = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::spawn(async move {
+        let mut events = EventStream::new();
+        loop {
+            let msg = tokio::select! {
+                ev = events.next() => match ev {
+                    Some(Ok(ev)) => match to_msg(ev) {
+                        Some(m) => m,
+                        None => continue,
+                    },
+                    Some(Err(_)) | None => Msg::Terminate("terminal input closed"),
+                },
+                _ = term.recv() => Msg::Terminate("SIGTERM"),
+                _ = hup.recv() => Msg::Terminate("SIGHUP"),
+                _ = int.recv() => Msg::Terminate("SIGINT"),
+            };
+            let last = matches!(msg, Msg::Terminate(_));
+            if tx.send(msg).is_err() || last {
+                return;
+            }
+        }
+    }))
+}
+
+fn to_msg(ev: Event) -> Option<Msg> {
+    match ev {
+        Event::Key(k) if k.kind != KeyEventKind::Release => {
+            let code = match k.code {
+                crossterm::event::KeyCode::Char(c) => KeyCode::Char(c),
+                crossterm::event::KeyCode::Enter => KeyCode::Enter,
+                crossterm::event::KeyCode::Esc => KeyCode::Esc,
+                crossterm::event::KeyCode::Tab => KeyCode::Tab,
+                crossterm::event::KeyCode::BackTab => KeyCode::BackTab,
+                crossterm::event::KeyCode::Backspace => KeyCode::Backspace,
+                crossterm::event::KeyCode::Delete => KeyCode::Delete,
+                crossterm::event::KeyCode::Insert => KeyCode::Insert,
+                crossterm::event::KeyCode::Up => KeyCode::Up,
+                crossterm::event::KeyCode::Down => KeyCode::Down,
+                crossterm::event::KeyCode::Left => KeyCode::Left,
+                crossterm::event::KeyCode::Right => KeyCode::Right,
+                crossterm::event::KeyCode::Home => KeyCode::Home,
+                crossterm::event::KeyCode::End => KeyCode::End,
+                crossterm::event::KeyCode::PageUp => KeyCode::PageUp,
+                crossterm::event::KeyCode::PageDown => KeyCode::PageDown,
+                crossterm::event::KeyCode::F(n) => KeyCode::F(n),
+                _ => return None,
+            };
+            let chord = KeyChord {
+                code,
+                ctrl: k.modifiers.contains(KeyModifiers::CONTROL),
+                alt: k.modifiers.contains(KeyModifiers::ALT),
+                shift: k.modifiers.contains(KeyModifiers::SHIFT),
+            };
+            Some(Msg::Key(chord.normalized()))
+        }
+        Event::Mouse(m) => match m.kind {
+            MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(m.column, m.row)),
+            MouseEventKind::ScrollUp => Some(Msg::Scroll(-1)),
+            MouseEventKind::ScrollDown => Some(Msg::Scroll(1)),
+            _ => None,
+        },
+        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        _ => None,
+    }
+}

@@ -1,0 +1,53 @@
+//! Short human forms of times and sizes, for tables that must fit 80 columns.
+
+/// `45s`, `12m03s`, `3h07m`, `2d04h`.
+pub fn duration(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        3600..86400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        _ => format!("{}d{:02}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
+/// How long ago, coarsely: `just now`, `5m ago`, `3h ago`, `2d ago`.
+pub fn ago(then_ms: i64, now_ms: i64) -> String {
+    let s = (now_ms - then_ms).max(0) / 1000;
+    match s {
+        0..60 => "just now".into(),
+        60..3600 => format!("{}m ago", s / 60),
+        3600..86400 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
+/// Cut to `width` characters, marking the cut with `…`.
+pub fn fit(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        s.to_string()
+    } else if width == 0 {
+        String::new()
+    } else {
+        let mut out: String = s.chars().take(width - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_ages() {
+        assert_eq!(duration(45_000), "45s");
+        assert_eq!(duration(723_000), "12m03s");
+        assert_eq!(duration(3 * 3_600_000 + 7 * 60_000), "3h07m");
+        assert_eq!(duration(-5), "0s");
+        assert_eq!(ago(0, 30_000), "just now");
+        assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
+        assert_eq!(fit("abcdef", 4), "abc…");
+        assert_eq!(fit("abc", 4), "abc");
+    }
+}
