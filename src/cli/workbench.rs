@@ -36,6 +36,8 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
 
 /// Open the workbench on a workspace until the user quits or the terminal goes away.
 pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<ExitCode> {
+    // The store first: a broken one is reported even where there is no terminal.
+    let store = Store::open(&ws.db_path()).await?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
             crate::error::UserError::new(
@@ -44,7 +46,6 @@ pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<
             .hint("run `gantry` in a terminal, or use a subcommand (see `gantry --help`)")
         );
     }
-    let store = Store::open(&ws.db_path()).await?;
     let mut state = prepare_state(ws, theme_flag);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut tui = crate::tui::Tui::enter()?;

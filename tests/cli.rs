@@ -1,0 +1,290 @@
+//! The real binary from the command line: help, init, where, demo, and the errors a person meets.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use std::path::Path;
+
+fn gantry(home: &Path) -> Command {
+    let mut c = Command::cargo_bin("gantry").unwrap();
+    c.env_remove("GANTRY_WORKSPACE")
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("HOME", home);
+    c
+}
+
+fn no_panic() -> impl Predicate<str> {
+    predicate::str::contains("panicked").not()
+}
+
+#[test]
+fn help_lists_every_subcommand_with_a_line() {
+    let t = tempfile::tempdir().unwrap();
+    let out = gantry(t.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    for (cmd, words) in [
+        ("init", "Create a .gantry/ workspace"),
+        ("where", "Print the workspace in use"),
+        ("demo", "Build a demo workspace"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(cmd))
+            .unwrap_or_else(|| panic!("{cmd} missing:\n{text}"));
+        assert!(line.contains(words), "{line}");
+    }
+}
+
+#[test]
+fn init_then_where_from_a_subdirectory() {
+    let t = tempfile::tempdir().unwrap();
+    let proj = t.path().join("proj");
+    std::fs::create_dir_all(proj.join("src/deep")).unwrap();
+    gantry(t.path())
+        .current_dir(&proj)
+        .arg("init")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("created workspace"));
+    assert!(proj.join(".gantry/gantry.db").is_file());
+    gantry(t.path())
+        .current_dir(&proj)
+        .arg("init")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("already present"));
+    let out = gantry(t.path())
+        .current_dir(proj.join("src/deep"))
+        .args(["where", "--json"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["root"], proj.display().to_string());
+    assert!(v["source"].as_str().unwrap().contains("nearest .gantry/"));
+    assert_eq!(
+        v["store"],
+        proj.join(".gantry/gantry.db").display().to_string()
+    );
+}
+
+#[test]
+fn where_follows_flag_then_env_then_user_data() {
+    let t = tempfile::tempdir().unwrap();
+    let (a, b) = (t.path().join("a"), t.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir_all(d).unwrap();
+        gantry(t.path()).arg("init").arg(d).assert().success();
+    }
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let run = |args: &[&str], env: Option<&Path>| {
+        let mut c = gantry(t.path());
+        c.current_dir(&elsewhere).arg("where").args(args);
+        if let Some(e) = env {
+            c.env("GANTRY_WORKSPACE", e);
+        }
+        String::from_utf8(c.assert().success().get_output().stdout.clone()).unwrap()
+    };
+    let out = run(&["--workspace", a.to_str().unwrap()], Some(&b));
+    assert!(
+        out.starts_with(&a.display().to_string()) && out.contains("--workspace"),
+        "{out}"
+    );
+    let out = run(&[], Some(&b));
+    assert!(
+        out.starts_with(&b.display().to_string()) && out.contains("GANTRY_WORKSPACE"),
+        "{out}"
+    );
+    let out = run(&[], None);
+    assert!(out.contains("user's data directory"), "{out}");
+    assert!(
+        out.starts_with(&t.path().join("data/gantry").display().to_string()),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_workspace_that_is_a_file_is_a_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    let file = t.path().join("notes.txt");
+    std::fs::write(&file, "x").unwrap();
+    gantry(t.path())
+        .args(["--workspace", file.to_str().unwrap(), "where"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(file.display().to_string()))
+        .stderr(predicate::str::contains("is a file, not a directory"))
+        .stderr(predicate::str::contains("to fix:"))
+        .stderr(no_panic());
+}
+
+#[test]
+fn a_workspace_without_gantry_says_to_init() {
+    let t = tempfile::tempdir().unwrap();
+    gantry(t.path())
+        .args(["where"])
+        .env("GANTRY_WORKSPACE", t.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("holds no .gantry/"))
+        .stderr(predicate::str::contains(format!(
+            "gantry init {}",
+            t.path().display()
+        )));
+}
+
+#[test]
+fn an_unreadable_workspace_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("skipped: running as root, for whom no directory is unreadable");
+        return;
+    }
+    let t = tempfile::tempdir().unwrap();
+    gantry(t.path())
+        .arg("init")
+        .arg(t.path())
+        .assert()
+        .success();
+    let dir = t.path().join(".gantry");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let a = gantry(t.path())
+        .args(["--workspace", t.path().to_str().unwrap(), "where"])
+        .assert();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    a.code(2)
+        .stderr(predicate::str::contains("cannot read"))
+        .stderr(predicate::str::contains("permission"))
+        .stderr(no_panic());
+}
+
+#[test]
+fn a_corrupt_database_is_a_clear_error() {
+    let t = tempfile::tempdir().unwrap();
+    gantry(t.path())
+        .arg("init")
+        .arg(t.path())
+        .assert()
+        .success();
+    let db = t.path().join(".gantry/gantry.db");
+    for f in ["gantry.db-wal", "gantry.db-shm"] {
+        let _ = std::fs::remove_file(t.path().join(".gantry").join(f));
+    }
+    std::fs::write(
+        &db,
+        b"this is not a database, it is a shopping list\n".repeat(200),
+    )
+    .unwrap();
+    gantry(t.path())
+        .args(["--workspace", t.path().to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(db.display().to_string()))
+        .stderr(predicate::str::contains("not a database"))
+        .stderr(predicate::str::contains("move it aside"))
+        .stderr(no_panic());
+    // Nothing was overwritten.
+    assert!(
+        std::fs::read(&db)
+            .unwrap()
+            .starts_with(b"this is not a database")
+    );
+}
+
+#[test]
+fn the_workbench_without_a_terminal_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    gantry(t.path())
+        .arg("init")
+        .arg(t.path())
+        .assert()
+        .success();
+    gantry(t.path())
+        .args(["--workspace", t.path().to_str().unwrap()])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("needs a terminal"));
+}
+
+#[test]
+fn demo_seeds_once_and_is_readable_by_sqlite3() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("demo");
+    for _ in 0..2 {
+        gantry(t.path())
+            .args(["demo", "--no-open"])
+            .arg(&dir)
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(format!(
+                "demo workspace: {}",
+                dir.display()
+            )));
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (runs, series, points) = rt.block_on(async {
+        let s = gantry::store::Store::open(&dir.join(".gantry/gantry.db"))
+            .await
+            .unwrap();
+        s.counts().await.unwrap()
+    });
+    assert_eq!(runs, 7, "seeded once, not twice");
+    assert_eq!(series, 28);
+    let mut want = 0;
+    for f in std::fs::read_dir(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/demo/metrics"
+    ))
+    .unwrap()
+    {
+        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        for line in text.lines() {
+            want += gantry::capture::protocol::parse_line(line)
+                .unwrap()
+                .metrics
+                .len() as i64;
+        }
+    }
+    assert_eq!(
+        points, want,
+        "every numeric field of fixtures/demo/metrics is a point"
+    );
+    match std::process::Command::new("sqlite3")
+        .arg(dir.join(".gantry/gantry.db"))
+        .arg("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status;")
+        .output()
+    {
+        Ok(o) if o.status.success() => assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "crashed|1\nfailed|1\nfinished|3\nkilled|1\nrunning|1\n"
+        ),
+        _ => eprintln!("skipped the sqlite3 check: the sqlite3 tool is not installed"),
+    }
+}
+
+#[test]
+fn demo_without_a_dir_goes_under_the_cache() {
+    let t = tempfile::tempdir().unwrap();
+    let out = gantry(t.path())
+        .args(["demo", "--no-open"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains(&t.path().join("cache/gantry/demo-").display().to_string()),
+        "{text}"
+    );
+}

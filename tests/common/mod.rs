@@ -1,0 +1,79 @@
+//! Shared test helpers: a State with fixed clock, host and workspace, and demo-like runs.
+#![allow(dead_code)]
+
+use gantry::app::{Keymap, State};
+use gantry::config::{ColorMode, Config, Theme};
+use gantry::domain::{Run, RunStatus};
+
+/// 2026-11-29 12:00:00 UTC.
+pub const NOW_MS: i64 = 1_795_953_600_000;
+
+pub fn state() -> State {
+    let (keymap, d) = Keymap::build(&Config::defaults());
+    assert!(d.is_empty());
+    let theme = Theme::load("default-dark", ColorMode::TrueColor, None).0;
+    let mut s = State::new(keymap, theme);
+    s.workspace = "~/proj".into();
+    s.host = "gpu01".into();
+    s.clock = "12:00".into();
+    s.now_ms = NOW_MS;
+    s.size = (120, 40);
+    s.runs.loaded = true;
+    s
+}
+
+pub fn run(
+    i: usize,
+    name: &str,
+    status: RunStatus,
+    minutes_ago: i64,
+    minutes_long: Option<i64>,
+) -> Run {
+    let started_ms = NOW_MS - minutes_ago * 60_000;
+    Run {
+        id: format!("{i:08x}{}", "0".repeat(24)),
+        experiment: if name.starts_with("gpt") {
+            "lm"
+        } else {
+            "vision"
+        }
+        .into(),
+        name: name.into(),
+        status,
+        exit_code: (status == RunStatus::Failed).then_some(1),
+        started_ms,
+        ended_ms: minutes_long.map(|m| started_ms + m * 60_000),
+        host: "gpu01".into(),
+        user: "ana".into(),
+        pid: None,
+        command: vec!["python".into(), "train.py".into()],
+        cwd: "/home/ana/proj".into(),
+        git_commit: None,
+        git_branch: None,
+        git_dirty: None,
+        notes: String::new(),
+    }
+}
+
+pub fn some_runs(n: usize) -> Vec<Run> {
+    let statuses = [
+        RunStatus::Running,
+        RunStatus::Failed,
+        RunStatus::Finished,
+        RunStatus::Killed,
+        RunStatus::Crashed,
+    ];
+    (0..n)
+        .map(|i| {
+            let st = statuses[i % statuses.len()];
+            let long = (st != RunStatus::Running).then_some(10 + i as i64);
+            run(
+                i,
+                &format!("resnet50-trial-{i:03}"),
+                st,
+                30 + 60 * i as i64,
+                long,
+            )
+        })
+        .collect()
+}

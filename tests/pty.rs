@@ -1,0 +1,222 @@
+//! The real binary in a pseudo-terminal, read back through a vt100 parser: it switches tabs,
+//! quits, and leaves the alternate screen, also when killed by SIGTERM or SIGHUP.
+
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use portable_pty::{Child, CommandBuilder, PtySize, native_pty_system};
+
+const ROWS: u16 = 30;
+const COLS: u16 = 110;
+
+struct Session {
+    child: Box<dyn Child + Send + Sync>,
+    writer: Box<dyn Write + Send>,
+    parser: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Session {
+    fn start(home: &Path, args: &[&str]) -> Session {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: ROWS,
+                cols: COLS,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_gantry"));
+        cmd.args(args);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("XDG_CONFIG_HOME", home.join("config"));
+        cmd.env("XDG_DATA_HOME", home.join("data"));
+        cmd.env("HOME", home);
+        cmd.env_remove("GANTRY_WORKSPACE");
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let writer = pair.master.take_writer().unwrap();
+        let parser = Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (p, r) = (parser.clone(), raw.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                p.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Session {
+            child,
+            writer,
+            parser,
+            raw,
+            _master: pair.master,
+        }
+    }
+
+    fn screen(&self) -> String {
+        self.parser.lock().unwrap().screen().contents()
+    }
+
+    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; the screen shows:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn wait_text(&self, text: &str) {
+        self.wait_for(text, |s| s.contains(text));
+    }
+
+    fn send(&mut self, bytes: &str) {
+        self.writer.write_all(bytes.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+
+    fn wait_exit(&mut self) -> portable_pty::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                // Let the reader drain what was written last.
+                std::thread::sleep(Duration::from_millis(200));
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "gantry did not exit; screen:\n{}",
+                self.screen()
+            );
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn assert_terminal_restored(&self) {
+        let parser = self.parser.lock().unwrap();
+        assert!(
+            !parser.screen().alternate_screen(),
+            "still on the alternate screen"
+        );
+        assert!(!parser.screen().hide_cursor(), "cursor still hidden");
+        let raw = self.raw.lock().unwrap();
+        let text = String::from_utf8_lossy(&raw);
+        assert!(
+            text.contains("\x1b[?1049h"),
+            "never entered the alternate screen"
+        );
+        assert!(
+            text.contains("\x1b[?1049l"),
+            "never left the alternate screen"
+        );
+    }
+}
+
+fn demo_workspace(home: &Path) -> String {
+    let dir = home.join("demo");
+    let st = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["demo", "--no-open"])
+        .arg(&dir)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    dir.display().to_string()
+}
+
+#[test]
+fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = demo_workspace(home.path());
+    let mut s = Session::start(home.path(), &["--workspace", &ws]);
+    s.wait_text("Runs (7)");
+    s.wait_text("resnet50-warmup");
+    s.send("2");
+    s.wait_text("No model versions");
+    s.send("3");
+    s.wait_for("the GPUs tab", |t| {
+        t.contains("No GPU data") || t.contains("GPUs (")
+    });
+    s.send("4");
+    s.wait_text("No benchmark results");
+    s.send("\t");
+    s.wait_text("Runs (7)");
+    s.send("?");
+    s.wait_text("Show or hide this help");
+    s.send("\x1b");
+    s.wait_for("help to close", |t| !t.contains("Show or hide this help"));
+    // A left click (SGR mouse report, 1-based) on the " 2 Models " title.
+    let (_, _, cols) = gantry::app::Tab::bar()[1].clone();
+    s.send(&format!(
+        "\x1b[<0;{};1M\x1b[<0;{};1m",
+        cols.start + 2,
+        cols.start + 2
+    ));
+    s.wait_text("No model versions");
+    s.send("q");
+    let st = s.wait_exit();
+    assert!(st.success(), "{st:?}");
+    s.assert_terminal_restored();
+}
+
+#[test]
+fn sigterm_restores_the_terminal() {
+    killed_by(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_restores_the_terminal() {
+    killed_by(libc::SIGHUP);
+}
+
+fn killed_by(sig: i32) {
+    let home = tempfile::tempdir().unwrap();
+    let ws = demo_workspace(home.path());
+    let mut s = Session::start(home.path(), &["--workspace", &ws]);
+    s.wait_text("Runs (7)");
+    let pid = s.child.process_id().unwrap() as i32;
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+    s.wait_exit();
+    s.assert_terminal_restored();
+}
+
+#[test]
+fn a_broken_config_is_named_with_its_line_and_defaults_carry_on() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = demo_workspace(home.path());
+    std::fs::create_dir_all(home.path().join("config/gantry")).unwrap();
+    std::fs::write(
+        home.path().join("config/gantry/config.toml"),
+        "theme = \"light\"\nrefresh_ms = 1000\n[keymap]\nquit = [\"ctrl-nope\"]\n",
+    )
+    .unwrap();
+    let mut s = Session::start(home.path(), &["--workspace", &ws]);
+    s.wait_text("config.toml:4: keymap.quit: unknown key `nope`");
+    s.send("2");
+    s.wait_text("No model versions");
+    s.send("q");
+    assert!(
+        s.wait_exit().success(),
+        "q still quits: the default keys were kept"
+    );
+    s.assert_terminal_restored();
+}

@@ -1,0 +1,207 @@
+//! Store tests on fresh temporary databases.
+
+use gantry::domain::{NewRun, RunStatus, Series, SeriesKind};
+use gantry::store::{Store, chunk};
+
+fn new_run(name: &str, experiment: &str, started_ms: i64) -> NewRun {
+    NewRun {
+        experiment: experiment.into(),
+        name: name.into(),
+        started_ms,
+        host: "gpu01".into(),
+        user: "ana".into(),
+        pid: Some(4242),
+        command: vec![
+            "python".into(),
+            "train.py".into(),
+            "--lr".into(),
+            "3e-4".into(),
+        ],
+        cwd: "/home/ana/proj".into(),
+        git_commit: Some("0123456789abcdef0123456789abcdef01234567".into()),
+        git_branch: Some("main".into()),
+        git_dirty: Some(true),
+        notes: "first try".into(),
+    }
+}
+
+async fn fresh() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("gantry.db")).await.unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn runs_round_trip_with_params_tags_and_status() {
+    let (_d, store) = fresh().await;
+    let a = store
+        .create_run(&new_run("a", "vision", 1_000))
+        .await
+        .unwrap();
+    let b = store
+        .create_run(&new_run("b", "vision", 2_000))
+        .await
+        .unwrap();
+    assert_eq!(a.status, RunStatus::Running);
+    assert_eq!(a.command[3], "3e-4");
+    assert_eq!(a.git_dirty, Some(true));
+    store
+        .set_params(
+            &a.id,
+            &[("lr".into(), "3e-4".into()), ("bs".into(), "64".into())],
+        )
+        .await
+        .unwrap();
+    store
+        .set_params(&a.id, &[("lr".into(), "1e-3".into())])
+        .await
+        .unwrap();
+    store
+        .set_tags(&a.id, &[("baseline".into(), "true".into())])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.params(&a.id).await.unwrap(),
+        vec![("bs".into(), "64".into()), ("lr".into(), "1e-3".into())]
+    );
+    assert_eq!(
+        store.tags(&a.id).await.unwrap(),
+        vec![("baseline".into(), "true".into())]
+    );
+    store
+        .finish_run(&a.id, RunStatus::Failed, Some(3), 9_000)
+        .await
+        .unwrap();
+    let runs = store.runs().await.unwrap();
+    assert_eq!(
+        runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["b", "a"],
+        "newest first"
+    );
+    let a2 = &runs[1];
+    assert_eq!(
+        (a2.status, a2.exit_code, a2.ended_ms),
+        (RunStatus::Failed, Some(3), Some(9_000))
+    );
+    assert_eq!(a2.experiment, "vision");
+    assert_eq!(a2.duration_ms(0), 8_000);
+    assert!(
+        store
+            .finish_run("nope", RunStatus::Finished, None, 1)
+            .await
+            .is_err()
+    );
+    let _ = b;
+}
+
+#[tokio::test]
+async fn series_round_trip_across_chunks_and_appends() {
+    let (_d, store) = fresh().await;
+    let run = store.create_run(&new_run("r", "e", 0)).await.unwrap();
+    let n = chunk::CHUNK_POINTS * 2 + 17;
+    let mut all = Series::default();
+    // Three appends of uneven sizes, one of them crossing chunk boundaries.
+    for (lo, hi) in [(0, 5), (5, n - 3), (n - 3, n)] {
+        let mut part = Series::default();
+        for i in lo..hi {
+            let v = match i {
+                7 => f64::NAN,
+                8 => f64::INFINITY,
+                _ => (i as f64).sin(),
+            };
+            part.push(i as i64, 1_700_000_000_000 + i as i64 * 10, v);
+            all.push(i as i64, 1_700_000_000_000 + i as i64 * 10, v);
+        }
+        let sys = Series {
+            steps: vec![lo as i64],
+            times_ms: vec![0],
+            values: vec![50.0],
+        };
+        store
+            .append(
+                &run.id,
+                &[
+                    (SeriesKind::Metric, "train/loss", &part),
+                    (SeriesKind::System, "cpu", &sys),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    let back = store
+        .load_series(&run.id, SeriesKind::Metric, "train/loss")
+        .await
+        .unwrap();
+    assert_eq!(back.len(), n);
+    assert_eq!(back.steps, all.steps);
+    assert_eq!(back.times_ms, all.times_ms);
+    let bits = |s: &Series| s.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&back), bits(&all), "NaN and Inf kept bit for bit");
+    assert_eq!(
+        store
+            .load_series(&run.id, SeriesKind::System, "cpu")
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        store
+            .series_keys(&run.id, SeriesKind::Metric)
+            .await
+            .unwrap(),
+        ["train/loss"]
+    );
+    assert_eq!(store.counts().await.unwrap(), (1, 2, n as i64 + 3));
+    let err = store
+        .load_series(&run.id, SeriesKind::Metric, "nope")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no metric series `nope`"), "{err}");
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    let id = {
+        let s = Store::open(&path).await.unwrap();
+        let r = s.create_run(&new_run("keep", "e", 5)).await.unwrap();
+        s.close().await;
+        r.id
+    };
+    let s = Store::open(&path).await.unwrap();
+    assert_eq!(s.run(&id).await.unwrap().name, "keep");
+}
+
+#[tokio::test]
+async fn the_database_speaks_wal_and_foreign_keys() {
+    let (dir, store) = fresh().await;
+    let run = store.create_run(&new_run("r", "e", 0)).await.unwrap();
+    store.close().await;
+    // A real sqlite3 reads what we wrote, where the tool is installed.
+    let db = dir.path().join("gantry.db");
+    match std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("PRAGMA journal_mode; SELECT name FROM runs;")
+        .output()
+    {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert_eq!(text.lines().collect::<Vec<_>>(), ["wal", "r"], "{text}");
+        }
+        _ => eprintln!("skipped the sqlite3 check: the sqlite3 tool is not installed"),
+    }
+    let _ = run;
+}
+
+#[tokio::test]
+async fn a_corrupt_database_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gantry.db");
+    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
+    let err = Store::open(&path).await.unwrap_err().to_string();
+    assert!(err.contains(&path.display().to_string()), "{err}");
+    assert!(err.contains("not a database"), "{err}");
+    assert!(err.contains("move it aside"), "{err}");
+}
