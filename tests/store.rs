@@ -22,6 +22,7 @@ fn new_run(name: &str, experiment: &str, started_ms: i64) -> NewRun {
         git_branch: Some("main".into()),
         git_dirty: Some(true),
         notes: "first try".into(),
+        ..NewRun::default()
     }
 }
 

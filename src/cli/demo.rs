@@ -133,6 +133,7 @@ pub async fn seed(store: &Store, now_ms: i64) -> Result<usize> {
             git_branch: Some(r.git_branch.clone()),
             git_dirty: Some(r.git_dirty),
             notes: String::new(),
+            ..NewRun::default()
         };
         let run = store.create_run(&new).await?;
         let pairs = |m: &BTreeMap<String, String>| {

@@ -12,3 +12,8 @@ pub use series::{Series, SeriesKind};
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// A new run id: 32 lowercase hex digits, random.
+pub fn new_run_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}

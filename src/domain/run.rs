@@ -1,4 +1,5 @@
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -50,6 +51,8 @@ impl FromStr for RunStatus {
 /// What is known of a run when it starts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NewRun {
+    /// Empty: the store makes one.
+    pub id: String,
     pub experiment: String,
     pub name: String,
     pub started_ms: i64,
@@ -62,6 +65,9 @@ pub struct NewRun {
     pub git_branch: Option<String>,
     pub git_dirty: Option<bool>,
     pub notes: String,
+    pub run_dir: String,
+    pub env: BTreeMap<String, String>,
+    pub gpus: Vec<String>,
 }
 
 /// A run as stored.
@@ -77,12 +83,16 @@ pub struct Run {
     pub host: String,
     pub user: String,
     pub pid: Option<i64>,
+    pub pid_start: Option<i64>,
     pub command: Vec<String>,
     pub cwd: String,
     pub git_commit: Option<String>,
     pub git_branch: Option<String>,
     pub git_dirty: Option<bool>,
     pub notes: String,
+    pub run_dir: String,
+    pub env: BTreeMap<String, String>,
+    pub gpus: Vec<String>,
 }
 
 impl Run {
@@ -92,6 +102,9 @@ impl Run {
             .unwrap_or(now_ms)
             .saturating_sub(self.started_ms)
             .max(0)
+    }
+    pub fn is_ended(&self) -> bool {
+        self.status != RunStatus::Running
     }
     /// The 8-character prefix people type and read.
     pub fn short_id(&self) -> &str {

@@ -29,6 +29,40 @@ fn migrator() -> Migrator {
     )])
 }
 
+/// How far one metrics file of a run has been stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestState {
+    pub byte_offset: i64,
+    pub line_count: i64,
+    pub malformed: i64,
+}
+
+/// What one ingest step stores: points per series, the file position after them, and the
+/// malformed lines to remember (line number, reason).
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    pub series: Vec<(SeriesKind, String, Series)>,
+    pub state: IngestState,
+    pub malformed: Vec<(i64, String)>,
+}
+
+/// A series without its points.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SeriesSummary {
+    pub key: String,
+    pub n_points: i64,
+    pub last_step: Option<i64>,
+    pub last: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PairTable {
+    Params,
+    Tags,
+}
+
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
@@ -96,14 +130,20 @@ impl Store {
 
     /// Record a new run with status `running`.
     pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = if new.id.is_empty() {
+            crate::domain::new_run_id()
+        } else {
+            new.id.clone()
+        };
         let command = serde_json::to_string(&new.command)?;
+        let env = serde_json::to_string(&new.env)?;
+        let gpus = serde_json::to_string(&new.gpus)?;
         let mut tx = self.write_tx().await?;
         let exp = experiment_id_tx(&mut tx, &new.experiment).await?;
         sqlx::query(
             "INSERT INTO runs (id, experiment_id, name, status, started_ms, host, user_name, pid, \
-             command, cwd, git_commit, git_branch, git_dirty, notes) \
-             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             command, cwd, git_commit, git_branch, git_dirty, notes, run_dir, env, gpus) \
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&id)
         .bind(&exp)
@@ -118,10 +158,37 @@ impl Store {
         .bind(&new.git_branch)
         .bind(new.git_dirty)
         .bind(&new.notes)
+        .bind(&new.run_dir)
+        .bind(&env)
+        .bind(&gpus)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         self.run(&id).await
+    }
+
+    /// Record the process that runs the command: its pid and start time (clock ticks).
+    pub async fn set_pid(&self, id: &str, pid: i64, pid_start: Option<i64>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET pid = $1, pid_start = $2 WHERE id = $3")
+            .bind(pid)
+            .bind(pid_start)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many runs an experiment has; used to name new runs.
+    pub async fn count_runs_in(&self, experiment: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE e.name = $1",
+        )
+        .bind(experiment)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get(0))
     }
 
     /// Mark a run ended.
@@ -212,64 +279,190 @@ impl Store {
     /// of at most `chunk::CHUNK_POINTS`.
     pub async fn append(&self, run_id: &str, batch: &[(SeriesKind, &str, &Series)]) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        let mut buf = Vec::new();
-        for (kind, key, series) in batch {
-            if series.is_empty() {
-                continue;
-            }
-            let row = sqlx::query(
-                "INSERT INTO series (run_id, kind, key) VALUES ($1, $2, $3) \
-                 ON CONFLICT (run_id, kind, key) DO UPDATE SET key = excluded.key \
-                 RETURNING id, n_chunks, min_value, max_value",
+        append_tx(&mut tx, run_id, batch).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store one batch read from a run's metrics file: its points, how far the file was read, and
+    /// the lines it rejected, all in one transaction, so a crash never stores a line twice.
+    pub async fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        let refs: Vec<(SeriesKind, &str, &Series)> = batch
+            .series
+            .iter()
+            .map(|(k, key, s)| (*k, key.as_str(), s))
+            .collect();
+        append_tx(&mut tx, run_id, &refs).await?;
+        sqlx::query(
+            "INSERT INTO ingest_sources (run_id, source, byte_offset, line_count, malformed) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, source) DO UPDATE SET \
+             byte_offset = excluded.byte_offset, line_count = excluded.line_count, \
+             malformed = excluded.malformed",
+        )
+        .bind(run_id)
+        .bind(source)
+        .bind(batch.state.byte_offset)
+        .bind(batch.state.line_count)
+        .bind(batch.state.malformed)
+        .execute(&mut *tx)
+        .await?;
+        for (line_no, reason) in &batch.malformed {
+            sqlx::query(
+                "INSERT INTO malformed_lines (run_id, source, line_no, reason) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (run_id, source, line_no) DO NOTHING",
             )
             .bind(run_id)
-            .bind(kind.as_str())
-            .bind(*key)
-            .fetch_one(&mut *tx)
-            .await
-            .with_context(|| format!("series {key} of run {run_id}"))?;
-            let series_id: i64 = row.get(0);
-            let mut seq: i64 = row.get(1);
-            let mut lo: Option<f64> = row.get(2);
-            let mut hi: Option<f64> = row.get(3);
-            let n = series.len();
-            for start in (0..n).step_by(chunk::CHUNK_POINTS) {
-                let end = (start + chunk::CHUNK_POINTS).min(n);
-                chunk::encode(series, start..end, &mut buf);
-                sqlx::query(
-                    "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(series_id)
-                .bind(seq)
-                .bind(series.steps[start])
-                .bind(series.steps[end - 1])
-                .bind((end - start) as i64)
-                .bind(&buf)
-                .execute(&mut *tx)
-                .await?;
-                seq += 1;
-            }
-            for &v in series.values.iter().filter(|v| !v.is_nan()) {
-                lo = Some(lo.map_or(v, |m| m.min(v)));
-                hi = Some(hi.map_or(v, |m| m.max(v)));
-            }
-            sqlx::query(
-                "UPDATE series SET n_points = n_points + $1, n_chunks = $2, last_step = $3, \
-                 last_value = $4, min_value = $5, max_value = $6 WHERE id = $7",
-            )
-            .bind(n as i64)
-            .bind(seq)
-            .bind(series.steps[n - 1])
-            .bind(series.values[n - 1])
-            .bind(lo)
-            .bind(hi)
-            .bind(series_id)
+            .bind(source)
+            .bind(line_no)
+            .bind(reason)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    /// How far a run's metrics file has been stored.
+    pub async fn ingest_state(&self, run_id: &str, source: &str) -> Result<IngestState> {
+        let row = sqlx::query(
+            "SELECT byte_offset, line_count, malformed FROM ingest_sources WHERE run_id = $1 AND source = $2",
+        )
+        .bind(run_id)
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or_else(IngestState::default, |r| IngestState {
+            byte_offset: r.get(0),
+            line_count: r.get(1),
+            malformed: r.get(2),
+        }))
+    }
+
+    /// The first malformed lines of a run, per source: (source, line, reason), and the total.
+    pub async fn malformed(&self, run_id: &str) -> Result<(Vec<(String, i64, String)>, i64)> {
+        let rows = sqlx::query(
+            "SELECT source, line_no, reason FROM malformed_lines WHERE run_id = $1 ORDER BY source, line_no",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query("SELECT COALESCE(SUM(malformed), 0) FROM ingest_sources WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+        Ok((
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            total,
+        ))
+    }
+
+    /// The last step stored for each metric of a run (to continue auto-incremented steps).
+    pub async fn last_steps(&self, run_id: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT key, last_step FROM series WHERE run_id = $1 AND kind = 'metric' AND last_step IS NOT NULL",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Summaries (count, last, min, max) of every series of the given kind, for all runs at once.
+    pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
+        let rows = sqlx::query(
+            "SELECT run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+             WHERE kind = $1 ORDER BY run_id, key",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    SeriesSummary {
+                        key: r.get(1),
+                        n_points: r.get(2),
+                        last_step: r.get(3),
+                        last: r.get(4),
+                        min: r.get(5),
+                        max: r.get(6),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Every (run id, key, value) of params or tags, for all runs at once.
+    pub async fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>> {
+        let sql = match table {
+            PairTable::Params => "SELECT run_id, key, value FROM params ORDER BY run_id, key",
+            PairTable::Tags => "SELECT run_id, key, value FROM tags ORDER BY run_id, key",
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Delete runs and everything of theirs in the store. Returns how many were deleted.
+    pub async fn delete_runs(&self, ids: &[String]) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut n = 0;
+        for id in ids {
+            n += sqlx::query("DELETE FROM runs WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Rewrite a run's series whose points are spread over many small chunks (a live run appends a
+    /// little every 250 ms) into full chunks, so loading them stays fast.
+    pub async fn compact(&self, run_id: &str) -> Result<usize> {
+        let rows =
+            sqlx::query("SELECT id, kind, key, n_points, n_chunks FROM series WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut rewritten = 0;
+        for r in rows {
+            let (id, kind, key, n, chunks): (i64, String, String, i64, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            let full = (n as usize).div_ceil(chunk::CHUNK_POINTS).max(1) as i64;
+            if chunks <= full + 1 {
+                continue;
+            }
+            let kind = if kind == "system" {
+                SeriesKind::System
+            } else {
+                SeriesKind::Metric
+            };
+            let series = self.load_series(run_id, kind, &key).await?;
+            let mut tx = self.write_tx().await?;
+            sqlx::query("DELETE FROM series_chunks WHERE series_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM series WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            append_tx(&mut tx, run_id, &[(kind, key.as_str(), &series)]).await?;
+            tx.commit().await?;
+            rewritten += 1;
+        }
+        Ok(rewritten)
     }
 
     /// All points of one series, in the order they were appended.
@@ -347,7 +540,8 @@ macro_rules! run_select {
         concat!(
             "SELECT r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, \
              r.host, r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, \
-             r.git_dirty, r.notes FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
+             r.git_dirty, r.notes, r.pid_start, r.run_dir, r.env, r.gpus \
+             FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
             $tail
         )
     };
@@ -375,7 +569,75 @@ fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
         git_branch: r.get(13),
         git_dirty: r.get(14),
         notes: r.get(15),
+        pid_start: r.get(16),
+        run_dir: r.get(17),
+        env: serde_json::from_str(r.get::<&str, _>(18)).unwrap_or_default(),
+        gpus: serde_json::from_str(r.get::<&str, _>(19)).unwrap_or_default(),
     })
+}
+
+async fn append_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    run_id: &str,
+    batch: &[(SeriesKind, &str, &Series)],
+) -> Result<()> {
+    let mut buf = Vec::new();
+    for (kind, key, series) in batch {
+        if series.is_empty() {
+            continue;
+        }
+        let row = sqlx::query(
+            "INSERT INTO series (run_id, kind, key) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, kind, key) DO UPDATE SET key = excluded.key \
+                 RETURNING id, n_chunks, min_value, max_value",
+        )
+        .bind(run_id)
+        .bind(kind.as_str())
+        .bind(*key)
+        .fetch_one(&mut **tx)
+        .await
+        .with_context(|| format!("series {key} of run {run_id}"))?;
+        let series_id: i64 = row.get(0);
+        let mut seq: i64 = row.get(1);
+        let mut lo: Option<f64> = row.get(2);
+        let mut hi: Option<f64> = row.get(3);
+        let n = series.len();
+        for start in (0..n).step_by(chunk::CHUNK_POINTS) {
+            let end = (start + chunk::CHUNK_POINTS).min(n);
+            chunk::encode(series, start..end, &mut buf);
+            sqlx::query(
+                "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(series_id)
+            .bind(seq)
+            .bind(series.steps[start])
+            .bind(series.steps[end - 1])
+            .bind((end - start) as i64)
+            .bind(&buf)
+            .execute(&mut **tx)
+            .await?;
+            seq += 1;
+        }
+        for &v in series.values.iter().filter(|v| !v.is_nan()) {
+            lo = Some(lo.map_or(v, |m| m.min(v)));
+            hi = Some(hi.map_or(v, |m| m.max(v)));
+        }
+        sqlx::query(
+            "UPDATE series SET n_points = n_points + $1, n_chunks = $2, last_step = $3, \
+                 last_value = $4, min_value = $5, max_value = $6 WHERE id = $7",
+        )
+        .bind(n as i64)
+        .bind(seq)
+        .bind(series.steps[n - 1])
+        .bind(series.values[n - 1])
+        .bind(lo)
+        .bind(hi)
+        .bind(series_id)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 async fn experiment_id_tx(

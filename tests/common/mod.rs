@@ -46,12 +46,16 @@ pub fn run(
         host: "gpu01".into(),
         user: "ana".into(),
         pid: None,
+        pid_start: None,
         command: vec!["python".into(), "train.py".into()],
         cwd: "/home/ana/proj".into(),
         git_commit: None,
         git_branch: None,
         git_dirty: None,
         notes: String::new(),
+        run_dir: String::new(),
+        env: Default::default(),
+        gpus: Vec::new(),
     }
 }
 

@@ -19,7 +19,8 @@ CREATE TABLE runs (
     ended_ms        BIGINT,
     host            TEXT NOT NULL,
     user_name       TEXT NOT NULL,
-    pid             BIGINT,
+    pid             BIGINT,                 -- the command's process (its group leader)
+    pid_start       BIGINT,                 -- its start time in clock ticks, to spot pid reuse
     command         TEXT NOT NULL,          -- JSON array of argv
     cwd             TEXT NOT NULL,
     git_commit      TEXT,
@@ -27,8 +28,8 @@ CREATE TABLE runs (
     git_dirty       INTEGER,
     notes           TEXT NOT NULL DEFAULT '',
     run_dir         TEXT NOT NULL DEFAULT '',
-    ingest_offset   BIGINT NOT NULL DEFAULT 0,  -- bytes of the run's metrics JSONL already stored
-    malformed_lines BIGINT NOT NULL DEFAULT 0
+    env             TEXT NOT NULL DEFAULT '{}', -- JSON object: selected environment variables
+    gpus            TEXT NOT NULL DEFAULT '[]'  -- JSON array: GPU names seen at start
 );
 CREATE INDEX runs_by_start ON runs (started_ms);
 CREATE INDEX runs_by_experiment ON runs (experiment_id);
@@ -38,6 +39,26 @@ CREATE TABLE params (
     key     TEXT NOT NULL,
     value   TEXT NOT NULL,
     PRIMARY KEY (run_id, key)
+);
+
+-- How far each metrics file of a run has been stored: bytes and lines consumed, lines rejected.
+-- Updated in the same transaction as the points, so a crash never stores a line twice or loses one.
+CREATE TABLE ingest_sources (
+    run_id      TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    source      TEXT NOT NULL,          -- 'metrics' ($GANTRY_METRICS) | 'stdout' (captured output)
+    byte_offset BIGINT NOT NULL DEFAULT 0,
+    line_count  BIGINT NOT NULL DEFAULT 0,
+    malformed   BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (run_id, source)
+);
+
+-- The first malformed lines of each source, for `gantry show`.
+CREATE TABLE malformed_lines (
+    run_id  TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    source  TEXT NOT NULL,
+    line_no BIGINT NOT NULL,
+    reason  TEXT NOT NULL,
+    PRIMARY KEY (run_id, source, line_no)
 );
 
 CREATE TABLE tags (
