@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod filter;
 pub mod gpu;
 pub mod store;
 pub mod tui;

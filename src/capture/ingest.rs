@@ -1,0 +1,332 @@
+//! Tailing a run's metrics files into the store. Each step reads what was appended since the
+//! stored byte offset, parses whole lines, and stores points, the new offset and the rejected
+//! lines in one transaction: a crash at any moment neither loses a written line nor stores one
+//! twice. A line longer than `MAX_LINE` is rejected without being held in memory.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::domain::{Series, SeriesKind};
+use crate::store::{IngestBatch, IngestState, Store};
+
+use super::protocol::Parser;
+
+/// The file the command writes ($GANTRY_METRICS).
+pub const SOURCE_METRICS: &str = "metrics";
+/// The file gantry writes with metrics it read from the command's output.
+pub const SOURCE_STDOUT: &str = "stdout";
+/// Lines longer than this are rejected.
+pub const MAX_LINE: usize = 1 << 20;
+/// How many malformed lines per source are remembered with their reason.
+pub const KEEP_MALFORMED: i64 = 20;
+/// At most this much is read per step, so one step's memory stays bounded.
+const READ_LIMIT: u64 = 64 << 20;
+
+/// What one step found.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    pub points: usize,
+    pub lines: usize,
+    pub malformed: usize,
+    /// The file is missing (not created yet, or deleted).
+    pub missing: bool,
+    /// The file shrank below what was read: it was replaced, and is read again from the start.
+    pub replaced: bool,
+    /// More is waiting beyond the read limit.
+    pub more: bool,
+}
+
+pub struct Tail {
+    run_id: String,
+    source: &'static str,
+    path: PathBuf,
+    state: IngestState,
+    next_step: HashMap<String, i64>,
+    parser: Parser,
+    /// Inside an over-long line: discard up to its newline.
+    skipping: bool,
+    buf: Vec<u8>,
+}
+
+impl Tail {
+    /// Start tailing `path` from where the store says this source was left.
+    pub async fn open(store: &Store, run_id: &str, source: &'static str, path: &Path) -> Result<Tail> {
+        let state = store.ingest_state(run_id, source).await?;
+        let next_step = store
+            .last_steps(run_id)
+            .await?
+            .into_iter()
+            .map(|(k, s)| (k, s.saturating_add(1)))
+            .collect();
+        Ok(Tail {
+            run_id: run_id.to_string(),
+            source,
+            path: path.to_path_buf(),
+            state,
+            next_step,
+            parser: Parser::default(),
+            skipping: false,
+            buf: Vec::new(),
+        })
+    }
+
+    pub fn state(&self) -> IngestState {
+        self.state
+    }
+
+    /// Read what is new and store it. `at_end`: the writer is gone, so a last line without its
+    /// newline is taken too. `now_ms` stamps lines that carry no time.
+    pub async fn step(&mut self, store: &Store, now_ms: i64, at_end: bool) -> Result<StepReport> {
+        let mut report = StepReport::default();
+        let mut file = match std::fs::File::open(&self.path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                report.missing = true;
+                return Ok(report);
+            }
+            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
+        };
+        let len = file.metadata()?.len();
+        if len < self.state.byte_offset as u64 {
+            report.replaced = true;
+            self.state.byte_offset = 0;
+            self.state.line_count = 0;
+            self.skipping = false;
+        }
+        let start = self.state.byte_offset as u64;
+        if len == start {
+            return Ok(report);
+        }
+        let want = (len - start).min(READ_LIMIT);
+        report.more = len - start > want;
+        self.buf.clear();
+        file.seek(SeekFrom::Start(start))?;
+        (&mut file).take(want).read_to_end(&mut self.buf)?;
+        let buf = std::mem::take(&mut self.buf);
+        let batch = self.parse(&buf, now_ms, at_end && !report.more, &mut report);
+        self.buf = buf;
+        store.ingest(&self.run_id, self.source, &batch).await?;
+        Ok(report)
+    }
+
+    fn parse(&mut self, buf: &[u8], now_ms: i64, at_end: bool, report: &mut StepReport) -> IngestBatch {
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut series: Vec<(SeriesKind, String, Series)> = Vec::new();
+        let mut malformed = Vec::new();
+        let mut pos = 0usize;
+        let mut bad = |state: &mut IngestState, line_no: i64, reason: String| {
+            if state.malformed < KEEP_MALFORMED {
+                malformed.push((line_no, reason));
+            }
+            state.malformed += 1;
+            report.malformed += 1;
+        };
+        while pos < buf.len() {
+            let rest = &buf[pos..];
+            let (line, consumed, complete) = match rest.iter().position(|b| *b == b'\n') {
+                Some(i) => (&rest[..i], i + 1, true),
+                None if rest.len() > MAX_LINE => (rest, rest.len(), false),
+                None if at_end => (rest, rest.len(), true),
+                None => break,
+            };
+            pos += consumed;
+            if self.skipping || !complete {
+                // Part of an over-long line: drop it; the line is counted once, at its end.
+                self.skipping = !complete;
+                if complete {
+                    self.state.line_count += 1;
+                    let n = self.state.line_count;
+                    bad(&mut self.state, n, format!("line longer than {} MiB", MAX_LINE >> 20));
+                }
+                continue;
+            }
+            self.state.line_count += 1;
+            report.lines += 1;
+            let line_no = self.state.line_count;
+            if line.len() > MAX_LINE {
+                bad(&mut self.state, line_no, format!("line longer than {} MiB", MAX_LINE >> 20));
+                continue;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            if line.starts_with(b"{\"_malformed\":") {
+                // Written by gantry's output capture: a bad `gantry:` line of the command's output.
+                let (n, reason) = captured_malformed(line);
+                bad(&mut self.state, n.unwrap_or(line_no), reason);
+                continue;
+            }
+            let (step, time_ms) = match self.parser.parse(line) {
+                Ok(st) => st,
+                Err(reason) => {
+                    bad(&mut self.state, line_no, reason);
+                    continue;
+                }
+            };
+            let t = time_ms.unwrap_or(now_ms);
+            for (key, value) in self.parser.metrics() {
+                let i = match index.get(key) {
+                    Some(i) => *i,
+                    None => {
+                        index.insert(key.to_string(), series.len());
+                        series.push((SeriesKind::Metric, key.to_string(), Series::default()));
+                        series.len() - 1
+                    }
+                };
+                let next = match self.next_step.get_mut(key) {
+                    Some(n) => n,
+                    None => self.next_step.entry(key.to_string()).or_insert(0),
+                };
+                let s = step.unwrap_or(*next);
+                *next = s.saturating_add(1);
+                series[i].2.push(s, t, value);
+                report.points += 1;
+            }
+        }
+        self.state.byte_offset += pos as i64;
+        IngestBatch {
+            series,
+            state: self.state,
+            malformed,
+        }
+    }
+}
+
+fn captured_malformed(line: &[u8]) -> (Option<i64>, String) {
+    #[derive(serde::Deserialize)]
+    struct M {
+        line: Option<i64>,
+        reason: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct W {
+        _malformed: M,
+    }
+    match serde_json::from_slice::<W>(line) {
+        Ok(w) => (w._malformed.line, format!("output: {}", w._malformed.reason)),
+        Err(e) => (None, format!("unreadable capture record: {e}")),
+    }
+}
+
+/// The record gantry writes for a bad `gantry:` line in the command's output.
+pub fn malformed_record(output_line: i64, reason: &str) -> String {
+    serde_json::json!({"_malformed": {"line": output_line, "reason": reason}}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewRun;
+    use std::io::Write;
+
+    async fn setup() -> (tempfile::TempDir, Store, String, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("g.db")).await.unwrap();
+        let run = store
+            .create_run(&NewRun { name: "r".into(), experiment: "e".into(), ..NewRun::default() })
+            .await
+            .unwrap();
+        let path = dir.path().join("metrics.jsonl");
+        (dir, store, run.id, path)
+    }
+
+    fn append(path: &Path, text: &[u8]) {
+        std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text).unwrap();
+    }
+
+    #[tokio::test]
+    async fn partial_lines_wait_and_steps_auto_increment_per_key() {
+        let (_d, store, run, path) = setup().await;
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        assert!(t.step(&store, 1, false).await.unwrap().missing);
+        append(&path, b"{\"loss\": 1}\n{\"loss\": 2, \"acc\": 0.5}\n{\"loss\": 3");
+        let r = t.step(&store, 1000, false).await.unwrap();
+        assert_eq!((r.lines, r.points), (2, 3));
+        append(&path, b"}\n{\"step\": 10, \"acc\": 0.7}\n{\"acc\": 0.8}\n");
+        t.step(&store, 2000, false).await.unwrap();
+        let loss = store.load_series(&run, SeriesKind::Metric, "loss").await.unwrap();
+        assert_eq!(loss.steps, [0, 1, 2]);
+        assert_eq!(loss.values, [1.0, 2.0, 3.0]);
+        assert_eq!(loss.times_ms, [1000, 1000, 2000]);
+        let acc = store.load_series(&run, SeriesKind::Metric, "acc").await.unwrap();
+        assert_eq!(acc.steps, [0, 10, 11]);
+    }
+
+    #[tokio::test]
+    async fn a_new_tail_resumes_exactly_where_the_store_left_off() {
+        let (_d, store, run, path) = setup().await;
+        append(&path, b"{\"x\": 1}\n{\"x\": 2}\n");
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        t.step(&store, 0, false).await.unwrap();
+        drop(t); // as if gantry were killed here
+        append(&path, b"{\"x\": 3}\n");
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        t.step(&store, 0, false).await.unwrap();
+        t.step(&store, 0, false).await.unwrap();
+        let x = store.load_series(&run, SeriesKind::Metric, "x").await.unwrap();
+        assert_eq!(x.values, [1.0, 2.0, 3.0], "nothing lost, nothing twice");
+        assert_eq!(x.steps, [0, 1, 2], "auto steps continue after the restart");
+    }
+
+    #[tokio::test]
+    async fn bad_lines_are_counted_with_line_numbers_and_never_stop_ingest() {
+        let (_d, store, run, path) = setup().await;
+        let mut text = Vec::new();
+        text.extend_from_slice(b"{\"x\": 1}\nnot json\n{\"x\": \"high\"}\n\xff\xfe\n");
+        text.extend_from_slice(&vec![b'7'; MAX_LINE + 10]);
+        text.extend_from_slice(b"\n{\"x\": 2}\n\n{\"x\": NaN}\n");
+        append(&path, &text);
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        while t.step(&store, 0, false).await.unwrap().lines > 0 {}
+        let x = store.load_series(&run, SeriesKind::Metric, "x").await.unwrap();
+        assert_eq!(x.len(), 3);
+        assert!(x.values[2].is_nan());
+        let (lines, total) = store.malformed(&run).await.unwrap();
+        assert_eq!(total, 4);
+        let got: Vec<(i64, &str)> = lines.iter().map(|(_, n, r)| (*n, r.as_str())).collect();
+        assert_eq!(got[0].0, 2);
+        assert_eq!(got[0].1, "not a JSON object");
+        assert_eq!(got[1], (3, "no numeric fields"));
+        assert!(got[2].1.contains("invalid UTF-8"), "{got:?}");
+        assert_eq!(got[3], (5, "line longer than 1 MiB"));
+    }
+
+    #[tokio::test]
+    async fn an_over_long_line_is_dropped_without_holding_it() {
+        let (_d, store, run, path) = setup().await;
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        append(&path, &vec![b'a'; MAX_LINE + 1]);
+        t.step(&store, 0, false).await.unwrap();
+        assert_eq!(t.state().byte_offset as usize, MAX_LINE + 1, "consumed, not buffered");
+        append(&path, b"aaaa\n{\"y\": 5}\n");
+        t.step(&store, 0, false).await.unwrap();
+        assert_eq!(store.load_series(&run, SeriesKind::Metric, "y").await.unwrap().values, [5.0]);
+        assert_eq!(store.malformed(&run).await.unwrap().1, 1);
+    }
+
+    #[tokio::test]
+    async fn a_replaced_file_is_read_from_the_start() {
+        let (_d, store, run, path) = setup().await;
+        append(&path, b"{\"z\": 1}\n{\"z\": 2}\n");
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        t.step(&store, 0, false).await.unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(t.step(&store, 0, false).await.unwrap().missing);
+        append(&path, b"{\"z\": 9}\n");
+        assert!(t.step(&store, 0, false).await.unwrap().replaced);
+        let z = store.load_series(&run, SeriesKind::Metric, "z").await.unwrap();
+        assert_eq!(z.values, [1.0, 2.0, 9.0]);
+    }
+
+    #[tokio::test]
+    async fn the_last_line_without_newline_is_taken_at_the_end() {
+        let (_d, store, run, path) = setup().await;
+        append(&path, b"{\"w\": 1}");
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        assert_eq!(t.step(&store, 0, false).await.unwrap().points, 0);
+        assert_eq!(t.step(&store, 0, true).await.unwrap().points, 1);
+    }
+}

@@ -1,0 +1,252 @@
+//! The run filter language, shared by `gantry runs --filter` and the TUI's `/`:
+//!
+//! - bare words match a run's name, id, experiment and tags (case-insensitive substring);
+//! - qualifiers: `status:running`, `tag:baseline` (or `tag:key=value`), `exp:vision`, `host:gpu01`,
+//!   `id:3fa9`, `name:resnet`;
+//! - comparisons: `param.lr>=1e-3`, `metric.val_loss<0.3` (the metric's last value); operators
+//!   `= != < <= > >=`; numbers compare as numbers, other params as text (`=`/`!=`);
+//! - `-` before a term negates it; space means AND; `|` means OR (AND binds tighter);
+//!   parentheses group; "double quotes" keep spaces in a value.
+//!
+//! A parse error carries the 1-based column where it went wrong.
+
+mod parse;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::domain::Run;
+
+pub use parse::parse;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expr {
+    And(Vec<Expr>),
+    Or(Vec<Expr>),
+    Not(Box<Expr>),
+    Term(Term),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Term {
+    Word(String),
+    Status(String),
+    Tag(String, Option<String>),
+    Exp(String),
+    Host(String),
+    Id(String),
+    Name(String),
+    Param(String, Op, String),
+    Metric(String, Op, f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+impl Op {
+    fn test<T: PartialOrd>(self, a: T, b: T) -> bool {
+        match self {
+            Op::Eq => a == b,
+            Op::Ne => a != b,
+            Op::Lt => a < b,
+            Op::Le => a <= b,
+            Op::Gt => a > b,
+            Op::Ge => a >= b,
+        }
+    }
+}
+
+/// Where a filter went wrong: a 1-based column and what was expected there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterError {
+    pub column: usize,
+    pub message: String,
+}
+
+impl FilterError {
+    /// The filter with a caret under the column, for terminals.
+    pub fn pointed(&self, filter: &str) -> String {
+        format!(
+            "at column {}: {}\n  {filter}\n  {}^",
+            self.column,
+            self.message,
+            " ".repeat(self.column.saturating_sub(1))
+        )
+    }
+}
+
+impl fmt::Display for FilterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "at column {}: {}", self.column, self.message)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// What a filter sees of a run.
+pub struct Subject<'a> {
+    pub run: &'a Run,
+    pub params: &'a BTreeMap<String, String>,
+    pub tags: &'a BTreeMap<String, String>,
+    /// Last value of each metric.
+    pub metrics: &'a BTreeMap<String, f64>,
+}
+
+impl Expr {
+    pub fn matches(&self, s: &Subject) -> bool {
+        match self {
+            Expr::And(v) => v.iter().all(|e| e.matches(s)),
+            Expr::Or(v) => v.iter().any(|e| e.matches(s)),
+            Expr::Not(e) => !e.matches(s),
+            Expr::Term(t) => t.matches(s),
+        }
+    }
+}
+
+fn contains(hay: &str, needle: &str) -> bool {
+    hay.to_lowercase().contains(&needle.to_lowercase())
+}
+
+impl Term {
+    fn matches(&self, s: &Subject) -> bool {
+        let r = s.run;
+        match self {
+            Term::Word(w) => {
+                contains(&r.name, w)
+                    || r.id.starts_with(&w.to_lowercase())
+                    || contains(&r.experiment, w)
+                    || s.tags.iter().any(|(k, v)| contains(k, w) || contains(v, w))
+            }
+            Term::Status(st) => r.status.as_str() == st,
+            Term::Tag(k, None) => s.tags.contains_key(k),
+            Term::Tag(k, Some(v)) => s.tags.get(k) == Some(v),
+            Term::Exp(e) => r.experiment.eq_ignore_ascii_case(e),
+            Term::Host(h) => r.host.eq_ignore_ascii_case(h),
+            Term::Id(p) => r.id.starts_with(&p.to_lowercase()),
+            Term::Name(n) => contains(&r.name, n),
+            Term::Param(k, op, want) => match s.params.get(k) {
+                None => false,
+                Some(have) => match (have.parse::<f64>(), want.parse::<f64>()) {
+                    (Ok(a), Ok(b)) => op.test(a, b),
+                    _ => op.test(have.as_str(), want.as_str()),
+                },
+            },
+            Term::Metric(k, op, want) => s.metrics.get(k).is_some_and(|v| op.test(*v, *want)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::RunStatus;
+
+    fn run(name: &str, status: RunStatus) -> Run {
+        Run {
+            id: "3fa9c2d1e0".into(),
+            experiment: "vision".into(),
+            name: name.into(),
+            status,
+            exit_code: None,
+            started_ms: 0,
+            ended_ms: None,
+            host: "gpu01".into(),
+            user: "u".into(),
+            pid: None,
+            pid_start: None,
+            command: vec![],
+            cwd: String::new(),
+            git_commit: None,
+            git_branch: None,
+            git_dirty: None,
+            notes: String::new(),
+            run_dir: String::new(),
+            env: BTreeMap::new(),
+            gpus: vec![],
+        }
+    }
+
+    fn check(filter: &str, expect: bool) {
+        let r = run("resnet50-baseline", RunStatus::Running);
+        let params = BTreeMap::from([("lr".to_string(), "3e-4".to_string()), ("opt".into(), "adamw".into())]);
+        let tags = BTreeMap::from([("baseline".to_string(), "true".to_string())]);
+        let metrics = BTreeMap::from([("val_loss".to_string(), 0.25)]);
+        let s = Subject { run: &r, params: &params, tags: &tags, metrics: &metrics };
+        let e = parse(filter).unwrap_or_else(|e| panic!("{filter}: {}", e.pointed(filter)));
+        assert_eq!(e.matches(&s), expect, "{filter} -> {e:?}");
+    }
+
+    #[test]
+    fn terms() {
+        for (f, want) in [
+            ("", true),
+            ("resnet", true),
+            ("RESNET", true),
+            ("3fa9", true),
+            ("vit", false),
+            ("status:running", true),
+            ("status:failed", false),
+            ("tag:baseline", true),
+            ("tag:baseline=true", true),
+            ("tag:baseline=false", false),
+            ("-tag:debug", true),
+            ("-tag:baseline", false),
+            ("param.lr>=1e-4", true),
+            ("param.lr>=1e-3", false),
+            ("param.lr=0.0003", true),
+            ("param.opt=adamw", true),
+            ("param.opt!=sgd", true),
+            ("param.missing=1", false),
+            ("metric.val_loss<0.3", true),
+            ("metric.val_loss>0.3", false),
+            ("exp:vision", true),
+            ("host:gpu01", true),
+            ("host:gpu02", false),
+            ("id:3FA9", true),
+            ("name:baseline", true),
+        ] {
+            check(f, want);
+        }
+    }
+
+    #[test]
+    fn and_or_not_and_groups() {
+        check("status:running tag:baseline", true);
+        check("status:failed tag:baseline", false);
+        check("status:failed | tag:baseline", true);
+        check("status:failed | host:gpu02 | vit", false);
+        check("vit resnet | status:running", true);
+        check("-(status:failed | vit)", true);
+        check("-(status:running resnet)", false);
+        check("\"resnet50-base\"", true);
+        check("name:\"net50 b\"", false);
+    }
+
+    #[test]
+    fn errors_point_at_the_column() {
+        for (f, col, msg) in [
+            ("status:runing", 8, "unknown status `runing`"),
+            ("param.lr>=", 11, "expected a value after `>=`"),
+            ("metric.loss<abc", 13, "`abc` is not a number"),
+            ("bogus:1", 1, "unknown qualifier `bogus:`"),
+            ("(status:running", 16, "expected `)`"),
+            ("a | | b", 5, "expected a term"),
+            ("\"open", 1, "unclosed quote"),
+            ("param.=3", 7, "expected a name after `param.`"),
+            ("param.lr", 9, "expected an operator (= != < <= > >=)"),
+            ("a)", 2, "unexpected `)`"),
+        ] {
+            let e = parse(f).unwrap_err();
+            assert_eq!((e.column, e.message.as_str()), (col, msg), "{f}");
+        }
+        let e = parse("param.lr>=").unwrap_err();
+        assert_eq!(e.pointed("param.lr>="), "at column 11: expected a value after `>=`\n  param.lr>=\n            ^");
+    }
+}

@@ -1,0 +1,190 @@
+use crate::domain::RunStatus;
+
+use super::{Expr, FilterError, Op, Term};
+
+/// Parse a filter. The empty filter matches everything.
+pub fn parse(text: &str) -> Result<Expr, FilterError> {
+    let mut p = P { s: text, pos: 0 };
+    let e = p.or()?;
+    p.skip_ws();
+    if let Some(c) = p.peek() {
+        return Err(p.err_at(p.pos, format!("unexpected `{c}`")));
+    }
+    Ok(e)
+}
+
+struct P<'a> {
+    s: &'a str,
+    pos: usize,
+}
+
+impl P<'_> {
+    fn peek(&self) -> Option<char> {
+        self.s[self.pos..].chars().next()
+    }
+    fn skip_ws(&mut self) {
+        while self.peek().is_some_and(char::is_whitespace) {
+            self.pos += self.peek().map_or(0, char::len_utf8);
+        }
+    }
+    fn column(&self, byte: usize) -> usize {
+        self.s[..byte].chars().count() + 1
+    }
+    fn err_at(&self, byte: usize, message: String) -> FilterError {
+        FilterError {
+            column: self.column(byte),
+            message,
+        }
+    }
+
+    fn or(&mut self) -> Result<Expr, FilterError> {
+        let mut alts = vec![self.and()?];
+        loop {
+            self.skip_ws();
+            if self.peek() != Some('|') {
+                break;
+            }
+            self.pos += 1;
+            self.skip_ws();
+            if matches!(self.peek(), None | Some('|') | Some(')')) {
+                return Err(self.err_at(self.pos, "expected a term".into()));
+            }
+            alts.push(self.and()?);
+        }
+        Ok(if alts.len() == 1 { alts.pop().expect("one") } else { Expr::Or(alts) })
+    }
+
+    fn and(&mut self) -> Result<Expr, FilterError> {
+        let mut terms = Vec::new();
+        loop {
+            self.skip_ws();
+            match self.peek() {
+                None | Some('|') | Some(')') => break,
+                _ => terms.push(self.unary()?),
+            }
+        }
+        Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::And(terms) })
+    }
+
+    fn unary(&mut self) -> Result<Expr, FilterError> {
+        if self.peek() == Some('-') {
+            self.pos += 1;
+            if matches!(self.peek(), None | Some(' ') | Some('|') | Some(')')) {
+                return Err(self.err_at(self.pos, "expected a term after `-`".into()));
+            }
+            return Ok(Expr::Not(Box::new(self.unary()?)));
+        }
+        if self.peek() == Some('(') {
+            self.pos += 1;
+            let e = self.or()?;
+            self.skip_ws();
+            if self.peek() != Some(')') {
+                return Err(self.err_at(self.pos, "expected `)`".into()));
+            }
+            self.pos += 1;
+            return Ok(e);
+        }
+        self.term().map(Expr::Term)
+    }
+
+    /// A bare or quoted value, up to whitespace, `|` or `)`.
+    fn value(&mut self) -> Result<String, FilterError> {
+        let start = self.pos;
+        if self.peek() == Some('"') {
+            self.pos += 1;
+            let Some(end) = self.s[self.pos..].find('"') else {
+                return Err(self.err_at(start, "unclosed quote".into()));
+            };
+            let v = self.s[self.pos..self.pos + end].to_string();
+            self.pos += end + 1;
+            return Ok(v);
+        }
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() || c == '|' || c == ')' || (c == '(' && self.pos == start) {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+        Ok(self.s[start..self.pos].to_string())
+    }
+
+    /// A name after `param.` / `metric.`: up to an operator.
+    fn name(&mut self, prefix: &str) -> Result<String, FilterError> {
+        let start = self.pos;
+        while let Some(c) = self.peek() {
+            if c.is_whitespace() || "=!<>|)".contains(c) {
+                break;
+            }
+            self.pos += c.len_utf8();
+        }
+        if self.pos == start {
+            return Err(self.err_at(start, format!("expected a name after `{prefix}`")));
+        }
+        Ok(self.s[start..self.pos].to_string())
+    }
+
+    fn op(&mut self) -> Result<(Op, &'static str), FilterError> {
+        for (text, op) in [(">=", Op::Ge), ("<=", Op::Le), ("!=", Op::Ne), ("=", Op::Eq), (">", Op::Gt), ("<", Op::Lt)] {
+            if self.s[self.pos..].starts_with(text) {
+                self.pos += text.len();
+                return Ok((op, text));
+            }
+        }
+        Err(self.err_at(self.pos, "expected an operator (= != < <= > >=)".into()))
+    }
+
+    fn term(&mut self) -> Result<Term, FilterError> {
+        let start = self.pos;
+        let rest = &self.s[self.pos..];
+        for prefix in ["param.", "metric."] {
+            if rest.starts_with(prefix) {
+                self.pos += prefix.len();
+                let name = self.name(prefix)?;
+                let (op, op_text) = self.op()?;
+                let vpos = self.pos;
+                let v = self.value()?;
+                if v.is_empty() {
+                    return Err(self.err_at(vpos, format!("expected a value after `{op_text}`")));
+                }
+                return if prefix == "param." {
+                    Ok(Term::Param(name, op, v))
+                } else {
+                    let x: f64 = v.parse().map_err(|_| self.err_at(vpos, format!("`{v}` is not a number")))?;
+                    Ok(Term::Metric(name, op, x))
+                };
+            }
+        }
+        let word_end = rest
+            .find(|c: char| c.is_whitespace() || c == '|' || c == ')' || c == '"')
+            .unwrap_or(rest.len());
+        if let Some(colon) = rest[..word_end].find(':') {
+            let qual = &rest[..colon];
+            self.pos += colon + 1;
+            let vpos = self.pos;
+            let v = self.value()?;
+            if v.is_empty() {
+                return Err(self.err_at(vpos, format!("expected a value after `{qual}:`")));
+            }
+            return match qual {
+                "status" => match v.parse::<RunStatus>() {
+                    Ok(s) => Ok(Term::Status(s.as_str().into())),
+                    Err(_) => Err(self.err_at(vpos, format!("unknown status `{v}`"))),
+                },
+                "tag" => Ok(match v.split_once('=') {
+                    Some((k, val)) => Term::Tag(k.into(), Some(val.into())),
+                    None => Term::Tag(v, None),
+                }),
+                "exp" | "experiment" => Ok(Term::Exp(v)),
+                "host" => Ok(Term::Host(v)),
+                "id" => Ok(Term::Id(v)),
+                "name" => Ok(Term::Name(v)),
+                _ => Err(self.err_at(start, format!("unknown qualifier `{qual}:`"))),
+            };
+        }
+        let v = self.value()?;
+        if v.is_empty() {
+            return Err(self.err_at(start, "expected a term".into()));
+        }
+        Ok(Term::Word(v))
+    }
+}
