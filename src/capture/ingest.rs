@@ -90,6 +90,7 @@ impl Tail {
             Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
         };
         let len = file.metadata()?.len();
+        let from_offset = self.state.byte_offset;
         if len < self.state.byte_offset as u64 {
             report.replaced = true;
             self.state.byte_offset = 0;
@@ -106,9 +107,14 @@ impl Tail {
         file.seek(SeekFrom::Start(start))?;
         (&mut file).take(want).read_to_end(&mut self.buf)?;
         let buf = std::mem::take(&mut self.buf);
-        let batch = self.parse(&buf, now_ms, at_end && !report.more, &mut report);
+        let mut batch = self.parse(&buf, now_ms, at_end && !report.more, &mut report);
         self.buf = buf;
-        store.ingest(&self.run_id, self.source, &batch).await?;
+        batch.from_offset = from_offset;
+        if !store.ingest(&self.run_id, self.source, &batch).await? {
+            // Another reader (recovery in another gantry) stored this part first: take its word.
+            *self = Tail::open(store, &self.run_id.clone(), self.source, &self.path.clone()).await?;
+            return Ok(StepReport { more: true, ..StepReport::default() });
+        }
         Ok(report)
     }
 
@@ -188,6 +194,7 @@ impl Tail {
         }
         self.state.byte_offset += pos as i64;
         IngestBatch {
+            from_offset: 0,
             series,
             state: self.state,
             malformed,
@@ -319,6 +326,24 @@ mod tests {
         assert!(t.step(&store, 0, false).await.unwrap().replaced);
         let z = store.load_series(&run, SeriesKind::Metric, "z").await.unwrap();
         assert_eq!(z.values, [1.0, 2.0, 9.0]);
+    }
+
+    #[tokio::test]
+    async fn two_readers_of_one_file_never_store_a_line_twice() {
+        let (_d, store, run, path) = setup().await;
+        let mut a = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut b = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        append(&path, b"{\"v\": 1}\n");
+        a.step(&store, 0, false).await.unwrap();
+        let r = b.step(&store, 0, false).await.unwrap();
+        assert_eq!(r.points, 0, "b was behind: it stores nothing and catches up");
+        append(&path, b"{\"v\": 2}\n");
+        b.step(&store, 0, false).await.unwrap();
+        a.step(&store, 0, false).await.unwrap();
+        a.step(&store, 0, false).await.unwrap();
+        let v = store.load_series(&run, SeriesKind::Metric, "v").await.unwrap();
+        assert_eq!(v.values, [1.0, 2.0]);
+        assert_eq!(v.steps, [0, 1]);
     }
 
     #[tokio::test]

@@ -41,6 +41,8 @@ pub struct IngestState {
 /// malformed lines to remember (line number, reason).
 #[derive(Debug, Default)]
 pub struct IngestBatch {
+    /// Where the source stood when this batch was read.
+    pub from_offset: i64,
     pub series: Vec<(SeriesKind, String, Series)>,
     pub state: IngestState,
     pub malformed: Vec<(i64, String)>,
@@ -285,9 +287,21 @@ impl Store {
     }
 
     /// Store one batch read from a run's metrics file: its points, how far the file was read, and
-    /// the lines it rejected, all in one transaction, so a crash never stores a line twice.
-    pub async fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<()> {
+    /// the lines it rejected, all in one transaction, so a crash never stores a line twice. The
+    /// batch is stored only if the source still stands at `batch.from_offset`; otherwise another
+    /// reader got there first, nothing is written, and this returns false.
+    pub async fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<bool> {
         let mut tx = self.write_tx().await?;
+        let now: i64 = sqlx::query("SELECT byte_offset FROM ingest_sources WHERE run_id = $1 AND source = $2")
+            .bind(run_id)
+            .bind(source)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map_or(0, |r| r.get(0));
+        if now != batch.from_offset {
+            tx.rollback().await?;
+            return Ok(false);
+        }
         let refs: Vec<(SeriesKind, &str, &Series)> = batch
             .series
             .iter()
@@ -320,7 +334,7 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     /// How far a run's metrics file has been stored.
