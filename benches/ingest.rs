@@ -11,9 +11,17 @@ use gantry::store::Store;
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let (runs, steps, reps) = if quick { (1, 1_000, 1) } else { (10, 10_000, 5) };
+    let (runs, steps, reps) = if quick {
+        (1, 1_000, 1)
+    } else {
+        (10, 10_000, 5)
+    };
     let metrics = 10;
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     // One metrics file per run, as a training script writes it: one JSON line per step.
     let mut bytes = 0;
@@ -24,7 +32,10 @@ fn main() {
             for s in 0..steps {
                 let mut line = format!("{{\"step\": {s}, \"time\": {:.3}", 1.7e9 + s as f64 * 0.05);
                 for m in 0..metrics {
-                    line += &format!(", \"train/metric_{m}\": {}", ((s * (m + 1)) as f64 * 1e-3).sin() * 3.0);
+                    line += &format!(
+                        ", \"train/metric_{m}\": {}",
+                        ((s * (m + 1)) as f64 * 1e-3).sin() * 3.0
+                    );
                 }
                 line += "}\n";
                 bytes += line.len();
@@ -36,10 +47,16 @@ fn main() {
     let points = runs * steps * metrics;
     let mut times = Vec::new();
     for rep in 0..reps {
-        let store = rt.block_on(Store::open(&dir.path().join(format!("g{rep}.db")))).unwrap();
+        let store = rt
+            .block_on(Store::open(&dir.path().join(format!("g{rep}.db"))))
+            .unwrap();
         let ids: Vec<String> = (0..runs)
             .map(|r| {
-                let new = NewRun { name: format!("r{r}"), experiment: "bench".into(), ..NewRun::default() };
+                let new = NewRun {
+                    name: format!("r{r}"),
+                    experiment: "bench".into(),
+                    ..NewRun::default()
+                };
                 rt.block_on(store.create_run(&new)).unwrap().id
             })
             .collect();

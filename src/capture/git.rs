@@ -29,7 +29,10 @@ pub fn inspect(dir: &Path) -> Option<GitInfo> {
     }
     let mut opts = StatusOptions::new();
     opts.include_untracked(false).include_ignored(false);
-    info.dirty = repo.statuses(Some(&mut opts)).map(|s| !s.is_empty()).unwrap_or(false);
+    info.dirty = repo
+        .statuses(Some(&mut opts))
+        .map(|s| !s.is_empty())
+        .unwrap_or(false);
     if info.dirty {
         let tree = head.and_then(|h| h.peel_to_tree().ok());
         if let Ok(diff) = repo.diff_tree_to_workdir_with_index(tree.as_ref(), None) {
@@ -54,12 +57,23 @@ mod tests {
 
     fn git(dir: &Path, args: &[&str]) {
         let st = Command::new("git")
-            .args(["-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"])
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
             .args(args)
             .current_dir(dir)
             .output()
             .expect("git");
-        assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+        assert!(
+            st.status.success(),
+            "{}",
+            String::from_utf8_lossy(&st.stderr)
+        );
     }
 
     #[test]
@@ -73,16 +87,30 @@ mod tests {
         let sub = t.path().join("src");
         std::fs::create_dir_all(&sub).unwrap();
         let clean = inspect(&sub).unwrap();
-        let head = Command::new("git").args(["rev-parse", "HEAD"]).current_dir(t.path()).output().unwrap();
-        assert_eq!(clean.commit.as_deref(), Some(String::from_utf8_lossy(&head.stdout).trim()));
+        let head = Command::new("git")
+            .args(["rev-parse", "HEAD"])
+            .current_dir(t.path())
+            .output()
+            .unwrap();
+        assert_eq!(
+            clean.commit.as_deref(),
+            Some(String::from_utf8_lossy(&head.stdout).trim())
+        );
         assert_eq!(clean.branch.as_deref(), Some("main"));
         assert!(!clean.dirty && clean.diff.is_empty());
         std::fs::write(t.path().join("scratch.txt"), "untracked").unwrap();
-        assert!(!inspect(t.path()).unwrap().dirty, "untracked files do not make it dirty");
+        assert!(
+            !inspect(t.path()).unwrap().dirty,
+            "untracked files do not make it dirty"
+        );
         std::fs::write(t.path().join("train.py"), "lr = 0.3\n").unwrap();
         let dirty = inspect(t.path()).unwrap();
         assert!(dirty.dirty);
-        assert!(dirty.diff.contains("-lr = 0.1\n+lr = 0.3\n"), "{}", dirty.diff);
+        assert!(
+            dirty.diff.contains("-lr = 0.1\n+lr = 0.3\n"),
+            "{}",
+            dirty.diff
+        );
         // git apply --check accepts the saved diff in reverse: it is a real patch.
         std::fs::write(t.path().join("p.diff"), &dirty.diff).unwrap();
         git(t.path(), &["apply", "--check", "-R", "p.diff"]);

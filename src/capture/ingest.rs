@@ -53,7 +53,12 @@ pub struct Tail {
 
 impl Tail {
     /// Start tailing `path` from where the store says this source was left.
-    pub async fn open(store: &Store, run_id: &str, source: &'static str, path: &Path) -> Result<Tail> {
+    pub async fn open(
+        store: &Store,
+        run_id: &str,
+        source: &'static str,
+        path: &Path,
+    ) -> Result<Tail> {
         let state = store.ingest_state(run_id, source).await?;
         let next_step = store
             .last_steps(run_id)
@@ -112,13 +117,23 @@ impl Tail {
         batch.from_offset = from_offset;
         if !store.ingest(&self.run_id, self.source, &batch).await? {
             // Another reader (recovery in another gantry) stored this part first: take its word.
-            *self = Tail::open(store, &self.run_id.clone(), self.source, &self.path.clone()).await?;
-            return Ok(StepReport { more: true, ..StepReport::default() });
+            *self =
+                Tail::open(store, &self.run_id.clone(), self.source, &self.path.clone()).await?;
+            return Ok(StepReport {
+                more: true,
+                ..StepReport::default()
+            });
         }
         Ok(report)
     }
 
-    fn parse(&mut self, buf: &[u8], now_ms: i64, at_end: bool, report: &mut StepReport) -> IngestBatch {
+    fn parse(
+        &mut self,
+        buf: &[u8],
+        now_ms: i64,
+        at_end: bool,
+        report: &mut StepReport,
+    ) -> IngestBatch {
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut series: Vec<(SeriesKind, String, Series)> = Vec::new();
         let mut malformed = Vec::new();
@@ -145,7 +160,11 @@ impl Tail {
                 if complete {
                     self.state.line_count += 1;
                     let n = self.state.line_count;
-                    bad(&mut self.state, n, format!("line longer than {} MiB", MAX_LINE >> 20));
+                    bad(
+                        &mut self.state,
+                        n,
+                        format!("line longer than {} MiB", MAX_LINE >> 20),
+                    );
                 }
                 continue;
             }
@@ -153,7 +172,11 @@ impl Tail {
             report.lines += 1;
             let line_no = self.state.line_count;
             if line.len() > MAX_LINE {
-                bad(&mut self.state, line_no, format!("line longer than {} MiB", MAX_LINE >> 20));
+                bad(
+                    &mut self.state,
+                    line_no,
+                    format!("line longer than {} MiB", MAX_LINE >> 20),
+                );
                 continue;
             }
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -213,7 +236,7 @@ fn captured_malformed(line: &[u8]) -> (Option<i64>, String) {
         _malformed: M,
     }
     match serde_json::from_slice::<W>(line) {
-        Ok(w) => (w._malformed.line, format!("output: {}", w._malformed.reason)),
+        Ok(w) => (w._malformed.line, w._malformed.reason),
         Err(e) => (None, format!("unreadable capture record: {e}")),
     }
 }
@@ -233,7 +256,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("g.db")).await.unwrap();
         let run = store
-            .create_run(&NewRun { name: "r".into(), experiment: "e".into(), ..NewRun::default() })
+            .create_run(&NewRun {
+                name: "r".into(),
+                experiment: "e".into(),
+                ..NewRun::default()
+            })
             .await
             .unwrap();
         let path = dir.path().join("metrics.jsonl");
@@ -241,24 +268,41 @@ mod tests {
     }
 
     fn append(path: &Path, text: &[u8]) {
-        std::fs::OpenOptions::new().create(true).append(true).open(path).unwrap().write_all(text).unwrap();
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap()
+            .write_all(text)
+            .unwrap();
     }
 
     #[tokio::test]
     async fn partial_lines_wait_and_steps_auto_increment_per_key() {
         let (_d, store, run, path) = setup().await;
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         assert!(t.step(&store, 1, false).await.unwrap().missing);
-        append(&path, b"{\"loss\": 1}\n{\"loss\": 2, \"acc\": 0.5}\n{\"loss\": 3");
+        append(
+            &path,
+            b"{\"loss\": 1}\n{\"loss\": 2, \"acc\": 0.5}\n{\"loss\": 3",
+        );
         let r = t.step(&store, 1000, false).await.unwrap();
         assert_eq!((r.lines, r.points), (2, 3));
         append(&path, b"}\n{\"step\": 10, \"acc\": 0.7}\n{\"acc\": 0.8}\n");
         t.step(&store, 2000, false).await.unwrap();
-        let loss = store.load_series(&run, SeriesKind::Metric, "loss").await.unwrap();
+        let loss = store
+            .load_series(&run, SeriesKind::Metric, "loss")
+            .await
+            .unwrap();
         assert_eq!(loss.steps, [0, 1, 2]);
         assert_eq!(loss.values, [1.0, 2.0, 3.0]);
         assert_eq!(loss.times_ms, [1000, 1000, 2000]);
-        let acc = store.load_series(&run, SeriesKind::Metric, "acc").await.unwrap();
+        let acc = store
+            .load_series(&run, SeriesKind::Metric, "acc")
+            .await
+            .unwrap();
         assert_eq!(acc.steps, [0, 10, 11]);
     }
 
@@ -266,14 +310,21 @@ mod tests {
     async fn a_new_tail_resumes_exactly_where_the_store_left_off() {
         let (_d, store, run, path) = setup().await;
         append(&path, b"{\"x\": 1}\n{\"x\": 2}\n");
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         t.step(&store, 0, false).await.unwrap();
         drop(t); // as if gantry were killed here
         append(&path, b"{\"x\": 3}\n");
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         t.step(&store, 0, false).await.unwrap();
         t.step(&store, 0, false).await.unwrap();
-        let x = store.load_series(&run, SeriesKind::Metric, "x").await.unwrap();
+        let x = store
+            .load_series(&run, SeriesKind::Metric, "x")
+            .await
+            .unwrap();
         assert_eq!(x.values, [1.0, 2.0, 3.0], "nothing lost, nothing twice");
         assert_eq!(x.steps, [0, 1, 2], "auto steps continue after the restart");
     }
@@ -286,9 +337,14 @@ mod tests {
         text.extend_from_slice(&vec![b'7'; MAX_LINE + 10]);
         text.extend_from_slice(b"\n{\"x\": 2}\n\n{\"x\": NaN}\n");
         append(&path, &text);
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         while t.step(&store, 0, false).await.unwrap().lines > 0 {}
-        let x = store.load_series(&run, SeriesKind::Metric, "x").await.unwrap();
+        let x = store
+            .load_series(&run, SeriesKind::Metric, "x")
+            .await
+            .unwrap();
         assert_eq!(x.len(), 3);
         assert!(x.values[2].is_nan());
         let (lines, total) = store.malformed(&run).await.unwrap();
@@ -304,13 +360,26 @@ mod tests {
     #[tokio::test]
     async fn an_over_long_line_is_dropped_without_holding_it() {
         let (_d, store, run, path) = setup().await;
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         append(&path, &vec![b'a'; MAX_LINE + 1]);
         t.step(&store, 0, false).await.unwrap();
-        assert_eq!(t.state().byte_offset as usize, MAX_LINE + 1, "consumed, not buffered");
+        assert_eq!(
+            t.state().byte_offset as usize,
+            MAX_LINE + 1,
+            "consumed, not buffered"
+        );
         append(&path, b"aaaa\n{\"y\": 5}\n");
         t.step(&store, 0, false).await.unwrap();
-        assert_eq!(store.load_series(&run, SeriesKind::Metric, "y").await.unwrap().values, [5.0]);
+        assert_eq!(
+            store
+                .load_series(&run, SeriesKind::Metric, "y")
+                .await
+                .unwrap()
+                .values,
+            [5.0]
+        );
         assert_eq!(store.malformed(&run).await.unwrap().1, 1);
     }
 
@@ -318,30 +387,45 @@ mod tests {
     async fn a_replaced_file_is_read_from_the_start() {
         let (_d, store, run, path) = setup().await;
         append(&path, b"{\"z\": 1}\n{\"z\": 2}\n");
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         t.step(&store, 0, false).await.unwrap();
         std::fs::remove_file(&path).unwrap();
         assert!(t.step(&store, 0, false).await.unwrap().missing);
         append(&path, b"{\"z\": 9}\n");
         assert!(t.step(&store, 0, false).await.unwrap().replaced);
-        let z = store.load_series(&run, SeriesKind::Metric, "z").await.unwrap();
+        let z = store
+            .load_series(&run, SeriesKind::Metric, "z")
+            .await
+            .unwrap();
         assert_eq!(z.values, [1.0, 2.0, 9.0]);
     }
 
     #[tokio::test]
     async fn two_readers_of_one_file_never_store_a_line_twice() {
         let (_d, store, run, path) = setup().await;
-        let mut a = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
-        let mut b = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut a = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
+        let mut b = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         append(&path, b"{\"v\": 1}\n");
         a.step(&store, 0, false).await.unwrap();
         let r = b.step(&store, 0, false).await.unwrap();
-        assert_eq!(r.points, 0, "b was behind: it stores nothing and catches up");
+        assert_eq!(
+            r.points, 0,
+            "b was behind: it stores nothing and catches up"
+        );
         append(&path, b"{\"v\": 2}\n");
         b.step(&store, 0, false).await.unwrap();
         a.step(&store, 0, false).await.unwrap();
         a.step(&store, 0, false).await.unwrap();
-        let v = store.load_series(&run, SeriesKind::Metric, "v").await.unwrap();
+        let v = store
+            .load_series(&run, SeriesKind::Metric, "v")
+            .await
+            .unwrap();
         assert_eq!(v.values, [1.0, 2.0]);
         assert_eq!(v.steps, [0, 1]);
     }
@@ -350,7 +434,9 @@ mod tests {
     async fn the_last_line_without_newline_is_taken_at_the_end() {
         let (_d, store, run, path) = setup().await;
         append(&path, b"{\"w\": 1}");
-        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path).await.unwrap();
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
         assert_eq!(t.step(&store, 0, false).await.unwrap().points, 0);
         assert_eq!(t.step(&store, 0, true).await.unwrap().points, 1);
     }

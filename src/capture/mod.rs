@@ -1,8 +1,14 @@
-//! Capturing runs: the metric protocol parser (more of `gantry run` lands here: spawn, tee,
-//! sampling, recovery).
+//! `gantry run`: spawning the command (spawn), teeing its output and reading metric lines from it
+//! (output), tailing metrics files into the store exactly once (ingest, protocol), git state,
+//! params from flags, process sampling (procs), the supervisor that ties them (supervise), and
+//! catching up after gantry died (recover).
 
 pub mod git;
 pub mod ingest;
+pub mod output;
 pub mod params;
 pub mod procs;
 pub mod protocol;
+pub mod recover;
+pub mod spawn;
+pub mod supervise;

@@ -9,7 +9,9 @@ pub fn from_args(args: &[String]) -> Vec<(String, String)> {
     while i < args.len() {
         let a = &args[i];
         i += 1;
-        let Some(flag) = a.strip_prefix("--") else { continue };
+        let Some(flag) = a.strip_prefix("--") else {
+            continue;
+        };
         if flag.is_empty() {
             break; // `--` ends the options
         }
@@ -43,7 +45,12 @@ mod tests {
     use super::*;
 
     fn p(args: &str) -> Vec<(String, String)> {
-        from_args(&args.split_whitespace().map(String::from).collect::<Vec<_>>())
+        from_args(
+            &args
+                .split_whitespace()
+                .map(String::from)
+                .collect::<Vec<_>>(),
+        )
     }
 
     #[test]
@@ -62,9 +69,23 @@ mod tests {
 
     #[test]
     fn edge_cases() {
-        assert_eq!(p("--a 1 --a 2"), vec![("a".into(), "2".into())], "last wins");
-        assert_eq!(p("--x -- --y 1"), vec![("x".into(), "true".into())], "-- ends options");
-        assert_eq!(p("--fast --no-cache"), vec![("fast".into(), "true".into()), ("no_cache".into(), "true".into())]);
+        assert_eq!(
+            p("--a 1 --a 2"),
+            vec![("a".into(), "2".into())],
+            "last wins"
+        );
+        assert_eq!(
+            p("--x -- --y 1"),
+            vec![("x".into(), "true".into())],
+            "-- ends options"
+        );
+        assert_eq!(
+            p("--fast --no-cache"),
+            vec![
+                ("fast".into(), "true".into()),
+                ("no_cache".into(), "true".into())
+            ]
+        );
         assert!(p("--=3 ---x 1").is_empty());
     }
 }

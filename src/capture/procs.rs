@@ -51,7 +51,9 @@ pub fn tree(pid: i64) -> Vec<i64> {
     let mut children: HashMap<i64, Vec<i64>> = HashMap::new();
     if let Ok(dir) = std::fs::read_dir("/proc") {
         for e in dir.flatten() {
-            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else { continue };
+            let Some(p) = e.file_name().to_str().and_then(|n| n.parse::<i64>().ok()) else {
+                continue;
+            };
             if let Some(s) = stat(p) {
                 children.entry(s.ppid).or_default().push(p);
             }
@@ -103,7 +105,10 @@ mod tests {
     fn parses_stat_with_odd_command_names() {
         let line = "1234 (my (odd) cmd) S 1 1234 1234 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 98765 1000000 300 18446744073709551615";
         let s = parse_stat(line).unwrap();
-        assert_eq!((s.state, s.ppid, s.cpu, s.start, s.rss_pages), ('S', 1, 300, 98765, 300));
+        assert_eq!(
+            (s.state, s.ppid, s.cpu, s.start, s.rss_pages),
+            ('S', 1, 300, 98765, 300)
+        );
     }
 
     #[test]
@@ -112,8 +117,14 @@ mod tests {
         let start = start_ticks(me);
         assert!(start.is_some());
         assert!(is_same_process(me, start));
-        assert!(!is_same_process(me, start.map(|s| s + 1)), "another start time is another process");
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        assert!(
+            !is_same_process(me, start.map(|s| s + 1)),
+            "another start time is another process"
+        );
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let cpid = child.id() as i64;
         assert!(tree(me).contains(&cpid));
         let (_, rss) = usage(&[me]);

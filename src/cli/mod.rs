@@ -1,8 +1,16 @@
 //! The command line: one file per subcommand, each with its arguments and its output. `main`
 //! parses, starts logging into the workspace, runs the command and turns errors into exit codes.
 
+mod common;
+mod compare;
 mod demo;
 mod init;
+mod logs;
+mod rm;
+mod run;
+mod runs;
+mod show;
+mod tag;
 mod where_is;
 mod workbench;
 
@@ -44,6 +52,20 @@ pub enum Command {
     Where(where_is::Args),
     /// Build a demo workspace from bundled fixtures and open the workbench on it
     Demo(demo::Args),
+    /// Run a command as a tracked run: gantry run [options] -- python train.py --lr 3e-4
+    Run(run::Args),
+    /// List runs, with a filter and sorting
+    Runs(runs::Args),
+    /// Show one run: command, git, params, tags, metrics, malformed lines
+    Show(show::Args),
+    /// Compare runs: params side by side, metric summaries and deltas
+    Compare(compare::Args),
+    /// Set or remove tags on a run
+    Tag(tag::Args),
+    /// Delete runs and their files
+    Rm(rm::Args),
+    /// Print a run's output, or follow it with -f
+    Logs(logs::Args),
 }
 
 /// The binary's entry point.
@@ -73,6 +95,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             where_is::run(a, &ws)
         }
         Some(Command::Demo(a)) => rt.block_on(demo::run(a, cli.theme)),
+        Some(Command::Run(a)) => rt.block_on(run::run(a, &cli.workspace)),
+        Some(Command::Runs(a)) => rt.block_on(runs::run(a, &cli.workspace)),
+        Some(Command::Show(a)) => rt.block_on(show::run(a, &cli.workspace)),
+        Some(Command::Compare(a)) => rt.block_on(compare::run(a, &cli.workspace)),
+        Some(Command::Tag(a)) => rt.block_on(tag::run(a, &cli.workspace)),
+        Some(Command::Rm(a)) => rt.block_on(rm::run(a, &cli.workspace)),
+        Some(Command::Logs(a)) => rt.block_on(logs::run(a, &cli.workspace)),
         None => {
             let ws = resolve(&cli.workspace)?;
             rt.block_on(workbench::open(&ws, cli.theme))

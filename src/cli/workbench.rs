@@ -38,6 +38,10 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
 pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<ExitCode> {
     // The store first: a broken one is reported even where there is no terminal.
     let store = Store::open(&ws.db_path()).await?;
+    match crate::capture::recover::recover(&store).await {
+        Ok(notes) => notes.iter().for_each(|n| tracing::info!("{n}")),
+        Err(e) => tracing::warn!("recover: {e:#}"),
+    }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(
             crate::error::UserError::new(

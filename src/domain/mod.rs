@@ -1,10 +1,12 @@
 //! Plain data types shared by every room: runs, series. No I/O here.
 
 mod gpu;
+mod record;
 mod run;
 mod series;
 
 pub use gpu::GpuProbe;
+pub use record::{Direction, RunRecord, SeriesSummary};
 pub use run::{NewRun, Run, RunStatus};
 pub use series::{Series, SeriesKind};
 

@@ -175,10 +175,18 @@ mod tests {
 
     fn check(filter: &str, expect: bool) {
         let r = run("resnet50-baseline", RunStatus::Running);
-        let params = BTreeMap::from([("lr".to_string(), "3e-4".to_string()), ("opt".into(), "adamw".into())]);
+        let params = BTreeMap::from([
+            ("lr".to_string(), "3e-4".to_string()),
+            ("opt".into(), "adamw".into()),
+        ]);
         let tags = BTreeMap::from([("baseline".to_string(), "true".to_string())]);
         let metrics = BTreeMap::from([("val_loss".to_string(), 0.25)]);
-        let s = Subject { run: &r, params: &params, tags: &tags, metrics: &metrics };
+        let s = Subject {
+            run: &r,
+            params: &params,
+            tags: &tags,
+            metrics: &metrics,
+        };
         let e = parse(filter).unwrap_or_else(|e| panic!("{filter}: {}", e.pointed(filter)));
         assert_eq!(e.matches(&s), expect, "{filter} -> {e:?}");
     }
@@ -247,6 +255,9 @@ mod tests {
             assert_eq!((e.column, e.message.as_str()), (col, msg), "{f}");
         }
         let e = parse("param.lr>=").unwrap_err();
-        assert_eq!(e.pointed("param.lr>="), "at column 11: expected a value after `>=`\n  param.lr>=\n            ^");
+        assert_eq!(
+            e.pointed("param.lr>="),
+            "at column 11: expected a value after `>=`\n  param.lr>=\n            ^"
+        );
     }
 }

@@ -51,7 +51,11 @@ impl P<'_> {
             }
             alts.push(self.and()?);
         }
-        Ok(if alts.len() == 1 { alts.pop().expect("one") } else { Expr::Or(alts) })
+        Ok(if alts.len() == 1 {
+            alts.pop().expect("one")
+        } else {
+            Expr::Or(alts)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
@@ -63,7 +67,11 @@ impl P<'_> {
                 _ => terms.push(self.unary()?),
             }
         }
-        Ok(if terms.len() == 1 { terms.pop().expect("one") } else { Expr::And(terms) })
+        Ok(if terms.len() == 1 {
+            terms.pop().expect("one")
+        } else {
+            Expr::And(terms)
+        })
     }
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
@@ -124,7 +132,14 @@ impl P<'_> {
     }
 
     fn op(&mut self) -> Result<(Op, &'static str), FilterError> {
-        for (text, op) in [(">=", Op::Ge), ("<=", Op::Le), ("!=", Op::Ne), ("=", Op::Eq), (">", Op::Gt), ("<", Op::Lt)] {
+        for (text, op) in [
+            (">=", Op::Ge),
+            ("<=", Op::Le),
+            ("!=", Op::Ne),
+            ("=", Op::Eq),
+            (">", Op::Gt),
+            ("<", Op::Lt),
+        ] {
             if self.s[self.pos..].starts_with(text) {
                 self.pos += text.len();
                 return Ok((op, text));
@@ -149,7 +164,9 @@ impl P<'_> {
                 return if prefix == "param." {
                     Ok(Term::Param(name, op, v))
                 } else {
-                    let x: f64 = v.parse().map_err(|_| self.err_at(vpos, format!("`{v}` is not a number")))?;
+                    let x: f64 = v
+                        .parse()
+                        .map_err(|_| self.err_at(vpos, format!("`{v}` is not a number")))?;
                     Ok(Term::Metric(name, op, x))
                 };
             }

@@ -13,7 +13,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlSafeStr, SqlitePool};
 
-use crate::domain::{NewRun, Run, RunStatus, Series, SeriesKind};
+use crate::domain::{NewRun, Run, RunRecord, RunStatus, Series, SeriesKind, SeriesSummary};
 use crate::error::UserError;
 
 /// How long a writer waits for another process's write to finish before giving up.
@@ -46,17 +46,6 @@ pub struct IngestBatch {
     pub series: Vec<(SeriesKind, String, Series)>,
     pub state: IngestState,
     pub malformed: Vec<(i64, String)>,
-}
-
-/// A series without its points.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct SeriesSummary {
-    pub key: String,
-    pub n_points: i64,
-    pub last_step: Option<i64>,
-    pub last: Option<f64>,
-    pub min: Option<f64>,
-    pub max: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -292,12 +281,13 @@ impl Store {
     /// reader got there first, nothing is written, and this returns false.
     pub async fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<bool> {
         let mut tx = self.write_tx().await?;
-        let now: i64 = sqlx::query("SELECT byte_offset FROM ingest_sources WHERE run_id = $1 AND source = $2")
-            .bind(run_id)
-            .bind(source)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map_or(0, |r| r.get(0));
+        let now: i64 =
+            sqlx::query("SELECT byte_offset FROM ingest_sources WHERE run_id = $1 AND source = $2")
+                .bind(run_id)
+                .bind(source)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map_or(0, |r| r.get(0));
         if now != batch.from_offset {
             tx.rollback().await?;
             return Ok(false);
@@ -411,6 +401,99 @@ impl Store {
                 )
             })
             .collect())
+    }
+
+    /// Every run with its params, tags and metric summaries, newest first: four queries in all.
+    pub async fn run_records(&self) -> Result<Vec<RunRecord>> {
+        let runs = self.runs().await?;
+        let mut by_id: std::collections::HashMap<String, RunRecord> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    RunRecord {
+                        run: r.clone(),
+                        params: Default::default(),
+                        tags: Default::default(),
+                        metrics: Default::default(),
+                    },
+                )
+            })
+            .collect();
+        for (id, k, v) in self.all_pairs(PairTable::Params).await? {
+            if let Some(rec) = by_id.get_mut(&id) {
+                rec.params.insert(k, v);
+            }
+        }
+        for (id, k, v) in self.all_pairs(PairTable::Tags).await? {
+            if let Some(rec) = by_id.get_mut(&id) {
+                rec.tags.insert(k, v);
+            }
+        }
+        for (id, s) in self.series_summaries(SeriesKind::Metric).await? {
+            if let Some(rec) = by_id.get_mut(&id) {
+                rec.metrics.insert(s.key.clone(), s);
+            }
+        }
+        Ok(runs.iter().filter_map(|r| by_id.remove(&r.id)).collect())
+    }
+
+    /// One run's record, with its system series summaries too.
+    pub async fn run_record(&self, id: &str) -> Result<(RunRecord, Vec<SeriesSummary>)> {
+        let run = self.run(id).await?;
+        let params = self.params(id).await?.into_iter().collect();
+        let tags = self.tags(id).await?.into_iter().collect();
+        let mut metrics = std::collections::BTreeMap::new();
+        let mut system = Vec::new();
+        for kind in [SeriesKind::Metric, SeriesKind::System] {
+            let rows = sqlx::query(
+                "SELECT key, n_points, last_step, last_value, min_value, max_value FROM series \
+                 WHERE run_id = $1 AND kind = $2 ORDER BY key",
+            )
+            .bind(id)
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                let s = SeriesSummary {
+                    key: r.get(0),
+                    n_points: r.get(1),
+                    last_step: r.get(2),
+                    last: r.get(3),
+                    min: r.get(4),
+                    max: r.get(5),
+                };
+                match kind {
+                    SeriesKind::Metric => {
+                        metrics.insert(s.key.clone(), s);
+                    }
+                    SeriesKind::System => system.push(s),
+                }
+            }
+        }
+        Ok((
+            RunRecord {
+                run,
+                params,
+                tags,
+                metrics,
+            },
+            system,
+        ))
+    }
+
+    /// Remove tags from a run.
+    pub async fn delete_tags(&self, run_id: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for k in keys {
+            sqlx::query("DELETE FROM tags WHERE run_id = $1 AND key = $2")
+                .bind(run_id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Every (run id, key, value) of params or tags, for all runs at once.
@@ -530,10 +613,67 @@ impl Store {
         run_from_row(&row)
     }
 
+    /// Runs with one status, newest first.
+    pub async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>> {
+        let rows = sqlx::query(RUN_SELECT_BY_STATUS)
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
     /// Every run, newest first.
     pub async fn runs(&self) -> Result<Vec<Run>> {
         let rows = sqlx::query(RUN_SELECT_ALL).fetch_all(&self.pool).await?;
         rows.iter().map(run_from_row).collect()
+    }
+
+    /// The run a person means: an exact id, a unique id prefix, or a unique name.
+    pub async fn resolve_run(&self, what: &str) -> Result<Run, UserError> {
+        let db = |e: sqlx::Error| UserError::new("cannot read runs from the store").cause(e);
+        let rows = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Result<Vec<Run>, UserError> {
+            rows.iter()
+                .map(run_from_row)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| UserError::new("cannot read runs from the store").cause(e))
+        };
+        let hex = !what.is_empty() && what.chars().all(|c| c.is_ascii_hexdigit());
+        if hex {
+            let like = format!("{}%", what.to_ascii_lowercase());
+            let found = rows(
+                sqlx::query(RUN_SELECT_BY_PREFIX)
+                    .bind(&like)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?,
+            )?;
+            match found.len() {
+                1 => return Ok(found.into_iter().next().expect("one")),
+                0 => {}
+                n => {
+                    return Err(
+                        UserError::new(format!("`{what}` is the start of {n} run ids"))
+                            .hint(format!("give more of the id: {}", list_ids(&found))),
+                    );
+                }
+            }
+        }
+        let found = rows(
+            sqlx::query(RUN_SELECT_BY_NAME)
+                .bind(what)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        )?;
+        match found.len() {
+            1 => Ok(found.into_iter().next().expect("one")),
+            0 => Err(
+                UserError::new(format!("no run has the id or name `{what}`"))
+                    .hint("`gantry runs` lists the runs in this workspace"),
+            ),
+            n => Err(UserError::new(format!("{n} runs are named `{what}`"))
+                .hint(format!("use an id instead: {}", list_ids(&found)))),
+        }
     }
 
     /// Counts for quick summaries: (runs, series, points).
@@ -562,6 +702,11 @@ macro_rules! run_select {
 }
 const RUN_SELECT_ALL: &str = run_select!("ORDER BY r.started_ms DESC, r.id");
 const RUN_SELECT_BY_ID: &str = run_select!("WHERE r.id = $1");
+const RUN_SELECT_BY_STATUS: &str =
+    run_select!("WHERE r.status = $1 ORDER BY r.started_ms DESC, r.id");
+const RUN_SELECT_BY_PREFIX: &str =
+    run_select!("WHERE r.id LIKE $1 ORDER BY r.started_ms DESC, r.id");
+const RUN_SELECT_BY_NAME: &str = run_select!("WHERE r.name = $1 ORDER BY r.started_ms DESC, r.id");
 
 fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
     let status: String = r.get(3);
@@ -673,6 +818,18 @@ async fn experiment_id_tx(
         .execute(&mut **tx)
         .await?;
     Ok(id)
+}
+
+fn list_ids(runs: &[Run]) -> String {
+    let mut s: Vec<String> = runs
+        .iter()
+        .take(5)
+        .map(|r| format!("{} ({})", r.short_id(), r.name))
+        .collect();
+    if runs.len() > 5 {
+        s.push("…".into());
+    }
+    s.join(", ")
 }
 
 /// Turn an open failure into what a person can act on.

@@ -32,6 +32,8 @@ CREATE TABLE runs (
     gpus            TEXT NOT NULL DEFAULT '[]'  -- JSON array: GPU names seen at start
 );
 CREATE INDEX runs_by_start ON runs (started_ms);
+CREATE INDEX runs_by_status ON runs (status);
+CREATE INDEX runs_by_name ON runs (name);
 CREATE INDEX runs_by_experiment ON runs (experiment_id);
 
 CREATE TABLE params (

@@ -1,0 +1,528 @@
+//! `gantry run`: record the run, start the command, tee its output, store its metrics at most
+//! 250 ms behind, sample its processes, forward signals, and record how it ended.
+
+use std::io::{self, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::domain::{NewRun, Run, RunStatus, Series, SeriesKind, now_ms};
+use crate::error::UserError;
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+use super::ingest::{SOURCE_METRICS, SOURCE_STDOUT, Tail};
+use super::output::{MetricLines, Reporter, Sink, pump};
+use super::spawn::{self, Options};
+use super::{git, params, procs};
+
+/// How far behind the metrics files the store may be.
+pub const INGEST_EVERY: Duration = Duration::from_millis(250);
+
+/// Environment variables recorded with a run: exact names, and prefixes ending in `_`.
+pub const ENV_RECORDED: &[&str] = &[
+    "CUDA_VISIBLE_DEVICES",
+    "NVIDIA_VISIBLE_DEVICES",
+    "CUDA_DEVICE_ORDER",
+    "CUDA_LAUNCH_BLOCKING",
+    "PYTORCH_CUDA_ALLOC_CONF",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "WORLD_SIZE",
+    "RANK",
+    "LOCAL_RANK",
+    "LOCAL_WORLD_SIZE",
+    "MASTER_ADDR",
+    "MASTER_PORT",
+    "VIRTUAL_ENV",
+    "CONDA_DEFAULT_ENV",
+    "HF_HOME",
+    "NCCL_",
+    "SLURM_JOB_",
+    "TORCH_",
+    "XLA_",
+];
+
+pub struct RunRequest {
+    pub name: Option<String>,
+    pub experiment: String,
+    pub params: Vec<(String, String)>,
+    pub tags: Vec<(String, String)>,
+    pub notes: String,
+    pub auto_params: bool,
+    pub command: Vec<String>,
+}
+
+/// Record a run and make its directory; nothing is started yet.
+pub async fn prepare(ws: &Workspace, store: &Store, req: &RunRequest) -> Result<Run> {
+    let id = crate::domain::new_run_id();
+    let dir = ws.runs_dir().join(&id);
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        UserError::new(format!("cannot create the run directory {}", dir.display()))
+            .cause(&e)
+            .hint("the workspace must be writable; choose another with --workspace DIR")
+    })?;
+    let cwd = std::env::current_dir().context("reading the current directory")?;
+    let git = git::inspect(&cwd);
+    if let Some(g) = &git
+        && !g.diff.is_empty()
+    {
+        std::fs::write(dir.join("git.diff"), &g.diff)
+            .with_context(|| format!("writing {}", dir.join("git.diff").display()))?;
+    }
+    let name = match &req.name {
+        Some(n) => n.clone(),
+        None => format!(
+            "{}-{}",
+            stem(&req.command),
+            store.count_runs_in(&req.experiment).await? + 1
+        ),
+    };
+    let new = NewRun {
+        id: id.clone(),
+        experiment: req.experiment.clone(),
+        name,
+        started_ms: now_ms(),
+        host: hostname(),
+        user: user_name(),
+        pid: None,
+        command: req.command.clone(),
+        cwd: cwd.display().to_string(),
+        git_commit: git.as_ref().and_then(|g| g.commit.clone()),
+        git_branch: git.as_ref().and_then(|g| g.branch.clone()),
+        git_dirty: git.as_ref().map(|g| g.dirty),
+        notes: req.notes.clone(),
+        run_dir: dir.display().to_string(),
+        env: recorded_env(std::env::vars()),
+        gpus: tokio::task::spawn_blocking(crate::gpu::names)
+            .await
+            .unwrap_or_default(),
+    };
+    let run = store.create_run(&new).await?;
+    let mut all = if req.auto_params {
+        params::from_args(req.command.get(1..).unwrap_or(&[]))
+    } else {
+        Vec::new()
+    };
+    for (k, v) in &req.params {
+        all.retain(|(key, _)| key != k);
+        all.push((k.clone(), v.clone()));
+    }
+    store.set_params(&run.id, &all).await?;
+    store.set_tags(&run.id, &req.tags).await?;
+    Ok(run)
+}
+
+/// The login name: $USER, else the password database's name for our uid.
+pub fn user_name() -> String {
+    if let Ok(u) = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"))
+        && !u.is_empty()
+    {
+        return u;
+    }
+    // SAFETY: getpwuid_r writes into our buffer and record; the name is copied out before return.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        let uid = libc::getuid();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0
+            && !out.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+        format!("uid {uid}")
+    }
+}
+
+pub fn hostname() -> String {
+    gethostname::gethostname().to_string_lossy().into_owned()
+}
+
+/// The name part of a default run name: the script's stem (`train` for `python train.py`), else
+/// the program's name.
+fn stem(cmd: &[String]) -> String {
+    let script = cmd
+        .iter()
+        .skip(1)
+        .find(|a| {
+            [".py", ".sh", ".jl", ".r", ".R"]
+                .iter()
+                .any(|ext| a.ends_with(ext))
+        })
+        .or(cmd.first());
+    script
+        .and_then(|s| Path::new(s).file_stem())
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "run".into())
+}
+
+pub fn recorded_env(
+    vars: impl Iterator<Item = (String, String)>,
+) -> std::collections::BTreeMap<String, String> {
+    vars.filter(|(k, _)| {
+        ENV_RECORDED.iter().any(|e| {
+            if e.ends_with('_') {
+                k.starts_with(e)
+            } else {
+                k == e
+            }
+        })
+    })
+    .collect()
+}
+
+/// Start `gantry run --attach-run ID` in its own session, detached from the terminal.
+pub fn detach(ws: &Workspace, run: &Run) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("finding the gantry executable")?;
+    let log = std::fs::File::create(Path::new(&run.run_dir).join("supervisor.log"))?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.arg("--workspace")
+        .arg(&ws.root)
+        .args(["run", "--attach-run", &run.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    // SAFETY: setsid is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::setsid() < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn().context("starting the detached supervisor")?;
+    Ok(())
+}
+
+/// Run the recorded command to its end. Returns the exit code gantry should exit with: the
+/// command's own, or 128 + the signal that killed it.
+pub async fn supervise(
+    store: &Store,
+    run: &Run,
+    detached: bool,
+    sample_every: Duration,
+) -> Result<i32> {
+    let dir = PathBuf::from(&run.run_dir);
+    let log_path = dir.join("output.log");
+    let metrics_path = dir.join("metrics.jsonl");
+    let captured_path = dir.join("stdout-metrics.jsonl");
+    let reporter = Reporter {
+        to_terminal: !detached,
+    };
+    // The command appends to this file; it exists from the start so `>>` and open("a") just work.
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .with_context(|| format!("creating {}", metrics_path.display()))?;
+    let mut env = vec![
+        ("GANTRY_RUN_ID".to_string(), run.id.clone()),
+        ("GANTRY_RUN_DIR".to_string(), dir.display().to_string()),
+        (
+            "GANTRY_METRICS".to_string(),
+            metrics_path.display().to_string(),
+        ),
+    ];
+    if (detached || !io::stdout().is_terminal()) && std::env::var_os("PYTHONUNBUFFERED").is_none() {
+        // Through a pipe Python would hold its output back in 8 KiB blocks.
+        env.push(("PYTHONUNBUFFERED".into(), "1".into()));
+    }
+    let spawned = match spawn::spawn(&Options {
+        argv: &run.command,
+        env: &env,
+        detached,
+    }) {
+        Ok(s) => s,
+        Err(e) => {
+            let code = if e.kind() == io::ErrorKind::NotFound {
+                127
+            } else {
+                126
+            };
+            store
+                .finish_run(&run.id, RunStatus::Failed, Some(code), now_ms())
+                .await?;
+            return Err(UserError::new(format!("cannot start `{}`", run.command.join(" ")))
+                .cause(&e)
+                .hint(format!(
+                    "check the program's name and your PATH; run {} is recorded as failed (exit {code})",
+                    &run.id[..8]
+                ))
+                .into());
+        }
+    };
+    let pid = i64::from(spawned.child.id());
+    if let Err(e) = store.set_pid(&run.id, pid, procs::start_ticks(pid)).await {
+        reporter.warn(&format!(
+            "cannot record the command's pid in the store: {e:#}"
+        ));
+    }
+    let pgid = spawned.pgid;
+    let foreground = spawned.foreground;
+    let ptys = spawned.ptys;
+    let log = Arc::new(Mutex::new(Sink::open(
+        &log_path,
+        "run log",
+        reporter.clone(),
+    )));
+    let captured = MetricLines::new(Sink::open(
+        &captured_path,
+        "captured metrics",
+        reporter.clone(),
+    ));
+    let echo_out: Option<Box<dyn Write + Send>> = (!detached).then(|| Box::new(io::stdout()) as _);
+    let echo_err: Option<Box<dyn Write + Send>> = (!detached).then(|| Box::new(io::stderr()) as _);
+    let (out, err) = (spawned.stdout, spawned.stderr);
+    let log2 = log.clone();
+    let pumps = [
+        std::thread::spawn(move || pump(out, echo_out, log, Some(captured))),
+        std::thread::spawn(move || pump(err, echo_err, log2, None)),
+    ];
+    let mut child = spawned.child;
+    let mut waiter = tokio::task::spawn_blocking(move || child.wait());
+
+    let mut tails = [
+        Tail::open(store, &run.id, SOURCE_METRICS, &metrics_path).await?,
+        Tail::open(store, &run.id, SOURCE_STDOUT, &captured_path).await?,
+    ];
+    let mut problems = Problems::default();
+    let mut sampler = Some(Sampler::new(pid));
+    let mut ingest_tick = tokio::time::interval(INGEST_EVERY);
+    let mut sample_tick =
+        tokio::time::interval_at(tokio::time::Instant::now() + sample_every, sample_every);
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    let mut sigwinch = signal(SignalKind::window_change())?;
+    let status = loop {
+        tokio::select! {
+            res = &mut waiter => break res.context("waiting for the command")?.context("waiting for the command")?,
+            _ = ingest_tick.tick() => ingest(&mut tails, store, false, &reporter, &mut problems).await,
+            _ = sample_tick.tick() => {
+                let Some(mut s) = sampler.take() else { continue };
+                let (s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
+                sampler = Some(s);
+                store_samples(store, &run.id, &points, &reporter, &mut problems).await;
+            }
+            _ = sigint.recv() => spawn::signal_group(pgid, libc::SIGINT),
+            _ = sigterm.recv() => spawn::signal_group(pgid, libc::SIGTERM),
+            _ = sighup.recv() => spawn::signal_group(pgid, libc::SIGHUP),
+            _ = sigwinch.recv() => spawn::resize(&ptys),
+        }
+    };
+    if foreground {
+        spawn::reclaim_terminal();
+    }
+    // The output ends when the last process holding it exits; a daemon left behind by the command
+    // may hold it longer, so wait a little, not forever.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    for p in pumps {
+        while !p.is_finished() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    drop(ptys);
+    ingest(&mut tails, store, true, &reporter, &mut problems).await;
+    let (run_status, exit_code, gantry_code) = outcome(&status);
+    store
+        .finish_run(&run.id, run_status, exit_code, now_ms())
+        .await
+        .context("recording how the run ended")?;
+    if let Err(e) = store.compact(&run.id).await {
+        tracing::warn!("compacting run {}: {e:#}", run.id);
+    }
+    Ok(gantry_code)
+}
+
+/// (status, exit code to store, exit code for gantry). A signal is stored as its negative number.
+pub fn outcome(status: &std::process::ExitStatus) -> (RunStatus, Option<i32>, i32) {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => (RunStatus::Finished, Some(0), 0),
+        (Some(c), _) => (RunStatus::Failed, Some(c), c),
+        (None, Some(sig)) => (RunStatus::Killed, Some(-sig), 128 + sig),
+        (None, None) => (RunStatus::Failed, None, 1),
+    }
+}
+
+#[derive(Default)]
+struct Problems {
+    store_failing: bool,
+    metrics_missing: bool,
+}
+
+async fn ingest(
+    tails: &mut [Tail; 2],
+    store: &Store,
+    at_end: bool,
+    reporter: &Reporter,
+    problems: &mut Problems,
+) {
+    for (i, tail) in tails.iter_mut().enumerate() {
+        loop {
+            match tail.step(store, now_ms(), at_end).await {
+                Ok(r) => {
+                    if problems.store_failing {
+                        problems.store_failing = false;
+                        reporter.warn("storing metrics again");
+                    }
+                    if i == 0 && r.missing && !problems.metrics_missing {
+                        problems.metrics_missing = true;
+                        reporter.warn("the metrics file ($GANTRY_METRICS) was deleted; metrics written to it now are lost until it is created again");
+                    }
+                    if i == 0 && r.replaced {
+                        problems.metrics_missing = false;
+                        reporter.warn("the metrics file ($GANTRY_METRICS) was replaced; reading the new one from its start");
+                    }
+                    if !r.more {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    if !problems.store_failing {
+                        problems.store_failing = true;
+                        reporter.warn(&format!(
+                            "cannot store metrics ({e:#}); they stay in the run's files and are stored when this clears"
+                        ));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn store_samples(
+    store: &Store,
+    run_id: &str,
+    points: &[(&'static str, f64)],
+    reporter: &Reporter,
+    problems: &mut Problems,
+) {
+    let now = now_ms();
+    let series: Vec<(&str, Series)> = points
+        .iter()
+        .map(|(k, v)| {
+            (
+                *k,
+                Series {
+                    steps: vec![now / 1000],
+                    times_ms: vec![now],
+                    values: vec![*v],
+                },
+            )
+        })
+        .collect();
+    let batch: Vec<_> = series
+        .iter()
+        .map(|(k, s)| (SeriesKind::System, *k, s))
+        .collect();
+    if let Err(e) = store.append(run_id, &batch).await
+        && !problems.store_failing
+    {
+        problems.store_failing = true;
+        reporter.warn(&format!("cannot store system samples: {e:#}"));
+    }
+}
+
+/// Samples the run's process tree: CPU% and RSS from /proc, GPU use through NVML when present.
+struct Sampler {
+    pid: i64,
+    last: (Instant, f64),
+    gpu: Option<crate::gpu::ProcessSampler>,
+    gpu_tried: bool,
+}
+
+impl Sampler {
+    fn new(pid: i64) -> Sampler {
+        let (cpu, _) = procs::usage(&[pid]);
+        Sampler {
+            pid,
+            last: (Instant::now(), cpu),
+            gpu: None,
+            gpu_tried: false,
+        }
+    }
+
+    fn sample(&mut self) -> Vec<(&'static str, f64)> {
+        let pids = procs::tree(self.pid);
+        let (cpu, rss) = procs::usage(&pids);
+        let now = Instant::now();
+        let dt = now.duration_since(self.last.0).as_secs_f64();
+        let mut out = vec![("rss_mb", rss as f64 / (1024.0 * 1024.0))];
+        if dt > 0.0 {
+            out.push(("cpu_percent", ((cpu - self.last.1) / dt * 100.0).max(0.0)));
+        }
+        self.last = (now, cpu);
+        if !self.gpu_tried {
+            self.gpu_tried = true;
+            self.gpu = crate::gpu::ProcessSampler::open();
+        }
+        if let Some(g) = self.gpu.as_mut() {
+            let u = g.sample(&pids);
+            out.push(("gpu_mem_mb", u.memory_bytes as f64 / (1024.0 * 1024.0)));
+            if let Some(util) = u.sm_util {
+                out.push(("gpu_util_percent", util));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_come_from_the_script() {
+        let v = |s: &str| s.split_whitespace().map(String::from).collect::<Vec<_>>();
+        assert_eq!(stem(&v("python train.py --lr 1")), "train");
+        assert_eq!(
+            stem(&v("torchrun --nproc 8 scripts/pretrain.py")),
+            "pretrain"
+        );
+        assert_eq!(stem(&v("/usr/bin/make all")), "make");
+    }
+
+    #[test]
+    fn only_selected_environment_is_recorded() {
+        let vars = [
+            ("CUDA_VISIBLE_DEVICES", "0,1"),
+            ("NCCL_DEBUG", "INFO"),
+            ("AWS_SECRET_ACCESS_KEY", "x"),
+            ("RANK", "0"),
+            ("RANKX", "1"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
+        let env = recorded_env(vars.into_iter());
+        assert_eq!(
+            env.keys().collect::<Vec<_>>(),
+            ["CUDA_VISIBLE_DEVICES", "NCCL_DEBUG", "RANK"]
+        );
+    }
+
+    #[test]
+    fn exit_statuses_map_to_run_statuses() {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            outcome(&std::process::ExitStatus::from_raw(0)),
+            (RunStatus::Finished, Some(0), 0)
+        );
+        assert_eq!(
+            outcome(&std::process::ExitStatus::from_raw(3 << 8)),
+            (RunStatus::Failed, Some(3), 3)
+        );
+        assert_eq!(
+            outcome(&std::process::ExitStatus::from_raw(15)),
+            (RunStatus::Killed, Some(-15), 143)
+        );
+    }
+}

@@ -1,0 +1,178 @@
+//! What several commands share: opening the workspace's store (with recovery of runs whose gantry
+//! died), number and time formats, and the JSON form of a run.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+
+use crate::domain::{RunRecord, RunStatus};
+use crate::error::UserError;
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+/// The workspace and its store, with running runs brought up to date first.
+pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserError> {
+    let ws = super::resolve(flag)?;
+    let store = Store::open(&ws.db_path()).await?;
+    match crate::capture::recover::recover(&store).await {
+        Ok(notes) => {
+            for n in notes {
+                eprintln!("gantry: {n}");
+                tracing::info!("{n}");
+            }
+        }
+        Err(e) => {
+            eprintln!("gantry: could not catch up on running runs: {e:#}");
+            tracing::warn!("recover: {e:#}");
+        }
+    }
+    Ok((ws, store))
+}
+
+/// A number in at most about 9 characters: `0.4871`, `1.2e-05`, `3.40e+06`, `NaN`, `inf`.
+pub fn num(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{x:.2e}")
+    } else {
+        let s = format!("{x:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
+pub fn opt_num(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), num)
+}
+
+/// Local date and time of a millisecond timestamp.
+pub fn when(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S")
+                .to_string()
+        })
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// `finished`, `failed (exit 3)`, `killed (SIGTERM)`.
+pub fn status_text(status: RunStatus, exit_code: Option<i32>) -> String {
+    match (status, exit_code) {
+        (RunStatus::Failed, Some(c)) => format!("failed ({c})"),
+        (RunStatus::Killed, Some(c)) if c < 0 => format!("killed ({})", signal_name(-c)),
+        (s, _) => s.to_string(),
+    }
+}
+
+pub fn signal_name(sig: i32) -> String {
+    match sig {
+        1 => "SIGHUP".into(),
+        2 => "SIGINT".into(),
+        6 => "SIGABRT".into(),
+        9 => "SIGKILL".into(),
+        11 => "SIGSEGV".into(),
+        15 => "SIGTERM".into(),
+        n => format!("signal {n}"),
+    }
+}
+
+/// JSON numbers cannot be NaN or infinite: those become the strings "NaN", "Infinity", "-Infinity".
+pub fn json_num(x: Option<f64>) -> Value {
+    match x {
+        None => Value::Null,
+        Some(v) if v.is_nan() => "NaN".into(),
+        Some(v) if v.is_infinite() => (if v > 0.0 { "Infinity" } else { "-Infinity" }).into(),
+        Some(v) => json!(v),
+    }
+}
+
+/// The JSON form of a run, shared by `runs --json` and `show --json` (docs/cli-json.md).
+pub fn run_json(rec: &RunRecord, now_ms: i64) -> Value {
+    let r = &rec.run;
+    let metrics: serde_json::Map<String, Value> = rec
+        .metrics
+        .iter()
+        .map(|(k, s)| {
+            (
+                k.clone(),
+                json!({
+                    "points": s.n_points,
+                    "last_step": s.last_step,
+                    "last": json_num(s.last),
+                    "min": json_num(s.min),
+                    "max": json_num(s.max),
+                }),
+            )
+        })
+        .collect();
+    json!({
+        "id": r.id,
+        "name": r.name,
+        "experiment": r.experiment,
+        "status": r.status,
+        "exit_code": r.exit_code,
+        "started_ms": r.started_ms,
+        "ended_ms": r.ended_ms,
+        "duration_ms": r.duration_ms(now_ms),
+        "host": r.host,
+        "user": r.user,
+        "pid": r.pid,
+        "command": r.command,
+        "cwd": r.cwd,
+        "git": {"commit": r.git_commit, "branch": r.git_branch, "dirty": r.git_dirty},
+        "gpus": r.gpus,
+        "env": r.env,
+        "notes": r.notes,
+        "run_dir": r.run_dir,
+        "params": rec.params,
+        "tags": rec.tags,
+        "metrics": metrics,
+    })
+}
+
+/// Parse `k=v` pairs from the command line.
+pub fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, UserError> {
+    items
+        .iter()
+        .map(|s| match s.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(UserError::new(format!("{what} `{s}` is not key=value"))
+                .hint(format!("write it as --{what} name=value"))),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_stay_short() {
+        assert_eq!(num(0.48713), "0.4871");
+        assert_eq!(num(2.0), "2");
+        assert_eq!(num(1.2e-5), "1.20e-5");
+        assert_eq!(num(3.4e6), "3.40e6");
+        assert_eq!(num(f64::NAN), "NaN");
+        assert_eq!(num(f64::NEG_INFINITY), "-inf");
+        assert_eq!(num(0.0), "0");
+    }
+
+    #[test]
+    fn statuses_read_well() {
+        assert_eq!(status_text(RunStatus::Failed, Some(3)), "failed (3)");
+        assert_eq!(
+            status_text(RunStatus::Killed, Some(-15)),
+            "killed (SIGTERM)"
+        );
+        assert_eq!(status_text(RunStatus::Finished, Some(0)), "finished");
+    }
+}

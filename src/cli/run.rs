@@ -1,0 +1,91 @@
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::capture::supervise::{self, RunRequest};
+use crate::error::UserError;
+
+/// `gantry run [options] -- CMD ARGS...`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Run name [default: the script's name and a number, like train-7]
+    #[arg(short, long)]
+    pub name: Option<String>,
+    /// Experiment to file the run under
+    #[arg(short, long, default_value = "default")]
+    pub experiment: String,
+    /// A param to record (repeatable); wins over one parsed from the command's flags
+    #[arg(long = "param", value_name = "K=V")]
+    pub params: Vec<String>,
+    /// A tag to set (repeatable)
+    #[arg(long = "tag", value_name = "K=V")]
+    pub tags: Vec<String>,
+    /// Free text kept with the run
+    #[arg(long, default_value = "")]
+    pub notes: String,
+    /// Do not read params from the command's own --key value flags
+    #[arg(long)]
+    pub no_auto_params: bool,
+    /// Start in the background, detached from the terminal; print the run id and return
+    #[arg(short, long)]
+    pub detach: bool,
+    /// Seconds between samples of the run's CPU, memory and GPU use
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub sample_every: f64,
+    /// (internal) supervise an already recorded run; used by --detach
+    #[arg(long, hide = true, value_name = "ID")]
+    pub attach_run: Option<String>,
+    /// The command and its arguments, after `--`
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    if !(0.1..=3600.0).contains(&args.sample_every) {
+        return Err(UserError::new(format!(
+            "--sample-every {} is outside 0.1..=3600 seconds",
+            args.sample_every
+        ))
+        .into());
+    }
+    let every = Duration::from_secs_f64(args.sample_every);
+    let (ws, store) = super::common::open(workspace).await?;
+    if let Some(id) = &args.attach_run {
+        let run = store.run(id).await?;
+        let code = supervise::supervise(&store, &run, true, every).await?;
+        return Ok(exit(code));
+    }
+    if args.command.is_empty() {
+        return Err(UserError::new("no command to run")
+            .hint("put the command after --, for example: gantry run -- python train.py --lr 3e-4")
+            .into());
+    }
+    let req = RunRequest {
+        name: args.name,
+        experiment: args.experiment,
+        params: super::common::pairs(&args.params, "param")?,
+        tags: super::common::pairs(&args.tags, "tag")?,
+        notes: args.notes,
+        auto_params: !args.no_auto_params,
+        command: args.command,
+    };
+    let run = supervise::prepare(&ws, &store, &req).await?;
+    tracing::info!(run = %run.id, command = ?run.command, "run started");
+    if args.detach {
+        supervise::detach(&ws, &run)?;
+        println!("{}", run.id);
+        eprintln!(
+            "gantry: run {} ({}) started in the background; follow it with: gantry logs -f {}",
+            run.short_id(),
+            run.name,
+            run.short_id()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let code = supervise::supervise(&store, &run, false, every).await?;
+    store.close().await;
+    Ok(exit(code))
+}
+
+fn exit(code: i32) -> ExitCode {
+    ExitCode::from((code & 0xff) as u8)
+}

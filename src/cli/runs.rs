@@ -1,0 +1,174 @@
+use std::cmp::Ordering;
+use std::process::ExitCode;
+
+use crate::domain::{RunRecord, now_ms};
+use crate::error::UserError;
+use crate::filter::{self, Subject};
+use crate::ui::text::{ago, duration, fit};
+
+use super::common::{run_json, status_text};
+
+/// `gantry runs`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Only runs matching this filter (see docs/filter.md), e.g. 'status:finished param.lr>=1e-3'
+    #[arg(short, long, default_value = "")]
+    pub filter: String,
+    /// Sort key: started, name, status, exp, duration, id, param.NAME, metric.NAME; a leading `-`
+    /// sorts descending
+    #[arg(short, long, default_value = "-started", allow_hyphen_values = true)]
+    pub sort: String,
+    /// Show at most this many runs (0: all)
+    #[arg(short, long, default_value_t = 50)]
+    pub limit: usize,
+    /// Print JSON: an array of runs (docs/cli-json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    let expr = filter::parse(&args.filter).map_err(|e| {
+        UserError::new(format!("bad --filter {}", e.pointed(&args.filter)))
+            .hint("see docs/filter.md for the filter language")
+    })?;
+    let sort = SortKey::parse(&args.sort)?;
+    let (_, store) = super::common::open(workspace).await?;
+    let records = store.run_records().await?;
+    let now = now_ms();
+    let mut shown: Vec<&RunRecord> = records
+        .iter()
+        .filter(|r| {
+            let last = r.last_values();
+            expr.matches(&Subject {
+                run: &r.run,
+                params: &r.params,
+                tags: &r.tags,
+                metrics: &last,
+            })
+        })
+        .collect();
+    shown.sort_by(|a, b| sort.compare(a, b, now));
+    let matched = shown.len();
+    if args.limit > 0 {
+        shown.truncate(args.limit);
+    }
+    if args.json {
+        let v: Vec<_> = shown.iter().map(|r| run_json(r, now)).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!("{}", table(&shown, now));
+    if matched > shown.len() {
+        println!("… {} more (--limit 0 shows all)", matched - shown.len());
+    }
+    if matched == 0 {
+        eprintln!(
+            "{}",
+            if records.is_empty() {
+                "no runs yet: start one with `gantry run -- CMD`"
+            } else {
+                "no run matches the filter"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human table: fits 80 columns.
+pub fn table(rows: &[&RunRecord], now: i64) -> String {
+    let mut out = format!(
+        "{:<8}  {:<24}  {:<12}  {:<10}  {:>8}  {:>8}\n",
+        "ID", "NAME", "STATUS", "EXP", "STARTED", "TIME"
+    );
+    for r in rows {
+        let run = &r.run;
+        out += &format!(
+            "{:<8}  {:<24}  {:<12}  {:<10}  {:>8}  {:>8}\n",
+            run.short_id(),
+            fit(&run.name, 24),
+            fit(&status_text(run.status, run.exit_code), 12),
+            fit(&run.experiment, 10),
+            ago(run.started_ms, now)
+                .replace(" ago", "")
+                .replace("just now", "now"),
+            duration(run.duration_ms(now)),
+        );
+    }
+    out
+}
+
+struct SortKey {
+    key: String,
+    desc: bool,
+}
+
+impl SortKey {
+    fn parse(s: &str) -> Result<SortKey, UserError> {
+        let (desc, key) = match s.strip_prefix('-') {
+            Some(k) => (true, k),
+            None => (false, s),
+        };
+        let ok = ["started", "name", "status", "exp", "duration", "id"].contains(&key)
+            || key.strip_prefix("param.").is_some_and(|k| !k.is_empty())
+            || key.strip_prefix("metric.").is_some_and(|k| !k.is_empty());
+        if !ok {
+            return Err(UserError::new(format!("unknown sort key `{key}`"))
+                .hint("use started, name, status, exp, duration, id, param.NAME or metric.NAME; prefix - to reverse"));
+        }
+        Ok(SortKey {
+            key: key.into(),
+            desc,
+        })
+    }
+
+    fn compare(&self, a: &RunRecord, b: &RunRecord, now: i64) -> Ordering {
+        let (ra, rb) = (&a.run, &b.run);
+        let o = match self.key.as_str() {
+            "started" => ra.started_ms.cmp(&rb.started_ms),
+            "name" => ra.name.cmp(&rb.name),
+            "status" => ra.status.as_str().cmp(rb.status.as_str()),
+            "exp" => ra.experiment.cmp(&rb.experiment),
+            "duration" => ra.duration_ms(now).cmp(&rb.duration_ms(now)),
+            "id" => ra.id.cmp(&rb.id),
+            k => {
+                if let Some(p) = k.strip_prefix("param.") {
+                    return missing_last(
+                        a.params.get(p),
+                        b.params.get(p),
+                        self.desc,
+                        |x, y| match (x.parse::<f64>(), y.parse::<f64>()) {
+                            (Ok(x), Ok(y)) => x.total_cmp(&y),
+                            _ => x.cmp(y),
+                        },
+                    );
+                }
+                let m = k.trim_start_matches("metric.");
+                return missing_last(
+                    a.metrics.get(m).and_then(|s| s.last),
+                    b.metrics.get(m).and_then(|s| s.last),
+                    self.desc,
+                    |x, y| x.total_cmp(&y),
+                );
+            }
+        };
+        if self.desc { o.reverse() } else { o }
+    }
+}
+
+/// Runs without the value sort after the others, whichever the direction.
+fn missing_last<T>(
+    a: Option<T>,
+    b: Option<T>,
+    desc: bool,
+    cmp: impl Fn(T, T) -> Ordering,
+) -> Ordering {
+    match (a, b) {
+        (Some(x), Some(y)) => {
+            let o = cmp(x, y);
+            if desc { o.reverse() } else { o }
+        }
+        (Some(_), None) => Ordering::Less,
+        (None, Some(_)) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}

@@ -1,0 +1,188 @@
+use std::fmt::Write as _;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use crate::domain::now_ms;
+use crate::ui::text::duration;
+
+use super::common::{json_num, opt_num, run_json, status_text, when};
+
+/// `gantry show RUN`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A run id, a unique id prefix, or a run name
+    pub run: String,
+    /// Print JSON (docs/cli-json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How many malformed lines `show` lists.
+const SHOW_MALFORMED: usize = 5;
+
+pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::Result<ExitCode> {
+    let (_, store) = super::common::open(workspace).await?;
+    let run = store.resolve_run(&args.run).await?;
+    let (rec, system) = store.run_record(&run.id).await?;
+    let (bad, bad_total) = store.malformed(&run.id).await?;
+    let now = now_ms();
+    if args.json {
+        let mut v = run_json(&rec, now);
+        v["system"] = system
+            .iter()
+            .map(|s| (s.key.clone(), json!({"points": s.n_points, "last": json_num(s.last), "min": json_num(s.min), "max": json_num(s.max)})))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        v["malformed"] = json!({
+            "total": bad_total,
+            "first": bad.iter().map(|(src, line, reason)| json!({"source": src, "line": line, "reason": reason})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = &rec.run;
+    let mut o = String::new();
+    let _ = writeln!(o, "run      {} {} ({})", r.short_id(), r.name, r.experiment);
+    let ended = match r.ended_ms {
+        Some(e) => format!("ended {}", when(e)),
+        None => "still running".into(),
+    };
+    let _ = writeln!(
+        o,
+        "status   {} · ran {} · started {} · {ended}",
+        status_text(r.status, r.exit_code),
+        duration(r.duration_ms(now)),
+        when(r.started_ms)
+    );
+    let _ = writeln!(o, "command  {}", shell_words(&r.command));
+    let _ = writeln!(o, "cwd      {}", r.cwd);
+    let pid = r.pid.map_or_else(|| "-".into(), |p| p.to_string());
+    let _ = writeln!(o, "host     {} · user {} · pid {pid}", r.host, r.user);
+    let git = match (&r.git_commit, &r.git_branch, r.git_dirty) {
+        (None, None, None) => "not in a git repository".to_string(),
+        (c, b, d) => format!(
+            "{} @ {}{}",
+            b.as_deref().unwrap_or("(detached)"),
+            c.as_deref()
+                .map_or("(no commit)", |c| &c[..c.len().min(12)]),
+            if d == Some(true) {
+                " · dirty (uncommitted diff in git.diff)"
+            } else {
+                ""
+            }
+        ),
+    };
+    let _ = writeln!(o, "git      {git}");
+    if !r.gpus.is_empty() {
+        let _ = writeln!(o, "gpus     {}", r.gpus.join(", "));
+    }
+    if !r.env.is_empty() {
+        let _ = writeln!(
+            o,
+            "env      {}",
+            r.env
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+    if !r.notes.is_empty() {
+        let _ = writeln!(o, "notes    {}", r.notes);
+    }
+    let _ = writeln!(o, "files    {}", r.run_dir);
+    pairs_block(&mut o, "params", rec.params.iter());
+    pairs_block(&mut o, "tags", rec.tags.iter());
+    if !rec.metrics.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{:<28} {:>8} {:>10} {:>10} {:>10} {:>8}",
+            "METRIC", "POINTS", "LAST", "MIN", "MAX", "STEP"
+        );
+        for (k, s) in &rec.metrics {
+            let _ = writeln!(
+                o,
+                "{:<28} {:>8} {:>10} {:>10} {:>10} {:>8}",
+                crate::ui::text::fit(k, 28),
+                s.n_points,
+                opt_num(s.last),
+                opt_num(s.min),
+                opt_num(s.max),
+                s.last_step.map_or_else(|| "-".into(), |x| x.to_string())
+            );
+        }
+    }
+    if !system.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{:<28} {:>8} {:>10} {:>10} {:>10}",
+            "SYSTEM", "SAMPLES", "LAST", "MIN", "MAX"
+        );
+        for s in &system {
+            let _ = writeln!(
+                o,
+                "{:<28} {:>8} {:>10} {:>10} {:>10}",
+                s.key,
+                s.n_points,
+                opt_num(s.last),
+                opt_num(s.min),
+                opt_num(s.max)
+            );
+        }
+    }
+    if bad_total > 0 {
+        let _ = writeln!(
+            o,
+            "\nmalformed metric lines: {bad_total} (skipped; the run went on)"
+        );
+        for (src, line, reason) in bad.iter().take(SHOW_MALFORMED) {
+            let file = if src == "stdout" {
+                "output"
+            } else {
+                "metrics.jsonl"
+            };
+            let _ = writeln!(o, "  {file} line {line}: {reason}");
+        }
+    }
+    print!("{o}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn pairs_block<'a>(
+    o: &mut String,
+    title: &str,
+    pairs: impl Iterator<Item = (&'a String, &'a String)>,
+) {
+    let items: Vec<String> = pairs.map(|(k, v)| format!("{k}={v}")).collect();
+    if items.is_empty() {
+        return;
+    }
+    let mut line = format!("{title:<8}");
+    for it in items {
+        if line.len() + it.len() + 1 > 80 && line.trim().len() > title.len() {
+            let _ = writeln!(o, "{line}");
+            line = " ".repeat(8);
+        }
+        line.push(' ');
+        line.push_str(&it);
+    }
+    let _ = writeln!(o, "{line}");
+}
+
+/// The argv as a person would type it, quoting what needs quotes.
+pub fn shell_words(argv: &[String]) -> String {
+    argv.iter()
+        .map(|a| {
+            if !a.is_empty()
+                && a.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
+            {
+                a.clone()
+            } else {
+                format!("'{}'", a.replace('\'', r"'\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}

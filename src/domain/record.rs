@@ -1,0 +1,100 @@
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::Run;
+
+/// A series without its points.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesSummary {
+    pub key: String,
+    pub n_points: i64,
+    pub last_step: Option<i64>,
+    pub last: Option<f64>,
+    pub min: Option<f64>,
+    pub max: Option<f64>,
+}
+
+/// A run with what lists and filters need: params, tags and a summary of each metric.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub run: Run,
+    pub params: BTreeMap<String, String>,
+    pub tags: BTreeMap<String, String>,
+    pub metrics: BTreeMap<String, SeriesSummary>,
+}
+
+impl RunRecord {
+    /// The last value of each metric, for filters.
+    pub fn last_values(&self) -> BTreeMap<String, f64> {
+        self.metrics
+            .iter()
+            .filter_map(|(k, s)| Some((k.clone(), s.last?)))
+            .collect()
+    }
+}
+
+/// Which way a metric improves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Lower,
+    Higher,
+}
+
+impl Direction {
+    /// Guessed from the name: loss, error, perplexity, distances and times improve downwards;
+    /// everything else (accuracy, f1, bleu, reward...) upwards.
+    pub fn guess(metric: &str) -> Direction {
+        let k = metric.to_ascii_lowercase();
+        let last = k.rsplit(['/', '.', ':']).next().unwrap_or(&k);
+        const LOWER: [&str; 12] = [
+            "loss",
+            "error",
+            "err",
+            "ppl",
+            "perplexity",
+            "mse",
+            "mae",
+            "rmse",
+            "wer",
+            "cer",
+            "latency",
+            "time",
+        ];
+        if LOWER.iter().any(|w| last == *w || last.contains(w)) {
+            Direction::Lower
+        } else {
+            Direction::Higher
+        }
+    }
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Direction::Lower => a < b,
+            Direction::Higher => a > b,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn direction_from_names() {
+        for k in [
+            "loss",
+            "val/loss",
+            "train_loss",
+            "error_rate",
+            "val/ppl",
+            "wer",
+            "step_time",
+        ] {
+            assert_eq!(Direction::guess(k), Direction::Lower, "{k}");
+        }
+        for k in ["acc", "val/accuracy", "f1", "bleu", "reward", "lr"] {
+            assert_eq!(Direction::guess(k), Direction::Higher, "{k}");
+        }
+    }
+}
