@@ -39,6 +39,18 @@ pub struct StepReport {
     pub more: bool,
 }
 
+impl StepReport {
+    fn merge(mut self, o: StepReport) -> StepReport {
+        self.points += o.points;
+        self.lines += o.lines;
+        self.malformed += o.malformed;
+        self.missing |= o.missing;
+        self.replaced |= o.replaced;
+        self.more |= o.more;
+        self
+    }
+}
+
 pub struct Tail {
     run_id: String,
     source: &'static str,
@@ -49,6 +61,13 @@ pub struct Tail {
     /// Inside an over-long line: discard up to its newline.
     skipping: bool,
     buf: Vec<u8>,
+    /// The file being read, held open: its inode cannot be reused while held, so a file deleted
+    /// and written again is told apart even at the same length, and a deleted file's last lines
+    /// can still be read.
+    file: Option<std::fs::File>,
+    /// The offset the store holds for this source (it differs from `state.byte_offset` only
+    /// right after a switch to a replacing file).
+    stored_offset: i64,
 }
 
 impl Tail {
@@ -75,6 +94,8 @@ impl Tail {
             parser: Parser::default(),
             skipping: false,
             buf: Vec::new(),
+            file: None,
+            stored_offset: state.byte_offset,
         })
     }
 
@@ -85,36 +106,80 @@ impl Tail {
     /// Read what is new and store it. `at_end`: the writer is gone, so a last line without its
     /// newline is taken too. `now_ms` stamps lines that carry no time.
     pub async fn step(&mut self, store: &Store, now_ms: i64, at_end: bool) -> Result<StepReport> {
+        use std::os::unix::fs::MetadataExt;
         let mut report = StepReport::default();
-        let mut file = match std::fs::File::open(&self.path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let on_disk = match std::fs::metadata(&self.path) {
+            Ok(m) => Some(m),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
+        };
+        let held_ino = self
+            .file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map(|m| m.ino());
+        match (&on_disk, held_ino) {
+            (None, None) => {
                 report.missing = true;
                 return Ok(report);
             }
-            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
+            (None, Some(_)) => report.missing = true, // deleted: read what the held file still has
+            (Some(m), Some(ino)) if m.ino() != ino => {
+                // Replaced: finish the old file, then start the new one from its beginning.
+                let mut old = self.read_held(store, now_ms, true).await?;
+                old.replaced = true;
+                self.file = None;
+                self.state.byte_offset = 0;
+                self.state.line_count = 0;
+                self.skipping = false;
+                self.file = std::fs::File::open(&self.path).ok();
+                let new = self.read_held(store, now_ms, at_end).await?;
+                return Ok(old.merge(new));
+            }
+            _ => {}
+        }
+        if self.file.is_none() {
+            let f = match std::fs::File::open(&self.path) {
+                Ok(f) => f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    report.missing = true;
+                    return Ok(report);
+                }
+                Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
+            };
+            if f.metadata()?.len() < self.state.byte_offset as u64 {
+                // Shorter than what was stored: replaced while no gantry was watching.
+                report.replaced = true;
+                self.state.byte_offset = 0;
+                self.state.line_count = 0;
+                self.skipping = false;
+            }
+            self.file = Some(f);
+        }
+        let r = self.read_held(store, now_ms, at_end).await?;
+        Ok(report.merge(r))
+    }
+
+    /// Read and store what the held file has beyond the current offset.
+    async fn read_held(&mut self, store: &Store, now_ms: i64, at_end: bool) -> Result<StepReport> {
+        let mut report = StepReport::default();
+        let Some(file) = self.file.as_mut() else {
+            return Ok(report);
         };
         let len = file.metadata()?.len();
-        let from_offset = self.state.byte_offset;
-        if len < self.state.byte_offset as u64 {
-            report.replaced = true;
-            self.state.byte_offset = 0;
-            self.state.line_count = 0;
-            self.skipping = false;
-        }
         let start = self.state.byte_offset as u64;
-        if len == start {
+        if len <= start && self.stored_offset == self.state.byte_offset {
             return Ok(report);
         }
-        let want = (len - start).min(READ_LIMIT);
-        report.more = len - start > want;
+        let want = len.saturating_sub(start).min(READ_LIMIT);
+        report.more = len.saturating_sub(start) > want;
         self.buf.clear();
         file.seek(SeekFrom::Start(start))?;
-        (&mut file).take(want).read_to_end(&mut self.buf)?;
+        file.take(want).read_to_end(&mut self.buf)?;
         let buf = std::mem::take(&mut self.buf);
         let mut batch = self.parse(&buf, now_ms, at_end && !report.more, &mut report);
         self.buf = buf;
-        batch.from_offset = from_offset;
+        batch.from_offset = self.stored_offset;
         if !store.ingest(&self.run_id, self.source, &batch).await? {
             // Another reader (recovery in another gantry) stored this part first: take its word.
             *self =
@@ -124,6 +189,7 @@ impl Tail {
                 ..StepReport::default()
             });
         }
+        self.stored_offset = self.state.byte_offset;
         Ok(report)
     }
 

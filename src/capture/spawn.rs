@@ -95,7 +95,7 @@ fn output_pair(
 fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut master = -1;
     let mut slave = -1;
-    let mut ws = window_size();
+    let ws = window_size();
     // SAFETY: valid out-pointers; name and termios may be null.
     let rc = unsafe {
         libc::openpty(
@@ -103,7 +103,7 @@ fn open_pty() -> io::Result<(OwnedFd, OwnedFd)> {
             &mut slave,
             std::ptr::null_mut(),
             std::ptr::null(),
-            &mut ws,
+            &ws,
         )
     };
     if rc != 0 {

@@ -49,7 +49,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
         checks += 1;
-        if checks % 5 == 0 {
+        if checks.is_multiple_of(5) {
             let now = store.run(&run.id).await?;
             if now.status != RunStatus::Running {
                 // One last read for what was written just before the end.

@@ -394,7 +394,7 @@ impl Store {
                         key: r.get(1),
                         n_points: r.get(2),
                         last_step: r.get(3),
-                        last: r.get(4),
+                        last: last_value(r.get(2), r.get(4)),
                         min: r.get(5),
                         max: r.get(6),
                     },
@@ -459,7 +459,7 @@ impl Store {
                     key: r.get(0),
                     n_points: r.get(1),
                     last_step: r.get(2),
-                    last: r.get(3),
+                    last: last_value(r.get(1), r.get(3)),
                     min: r.get(4),
                     max: r.get(5),
                 };
@@ -628,7 +628,7 @@ impl Store {
         rows.iter().map(run_from_row).collect()
     }
 
-    /// The run a person means: an exact id, a unique id prefix, or a unique name.
+    /// The run a person means: an exact id, else a unique name, else a unique id prefix.
     pub async fn resolve_run(&self, what: &str) -> Result<Run, UserError> {
         let db = |e: sqlx::Error| UserError::new("cannot read runs from the store").cause(e);
         let rows = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Result<Vec<Run>, UserError> {
@@ -637,8 +637,32 @@ impl Store {
                 .collect::<Result<Vec<_>>>()
                 .map_err(|e| UserError::new("cannot read runs from the store").cause(e))
         };
-        let hex = !what.is_empty() && what.chars().all(|c| c.is_ascii_hexdigit());
-        if hex {
+        let exact = rows(
+            sqlx::query(RUN_SELECT_BY_ID)
+                .bind(what)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        )?;
+        if let Some(run) = exact.into_iter().next() {
+            return Ok(run);
+        }
+        let named = rows(
+            sqlx::query(RUN_SELECT_BY_NAME)
+                .bind(what)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        )?;
+        match named.len() {
+            0 => {}
+            1 => return Ok(named.into_iter().next().expect("one")),
+            n => {
+                return Err(UserError::new(format!("{n} runs are named `{what}`"))
+                    .hint(format!("use an id instead: {}", list_ids(&named))));
+            }
+        }
+        if !what.is_empty() && what.chars().all(|c| c.is_ascii_hexdigit()) {
             let like = format!("{}%", what.to_ascii_lowercase());
             let found = rows(
                 sqlx::query(RUN_SELECT_BY_PREFIX)
@@ -648,8 +672,8 @@ impl Store {
                     .map_err(db)?,
             )?;
             match found.len() {
-                1 => return Ok(found.into_iter().next().expect("one")),
                 0 => {}
+                1 => return Ok(found.into_iter().next().expect("one")),
                 n => {
                     return Err(
                         UserError::new(format!("`{what}` is the start of {n} run ids"))
@@ -658,22 +682,10 @@ impl Store {
                 }
             }
         }
-        let found = rows(
-            sqlx::query(RUN_SELECT_BY_NAME)
-                .bind(what)
-                .fetch_all(&self.pool)
-                .await
-                .map_err(db)?,
-        )?;
-        match found.len() {
-            1 => Ok(found.into_iter().next().expect("one")),
-            0 => Err(
-                UserError::new(format!("no run has the id or name `{what}`"))
-                    .hint("`gantry runs` lists the runs in this workspace"),
-            ),
-            n => Err(UserError::new(format!("{n} runs are named `{what}`"))
-                .hint(format!("use an id instead: {}", list_ids(&found)))),
-        }
+        Err(
+            UserError::new(format!("no run has the id or name `{what}`"))
+                .hint("`gantry runs` lists the runs in this workspace"),
+        )
     }
 
     /// Counts for quick summaries: (runs, series, points).
@@ -818,6 +830,14 @@ async fn experiment_id_tx(
         .execute(&mut **tx)
         .await?;
     Ok(id)
+}
+
+/// SQLite stores a NaN REAL as NULL: a series with points and no last value ended on NaN.
+fn last_value(n_points: i64, stored: Option<f64>) -> Option<f64> {
+    match stored {
+        None if n_points > 0 => Some(f64::NAN),
+        v => v,
+    }
 }
 
 fn list_ids(runs: &[Run]) -> String {
