@@ -220,3 +220,70 @@ fn a_broken_config_is_named_with_its_line_and_defaults_carry_on() {
     );
     s.assert_terminal_restored();
 }
+
+#[test]
+fn gantry_run_keeps_the_command_interactive_and_ctrl_c_reaches_it() {
+    let ok = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!(
+            "skipped: python3 is not installed; this test runs an interactive Python command"
+        );
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("init")
+        .arg(&ws)
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let script = "import os, sys, time\n\
+                  print('ttys', os.isatty(0), os.isatty(1), os.isatty(2), flush=True)\n\
+                  name = input('name? ')\n\
+                  print('hello', name, flush=True)\n\
+                  time.sleep(60)\n";
+    let mut s = Session::start(
+        home.path(),
+        &[
+            "--workspace",
+            ws.to_str().unwrap(),
+            "run",
+            "-n",
+            "chat",
+            "--",
+            "python3",
+            "-c",
+            script,
+        ],
+    );
+    s.wait_text("ttys True True True");
+    s.wait_text("name?");
+    s.send("ana\r");
+    s.wait_text("hello ana");
+    s.send("\x03"); // Ctrl-C, through the terminal's line discipline
+    let st = s.wait_exit();
+    assert_eq!(st.exit_code(), 130, "128 + SIGINT");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args([
+            "--workspace",
+            ws.to_str().unwrap(),
+            "show",
+            "chat",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "killed");
+    assert_eq!(v["exit_code"], -2);
+    let log = std::fs::read_to_string(
+        std::path::Path::new(v["run_dir"].as_str().unwrap()).join("output.log"),
+    )
+    .unwrap();
+    assert!(log.contains("hello ana"), "the log has the output: {log}");
+}

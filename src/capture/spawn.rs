@@ -2,7 +2,8 @@
 //! forwarded to all of it. When gantry owns the terminal, the command's group becomes the
 //! terminal's foreground group, so Ctrl-C and reads from the keyboard reach it as if it ran
 //! alone. Its stdout and stderr are pseudo-terminals when gantry's are terminals (progress bars
-//! and colours keep working), pipes otherwise.
+//! and colours keep working; one pty for both when both are the same terminal, so their order
+//! is kept), pipes otherwise.
 
 use std::fs::File;
 use std::io::{self, IsTerminal};
@@ -39,9 +40,24 @@ pub fn spawn(opts: &Options) -> io::Result<Spawned> {
         cmd.env(k, v);
     }
     let mut ptys = Vec::new();
-    let (out_r, out_w) = output_pair(!opts.detached && io::stdout().is_terminal(), &mut ptys)?;
-    let (err_r, err_w) = output_pair(!opts.detached && io::stderr().is_terminal(), &mut ptys)?;
-    cmd.stdout(out_w).stderr(err_w);
+    let out_tty = !opts.detached && io::stdout().is_terminal();
+    let err_tty = !opts.detached && io::stderr().is_terminal();
+    let (out_r, err_r): (Box<dyn io::Read + Send>, Box<dyn io::Read + Send>) =
+        if out_tty && err_tty && same_terminal() {
+            // One pty for both, as on a real terminal: what the command writes to stdout and stderr
+            // keeps its order (a prompt on stderr stays after the line printed before it).
+            let (master, slave) = open_pty()?;
+            let reader = File::from(master.try_clone()?);
+            ptys.push(master);
+            cmd.stdout(Stdio::from(slave.try_clone()?))
+                .stderr(Stdio::from(slave));
+            (Box::new(reader), Box::new(io::empty()))
+        } else {
+            let (out_r, out_w) = output_pair(out_tty, &mut ptys)?;
+            let (err_r, err_w) = output_pair(err_tty, &mut ptys)?;
+            cmd.stdout(out_w).stderr(err_w);
+            (out_r, err_r)
+        };
     // SAFETY: getpgrp/tcgetpgrp have no preconditions.
     let foreground = !opts.detached
         && io::stdin().is_terminal()
@@ -75,6 +91,17 @@ pub fn spawn(opts: &Options) -> io::Result<Spawned> {
         ptys,
         foreground,
     })
+}
+
+/// Whether our stdout and stderr are the same terminal device.
+fn same_terminal() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let dev = |fd: i32| {
+        std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .ok()
+            .map(|m| m.rdev())
+    };
+    matches!((dev(1), dev(2)), (Some(a), Some(b)) if a == b)
 }
 
 /// A reader for us and the Stdio for the child: a pty pair or a pipe.
