@@ -19,7 +19,7 @@ lint:
 
 # Speed: medians over repeated runs (see benches/)
 bench:
-    cargo bench --bench store
+    cargo bench
 
 # Everything CI runs
 ci:

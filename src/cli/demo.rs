@@ -26,6 +26,9 @@ pub struct Args {
 /// The demo's runs come from another machine, so no local process check marks them crashed.
 const DEMO_HOST: &str = "gpu01";
 
+/// A small training script that reports metrics, written into the demo folder to try `gantry run`.
+const TRAIN_SCRIPT: &str = include_str!("../../fixtures/scripts/train.py");
+
 const RUNS_JSON: &str = include_str!("../../fixtures/demo/runs.json");
 
 macro_rules! metrics_files {
@@ -84,9 +87,20 @@ pub async fn run(args: Args, theme: Option<String>) -> Result<ExitCode> {
     if !args.no_open {
         super::workbench::open(&ws, theme).await?;
     }
+    let train = ws.root.join("train.py");
+    if !train.exists() {
+        std::fs::write(&train, TRAIN_SCRIPT)
+            .with_context(|| format!("writing {}", train.display()))?;
+    }
+    let w = format!("gantry --workspace {}", shell_path(&ws.root));
     println!("demo workspace: {}", ws.root.display());
+    println!("open it again with: {w}");
+    println!("try:");
+    println!("  {w} runs --filter 'exp:vision' --sort -metric.val/acc");
+    println!("  {w} show resnet50-cosine");
+    println!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
     println!(
-        "open it again with: gantry --workspace {}",
+        "  cd {} && gantry run -- python3 train.py --lr 1e-3 --epochs 2",
         shell_path(&ws.root)
     );
     Ok(ExitCode::SUCCESS)

@@ -757,28 +757,50 @@ async fn append_tx(
         if series.is_empty() {
             continue;
         }
+        let n = series.len();
+        let chunks = n.div_ceil(chunk::CHUNK_POINTS) as i64;
+        let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+        for &v in series.values.iter().filter(|v| !v.is_nan()) {
+            lo = Some(lo.map_or(v, |m| m.min(v)));
+            hi = Some(hi.map_or(v, |m| m.max(v)));
+        }
+        // One statement creates or updates the series row with this batch's summary and reserves
+        // its chunk numbers; RETURNING says where they start. CASE, not MIN()/MAX() of two values,
+        // keeps it portable to PostgreSQL (which spells those LEAST/GREATEST).
         let row = sqlx::query(
-            "INSERT INTO series (run_id, kind, key) VALUES ($1, $2, $3) \
-                 ON CONFLICT (run_id, kind, key) DO UPDATE SET key = excluded.key \
-                 RETURNING id, n_chunks, min_value, max_value",
+            "INSERT INTO series (run_id, kind, key, n_points, n_chunks, last_step, last_value, min_value, max_value) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (run_id, kind, key) DO UPDATE SET \
+               n_points = series.n_points + excluded.n_points, \
+               n_chunks = series.n_chunks + excluded.n_chunks, \
+               last_step = excluded.last_step, \
+               last_value = excluded.last_value, \
+               min_value = CASE WHEN series.min_value IS NULL OR excluded.min_value < series.min_value \
+                                THEN COALESCE(excluded.min_value, series.min_value) ELSE series.min_value END, \
+               max_value = CASE WHEN series.max_value IS NULL OR excluded.max_value > series.max_value \
+                                THEN COALESCE(excluded.max_value, series.max_value) ELSE series.max_value END \
+             RETURNING id, n_chunks",
         )
         .bind(run_id)
         .bind(kind.as_str())
         .bind(*key)
+        .bind(n as i64)
+        .bind(chunks)
+        .bind(series.steps[n - 1])
+        .bind(series.values[n - 1])
+        .bind(lo)
+        .bind(hi)
         .fetch_one(&mut **tx)
         .await
         .with_context(|| format!("series {key} of run {run_id}"))?;
         let series_id: i64 = row.get(0);
-        let mut seq: i64 = row.get(1);
-        let mut lo: Option<f64> = row.get(2);
-        let mut hi: Option<f64> = row.get(3);
-        let n = series.len();
-        for start in (0..n).step_by(chunk::CHUNK_POINTS) {
+        let first_seq: i64 = row.get::<i64, _>(1) - chunks;
+        for (seq, start) in (first_seq..).zip((0..n).step_by(chunk::CHUNK_POINTS)) {
             let end = (start + chunk::CHUNK_POINTS).min(n);
             chunk::encode(series, start..end, &mut buf);
             sqlx::query(
                 "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(series_id)
             .bind(seq)
@@ -788,25 +810,7 @@ async fn append_tx(
             .bind(&buf)
             .execute(&mut **tx)
             .await?;
-            seq += 1;
         }
-        for &v in series.values.iter().filter(|v| !v.is_nan()) {
-            lo = Some(lo.map_or(v, |m| m.min(v)));
-            hi = Some(hi.map_or(v, |m| m.max(v)));
-        }
-        sqlx::query(
-            "UPDATE series SET n_points = n_points + $1, n_chunks = $2, last_step = $3, \
-                 last_value = $4, min_value = $5, max_value = $6 WHERE id = $7",
-        )
-        .bind(n as i64)
-        .bind(seq)
-        .bind(series.steps[n - 1])
-        .bind(series.values[n - 1])
-        .bind(lo)
-        .bind(hi)
-        .bind(series_id)
-        .execute(&mut **tx)
-        .await?;
     }
     Ok(())
 }

@@ -1,0 +1,111 @@
+//! The wrapper's cost: `gantry run` around a script that logs 10,000 points/s (1,000 JSON lines
+//! of 10 metrics per second) for 10 s. Reports gantry's own CPU time (from /proc, excluding its
+//! children) as a share of one core and of the script's CPU time. Target: < 1% added CPU.
+//! `cargo bench --bench overhead` (needs python3); under `cargo test --benches` a 1 s smoke run.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WRITER: &str = r#"
+import json, os, resource, sys, time
+seconds = float(sys.argv[1])
+out = open(os.environ["GANTRY_METRICS"], "a")
+start = time.time()
+step = 0
+while time.time() - start < seconds:
+    tick = time.time()
+    for _ in range(10):  # 10 lines x 10 metrics every 10 ms = 10,000 points/s
+        out.write(json.dumps({"step": step, **{f"m{k}": step * 0.001 * k for k in range(10)}}) + "\n")
+        step += 1
+    out.flush()
+    time.sleep(max(0.0, 0.01 - (time.time() - tick)))
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(f"gantry: writer_cpu_s={ru.ru_utime + ru.ru_stime} lines={step}")
+"#;
+
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = text[text.rfind(')')? + 2..].split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>().ok()? + f[12].parse::<f64>().ok()?;
+    Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    if !Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        println!("overhead: skipped, python3 is not installed");
+        return;
+    }
+    let seconds = if quick { 1.0 } else { 10.0 };
+    let dir = tempfile::tempdir().unwrap();
+    let exe = env!("CARGO_BIN_EXE_gantry");
+    assert!(
+        Command::new(exe)
+            .arg("init")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let t = Instant::now();
+    let mut child = Command::new(exe)
+        .args([
+            "--workspace",
+            dir.path().to_str().unwrap(),
+            "run",
+            "-n",
+            "load",
+            "--",
+            "python3",
+            "-c",
+            WRITER,
+        ])
+        .arg(seconds.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut gantry_cpu = 0.0;
+    loop {
+        if let Some(c) = cpu_seconds(pid) {
+            gantry_cpu = c;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let wall = t.elapsed().as_secs_f64();
+    let out = Command::new(exe)
+        .args([
+            "--workspace",
+            dir.path().to_str().unwrap(),
+            "show",
+            "load",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let writer_cpu = v["metrics"]["writer_cpu_s"]["last"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    let lines = v["metrics"]["lines"]["last"].as_f64().unwrap_or(0.0);
+    let points = v["metrics"]["m0"]["points"].as_i64().unwrap_or(0) * 10;
+    println!(
+        "overhead {:.0} points/s for {seconds} s ({points} points stored of {} written): gantry used {:.3} s CPU \
+         = {:.2}% of one core over {wall:.1} s wall; the script used {writer_cpu:.2} s CPU, so gantry adds {:.2}%",
+        points as f64 / seconds,
+        lines as i64 * 10,
+        gantry_cpu,
+        gantry_cpu / wall * 100.0,
+        gantry_cpu / writer_cpu * 100.0
+    );
+}
