@@ -626,3 +626,58 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, size: &str) -> Option<Tmpfs> {
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).output();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_command_running_and_is_reported() {
+    let ws = Ws::new();
+    let runs = ws.root.join(".gantry/runs");
+    // The run directory on a 256 KiB filesystem; the store stays on the real disk.
+    let Some(_fs) = Tmpfs::mount(&runs, "256k") else {
+        eprintln!(
+            "skipped: cannot mount a small tmpfs here (needs root), which this test fills up"
+        );
+        return;
+    };
+    let script = "head -c 600000 /dev/zero | tr '\\0' x | fold -w 99; echo '{\"step\": 1, \"late\": 1}'; echo all-done";
+    let out = ws.run(&["run", "-n", "full", "--", "sh", "-c", script]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        stdout.lines().count(),
+        6062,
+        "all output still reached the terminal"
+    );
+    assert!(stdout.ends_with("all-done\n"));
+    assert!(
+        stderr.contains("cannot write the run log") && stderr.contains("No space left"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("cannot write the run log").count(),
+        1,
+        "reported once: {stderr}"
+    );
+    let v = ws.show("full");
+    assert_eq!(v["status"], "finished", "the run's end is still recorded");
+}
