@@ -83,27 +83,27 @@ fn clicking_a_tab_title_switches_to_it() {
 fn selection_moves_within_bounds_and_by_pages() {
     let mut s = common::state();
     update(&mut s, key("down"));
-    assert_eq!(s.runs.selected, 0, "no rows: nothing moves");
-    update(&mut s, Msg::RunsLoaded(Ok(common::some_runs(100))));
+    assert_eq!(s.runs.cursor, 0, "no rows: nothing moves");
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(100))));
     update(&mut s, key("j"));
     update(&mut s, key("down"));
-    assert_eq!(s.runs.selected, 2);
+    assert_eq!(s.runs.cursor, 2);
     update(&mut s, key("pagedown"));
-    assert_eq!(s.runs.selected, 2 + s.page_rows());
+    assert_eq!(s.runs.cursor, 2 + s.page_rows());
     update(&mut s, key("G"));
-    assert_eq!(s.runs.selected, 99);
+    assert_eq!(s.runs.cursor, 99);
     update(&mut s, key("down"));
-    assert_eq!(s.runs.selected, 99);
+    assert_eq!(s.runs.cursor, 99);
     update(&mut s, Msg::Scroll(-1));
-    assert_eq!(s.runs.selected, 98);
+    assert_eq!(s.runs.cursor, 98, "the wheel moves the table cursor");
     update(&mut s, key("g"));
-    assert_eq!(s.runs.selected, 0);
+    assert_eq!(s.runs.cursor, 0);
     update(&mut s, key("up"));
-    assert_eq!(s.runs.selected, 0);
+    assert_eq!(s.runs.cursor, 0);
     // Fewer rows after a reload: the selection is clamped.
     update(&mut s, key("G"));
-    update(&mut s, Msg::RunsLoaded(Ok(common::some_runs(10))));
-    assert_eq!(s.runs.selected, 9);
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(10))));
+    assert_eq!(s.runs.cursor, 9);
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn ticks_redraw_only_when_what_is_shown_changes() {
         },
     );
     assert!(next.redraw);
-    update(&mut s, Msg::RunsLoaded(Ok(common::some_runs(1)))); // one running run
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(1)))); // one running run
     let live = update(
         &mut s,
         Msg::Tick {

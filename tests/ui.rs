@@ -78,8 +78,8 @@ fn help_overlay() {
 #[test]
 fn runs_tab_with_runs_and_status_colours() {
     let mut s = on(Tab::Runs);
-    s.runs.rows = common::some_runs(5);
-    s.runs.selected = 1;
+    s.runs.set_records(common::some_records(5));
+    s.runs.cursor = 1;
     let term = draw(&s, 120, 40);
     insta::assert_snapshot!(term.backend().to_string());
     let buf = term.backend().buffer();
@@ -95,7 +95,7 @@ fn runs_tab_with_runs_and_status_colours() {
 #[test]
 fn only_visible_rows_are_built_and_selection_stays_in_view() {
     let mut s = on(Tab::Runs);
-    s.runs.rows = common::some_runs(10_000);
+    s.runs.set_records(common::some_records(10_000));
     for _ in 0..3 {
         update(&mut s, Msg::Key(KeyChord::parse("end").unwrap()));
     }
@@ -112,7 +112,7 @@ fn only_visible_rows_are_built_and_selection_stays_in_view() {
 fn no_color_uses_reverse_video_for_selection() {
     let mut s = on(Tab::Runs);
     s.theme = Theme::load("default-dark", ColorMode::NoColor, None).0;
-    s.runs.rows = common::some_runs(3);
+    s.runs.set_records(common::some_records(3));
     let term = draw(&s, 120, 40);
     let buf = term.backend().buffer();
     let (x, y) = find(buf, "resnet50-trial-000").unwrap();
@@ -146,7 +146,7 @@ fn config_notice_replaces_the_hints_until_a_key() {
 #[test]
 fn small_terminals_never_panic() {
     let mut s = on(Tab::Runs);
-    s.runs.rows = common::some_runs(30);
+    s.runs.set_records(common::some_records(30));
     s.help = true;
     for tab in Tab::ALL {
         s.tab = tab;
@@ -170,7 +170,7 @@ fn every_theme_renders() {
     for name in ["default-dark", "light", "high-contrast"] {
         let mut s = on(Tab::Runs);
         s.theme = Theme::load(name, ColorMode::Ansi256, None).0;
-        s.runs.rows = common::some_runs(3);
+        s.runs.set_records(common::some_records(3));
         let term = draw(&s, 120, 40);
         assert_eq!(
             fg_of(term.backend().buffer(), "finished"),

@@ -3,6 +3,7 @@ use super::state::Tab;
 /// What a key does. Keys map to actions through the keymap; nothing matches raw keys.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Action {
+    // global
     Quit,
     Help,
     Close,
@@ -15,21 +16,95 @@ pub enum Action {
     PageDown,
     Top,
     Bottom,
+    // the run table
+    Mark,
+    MarkAll,
+    ClearMarks,
+    Pin,
+    Filter,
+    Columns,
+    SortNext,
+    SortReverse,
+    Open,
+    Compare,
+    Tag,
+    Rename,
+    Delete,
+    Pager,
+    CopyId,
+    // run detail and compare
+    Back,
+    FocusNext,
+    DiffOnly,
+    // charts
+    CursorLeft,
+    CursorRight,
+    ZoomIn,
+    ZoomOut,
+    PanLeft,
+    PanRight,
+    ResetView,
+    XAxis,
+    LogY,
+    SmoothMore,
+    SmoothLess,
+    MoreColumns,
+    FewerColumns,
+    MoreRows,
+    FewerRows,
+    NextPage,
+    PrevPage,
+    // the log pane
+    Search,
+    NextMatch,
 }
 
-/// One entry of the action registry: the config name, what the help overlay says, and the short
-/// label for the footer hints (None: not shown there).
+/// Where an action applies. The keymap looks in the focused section, then the view's, then
+/// global, so one key can mean different things in different places.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Section {
+    Global,
+    Table,
+    Detail,
+    Chart,
+    Log,
+    Compare,
+}
+
+impl Section {
+    pub fn title(self) -> &'static str {
+        match self {
+            Section::Global => "Everywhere",
+            Section::Table => "Run table",
+            Section::Detail => "Run detail",
+            Section::Chart => "Charts",
+            Section::Log => "Log pane",
+            Section::Compare => "Compare",
+        }
+    }
+}
+
+/// One entry of the action registry: the config name, where it applies, what the help overlay
+/// says, and the short label for the footer hints (None: not shown there).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionInfo {
     pub action: Action,
+    pub section: Section,
     pub name: String,
     pub description: String,
     pub hint: Option<&'static str>,
 }
 
-fn info(action: Action, name: &str, description: &str, hint: Option<&'static str>) -> ActionInfo {
+fn info(
+    action: Action,
+    section: Section,
+    name: &str,
+    description: &str,
+    hint: Option<&'static str>,
+) -> ActionInfo {
     ActionInfo {
         action,
+        section,
         name: name.into(),
         description: description.into(),
         hint,
@@ -39,28 +114,254 @@ fn info(action: Action, name: &str, description: &str, hint: Option<&'static str
 /// The registry of every action, in help-overlay order. Tabs are added from `Tab::ALL`, so a new
 /// tab is registered in one place.
 pub fn actions() -> Vec<ActionInfo> {
+    use Action as A;
+    use Section as S;
     let mut v = vec![
-        info(Action::Help, "help", "Show or hide this help", Some("help")),
-        info(Action::Quit, "quit", "Quit gantry", Some("quit")),
-        info(Action::Close, "close", "Close the overlay", None),
-        info(Action::NextTab, "next_tab", "Next tab", Some("next tab")),
-        info(Action::PrevTab, "prev_tab", "Previous tab", None),
+        info(
+            A::Help,
+            S::Global,
+            "help",
+            "Show or hide this help",
+            Some("help"),
+        ),
+        info(A::Quit, S::Global, "quit", "Quit gantry", Some("quit")),
+        info(A::Close, S::Global, "close", "Close the overlay", None),
+        info(A::NextTab, S::Global, "next_tab", "Next tab", None),
+        info(A::PrevTab, S::Global, "prev_tab", "Previous tab", None),
     ];
     for tab in Tab::ALL {
         v.push(info(
-            Action::Tab(tab),
+            A::Tab(tab),
+            S::Global,
             &format!("tab_{}", tab.key_name()),
             &format!("Go to the {} tab", tab.title()),
             None,
         ));
     }
     v.extend([
-        info(Action::Up, "up", "Move the selection up", None),
-        info(Action::Down, "down", "Move the selection down", None),
-        info(Action::PageUp, "page_up", "Move up one page", None),
-        info(Action::PageDown, "page_down", "Move down one page", None),
-        info(Action::Top, "top", "Go to the first row", None),
-        info(Action::Bottom, "bottom", "Go to the last row", None),
+        info(A::Up, S::Global, "up", "Move up (selection, log)", None),
+        info(
+            A::Down,
+            S::Global,
+            "down",
+            "Move down (selection, log)",
+            None,
+        ),
+        info(A::PageUp, S::Global, "page_up", "Move up one page", None),
+        info(
+            A::PageDown,
+            S::Global,
+            "page_down",
+            "Move down one page",
+            None,
+        ),
+        info(A::Top, S::Global, "top", "Go to the first row", None),
+        info(A::Bottom, S::Global, "bottom", "Go to the last row", None),
+        info(
+            A::Open,
+            S::Table,
+            "open",
+            "Open the run's detail",
+            Some("open"),
+        ),
+        info(
+            A::Mark,
+            S::Table,
+            "mark",
+            "Mark the run for overlays and compare",
+            Some("mark"),
+        ),
+        info(
+            A::MarkAll,
+            S::Table,
+            "mark_all",
+            "Mark every run the filter shows",
+            None,
+        ),
+        info(
+            A::ClearMarks,
+            S::Table,
+            "clear_marks",
+            "Clear the marks and the pin",
+            None,
+        ),
+        info(A::Pin, S::Table, "pin", "Pin the run as the baseline", None),
+        info(
+            A::Compare,
+            S::Table,
+            "compare",
+            "Compare the marked runs",
+            Some("compare"),
+        ),
+        info(
+            A::Filter,
+            S::Table,
+            "filter",
+            "Filter the runs (see docs/filter.md)",
+            Some("filter"),
+        ),
+        info(
+            A::SortNext,
+            S::Table,
+            "sort",
+            "Sort by the next column",
+            None,
+        ),
+        info(
+            A::SortReverse,
+            S::Table,
+            "sort_reverse",
+            "Reverse the sort",
+            None,
+        ),
+        info(
+            A::Columns,
+            S::Table,
+            "columns",
+            "Choose the metric and param columns",
+            None,
+        ),
+        info(A::Tag, S::Table, "tag", "Tag the run (key=value)", None),
+        info(A::Rename, S::Table, "rename", "Rename the run", None),
+        info(
+            A::Delete,
+            S::Table,
+            "delete",
+            "Delete the run (asks first)",
+            None,
+        ),
+        info(
+            A::Pager,
+            S::Table,
+            "pager",
+            "Open the run's log in $PAGER",
+            None,
+        ),
+        info(
+            A::CopyId,
+            S::Table,
+            "copy_id",
+            "Copy the run id (OSC 52 clipboard)",
+            None,
+        ),
+        info(
+            A::Back,
+            S::Detail,
+            "back",
+            "Back to the run table",
+            Some("back"),
+        ),
+        info(
+            A::FocusNext,
+            S::Detail,
+            "focus",
+            "Move focus between charts and log",
+            Some("focus"),
+        ),
+        info(
+            A::DiffOnly,
+            S::Compare,
+            "diff_only",
+            "Show only params that differ",
+            None,
+        ),
+        info(
+            A::CursorLeft,
+            S::Chart,
+            "cursor_left",
+            "Move the chart cursor left",
+            None,
+        ),
+        info(
+            A::CursorRight,
+            S::Chart,
+            "cursor_right",
+            "Move the chart cursor right",
+            None,
+        ),
+        info(
+            A::ZoomIn,
+            S::Chart,
+            "zoom_in",
+            "Zoom in on the x axis",
+            None,
+        ),
+        info(A::ZoomOut, S::Chart, "zoom_out", "Zoom out", None),
+        info(A::PanLeft, S::Chart, "pan_left", "Pan left", None),
+        info(A::PanRight, S::Chart, "pan_right", "Pan right", None),
+        info(
+            A::ResetView,
+            S::Chart,
+            "reset_view",
+            "Reset zoom and cursor",
+            None,
+        ),
+        info(
+            A::XAxis,
+            S::Chart,
+            "x_axis",
+            "x axis: step, wall time, relative time",
+            None,
+        ),
+        info(
+            A::LogY,
+            S::Chart,
+            "log_y",
+            "Logarithmic y axis on/off",
+            None,
+        ),
+        info(
+            A::SmoothMore,
+            S::Chart,
+            "smooth_more",
+            "More EMA smoothing",
+            None,
+        ),
+        info(
+            A::SmoothLess,
+            S::Chart,
+            "smooth_less",
+            "Less EMA smoothing",
+            None,
+        ),
+        info(
+            A::MoreColumns,
+            S::Chart,
+            "more_columns",
+            "More chart columns",
+            None,
+        ),
+        info(
+            A::FewerColumns,
+            S::Chart,
+            "fewer_columns",
+            "Fewer chart columns",
+            None,
+        ),
+        info(A::MoreRows, S::Chart, "more_rows", "More chart rows", None),
+        info(
+            A::FewerRows,
+            S::Chart,
+            "fewer_rows",
+            "Fewer chart rows",
+            None,
+        ),
+        info(
+            A::NextPage,
+            S::Chart,
+            "next_page",
+            "Next page of metrics",
+            None,
+        ),
+        info(
+            A::PrevPage,
+            S::Chart,
+            "prev_page",
+            "Previous page of metrics",
+            None,
+        ),
+        info(A::Search, S::Log, "search", "Search the log", None),
+        info(A::NextMatch, S::Log, "next_match", "Next match", None),
     ]);
     v
 }

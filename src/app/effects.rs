@@ -1,5 +1,10 @@
 //! The effect runner: carries out `Effect`s on worker tasks that own their resource (the store,
-//! NVML) and sends results back as `Msg`. It never touches State.
+//! NVML, the files) and sends results back as `Msg`. It never touches State. Also the workers that
+//! produce messages on their own: the clock and the file watcher.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -7,25 +12,58 @@ use crate::store::Store;
 
 use super::update::{Effect, Msg};
 
+/// How much of a log's end the log pane reads.
+const LOG_TAIL_BYTES: u64 = 512 * 1024;
+
 #[derive(Clone)]
 pub struct EffectRunner {
     store: Store,
     tx: UnboundedSender<Msg>,
+    runs_dir: PathBuf,
 }
 
 impl EffectRunner {
-    pub fn new(store: Store, tx: UnboundedSender<Msg>) -> Self {
-        EffectRunner { store, tx }
+    pub fn new(store: Store, tx: UnboundedSender<Msg>, runs_dir: PathBuf) -> Self {
+        EffectRunner {
+            store,
+            tx,
+            runs_dir,
+        }
     }
 
+    /// Start the work for one effect. Pager and Copy need the terminal: the loop hands them to
+    /// its Drawer instead.
     pub fn run(&self, effect: Effect) {
         let tx = self.tx.clone();
+        let store = self.store.clone();
         match effect {
             Effect::LoadRuns => {
-                let store = self.store.clone();
                 tokio::spawn(async move {
-                    let res = store.runs().await.map_err(|e| format!("{e:#}"));
+                    let res = store.run_records().await.map_err(|e| format!("{e:#}"));
                     let _ = tx.send(Msg::RunsLoaded(res));
+                });
+            }
+            Effect::LoadSeries(id) => {
+                tokio::spawn(async move {
+                    let res = store
+                        .load_series(&id.run, id.kind, &id.key)
+                        .await
+                        .map(Arc::new)
+                        .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::SeriesLoaded(id, res));
+                });
+            }
+            Effect::LoadLog(run) => {
+                tokio::spawn(async move {
+                    let dir = match store.run(&run).await {
+                        Ok(r) => PathBuf::from(r.run_dir),
+                        Err(_) => return,
+                    };
+                    let lines =
+                        tokio::task::spawn_blocking(move || read_log_tail(&dir.join("output.log")))
+                            .await
+                            .unwrap_or_default();
+                    let _ = tx.send(Msg::LogLoaded { run, lines });
                 });
             }
             Effect::ProbeGpus => {
@@ -33,15 +71,114 @@ impl EffectRunner {
                     let _ = tx.send(Msg::GpuProbed(crate::gpu::probe()));
                 });
             }
+            Effect::SetTag { run, key, value } => {
+                tokio::spawn(async move {
+                    let msg = match store.set_tags(&run, &[(key.clone(), value.clone())]).await {
+                        Ok(()) => format!("tagged {key}={value}"),
+                        Err(e) => format!("cannot tag: {e:#}"),
+                    };
+                    let _ = tx.send(Msg::Notice(msg));
+                    let _ = tx.send(Msg::StoreChanged);
+                });
+            }
+            Effect::Rename { run, name } => {
+                tokio::spawn(async move {
+                    let msg = match store.rename_run(&run, &name).await {
+                        Ok(()) => format!("renamed to {name}"),
+                        Err(e) => format!("cannot rename: {e:#}"),
+                    };
+                    let _ = tx.send(Msg::Notice(msg));
+                    let _ = tx.send(Msg::StoreChanged);
+                });
+            }
+            Effect::Delete(run) => {
+                let runs_dir = self.runs_dir.clone();
+                tokio::spawn(async move {
+                    let msg = match store.delete_runs(std::slice::from_ref(&run)).await {
+                        Ok(_) => {
+                            let _ = std::fs::remove_dir_all(runs_dir.join(&run));
+                            format!("deleted run {}", &run[..run.len().min(8)])
+                        }
+                        Err(e) => format!("cannot delete: {e:#}"),
+                    };
+                    let _ = tx.send(Msg::Notice(msg));
+                    let _ = tx.send(Msg::StoreChanged);
+                });
+            }
+            Effect::Pager(_) | Effect::Copy(_) => {}
         }
     }
+}
+
+/// The last lines of a log, as plain text: ANSI escapes removed, and of a line rewritten with
+/// carriage returns (a progress bar) only its last state.
+pub fn read_log_tail(path: &Path) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(LOG_TAIL_BYTES);
+    let mut buf = Vec::new();
+    if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
+        return Vec::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let mut lines: Vec<String> = text.split('\n').map(plain_line).collect();
+    if start > 0 && !lines.is_empty() {
+        lines.remove(0); // a partial first line
+    }
+    if lines.last().is_some_and(String::is_empty) {
+        lines.pop();
+    }
+    lines
+}
+
+fn plain_line(line: &str) -> String {
+    let last = line
+        .trim_end_matches('\r')
+        .rsplit('\r')
+        .next()
+        .unwrap_or("");
+    let mut out = String::with_capacity(last.len());
+    let mut chars = last.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ params final-byte; OSC: ESC ] ... BEL or ESC \
+            match chars.peek() {
+                Some('[') => {
+                    chars.next();
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\x07' || (c == '\x1b' && chars.peek() == Some(&'\\')) {
+                            break;
+                        }
+                    }
+                }
+                _ => {
+                    chars.next();
+                }
+            }
+        } else if c == '\t' {
+            out.push_str("    ");
+        } else if !c.is_control() {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Once a second: the wall time and the HH:MM clock. `update` redraws only when what is shown
 /// changed, so an idle screen is not redrawn.
 pub fn spawn_clock(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut every = tokio::time::interval(Duration::from_secs(1));
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             every.tick().await;
@@ -55,4 +192,84 @@ pub fn spawn_clock(tx: UnboundedSender<Msg>) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Watch the workspace: a write to the store (its WAL changes on every commit, including the
+/// supervisor's ingest of a running run) becomes `StoreChanged`, a run's growing output.log
+/// `LogChanged`. Events are gathered for 100 ms, so a burst is one message. Nothing changes,
+/// nothing is sent. Returns the watcher, which stops when dropped.
+pub fn spawn_watcher(
+    gantry_dir: &Path,
+    tx: UnboundedSender<Msg>,
+) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::{RecursiveMode, Watcher};
+    let (raw_tx, raw_rx) = std::sync::mpsc::channel::<notify::Event>();
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if let Ok(ev) = res {
+            let _ = raw_tx.send(ev);
+        }
+    })?;
+    watcher.watch(gantry_dir, RecursiveMode::NonRecursive)?;
+    let runs = gantry_dir.join("runs");
+    if runs.is_dir() {
+        watcher.watch(&runs, RecursiveMode::Recursive)?;
+    }
+    std::thread::spawn(move || {
+        while let Ok(first) = raw_rx.recv() {
+            let mut events = vec![first];
+            let until = std::time::Instant::now() + Duration::from_millis(100);
+            while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+                match raw_rx.recv_timeout(left) {
+                    Ok(e) => events.push(e),
+                    Err(_) => break,
+                }
+            }
+            let mut store = false;
+            let mut logs: Vec<String> = Vec::new();
+            for ev in &events {
+                if matches!(ev.kind, notify::EventKind::Access(_)) {
+                    continue;
+                }
+                for p in &ev.paths {
+                    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                    if name.starts_with("gantry.db") && !name.ends_with(".lock") {
+                        store = true;
+                    } else if name == "output.log"
+                        && let Some(run) = p
+                            .parent()
+                            .and_then(|d| d.file_name())
+                            .and_then(|n| n.to_str())
+                        && !logs.iter().any(|l| l == run)
+                    {
+                        logs.push(run.to_string());
+                    }
+                }
+            }
+            if store && tx.send(Msg::StoreChanged).is_err() {
+                return;
+            }
+            for run in logs {
+                if tx.send(Msg::LogChanged(run)).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    Ok(watcher)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_lines_are_plain_text() {
+        assert_eq!(plain_line("\x1b[32mok\x1b[0m done"), "ok done");
+        assert_eq!(
+            plain_line(" 10%|#   |\r 50%|#####|\r100%|########|"),
+            "100%|########|"
+        );
+        assert_eq!(plain_line("a\tb\r"), "a    b");
+        assert_eq!(plain_line("\x1b]0;title\x07text"), "text");
+    }
 }

@@ -2,18 +2,18 @@ use std::collections::HashMap;
 
 use crate::config::{Config, Diagnostic, KeyChord};
 
-use super::action::{Action, ActionInfo, actions};
+use super::action::{Action, ActionInfo, Section, actions};
 
-/// Keys to actions, built from the config; the help overlay and footer hints read it back.
+/// Keys to actions, per section, built from the config; the help overlay and footer hints read it.
 #[derive(Debug, Clone)]
 pub struct Keymap {
-    by_key: HashMap<KeyChord, Action>,
+    by_key: HashMap<(Section, KeyChord), Action>,
     entries: Vec<(ActionInfo, Vec<KeyChord>)>,
 }
 
 impl Keymap {
-    /// Build from a config. Unknown action names and keys claimed twice are reported; a key a user
-    /// binds wins over the same key's default.
+    /// Build from a config. Unknown action names and keys claimed twice in one section are
+    /// reported; a key a user binds wins over the same key's default in that section.
     pub fn build(config: &Config) -> (Keymap, Vec<Diagnostic>) {
         let registry = actions();
         let mut diags = Vec::new();
@@ -30,8 +30,8 @@ impl Keymap {
             }
         }
         let is_user = |origin: &str| !origin.starts_with('<');
-        let mut by_key: HashMap<KeyChord, Action> = HashMap::new();
-        let mut claimed_by_user: HashMap<KeyChord, String> = HashMap::new();
+        let mut by_key: HashMap<(Section, KeyChord), Action> = HashMap::new();
+        let mut claimed_by_user: HashMap<(Section, KeyChord), String> = HashMap::new();
         // User bindings first, so they claim their keys; then defaults fill what is left.
         for user_pass in [true, false] {
             let mut order: Vec<&ActionInfo> = registry.iter().collect();
@@ -52,18 +52,19 @@ impl Keymap {
                     continue;
                 }
                 for k in &b.keys {
-                    match by_key.get(k) {
+                    let slot = (info.section, *k);
+                    match by_key.get(&slot) {
                         None => {
-                            by_key.insert(*k, info.action);
+                            by_key.insert(slot, info.action);
                             if user_pass {
-                                claimed_by_user.insert(*k, info.name.clone());
+                                claimed_by_user.insert(slot, info.name.clone());
                             }
                         }
                         Some(_) if user_pass => diags.push(origin_diag(
                             &b.origin,
                             format!(
                                 "key `{k}` of `{}` is already bound to `{}`; ignored",
-                                info.name, claimed_by_user[k]
+                                info.name, claimed_by_user[&slot]
                             ),
                         )),
                         Some(_) => {} // a default key taken over by the user's binding
@@ -81,7 +82,7 @@ impl Keymap {
                         b.keys
                             .iter()
                             .copied()
-                            .filter(|k| by_key.get(k) == Some(&info.action))
+                            .filter(|k| by_key.get(&(info.section, *k)) == Some(&info.action))
                             .collect()
                     })
                     .unwrap_or_default();
@@ -91,8 +92,18 @@ impl Keymap {
         (Keymap { by_key, entries }, diags)
     }
 
+    /// The action of a key, looking in `sections` in order, then in the global section.
+    pub fn action_in(&self, key: KeyChord, sections: &[Section]) -> Option<Action> {
+        let key = key.normalized();
+        sections
+            .iter()
+            .chain(std::iter::once(&Section::Global))
+            .find_map(|s| self.by_key.get(&(*s, key)).copied())
+    }
+
+    /// The action of a key in the global section.
     pub fn action(&self, key: KeyChord) -> Option<Action> {
-        self.by_key.get(&key.normalized()).copied()
+        self.action_in(key, &[])
     }
 
     /// Every action with its keys, in registry order.
@@ -109,10 +120,19 @@ impl Keymap {
             .unwrap_or(&[])
     }
 
-    /// Footer hints: (first key, short label) for actions that carry one.
-    pub fn hints(&self) -> Vec<(String, &'static str)> {
+    /// The first key of an action, as text (for hints in the UI).
+    pub fn key_text(&self, action: Action) -> String {
+        self.keys_of(action)
+            .first()
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "-".into())
+    }
+
+    /// Footer hints for the given sections: (first key, short label).
+    pub fn hints(&self, sections: &[Section]) -> Vec<(String, &'static str)> {
         self.entries
             .iter()
+            .filter(|(i, _)| i.section == Section::Global || sections.contains(&i.section))
             .filter_map(|(i, k)| Some((k.first()?.to_string(), i.hint?)))
             .collect()
     }
@@ -145,7 +165,7 @@ mod tests {
     }
 
     #[test]
-    fn defaults_bind_every_action() {
+    fn defaults_bind_every_action_without_conflicts() {
         let (km, d) = Keymap::build(&Config::defaults());
         assert!(d.is_empty(), "{d:?}");
         for (info, keys) in km.entries() {
@@ -154,6 +174,33 @@ mod tests {
         assert_eq!(km.action(key("ctrl-c")), Some(Action::Quit));
         assert_eq!(km.action(key("3")), Some(Action::Tab(Tab::Gpus)));
         assert_eq!(km.action(key("shift-tab")), Some(Action::PrevTab));
+    }
+
+    #[test]
+    fn sections_give_one_key_several_meanings() {
+        let (km, _) = Keymap::build(&Config::defaults());
+        assert_eq!(
+            km.action_in(key("/"), &[Section::Table]),
+            Some(Action::Filter)
+        );
+        assert_eq!(
+            km.action_in(key("/"), &[Section::Log, Section::Detail]),
+            Some(Action::Search)
+        );
+        assert_eq!(
+            km.action_in(key("n"), &[Section::Chart, Section::Detail]),
+            Some(Action::NextPage)
+        );
+        assert_eq!(
+            km.action_in(key("n"), &[Section::Log, Section::Detail]),
+            Some(Action::NextMatch)
+        );
+        assert_eq!(
+            km.action_in(key("q"), &[Section::Chart]),
+            Some(Action::Quit),
+            "global underneath"
+        );
+        assert_eq!(km.action(key("/")), None, "not global");
     }
 
     #[test]

@@ -5,12 +5,13 @@ mod action;
 mod effects;
 mod keymap;
 mod run_loop;
+pub mod runs;
 mod state;
 mod update;
 
-pub use action::{Action, ActionInfo, actions};
-pub use effects::{EffectRunner, spawn_clock};
+pub use action::{Action, ActionInfo, Section, actions};
+pub use effects::{EffectRunner, read_log_tail, spawn_clock, spawn_watcher};
 pub use keymap::Keymap;
 pub use run_loop::{Drawer, run_loop};
-pub use state::{BAR_PREFIX, GpuProbe, RunsView, State, Tab};
+pub use state::{BAR_PREFIX, GpuProbe, Modal, State, Tab};
 pub use update::{Effect, Msg, Outcome, update};

@@ -8,6 +8,12 @@ use super::update::{Effect, Msg, update};
 /// Draws the state; the terminal (or a test backend) sits behind it.
 pub trait Drawer {
     fn draw(&mut self, state: &State) -> anyhow::Result<()>;
+    /// Hand the terminal to another program (a pager) until it exits. Returns a message to show.
+    fn hand_over(&mut self, _argv: &[String]) -> Option<String> {
+        None
+    }
+    /// Put text on the terminal's clipboard.
+    fn copy(&mut self, _text: &str) {}
 }
 
 /// At most one frame per this long (about 60 frames/s).
@@ -48,7 +54,22 @@ pub async fn run_loop(
         for msg in pending {
             let out = update(state, msg);
             dirty |= out.redraw;
-            out.effects.into_iter().for_each(&mut run_effect);
+            for e in out.effects {
+                match e {
+                    Effect::Pager(path) => {
+                        let pager = std::env::var("PAGER").unwrap_or_else(|_| "less".into());
+                        let mut argv: Vec<String> =
+                            pager.split_whitespace().map(String::from).collect();
+                        argv.push(path.display().to_string());
+                        if let Some(note) = drawer.hand_over(&argv) {
+                            state.toast = Some(note);
+                        }
+                        dirty = true;
+                    }
+                    Effect::Copy(text) => drawer.copy(&text),
+                    e => run_effect(e),
+                }
+            }
         }
         if state.quit {
             return Ok(());

@@ -1,8 +1,9 @@
 use crate::config::{Diagnostic, Theme};
 pub use crate::domain::GpuProbe;
-use crate::domain::Run;
 
+use super::action::Section;
 use super::keymap::Keymap;
+use super::runs::{Focus, RunsState, View};
 
 /// The four tabs, registered once here: title, key name and order all come from this list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,13 +70,31 @@ impl Tab {
 /// What the tab bar starts with.
 pub const BAR_PREFIX: &str = " gantry  ";
 
-/// The Runs tab's data and selection.
-#[derive(Debug, Clone, Default)]
-pub struct RunsView {
-    pub rows: Vec<Run>,
-    pub loaded: bool,
-    pub error: Option<String>,
-    pub selected: usize,
+/// A modal input that takes the keys until it closes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Modal {
+    /// Editing the filter; the text before opening comes back on cancel.
+    Filter {
+        before: String,
+    },
+    Tag {
+        run: String,
+        text: String,
+    },
+    Rename {
+        run: String,
+        text: String,
+    },
+    Search {
+        text: String,
+    },
+    ConfirmDelete {
+        run: String,
+        name: String,
+    },
+    Columns {
+        cursor: usize,
+    },
 }
 
 pub struct State {
@@ -89,7 +108,12 @@ pub struct State {
     /// HH:MM, refreshed by the clock worker once a minute.
     pub clock: String,
     pub now_ms: i64,
-    pub runs: RunsView,
+    pub runs: RunsState,
+    pub modal: Option<Modal>,
+    /// A short message in the status line (an action's result), until the next key.
+    pub toast: Option<String>,
+    /// Advances once a second while a run is running, for the spinner.
+    pub spinner: usize,
     pub gpu: GpuProbe,
     /// Problems in the user's config or theme, shown in the status line until a key is pressed.
     pub notices: Vec<Diagnostic>,
@@ -108,7 +132,10 @@ impl State {
             host: String::new(),
             clock: String::new(),
             now_ms: 0,
-            runs: RunsView::default(),
+            runs: RunsState::default(),
+            modal: None,
+            toast: None,
+            spinner: 0,
             gpu: GpuProbe::Pending,
             notices: Vec::new(),
             keymap,
@@ -119,6 +146,19 @@ impl State {
     /// Rows of the runs table that fit on screen (tab bar, header, borders and status excluded).
     pub fn page_rows(&self) -> usize {
         usize::from(self.size.1.saturating_sub(6)).max(1)
+    }
+
+    /// Where keys are looked up now, most specific first (global comes last on its own).
+    pub fn sections(&self) -> Vec<Section> {
+        if self.tab != Tab::Runs {
+            return Vec::new();
+        }
+        match (self.runs.view, self.runs.focus) {
+            (View::Table, _) => vec![Section::Table],
+            (View::Detail, Focus::Charts) => vec![Section::Chart, Section::Detail],
+            (View::Detail, Focus::Log) => vec![Section::Log, Section::Detail],
+            (View::Compare, _) => vec![Section::Compare, Section::Chart, Section::Detail],
+        }
     }
 }
 

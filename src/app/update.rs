@@ -1,8 +1,12 @@
-use crate::config::KeyChord;
-use crate::domain::Run;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{KeyChord, KeyCode};
+use crate::domain::{RunRecord, Series};
 
 use super::action::Action;
-use super::state::{GpuProbe, State, Tab};
+use super::runs::{Focus, SeriesId, View, XMode};
+use super::state::{GpuProbe, Modal, State, Tab};
 
 /// Everything that can happen, from any worker, as one type on one channel.
 #[derive(Debug, Clone)]
@@ -18,17 +22,44 @@ pub enum Msg {
         now_ms: i64,
         clock: String,
     },
-    RunsLoaded(Result<Vec<Run>, String>),
+    RunsLoaded(Result<Vec<RunRecord>, String>),
+    SeriesLoaded(SeriesId, Result<Arc<Series>, String>),
+    LogLoaded {
+        run: String,
+        lines: Vec<String>,
+    },
+    /// The store was written (a run logged, a run started or ended).
+    StoreChanged,
+    /// A run's output log grew.
+    LogChanged(String),
+    /// The result of an action, to show in the status line.
+    Notice(String),
     GpuProbed(GpuProbe),
     /// The terminal went away or we were asked to stop (SIGTERM, SIGHUP).
     Terminate(&'static str),
 }
 
 /// Work for the effect runner; results come back as `Msg`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
     LoadRuns,
+    LoadSeries(SeriesId),
+    LoadLog(String),
     ProbeGpus,
+    SetTag {
+        run: String,
+        key: String,
+        value: String,
+    },
+    Rename {
+        run: String,
+        name: String,
+    },
+    Delete(String),
+    /// Show a file in $PAGER, the terminal handed over meanwhile.
+    Pager(PathBuf),
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
 }
 
 /// What one message did: whether the screen must be redrawn, and the work it asks for.
@@ -52,14 +83,43 @@ impl Outcome {
 
 /// Apply one message. No I/O, no waiting.
 pub fn update(state: &mut State, msg: Msg) -> Outcome {
+    let mut out = step(state, msg);
+    // Whatever changed, ask for the data the screen now needs.
+    for id in state.runs.wanted_series() {
+        state.runs.pending.insert(id.clone());
+        out.effects.push(Effect::LoadSeries(id));
+    }
+    if state.runs.view == View::Detail
+        && let Some(d) = &state.runs.detail
+        && state.runs.log.run != *d
+    {
+        state.runs.log = super::runs::LogView {
+            run: d.clone(),
+            ..Default::default()
+        };
+        out.effects.push(Effect::LoadLog(d.clone()));
+    }
+    out
+}
+
+fn step(state: &mut State, msg: Msg) -> Outcome {
     match msg {
         Msg::Key(key) => {
-            let had_notices = !state.notices.is_empty();
+            let had = !state.notices.is_empty() || state.toast.is_some();
             state.notices.clear();
-            match state.keymap.action(key) {
-                Some(action) => apply(state, action),
+            state.toast = None;
+            if state.modal.is_some() {
+                return modal_key(state, key);
+            }
+            let sections = state.sections();
+            match state.keymap.action_in(key, &sections) {
+                Some(action) => {
+                    let mut o = apply(state, action);
+                    o.redraw |= had;
+                    o
+                }
                 None => Outcome {
-                    redraw: had_notices,
+                    redraw: had,
                     effects: Vec::new(),
                 },
             }
@@ -72,16 +132,28 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             }
             Outcome::none()
         }
-        Msg::Scroll(d) if d < 0 => apply(state, Action::Up),
-        Msg::Scroll(_) => apply(state, Action::Down),
+        Msg::Scroll(d) => {
+            let in_chart = state.tab == Tab::Runs
+                && state.runs.view != View::Table
+                && state.runs.focus == Focus::Charts;
+            match (in_chart, d < 0) {
+                (true, true) => apply(state, Action::ZoomIn),
+                (true, false) => apply(state, Action::ZoomOut),
+                (false, true) => apply(state, Action::Up),
+                (false, false) => apply(state, Action::Down),
+            }
+        }
         Msg::Resize(w, h) => {
             state.size = (w, h);
             Outcome::redraw()
         }
         Msg::Tick { now_ms, clock } => {
             state.now_ms = now_ms;
-            let changed =
-                clock != state.clock || state.runs.rows.iter().any(|r| r.ended_ms.is_none());
+            let live = state.runs.any_running();
+            if live {
+                state.spinner = state.spinner.wrapping_add(1);
+            }
+            let changed = clock != state.clock || live;
             state.clock = clock;
             Outcome {
                 redraw: changed,
@@ -89,18 +161,53 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             }
         }
         Msg::RunsLoaded(Ok(rows)) => {
-            state.runs.rows = rows;
-            state.runs.loaded = true;
-            state.runs.error = None;
-            state.runs.selected = state
-                .runs
-                .selected
-                .min(state.runs.rows.len().saturating_sub(1));
+            state.runs.set_records(rows);
             Outcome::redraw()
         }
         Msg::RunsLoaded(Err(e)) => {
             state.runs.loaded = true;
             state.runs.error = Some(e);
+            Outcome::redraw()
+        }
+        Msg::SeriesLoaded(id, res) => {
+            state.runs.pending.remove(&id);
+            match res {
+                Ok(s) => {
+                    state.runs.series.insert(id, s);
+                }
+                // A series that is not there (yet) draws as empty; it is asked for again on change.
+                Err(_) => {
+                    state.runs.series.insert(id, Arc::new(Series::default()));
+                }
+            }
+            Outcome::redraw()
+        }
+        Msg::LogLoaded { run, lines } => {
+            if state.runs.log.run == run {
+                state.runs.log.lines = lines;
+                return Outcome::redraw();
+            }
+            Outcome::none()
+        }
+        Msg::StoreChanged => {
+            state.runs.drop_live_series();
+            Outcome {
+                redraw: false,
+                effects: vec![Effect::LoadRuns],
+            }
+        }
+        Msg::LogChanged(run) => {
+            if state.runs.view == View::Detail && state.runs.detail.as_deref() == Some(run.as_str())
+            {
+                return Outcome {
+                    redraw: false,
+                    effects: vec![Effect::LoadLog(run)],
+                };
+            }
+            Outcome::none()
+        }
+        Msg::Notice(text) => {
+            state.toast = Some(text);
             Outcome::redraw()
         }
         Msg::GpuProbed(p) => {
@@ -114,8 +221,56 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     }
 }
 
+/// What an action can change on screen; equal before and after means no redraw.
+#[derive(PartialEq)]
+struct Shown {
+    tab: Tab,
+    help: bool,
+    modal: bool,
+    toast: Option<String>,
+    cursor: usize,
+    view: View,
+    focus: Focus,
+    detail: Option<String>,
+    marked: Vec<String>,
+    pinned: Option<String>,
+    sort: (super::runs::SortCol, bool),
+    chart: super::runs::ChartOpts,
+    diff_only: bool,
+    log: (usize, Option<String>),
+}
+
+fn shown(s: &State) -> Shown {
+    let r = &s.runs;
+    Shown {
+        tab: s.tab,
+        help: s.help,
+        modal: s.modal.is_some(),
+        toast: s.toast.clone(),
+        cursor: r.cursor,
+        view: r.view,
+        focus: r.focus,
+        detail: r.detail.clone(),
+        marked: r.marked.clone(),
+        pinned: r.pinned.clone(),
+        sort: (r.sort.clone(), r.sort_desc),
+        chart: r.chart.clone(),
+        diff_only: r.diff_only,
+        log: (r.log.scroll, r.log.search.clone()),
+    }
+}
+
 fn apply(state: &mut State, action: Action) -> Outcome {
-    let before = (state.tab, state.help, state.runs.selected);
+    let before = shown(state);
+    let mut out = apply_action(state, action);
+    out.redraw = !out.effects.is_empty() || shown(state) != before;
+    out
+}
+
+fn apply_action(state: &mut State, action: Action) -> Outcome {
+    let mut effects = Vec::new();
+    let page = state.page_rows();
+    let r = &mut state.runs;
     match action {
         Action::Quit => {
             state.quit = true;
@@ -132,34 +287,313 @@ fn apply(state: &mut State, action: Action) -> Outcome {
         | Action::PageDown
         | Action::Top
         | Action::Bottom => {
-            if state.tab == Tab::Runs && !state.help {
-                move_selection(state, action);
+            if state.help || state.tab != Tab::Runs {
+                return Outcome::none();
+            }
+            match (r.view, r.focus) {
+                (View::Table, _) => move_cursor(&mut r.cursor, r.visible.len(), action, page),
+                (View::Detail, Focus::Log) => {
+                    let max = r.log.lines.len();
+                    r.log.scroll = match action {
+                        Action::Up => (r.log.scroll + 1).min(max),
+                        Action::Down => r.log.scroll.saturating_sub(1),
+                        Action::PageUp => (r.log.scroll + page).min(max),
+                        Action::PageDown => r.log.scroll.saturating_sub(page),
+                        Action::Top => max,
+                        _ => 0,
+                    };
+                }
+                _ => return Outcome::none(),
+            }
+        }
+        Action::Mark => r.toggle_mark(),
+        Action::MarkAll => r.mark_all(),
+        Action::ClearMarks => r.clear_marks(),
+        Action::Pin => r.toggle_pin(),
+        Action::Filter => {
+            state.modal = Some(Modal::Filter {
+                before: r.filter_text.clone(),
+            })
+        }
+        Action::Columns => state.modal = Some(Modal::Columns { cursor: 0 }),
+        Action::SortNext => r.sort_next(),
+        Action::SortReverse => r.sort_reverse(),
+        Action::Open => {
+            let Some(id) = r.current().map(|c| c.run.id.clone()) else {
+                return Outcome::none();
+            };
+            r.color_of(&id);
+            r.detail = Some(id);
+            r.view = View::Detail;
+            r.focus = Focus::Charts;
+            r.chart.page = 0;
+        }
+        Action::Compare => {
+            if r.compared().len() < 2 {
+                state.toast = Some(format!(
+                    "mark two or more runs to compare ({} marks, {} pins)",
+                    state.keymap.key_text(Action::Mark),
+                    state.keymap.key_text(Action::Pin)
+                ));
+            } else {
+                r.view = View::Compare;
+            }
+        }
+        Action::Tag => {
+            if let Some(c) = r.current() {
+                state.modal = Some(Modal::Tag {
+                    run: c.run.id.clone(),
+                    text: String::new(),
+                });
+            }
+        }
+        Action::Rename => {
+            if let Some(c) = r.current() {
+                state.modal = Some(Modal::Rename {
+                    run: c.run.id.clone(),
+                    text: c.run.name.clone(),
+                });
+            }
+        }
+        Action::Delete => {
+            if let Some(c) = r.current() {
+                state.modal = Some(Modal::ConfirmDelete {
+                    run: c.run.id.clone(),
+                    name: c.run.name.clone(),
+                });
+            }
+        }
+        Action::Pager => {
+            if let Some(c) = r.current() {
+                effects.push(Effect::Pager(
+                    PathBuf::from(&c.run.run_dir).join("output.log"),
+                ));
+            }
+        }
+        Action::CopyId => {
+            if let Some(c) = r.current() {
+                effects.push(Effect::Copy(c.run.id.clone()));
+                state.toast = Some(format!("copied run id {}", c.run.id));
+            }
+        }
+        Action::Back => match r.view {
+            View::Table => state.help = false,
+            _ => {
+                r.view = View::Table;
+                r.focus = Focus::Charts;
+            }
+        },
+        Action::FocusNext => {
+            r.focus = match (r.view, r.focus) {
+                (View::Detail, Focus::Charts) => Focus::Log,
+                _ => Focus::Charts,
+            }
+        }
+        Action::DiffOnly => r.diff_only = !r.diff_only,
+        Action::CursorLeft | Action::CursorRight => {
+            let step = if action == Action::CursorLeft {
+                -0.02
+            } else {
+                0.02
+            };
+            r.chart.cursor = Some((r.chart.cursor.unwrap_or(0.5) + step).clamp(0.0, 1.0));
+        }
+        Action::ZoomIn => r.chart.zoom(0.5),
+        Action::ZoomOut => r.chart.zoom(2.0),
+        Action::PanLeft => r.chart.pan(-0.25),
+        Action::PanRight => r.chart.pan(0.25),
+        Action::ResetView => {
+            r.chart.window = (0.0, 1.0);
+            r.chart.cursor = None;
+        }
+        Action::XAxis => {
+            r.chart.x = match r.chart.x {
+                XMode::Step => XMode::Wall,
+                XMode::Wall => XMode::Relative,
+                XMode::Relative => XMode::Step,
+            }
+        }
+        Action::LogY => r.chart.log_y = !r.chart.log_y,
+        Action::SmoothMore => {
+            r.chart.smoothing = (r.chart.smoothing + 1).min(super::runs::SMOOTHING.len() - 1)
+        }
+        Action::SmoothLess => r.chart.smoothing = r.chart.smoothing.saturating_sub(1),
+        Action::MoreColumns => r.chart.cols = (r.chart.cols + 1).min(4),
+        Action::FewerColumns => r.chart.cols = (r.chart.cols - 1).max(1),
+        Action::MoreRows => r.chart.rows = (r.chart.rows + 1).min(4),
+        Action::FewerRows => r.chart.rows = (r.chart.rows - 1).max(1),
+        Action::NextPage => {
+            let keys = r.metric_keys(&r.overlay()).len();
+            let pages = keys.div_ceil(r.chart.per_page()).max(1);
+            r.chart.page = (r.chart.page + 1).min(pages - 1);
+        }
+        Action::PrevPage => r.chart.page = r.chart.page.saturating_sub(1),
+        Action::Search => {
+            state.modal = Some(Modal::Search {
+                text: r.log.search.clone().unwrap_or_default(),
+            })
+        }
+        Action::NextMatch => {
+            if let Some(i) = r.log.next_match() {
+                r.log.scroll = r.log.lines.len().saturating_sub(i + 1);
             }
         }
     }
     if matches!(action, Action::NextTab | Action::PrevTab | Action::Tab(_)) {
         state.help = false;
     }
-    if (state.tab, state.help, state.runs.selected) == before {
-        Outcome::none()
-    } else {
-        Outcome::redraw()
+    Outcome {
+        redraw: true,
+        effects,
     }
 }
 
-fn move_selection(state: &mut State, action: Action) {
-    let n = state.runs.rows.len();
+fn move_cursor(cursor: &mut usize, n: usize, action: Action, page: usize) {
     if n == 0 {
         return;
     }
-    let page = state.page_rows();
-    let cur = state.runs.selected;
-    state.runs.selected = match action {
-        Action::Up => cur.saturating_sub(1),
-        Action::Down => (cur + 1).min(n - 1),
-        Action::PageUp => cur.saturating_sub(page),
-        Action::PageDown => (cur + page).min(n - 1),
+    *cursor = match action {
+        Action::Up => cursor.saturating_sub(1),
+        Action::Down => (*cursor + 1).min(n - 1),
+        Action::PageUp => cursor.saturating_sub(page),
+        Action::PageDown => (*cursor + page).min(n - 1),
         Action::Top => 0,
         _ => n - 1,
     };
+}
+
+/// Keys while a modal is open: text editing for prompts, a list for the column chooser.
+fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
+    let Some(modal) = state.modal.take() else {
+        return Outcome::none();
+    };
+    let plain = !key.ctrl && !key.alt;
+    let mut effects = Vec::new();
+    let edit = |text: &mut String| -> Option<bool> {
+        // Some(true): submit, Some(false): cancel, None: keep editing.
+        match key.code {
+            KeyCode::Enter => Some(true),
+            KeyCode::Esc => Some(false),
+            KeyCode::Backspace => {
+                text.pop();
+                None
+            }
+            KeyCode::Char('u') if key.ctrl => {
+                text.clear();
+                None
+            }
+            KeyCode::Char(c) if plain => {
+                text.push(c);
+                None
+            }
+            _ => None,
+        }
+    };
+    let r = &mut state.runs;
+    let next = match modal {
+        Modal::Filter { before } => {
+            let mut text = r.filter_text.clone();
+            match edit(&mut text) {
+                Some(true) if r.filter_error.is_none() => None,
+                Some(true) => Some(Modal::Filter { before }), // fix the error first
+                Some(false) => {
+                    r.set_filter(&before);
+                    None
+                }
+                None => {
+                    r.set_filter(&text);
+                    Some(Modal::Filter { before })
+                }
+            }
+        }
+        Modal::Tag { run, mut text } => match edit(&mut text) {
+            Some(true) => match text.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    effects.push(Effect::SetTag {
+                        run,
+                        key: k.trim().into(),
+                        value: v.trim().into(),
+                    });
+                    None
+                }
+                _ => {
+                    state.toast = Some("a tag is key=value".into());
+                    Some(Modal::Tag { run, text })
+                }
+            },
+            Some(false) => None,
+            None => Some(Modal::Tag { run, text }),
+        },
+        Modal::Rename { run, mut text } => match edit(&mut text) {
+            Some(true) if !text.trim().is_empty() => {
+                effects.push(Effect::Rename {
+                    run,
+                    name: text.trim().into(),
+                });
+                None
+            }
+            Some(true) => Some(Modal::Rename { run, text }),
+            Some(false) => None,
+            None => Some(Modal::Rename { run, text }),
+        },
+        Modal::Search { mut text } => match edit(&mut text) {
+            Some(true) => {
+                r.log.search = (!text.is_empty()).then_some(text);
+                if let Some(i) = r.log.next_match() {
+                    r.log.scroll = r.log.lines.len().saturating_sub(i + 1);
+                }
+                None
+            }
+            Some(false) => None,
+            None => Some(Modal::Search { text }),
+        },
+        Modal::ConfirmDelete { run, name } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                effects.push(Effect::Delete(run));
+                state.toast = Some(format!("deleting {name}…"));
+            } else {
+                state.toast = Some("nothing deleted".into());
+            }
+            None
+        }
+        Modal::Columns { mut cursor } => {
+            let choices = r.column_choices();
+            let action = state
+                .keymap
+                .action_in(key, &[super::action::Section::Table]);
+            match (key.code, action) {
+                (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Action::Columns)) => None,
+                (_, Some(Action::Up)) => {
+                    cursor = cursor.saturating_sub(1);
+                    Some(Modal::Columns { cursor })
+                }
+                (_, Some(Action::Down)) => {
+                    cursor = (cursor + 1).min(choices.len().saturating_sub(1));
+                    Some(Modal::Columns { cursor })
+                }
+                (_, Some(Action::Mark)) => {
+                    if let Some((kind, name)) = choices.get(cursor) {
+                        let list = if *kind == "metric" {
+                            &mut r.metric_cols
+                        } else {
+                            &mut r.param_cols
+                        };
+                        match list.iter().position(|c| c == name) {
+                            Some(i) => {
+                                list.remove(i);
+                            }
+                            None => list.push(name.clone()),
+                        }
+                    }
+                    Some(Modal::Columns { cursor })
+                }
+                _ => Some(Modal::Columns { cursor }),
+            }
+        }
+    };
+    state.modal = next;
+    Outcome {
+        redraw: true,
+        effects,
+    }
 }

@@ -29,25 +29,7 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
     Ok((ws, store))
 }
 
-/// A number in at most about 9 characters: `0.4871`, `1.2e-05`, `3.40e+06`, `NaN`, `inf`.
-pub fn num(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    let a = x.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e5).contains(&a) {
-        format!("{x:.2e}")
-    } else {
-        let s = format!("{x:.4}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    }
-}
+pub use crate::ui::text::num;
 
 pub fn opt_num(x: Option<f64>) -> String {
     x.map_or_else(|| "-".into(), num)
@@ -154,17 +136,6 @@ pub fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, User
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_stay_short() {
-        assert_eq!(num(0.48713), "0.4871");
-        assert_eq!(num(2.0), "2");
-        assert_eq!(num(1.2e-5), "1.20e-5");
-        assert_eq!(num(3.4e6), "3.40e6");
-        assert_eq!(num(f64::NAN), "NaN");
-        assert_eq!(num(f64::NEG_INFINITY), "-inf");
-        assert_eq!(num(0.0), "0");
-    }
 
     #[test]
     fn statuses_read_well() {

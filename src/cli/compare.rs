@@ -174,18 +174,9 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// The best value of a series and the step it was reached at (the first such step); NaN never wins.
+/// The best value of a series and the step it was reached at (the first such step).
 pub fn best(s: &Series, dir: Direction) -> Option<(f64, i64)> {
-    let mut out: Option<(f64, i64)> = None;
-    for (v, st) in s.values.iter().zip(&s.steps) {
-        if v.is_nan() {
-            continue;
-        }
-        if out.is_none_or(|(b, _)| dir.better(*v, b)) {
-            out = Some((*v, *st));
-        }
-    }
-    out
+    s.best(dir)
 }
 
 fn delta(v: Option<f64>, base: Option<f64>) -> Option<f64> {

@@ -4,10 +4,49 @@ use std::process::ExitCode;
 use anyhow::bail;
 use tokio::sync::mpsc;
 
-use crate::app::{Effect, EffectRunner, Keymap, State, run_loop, spawn_clock};
+use crate::app::{Drawer, Effect, EffectRunner, Keymap, State, run_loop, spawn_clock};
 use crate::config::{self, ColorMode, Config, Theme};
 use crate::store::Store;
 use crate::workspace::Workspace;
+
+/// The real terminal behind the event loop: draws with `ui::render`, and can hand the terminal to
+/// a pager and take it back.
+struct TermDrawer {
+    tui: crate::tui::Tui,
+    tx: mpsc::UnboundedSender<crate::app::Msg>,
+    events: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drawer for TermDrawer {
+    fn draw(&mut self, state: &State) -> anyhow::Result<()> {
+        self.tui.terminal.draw(|f| crate::ui::render(f, state))?;
+        Ok(())
+    }
+
+    fn hand_over(&mut self, argv: &[String]) -> Option<String> {
+        // Stop reading keys, so the pager gets them all.
+        if let Some(h) = self.events.take() {
+            h.abort();
+        }
+        crate::tui::restore();
+        let res = std::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .status();
+        let back = crate::tui::reenter();
+        let _ = self.tui.terminal.clear();
+        self.events = crate::tui::spawn_events(self.tx.clone()).ok();
+        match (res, back) {
+            (_, Err(e)) => Some(format!("cannot take the terminal back: {e}")),
+            (Ok(st), _) if st.success() => None,
+            (Ok(st), _) => Some(format!("{} exited with {st}", argv[0])),
+            (Err(e), _) => Some(format!("cannot run {} ({e}); set $PAGER", argv[0])),
+        }
+    }
+
+    fn copy(&mut self, text: &str) {
+        crate::tui::copy_to_clipboard(text);
+    }
+}
 
 /// Everything the workbench needs from config and theme files, with what was wrong in them.
 pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
@@ -31,6 +70,7 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
     state.now_ms = now.timestamp_millis();
     state.clock = now.format("%H:%M").to_string();
     state.notices = notices;
+    state.runs.directions = cfg.metrics.clone().into_iter().collect();
     state
 }
 
@@ -52,16 +92,28 @@ pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<
     }
     let mut state = prepare_state(ws, theme_flag);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut tui = crate::tui::Tui::enter()?;
+    let tui = crate::tui::Tui::enter()?;
     state.size = tui.size();
-    let _events = crate::tui::spawn_events(tx.clone())?;
+    let events = crate::tui::spawn_events(tx.clone())?;
     let _clock = spawn_clock(tx.clone());
-    let runner = EffectRunner::new(store.clone(), tx);
+    let _watcher = match crate::app::spawn_watcher(&ws.dir(), tx.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!("no live updates: cannot watch {}: {e}", ws.dir().display());
+            None
+        }
+    };
+    let runner = EffectRunner::new(store.clone(), tx.clone(), ws.runs_dir());
     runner.run(Effect::LoadRuns);
     runner.run(Effect::ProbeGpus);
     tracing::info!(workspace = %ws.root.display(), "workbench opened");
-    let result = run_loop(&mut state, &mut rx, &mut tui.terminal, |e| runner.run(e)).await;
-    drop(tui);
+    let mut drawer = TermDrawer {
+        tui,
+        tx,
+        events: Some(events),
+    };
+    let result = run_loop(&mut state, &mut rx, &mut drawer, |e| runner.run(e)).await;
+    drop(drawer);
     store.close().await;
     tracing::info!("workbench closed");
     result.map(|_| ExitCode::SUCCESS)

@@ -70,6 +70,8 @@ pub struct Config {
     pub refresh_ms: u64,
     /// action name -> keys, as configured; app::keymap checks the names.
     pub keymap: BTreeMap<String, Binding>,
+    /// Which way metrics improve, set by hand: `[metrics] "val/bleu" = "higher"`.
+    pub metrics: BTreeMap<String, crate::domain::Direction>,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
 }
@@ -80,6 +82,7 @@ struct ConfigFile {
     theme: Option<String>,
     refresh_ms: Option<toml::Spanned<u64>>,
     keymap: Option<BTreeMap<String, toml::Spanned<OneOrMany>>>,
+    metrics: Option<BTreeMap<String, toml::Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +113,7 @@ impl Config {
             theme: String::new(),
             refresh_ms: 0,
             keymap: BTreeMap::new(),
+            metrics: BTreeMap::new(),
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -169,6 +173,23 @@ impl Config {
                     self.refresh_ms
                 );
                 diags.push(Diagnostic::at(path, src, Some(r.span()), &msg));
+            }
+        }
+        for (metric, dir) in file.metrics.unwrap_or_default() {
+            match dir.get_ref().as_str() {
+                "lower" => {
+                    self.metrics.insert(metric, crate::domain::Direction::Lower);
+                }
+                "higher" => {
+                    self.metrics
+                        .insert(metric, crate::domain::Direction::Higher);
+                }
+                other => diags.push(Diagnostic::at(
+                    path,
+                    src,
+                    Some(dir.span()),
+                    &format!("metrics.\"{metric}\" = \"{other}\": use \"lower\" or \"higher\""),
+                )),
             }
         }
         for (action, keys) in file.keymap.unwrap_or_default() {
@@ -243,6 +264,15 @@ mod tests {
         assert_eq!(d[0].line, Some(3), "{}", d[0]);
         assert!(d[0].to_string().contains("config.toml:3:"), "{}", d[0]);
         assert_eq!(c.theme, "default-dark");
+    }
+
+    #[test]
+    fn metric_directions_can_be_set_by_hand() {
+        let (c, d) = load("[metrics]\n\"val/bleu\" = \"higher\"\nwer = \"sideways\"\n");
+        assert_eq!(c.metrics["val/bleu"], crate::domain::Direction::Higher);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].line, Some(3));
+        assert!(d[0].message.contains("use \"lower\" or \"higher\""));
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub struct RunRecord {
     pub params: BTreeMap<String, String>,
     pub tags: BTreeMap<String, String>,
     pub metrics: BTreeMap<String, SeriesSummary>,
+    /// Malformed metric lines, all sources together.
+    pub malformed: i64,
 }
 
 impl RunRecord {

@@ -27,10 +27,24 @@ impl Series {
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
+
+    /// The best value and the first step it was reached at; NaN never wins.
+    pub fn best(&self, dir: super::Direction) -> Option<(f64, i64)> {
+        let mut out: Option<(f64, i64)> = None;
+        for (v, st) in self.values.iter().zip(&self.steps) {
+            if v.is_nan() {
+                continue;
+            }
+            if out.is_none_or(|(b, _)| dir.better(*v, b)) {
+                out = Some((*v, *st));
+            }
+        }
+        out
+    }
 }
 
 /// What a series measures: a metric the run logged, or a system sample gantry took of it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SeriesKind {
     Metric,

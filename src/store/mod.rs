@@ -416,6 +416,7 @@ impl Store {
                         params: Default::default(),
                         tags: Default::default(),
                         metrics: Default::default(),
+                        malformed: 0,
                     },
                 )
             })
@@ -433,6 +434,14 @@ impl Store {
         for (id, s) in self.series_summaries(SeriesKind::Metric).await? {
             if let Some(rec) = by_id.get_mut(&id) {
                 rec.metrics.insert(s.key.clone(), s);
+            }
+        }
+        let bad = sqlx::query("SELECT run_id, SUM(malformed) FROM ingest_sources GROUP BY run_id")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in bad {
+            if let Some(rec) = by_id.get_mut(row.get::<&str, _>(0)) {
+                rec.malformed = row.get(1);
             }
         }
         Ok(runs.iter().filter_map(|r| by_id.remove(&r.id)).collect())
@@ -471,15 +480,29 @@ impl Store {
                 }
             }
         }
+        let malformed = self.malformed(id).await?.1;
         Ok((
             RunRecord {
                 run,
                 params,
                 tags,
                 metrics,
+                malformed,
             },
             system,
         ))
+    }
+
+    /// Give a run a new name.
+    pub async fn rename_run(&self, id: &str, name: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Remove tags from a run.

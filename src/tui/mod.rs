@@ -63,6 +63,28 @@ impl Drop for RestoreOnError {
     }
 }
 
+/// Back into TUI mode after `restore` (when a pager handed the terminal back).
+pub fn reenter() -> anyhow::Result<()> {
+    enable_raw_mode()?;
+    execute!(
+        io::stdout(),
+        EnterAlternateScreen,
+        EnableMouseCapture,
+        cursor::Hide
+    )?;
+    Ok(())
+}
+
+/// Put text on the terminal's clipboard with OSC 52 (works over SSH in most terminals).
+pub fn copy_to_clipboard(text: &str) {
+    use base64::Engine;
+    use std::io::Write;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(text);
+    let mut out = io::stdout();
+    let _ = write!(out, "\x1b]52;c;{b64}\x07");
+    let _ = out.flush();
+}
+
 /// Leave the alternate screen and raw mode. Safe to call more than once, and when the terminal is
 /// already gone (errors are ignored: there is nobody left to tell).
 pub fn restore() {

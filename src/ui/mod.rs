@@ -6,6 +6,7 @@ mod status_line;
 mod tab_bar;
 mod tabs;
 pub mod text;
+pub mod widgets;
 
 use ratatui::backend::Backend;
 use ratatui::layout::{Constraint, Layout, Rect};

@@ -12,7 +12,10 @@ use super::text::fit;
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
     let left = format!(" {} · {} ", state.workspace, state.host);
-    let right: Vec<Span> = if let Some(n) = state.notices.first() {
+    let right: Vec<Span> = if let Some(toast) = &state.toast {
+        let room = usize::from(area.width).saturating_sub(left.chars().count() + 10);
+        vec![Span::styled(fit(toast, room), t.fg(Role::Accent))]
+    } else if let Some(n) = state.notices.first() {
         let more = match state.notices.len() {
             1 => String::new(),
             k => format!(" (+{} more)", k - 1),
@@ -24,7 +27,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         )]
     } else {
         let mut spans = Vec::new();
-        for (key, label) in state.keymap.hints() {
+        for (key, label) in state.keymap.hints(&state.sections()) {
             spans.push(Span::styled(key, t.fg(Role::Accent)));
             spans.push(Span::styled(format!(" {label}  "), t.fg(Role::Muted)));
         }

@@ -22,6 +22,25 @@ pub fn ago(then_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// A number in at most about 9 characters: `0.4871`, `1.20e-5`, `3.40e6`, `NaN`, `inf`.
+pub fn num(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let a = x.abs();
+    if a == 0.0 {
+        "0".into()
+    } else if !(1e-3..1e5).contains(&a) {
+        format!("{x:.2e}")
+    } else {
+        let s = format!("{x:.4}");
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    }
+}
+
 /// Cut to `width` characters, marking the cut with `…`.
 pub fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -49,5 +68,11 @@ mod tests {
         assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");
+        assert_eq!(num(0.48713), "0.4871");
+        assert_eq!(num(2.0), "2");
+        assert_eq!(num(1.2e-5), "1.20e-5");
+        assert_eq!(num(3.4e6), "3.40e6");
+        assert_eq!(num(f64::NAN), "NaN");
+        assert_eq!(num(f64::NEG_INFINITY), "-inf");
     }
 }

@@ -3,7 +3,7 @@
 
 use gantry::app::{Keymap, State};
 use gantry::config::{ColorMode, Config, Theme};
-use gantry::domain::{Run, RunStatus};
+use gantry::domain::{Run, RunRecord, RunStatus, SeriesSummary};
 
 /// 2026-11-29 12:00:00 UTC.
 pub const NOW_MS: i64 = 1_795_953_600_000;
@@ -78,6 +78,43 @@ pub fn some_runs(n: usize) -> Vec<Run> {
                 30 + 60 * i as i64,
                 long,
             )
+        })
+        .collect()
+}
+
+/// Runs with params, tags and a `loss` and `acc` metric, as the store would give them.
+pub fn some_records(n: usize) -> Vec<RunRecord> {
+    some_runs(n)
+        .into_iter()
+        .enumerate()
+        .map(|(i, run)| {
+            let summary = |key: &str, last: f64| SeriesSummary {
+                key: key.into(),
+                n_points: 100,
+                last_step: Some(99),
+                last: Some(last),
+                min: Some(last / 2.0),
+                max: Some(last * 2.0),
+            };
+            RunRecord {
+                run,
+                params: [
+                    ("lr".to_string(), format!("{}", 0.1 / (i + 1) as f64)),
+                    ("bs".into(), "64".into()),
+                ]
+                .into(),
+                tags: if i % 2 == 0 {
+                    [("baseline".to_string(), "true".to_string())].into()
+                } else {
+                    Default::default()
+                },
+                metrics: [
+                    ("loss".to_string(), summary("loss", 1.0 / (i + 1) as f64)),
+                    ("acc".into(), summary("acc", 0.5)),
+                ]
+                .into(),
+                malformed: 0,
+            }
         })
         .collect()
 }

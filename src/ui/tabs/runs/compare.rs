@@ -1,0 +1,165 @@
+use std::collections::BTreeSet;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Row, Table};
+
+use crate::app::State;
+use crate::app::runs::SeriesId;
+use crate::config::Role;
+use crate::domain::SeriesKind;
+use crate::ui::text::{fit, num};
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let r = &state.runs;
+    let runs = r.compared();
+    let recs: Vec<_> = runs.iter().filter_map(|id| r.record(id)).collect();
+    if recs.len() < 2 {
+        super::super::empty(
+            frame,
+            area,
+            state,
+            "Compare",
+            "Mark two or more runs to compare them.",
+            &[],
+        );
+        return;
+    }
+    let keys: BTreeSet<&String> = recs.iter().flat_map(|x| x.params.keys()).collect();
+    let params: Vec<(&String, bool)> = keys
+        .into_iter()
+        .map(|k| {
+            let v0 = recs[0].params.get(k);
+            (k, recs.iter().any(|x| x.params.get(k) != v0))
+        })
+        .filter(|(_, d)| *d || !r.diff_only)
+        .collect();
+    let metrics = r.metric_keys(&runs);
+    let ph = (params.len() as u16 + 3).min(area.height / 3).max(4);
+    let sh = ((metrics.len() * recs.len()) as u16 + 3)
+        .min(area.height / 3)
+        .max(4);
+    let [pa, sa, ca] = Layout::vertical([
+        Constraint::Length(ph),
+        Constraint::Length(sh),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let run_style = |id: &str| Style::new().fg(t.series(r.color(id)));
+
+    // Params side by side; differing rows marked and coloured.
+    let mut header = vec![Cell::from("Param")];
+    header.extend(
+        recs.iter()
+            .map(|x| Cell::from(Span::styled(x.run.name.clone(), run_style(&x.run.id)))),
+    );
+    let rows = params.iter().map(|(k, differs)| {
+        let key_style = if *differs {
+            t.fg(Role::Warn).add_modifier(Modifier::BOLD)
+        } else {
+            t.fg(Role::Muted)
+        };
+        let mut cells =
+            vec![Cell::from(format!("{}{k}", if *differs { "* " } else { "  " })).style(key_style)];
+        cells.extend(recs.iter().map(|x| {
+            Cell::from(x.params.get(*k).cloned().unwrap_or_else(|| "-".into()))
+                .style(t.fg(Role::Text))
+        }));
+        Row::new(cells)
+    });
+    let mut widths = vec![Constraint::Length(20)];
+    widths.extend(recs.iter().map(|_| Constraint::Fill(1)));
+    let title = format!(
+        " Params{} · {} diff only ",
+        if r.diff_only { " (differing only)" } else { "" },
+        state.keymap.key_text(crate::app::Action::DiffOnly)
+    );
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(Row::new(header).style(t.fg(Role::Muted)))
+            .block(super::super::frame_block(state, title)),
+        pa,
+    );
+
+    // Metric summary: last, best@step, delta of the last value against the baseline (the first).
+    let base = &recs[0];
+    let mut rows = Vec::new();
+    for key in &metrics {
+        let dir = r.direction(key);
+        let base_last = base.metrics.get(key).and_then(|s| s.last);
+        for (i, x) in recs.iter().enumerate() {
+            let s = x.metrics.get(key);
+            let last = s.and_then(|s| s.last);
+            let series = r.series.get(&SeriesId {
+                run: x.run.id.clone(),
+                kind: SeriesKind::Metric,
+                key: key.clone(),
+            });
+            let best = series
+                .and_then(|s| s.best(dir))
+                .map_or_else(|| "-".into(), |(v, st)| format!("{}@{st}", num(v)));
+            let (delta, role) = match (i, last, base_last) {
+                (0, _, _) => ("baseline".to_string(), Role::Muted),
+                (_, Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
+                    let d = a - b;
+                    let role = if d == 0.0 {
+                        Role::Muted
+                    } else if dir.better(a, b) {
+                        Role::Good
+                    } else {
+                        Role::Bad
+                    };
+                    (
+                        format!("{}{}", if d > 0.0 { "+" } else { "" }, num(d)),
+                        role,
+                    )
+                }
+                _ => ("-".into(), Role::Muted),
+            };
+            rows.push(Row::new(vec![
+                Cell::from(if i == 0 { fit(key, 22) } else { String::new() })
+                    .style(t.fg(Role::Text)),
+                Cell::from(Span::styled(fit(&x.run.name, 18), run_style(&x.run.id))),
+                Cell::from(last.map_or_else(|| "-".into(), num)).style(t.fg(Role::Text)),
+                Cell::from(best).style(t.fg(Role::Text)),
+                Cell::from(delta).style(t.fg(role)),
+            ]));
+        }
+    }
+    let header =
+        Row::new(["Metric", "Run", "Last", "Best@step", "Δ vs baseline"]).style(t.fg(Role::Muted));
+    let widths = [
+        Constraint::Length(22),
+        Constraint::Length(18),
+        Constraint::Length(10),
+        Constraint::Length(16),
+        Constraint::Fill(1),
+    ];
+    frame.render_widget(
+        Table::new(rows, widths)
+            .header(header)
+            .block(super::super::frame_block(
+                state,
+                format!(" Metrics · baseline {} ", base.run.name),
+            )),
+        sa,
+    );
+    let keys = {
+        let per = r.chart.per_page();
+        let page = r
+            .chart
+            .page
+            .min(metrics.len().saturating_sub(1) / per.max(1));
+        metrics
+            .iter()
+            .skip(page * per)
+            .take(per)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    super::detail::charts(frame, ca, state, &runs, &keys, true);
+    let _ = Line::default();
+}

@@ -1,0 +1,309 @@
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+
+use crate::app::State;
+use crate::app::runs::{Focus, SYSTEM_KEYS, SeriesId};
+use crate::config::Role;
+use crate::domain::SeriesKind;
+use crate::ui::text::{duration, fit};
+use crate::ui::widgets::series_chart::{self, Line_};
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let r = &state.runs;
+    let Some(rec) = r.detail.as_deref().and_then(|d| r.record(d)) else {
+        super::super::empty(frame, area, state, "Run", "This run is gone.", &[]);
+        return;
+    };
+    let log_h = if r.focus == Focus::Log {
+        area.height / 2
+    } else {
+        (area.height / 4).clamp(5, 10)
+    };
+    let [over, main, log] = Layout::vertical([
+        Constraint::Length(6),
+        Constraint::Fill(1),
+        Constraint::Length(log_h),
+    ])
+    .areas(area);
+    overview(frame, over, state, rec);
+    let sys_w = if main.width >= 110 { main.width / 4 } else { 0 };
+    let [grid, sys] =
+        Layout::horizontal([Constraint::Fill(1), Constraint::Length(sys_w)]).areas(main);
+    charts(
+        frame,
+        grid,
+        state,
+        &r.overlay(),
+        &r.page_keys(),
+        r.focus == Focus::Charts,
+    );
+    if sys_w > 0 {
+        system(frame, sys, state, &rec.run.id);
+    }
+    log_pane(frame, log, state);
+    let _ = t;
+}
+
+fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::RunRecord) {
+    let t = &state.theme;
+    let run = &rec.run;
+    let label = |s: &str| Span::styled(format!("{s:<8}"), t.fg(Role::Muted));
+    let git = match (&run.git_commit, &run.git_branch) {
+        (None, None) => "not in git".to_string(),
+        (c, b) => format!(
+            "{} @ {}{}",
+            b.as_deref().unwrap_or("(detached)"),
+            c.as_deref().map_or("-", |c| &c[..c.len().min(10)]),
+            if run.git_dirty == Some(true) {
+                " dirty"
+            } else {
+                ""
+            }
+        ),
+    };
+    let left = vec![
+        Line::from(vec![
+            label("status"),
+            Span::styled(
+                super::status_label(run.status, run.exit_code, state.spinner),
+                t.fg(super::status_role(run.status)),
+            ),
+            Span::styled(
+                format!(
+                    " · {} · {}",
+                    duration(run.duration_ms(state.now_ms)),
+                    run.experiment
+                ),
+                t.fg(Role::Text),
+            ),
+        ]),
+        Line::from(vec![
+            label("command"),
+            Span::styled(run.command.join(" "), t.fg(Role::Text)),
+        ]),
+        Line::from(vec![label("git"), Span::styled(git, t.fg(Role::Text))]),
+        Line::from(vec![
+            label("host"),
+            Span::styled(
+                format!(
+                    "{} · {}{}",
+                    run.host,
+                    run.user,
+                    if run.gpus.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" · {}", run.gpus.join(", "))
+                    }
+                ),
+                t.fg(Role::Text),
+            ),
+        ]),
+    ];
+    let pairs = |m: &std::collections::BTreeMap<String, String>| {
+        m.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let mut right = vec![
+        Line::from(vec![
+            label("params"),
+            Span::styled(pairs(&rec.params), t.fg(Role::Text)),
+        ]),
+        Line::from(vec![
+            label("tags"),
+            Span::styled(pairs(&rec.tags), t.fg(Role::Text)),
+        ]),
+        Line::from(vec![
+            label("notes"),
+            Span::styled(run.notes.clone(), t.fg(Role::Text)),
+        ]),
+    ];
+    let bad = rec.malformed;
+    right.push(Line::from(vec![
+        label("bad"),
+        Span::styled(
+            if bad == 0 {
+                "no malformed metric lines".to_string()
+            } else {
+                format!("{bad} malformed metric lines (gantry show lists them)")
+            },
+            t.fg(if bad == 0 { Role::Muted } else { Role::Warn }),
+        ),
+    ]));
+    let block = super::super::frame_block(state, format!(" {} · {} ", run.name, run.short_id()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [l, rr] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(left), l);
+    frame.render_widget(Paragraph::new(right).wrap(Wrap { trim: true }), rr);
+}
+
+/// A grid of charts, one per metric key, each overlaying `runs`.
+pub(super) fn charts(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    runs: &[String],
+    keys: &[String],
+    focused: bool,
+) {
+    let t = &state.theme;
+    let r = &state.runs;
+    let o = &r.chart;
+    let all = r.metric_keys(runs).len();
+    let first = o.page.min(all.saturating_sub(1) / o.per_page().max(1)) * o.per_page();
+    let mut title = format!(
+        " Metrics {}-{} of {all} · x: {}",
+        (first + 1).min(all),
+        first + keys.len(),
+        o.x.label()
+    );
+    if o.smoothing > 0 {
+        title += &format!(" · ema {}", o.ema());
+    }
+    if o.log_y {
+        title += " · log y";
+    }
+    if o.window != (0.0, 1.0) {
+        title += " · zoomed";
+    }
+    title.push(' ');
+    let border = if focused {
+        t.fg(Role::Accent)
+    } else {
+        t.fg(Role::Border)
+    };
+    let block = Block::bordered().title(title).border_style(border);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if keys.is_empty() {
+        frame.render_widget(
+            Paragraph::new(Line::styled(" no metrics yet", t.fg(Role::Muted))),
+            inner,
+        );
+        return;
+    }
+    let rows = Layout::vertical(vec![Constraint::Fill(1); usize::from(o.rows.max(1))]).split(inner);
+    for (i, key) in keys.iter().enumerate() {
+        let (row, col) = (
+            i / usize::from(o.cols.max(1)),
+            i % usize::from(o.cols.max(1)),
+        );
+        let Some(row_area) = rows.get(row) else { break };
+        let cells = Layout::horizontal(vec![Constraint::Fill(1); usize::from(o.cols.max(1))])
+            .split(*row_area);
+        let lines: Vec<Line_> = runs
+            .iter()
+            .filter_map(|run| {
+                let id = SeriesId {
+                    run: run.clone(),
+                    kind: SeriesKind::Metric,
+                    key: key.clone(),
+                };
+                let s = r.series.get(&id)?;
+                let label = r.record(run).map_or(run.as_str(), |x| x.run.name.as_str());
+                Some(Line_ {
+                    series: s,
+                    color: t.series(r.color(run)),
+                    label,
+                })
+            })
+            .collect();
+        series_chart::render(
+            frame,
+            cells[col],
+            key,
+            &lines,
+            o,
+            t.fg(Role::Border),
+            t.fg(Role::Muted),
+            t.color(Role::Muted),
+        );
+    }
+}
+
+fn system(frame: &mut Frame, area: Rect, state: &State, run: &str) {
+    let t = &state.theme;
+    let r = &state.runs;
+    let slots = Layout::vertical(vec![Constraint::Fill(1); SYSTEM_KEYS.len()]).split(area);
+    let opts = crate::app::runs::ChartOpts {
+        x: r.chart.x,
+        ..Default::default()
+    };
+    for (key, slot) in SYSTEM_KEYS.iter().zip(slots.iter()) {
+        let id = SeriesId {
+            run: run.to_string(),
+            kind: SeriesKind::System,
+            key: (*key).into(),
+        };
+        let lines: Vec<Line_> = r
+            .series
+            .get(&id)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                vec![Line_ {
+                    series: s,
+                    color: t.color(Role::Accent),
+                    label: key,
+                }]
+            })
+            .unwrap_or_default();
+        series_chart::render(
+            frame,
+            *slot,
+            key,
+            &lines,
+            &opts,
+            t.fg(Role::Border),
+            t.fg(Role::Muted),
+            t.color(Role::Muted),
+        );
+    }
+}
+
+fn log_pane(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let log = &state.runs.log;
+    let focused = state.runs.focus == Focus::Log;
+    let h = usize::from(area.height.saturating_sub(2));
+    let end = log.lines.len().saturating_sub(log.scroll);
+    let start = end.saturating_sub(h);
+    let needle = log.search.as_deref().map(str::to_lowercase);
+    let w = usize::from(area.width.saturating_sub(2));
+    let lines: Vec<Line> = log.lines[start..end]
+        .iter()
+        .map(|l| {
+            let hit = needle
+                .as_deref()
+                .is_some_and(|n| !n.is_empty() && l.to_lowercase().contains(n));
+            let style = if hit {
+                t.selection().patch(t.fg(Role::Warn))
+            } else {
+                t.fg(Role::Text)
+            };
+            Line::styled(fit(l, w), style)
+        })
+        .collect();
+    let mut title = if log.scroll == 0 {
+        " Log (following) ".to_string()
+    } else {
+        format!(" Log (↑{}) ", log.scroll)
+    };
+    if let Some(s) = &log.search {
+        title += &format!("/{s} ");
+    }
+    let border: Style = if focused {
+        t.fg(Role::Accent)
+    } else {
+        t.fg(Role::Border)
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(title).border_style(border)),
+        area,
+    );
+}

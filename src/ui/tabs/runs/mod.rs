@@ -1,0 +1,151 @@
+//! The Runs tab: the run table, a run's detail, the compare view, and their prompts.
+
+mod compare;
+mod detail;
+mod table;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use crate::app::runs::View;
+use crate::app::{Modal, State};
+use crate::config::Role;
+use crate::domain::RunStatus;
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    match state.runs.view {
+        View::Table => table::render(frame, area, state),
+        View::Detail => detail::render(frame, area, state),
+        View::Compare => compare::render(frame, area, state),
+    }
+    match &state.modal {
+        Some(Modal::Tag { text, .. }) => prompt(frame, area, state, "tag (key=value)", text),
+        Some(Modal::Rename { text, .. }) => prompt(frame, area, state, "rename to", text),
+        Some(Modal::Search { text }) => prompt(frame, area, state, "search the log", text),
+        Some(Modal::ConfirmDelete { name, .. }) => confirm(
+            frame,
+            area,
+            state,
+            &format!("Delete run {name} and its files? y/N"),
+        ),
+        Some(Modal::Columns { cursor }) => columns(frame, area, state, *cursor),
+        _ => {}
+    }
+}
+
+/// The spinner frame of a running run, or a mark for the others.
+pub(super) fn status_label(status: RunStatus, exit_code: Option<i32>, spinner: usize) -> String {
+    const FRAMES: [&str; 4] = ["◐", "◓", "◑", "◒"];
+    match (status, exit_code) {
+        (RunStatus::Running, _) => format!("{} running", FRAMES[spinner % FRAMES.len()]),
+        (RunStatus::Failed, Some(c)) => format!("failed ({c})"),
+        (RunStatus::Killed, Some(c)) if c < 0 => format!("killed ({})", -c),
+        (s, _) => s.to_string(),
+    }
+}
+
+pub(super) fn status_role(status: RunStatus) -> Role {
+    match status {
+        RunStatus::Running => Role::Accent,
+        RunStatus::Finished => Role::Good,
+        RunStatus::Killed => Role::Warn,
+        RunStatus::Failed | RunStatus::Crashed => Role::Bad,
+    }
+}
+
+fn prompt(frame: &mut Frame, area: Rect, state: &State, label: &str, text: &str) {
+    let t = &state.theme;
+    let w = area.width.min(70);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + area.height.saturating_sub(4),
+        w,
+        3,
+    );
+    frame.render_widget(Clear, r);
+    let line = Line::from(vec![
+        Span::styled(text.to_string(), t.fg(Role::Text)),
+        Span::styled("▏", t.fg(Role::Accent)),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).block(
+            Block::bordered()
+                .title(format!(" {label} "))
+                .title_bottom(Line::from(" enter: ok · esc: cancel ").right_aligned())
+                .border_style(t.fg(Role::Accent)),
+        ),
+        r,
+    );
+}
+
+fn confirm(frame: &mut Frame, area: Rect, state: &State, text: &str) {
+    let t = &state.theme;
+    let w = (text.chars().count() as u16 + 4).min(area.width);
+    let r = area.centered(Constraint::Length(w), Constraint::Length(3));
+    frame.render_widget(Clear, r);
+    frame.render_widget(
+        Paragraph::new(Span::styled(
+            text.to_string(),
+            t.fg(Role::Warn).add_modifier(Modifier::BOLD),
+        ))
+        .block(Block::bordered().border_style(t.fg(Role::Warn))),
+        r,
+    );
+}
+
+fn columns(frame: &mut Frame, area: Rect, state: &State, cursor: usize) {
+    let t = &state.theme;
+    let r = &state.runs;
+    let choices = r.column_choices();
+    let h = (choices.len() as u16 + 2).clamp(3, area.height.saturating_sub(2));
+    let area = area.centered(
+        Constraint::Length(50.min(area.width)),
+        Constraint::Length(h),
+    );
+    let rows = usize::from(h.saturating_sub(2)).max(1);
+    let first = cursor.saturating_sub(rows - 1);
+    let lines: Vec<Line> = choices
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(rows)
+        .map(|(i, (kind, name))| {
+            let on = if *kind == "metric" {
+                r.metric_cols.contains(name)
+            } else {
+                r.param_cols.contains(name)
+            };
+            let text = format!("[{}] {kind:<6} {name}", if on { "x" } else { " " });
+            let style = if i == cursor {
+                t.selection().patch(t.fg(Role::Text))
+            } else {
+                t.fg(Role::Text)
+            };
+            Line::styled(text, style)
+        })
+        .collect();
+    let body = if lines.is_empty() {
+        vec![Line::styled("no metrics or params yet", t.fg(Role::Muted))]
+    } else {
+        lines
+    };
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(body).block(
+            Block::bordered()
+                .title(" columns ")
+                .title_bottom(
+                    Line::from(format!(
+                        " {}: toggle · esc: done ",
+                        state.keymap.key_text(crate::app::Action::Mark)
+                    ))
+                    .right_aligned(),
+                )
+                .border_style(t.fg(Role::Accent)),
+        ),
+        area,
+    );
+}

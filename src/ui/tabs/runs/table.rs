@@ -1,0 +1,176 @@
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
+
+use crate::app::runs::SortCol;
+use crate::app::{Modal, State};
+use crate::config::Role;
+use crate::ui::text::{ago, duration, fit, num};
+
+pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let r = &state.runs;
+    let editing = matches!(state.modal, Some(Modal::Filter { .. }));
+    let show_filter = editing || !r.filter_text.is_empty();
+    let filter_h = if show_filter {
+        if r.filter_error.is_some() { 2 } else { 1 }
+    } else {
+        0
+    };
+    let [bar, body] =
+        Layout::vertical([Constraint::Length(filter_h), Constraint::Fill(1)]).areas(area);
+    if show_filter {
+        let mut lines = vec![Line::from(vec![
+            Span::styled(" / ", t.fg(Role::Accent).add_modifier(Modifier::BOLD)),
+            Span::styled(r.filter_text.clone(), t.fg(Role::Text)),
+            Span::styled(if editing { "▏" } else { "" }, t.fg(Role::Accent)),
+            Span::styled(
+                format!("   {} of {} runs", r.visible.len(), r.records.len()),
+                t.fg(Role::Muted),
+            ),
+        ])];
+        if let Some(e) = &r.filter_error {
+            lines.push(Line::styled(
+                format!(
+                    "   {}^ {}",
+                    " ".repeat(e.column.saturating_sub(1)),
+                    e.message
+                ),
+                t.fg(Role::Bad),
+            ));
+        }
+        frame.render_widget(Paragraph::new(lines), bar);
+    }
+    if let Some(err) = &r.error {
+        super::super::empty(
+            frame,
+            body,
+            state,
+            "Runs",
+            &format!("Cannot read runs: {err}"),
+            &[],
+        );
+        return;
+    }
+    if r.records.is_empty() {
+        let headline = if r.loaded {
+            "No runs in this workspace yet."
+        } else {
+            "Loading runs…"
+        };
+        super::super::empty(
+            frame,
+            body,
+            state,
+            "Runs",
+            headline,
+            &[
+                "Track one with: gantry run -- python train.py",
+                "It appears here as it runs, with live charts.",
+            ],
+        );
+        return;
+    }
+    // Build only the rows that fit: the window that keeps the cursor in view.
+    let visible = usize::from(body.height.saturating_sub(3)).max(1);
+    let first = r.cursor.saturating_sub(visible - 1);
+    let arrow = if r.sort_desc { "▼" } else { "▲" };
+    let head = |label: &str, col: SortCol| {
+        if r.sort == col {
+            format!("{label}{arrow}")
+        } else {
+            label.to_string()
+        }
+    };
+    let mut header = vec![
+        " ".to_string(),
+        head("Name", SortCol::Name),
+        head("Status", SortCol::Status),
+        head("Experiment", SortCol::Exp),
+        head("Started", SortCol::Started),
+        head("Duration", SortCol::Duration),
+    ];
+    header.extend(
+        r.metric_cols
+            .iter()
+            .map(|k| head(&fit(k, 12), SortCol::Metric(k.clone()))),
+    );
+    header.extend(
+        r.param_cols
+            .iter()
+            .map(|k| head(&fit(k, 10), SortCol::Param(k.clone()))),
+    );
+    let rows = r.visible.iter().skip(first).take(visible).map(|&i| {
+        let rec = &r.records[i];
+        let run = &rec.run;
+        let marker = if r.pinned.as_deref() == Some(run.id.as_str()) {
+            Span::styled(
+                "◆",
+                ratatui::style::Style::new().fg(t.series(r.color(&run.id))),
+            )
+        } else if r.marked.contains(&run.id) {
+            Span::styled(
+                "●",
+                ratatui::style::Style::new().fg(t.series(r.color(&run.id))),
+            )
+        } else {
+            Span::raw(" ")
+        };
+        let mut cells = vec![
+            Cell::from(marker),
+            Cell::from(run.name.clone()).style(t.fg(Role::Text)),
+            Cell::from(super::status_label(
+                run.status,
+                run.exit_code,
+                state.spinner,
+            ))
+            .style(t.fg(super::status_role(run.status))),
+            Cell::from(run.experiment.clone()).style(t.fg(Role::Muted)),
+            Cell::from(ago(run.started_ms, state.now_ms)).style(t.fg(Role::Muted)),
+            Cell::from(duration(run.duration_ms(state.now_ms))).style(t.fg(Role::Text)),
+        ];
+        cells.extend(r.metric_cols.iter().map(|k| {
+            Cell::from(
+                rec.metrics
+                    .get(k)
+                    .and_then(|s| s.last)
+                    .map_or_else(|| "-".into(), num),
+            )
+            .style(t.fg(Role::Text))
+        }));
+        cells.extend(r.param_cols.iter().map(|k| {
+            Cell::from(rec.params.get(k).cloned().unwrap_or_else(|| "-".into()))
+                .style(t.fg(Role::Text))
+        }));
+        Row::new(cells)
+    });
+    let mut widths = vec![
+        Constraint::Length(1),
+        Constraint::Fill(3),
+        Constraint::Length(12),
+        Constraint::Fill(1),
+        Constraint::Length(9),
+        Constraint::Length(9),
+    ];
+    widths.extend(r.metric_cols.iter().map(|_| Constraint::Length(13)));
+    widths.extend(r.param_cols.iter().map(|_| Constraint::Length(11)));
+    let title = Line::from(vec![
+        Span::raw(format!(" Runs ({}) ", r.visible.len())),
+        Span::styled(
+            if r.marked.is_empty() {
+                String::new()
+            } else {
+                format!("· {} marked ", r.marked.len())
+            },
+            t.fg(Role::Muted),
+        ),
+    ]);
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(t.fg(Role::Muted).add_modifier(Modifier::BOLD)))
+        .row_highlight_style(t.selection())
+        .block(super::super::frame_block(state, title));
+    let mut ts = TableState::default().with_selected(Some(r.cursor.saturating_sub(first)));
+    frame.render_stateful_widget(table, body, &mut ts);
+}

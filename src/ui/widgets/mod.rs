@@ -1,0 +1,3 @@
+//! Widgets used by several tabs.
+
+pub mod series_chart;
