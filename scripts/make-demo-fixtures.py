@@ -48,6 +48,7 @@ def curve(rng, run, step, planned):
 
 def main():
     (OUT / "metrics").mkdir(parents=True, exist_ok=True)
+    (OUT / "live").mkdir(parents=True, exist_ok=True)
     records = []
     for run in RUNS:
         name, exp, status, code, lr, batch, logged, planned, ago_min = run
@@ -72,6 +73,13 @@ def main():
                 point = {"step": step}
                 point.update(curve(rng, run, step, planned))
                 f.write(json.dumps(point, allow_nan=True, sort_keys=True) + "\n")
+        if status == "running":
+            # The rest of the running run, replayed live by `gantry demo`.
+            with open(OUT / "live" / f"{name}.jsonl", "w") as f:
+                for step in range(logged + 1, planned + 1):
+                    point = {"step": step}
+                    point.update(curve(rng, run, step, planned))
+                    f.write(json.dumps(point, allow_nan=True, sort_keys=True) + "\n")
     (OUT / "runs.json").write_text(json.dumps(records, indent=2) + "\n")
 
 

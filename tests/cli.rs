@@ -232,14 +232,26 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
             )));
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (runs, series, points) = rt.block_on(async {
+    let records = rt.block_on(async {
         let s = gantry::store::Store::open(&dir.join(".gantry/gantry.db"))
             .await
             .unwrap();
-        s.counts().await.unwrap()
+        s.run_records().await.unwrap()
     });
-    assert_eq!(runs, 7, "seeded once, not twice");
+    assert_eq!(records.len(), 7, "seeded once, not twice");
+    let series: usize = records.iter().map(|r| r.metrics.len()).sum();
+    let points: i64 = records
+        .iter()
+        .flat_map(|r| r.metrics.values())
+        .map(|s| s.n_points)
+        .sum();
     assert_eq!(series, 28);
+    assert!(
+        records.iter().all(|r| std::path::Path::new(&r.run.run_dir)
+            .join("output.log")
+            .is_file()),
+        "every demo run has a log"
+    );
     let mut want = 0;
     for f in std::fs::read_dir(concat!(
         env!("CARGO_MANIFEST_DIR"),

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use serde::Deserialize;
 
+use crate::capture::ingest::{SOURCE_METRICS, Tail};
 use crate::capture::protocol::parse_line;
 use crate::domain::{NewRun, RunStatus, Series, SeriesKind};
 use crate::error::UserError;
@@ -30,6 +31,9 @@ const DEMO_HOST: &str = "gpu01";
 const TRAIN_SCRIPT: &str = include_str!("../../fixtures/scripts/train.py");
 
 const RUNS_JSON: &str = include_str!("../../fixtures/demo/runs.json");
+
+/// The rest of the running demo run, replayed live while the demo is open.
+const LIVE: &str = include_str!("../../fixtures/demo/live/resnet50-warmup.jsonl");
 
 macro_rules! metrics_files {
     ($($name:literal),* $(,)?) => {
@@ -79,14 +83,28 @@ pub async fn run(args: Args, theme: Option<String>) -> Result<ExitCode> {
     super::start_logging(&ws);
     let store = Store::open(&ws.db_path()).await?;
     let (runs, _, _) = store.counts().await?;
-    if runs == 0 {
-        let n = seed(&store, crate::domain::now_ms()).await?;
-        tracing::info!(runs = n, "demo workspace seeded");
+    let live = if runs == 0 {
+        let live = seed(&ws, &store, crate::domain::now_ms()).await?;
+        tracing::info!("demo workspace seeded");
+        live
+    } else {
+        None
+    };
+    if !args.no_open {
+        let feeder = live.map(|(id, dir)| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                if let Err(e) = feed(store, id, dir).await {
+                    tracing::warn!("demo feed: {e:#}");
+                }
+            })
+        });
+        super::workbench::open(&ws, theme).await?;
+        if let Some(f) = feeder {
+            f.abort();
+        }
     }
     store.close().await;
-    if !args.no_open {
-        super::workbench::open(&ws, theme).await?;
-    }
     let train = ws.root.join("train.py");
     if !train.exists() {
         std::fs::write(&train, TRAIN_SCRIPT)
@@ -130,13 +148,19 @@ fn shell_path(p: &Path) -> String {
     }
 }
 
-/// Put the bundled demo runs into a store, with start times relative to `now_ms`. Returns how
-/// many runs were written.
-pub async fn seed(store: &Store, now_ms: i64) -> Result<usize> {
+/// Put the bundled demo runs into a workspace, with start times relative to `now_ms`, through the
+/// same path a real run takes: each run's metrics file and log are written, then stored by the
+/// ingest tail. Returns the running run to feed live, if any: (run id, its run directory).
+pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(String, PathBuf)>> {
     let runs: Vec<DemoRun> = serde_json::from_str(RUNS_JSON).context("fixtures/demo/runs.json")?;
+    let mut live = None;
     for r in &runs {
         let started_ms = now_ms - r.started_min_ago * 60_000;
+        let id = crate::domain::new_run_id();
+        let dir = ws.runs_dir().join(&id);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let new = NewRun {
+            id: id.clone(),
             experiment: r.experiment.clone(),
             name: r.name.clone(),
             started_ms,
@@ -149,7 +173,9 @@ pub async fn seed(store: &Store, now_ms: i64) -> Result<usize> {
             git_branch: Some(r.git_branch.clone()),
             git_dirty: Some(r.git_dirty),
             notes: String::new(),
-            ..NewRun::default()
+            run_dir: dir.display().to_string(),
+            env: [("CUDA_VISIBLE_DEVICES".to_string(), "0".to_string())].into(),
+            gpus: vec!["NVIDIA H200".into()],
         };
         let run = store.create_run(&new).await?;
         let pairs = |m: &BTreeMap<String, String>| {
@@ -164,26 +190,42 @@ pub async fn seed(store: &Store, now_ms: i64) -> Result<usize> {
             .find(|(n, _)| *n == r.name)
             .map(|(_, t)| *t)
             .ok_or_else(|| anyhow!("no metrics fixture for demo run {}", r.name))?;
-        let mut series: BTreeMap<String, Series> = BTreeMap::new();
+        let mut metrics = String::new();
+        let mut log = format!("{}\n", r.command.join(" "));
         let mut last_step = 0;
         for (i, line) in text.lines().enumerate() {
             let rec = parse_line(line)
                 .map_err(|e| anyhow!("fixtures/demo/metrics/{}.jsonl:{}: {e}", r.name, i + 1))?;
             let step = rec.step.unwrap_or(i as i64);
             last_step = step;
-            for (k, v) in rec.metrics {
-                series
-                    .entry(k)
-                    .or_default()
-                    .push(step, started_ms + step * r.step_ms, v);
+            let t = started_ms + step * r.step_ms;
+            metrics += &with_time(line, t);
+            if step % 10 == 0 {
+                log += &log_line(step, &rec.metrics);
             }
         }
-        let batch: Vec<(SeriesKind, &str, &Series)> = series
+        std::fs::write(dir.join("metrics.jsonl"), metrics)?;
+        let running = r.status == RunStatus::Running;
+        match (r.status, r.exit_code) {
+            (RunStatus::Failed, Some(c)) => {
+                log += &format!("loss is NaN at step {last_step}; exiting with {c}\n")
+            }
+            (RunStatus::Running, _) => {}
+            (s, _) => log += &format!("[{s}]\n"),
+        }
+        std::fs::write(dir.join("output.log"), log)?;
+        let mut tail =
+            Tail::open(store, &run.id, SOURCE_METRICS, &dir.join("metrics.jsonl")).await?;
+        while tail.step(store, now_ms, !running).await?.more {}
+        let samples = system_samples(started_ms, last_step * r.step_ms, &r.name);
+        let batch: Vec<_> = samples
             .iter()
-            .map(|(k, s)| (SeriesKind::Metric, k.as_str(), s))
+            .map(|(k, s)| (SeriesKind::System, *k, s))
             .collect();
         store.append(&run.id, &batch).await?;
-        if r.status != RunStatus::Running {
+        if running {
+            live = Some((run.id.clone(), dir));
+        } else {
             store
                 .finish_run(
                     &run.id,
@@ -194,5 +236,106 @@ pub async fn seed(store: &Store, now_ms: i64) -> Result<usize> {
                 .await?;
         }
     }
-    Ok(runs.len())
+    Ok(live)
+}
+
+/// A training process's look every 5 s: busy CPU, steady memory, a busy GPU. Made up, but the same
+/// every time (a small linear congruential generator seeded by the run's name).
+fn system_samples(start_ms: i64, span_ms: i64, name: &str) -> Vec<(&'static str, Series)> {
+    let mut seed = name
+        .bytes()
+        .fold(7u64, |a, b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let mut noise = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as f64 / (1u64 << 31) as f64
+    };
+    let n = (span_ms / 5000).clamp(1, 400);
+    let mut out: Vec<(&'static str, Series)> = SYSTEM_SHAPE
+        .iter()
+        .map(|(k, _, _)| (*k, Series::default()))
+        .collect();
+    for i in 0..n {
+        let t = start_ms + i * 5000;
+        for (j, (_, base, spread)) in SYSTEM_SHAPE.iter().enumerate() {
+            let ramp = if j == 1 || j == 3 {
+                (i as f64 / 6.0).min(1.0)
+            } else {
+                1.0
+            };
+            out[j].1.push(
+                t / 1000,
+                t,
+                (base * ramp + spread * (noise() - 0.5)).max(0.0),
+            );
+        }
+    }
+    out
+}
+
+/// (series, level, noise) of the demo's system samples.
+const SYSTEM_SHAPE: [(&str, f64, f64); 4] = [
+    ("cpu_percent", 96.0, 10.0),
+    ("rss_mb", 3400.0, 60.0),
+    ("gpu_util_percent", 91.0, 12.0),
+    ("gpu_mem_mb", 61000.0, 400.0),
+];
+
+/// `{"time": seconds, ...}` from a fixture line, and its newline.
+fn with_time(line: &str, t_ms: i64) -> String {
+    format!(
+        "{{\"time\": {:.3}, {}\n",
+        t_ms as f64 / 1000.0,
+        &line.trim()[1..]
+    )
+}
+
+fn log_line(step: i64, metrics: &[(String, f64)]) -> String {
+    let parts: Vec<String> = metrics
+        .iter()
+        .map(|(k, v)| format!("{k}={}", crate::ui::text::num(*v)))
+        .collect();
+    format!("step {step:>4}  {}\n", parts.join("  "))
+}
+
+/// Replay the rest of the running demo run, a step every half second, through its metrics file and
+/// log, as a live training process would; then mark it finished.
+pub async fn feed(store: Store, run_id: String, dir: PathBuf) -> Result<()> {
+    use std::io::Write;
+    let metrics_path = dir.join("metrics.jsonl");
+    let mut tail = Tail::open(&store, &run_id, SOURCE_METRICS, &metrics_path).await?;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(500));
+    for line in LIVE.lines() {
+        tick.tick().await;
+        let now = crate::domain::now_ms();
+        let rec = parse_line(line).map_err(|e| anyhow!("fixtures/demo/live: {e}"))?;
+        let mut m = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&metrics_path)?;
+        m.write_all(with_time(line, now).as_bytes())?;
+        let mut l = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join("output.log"))?;
+        l.write_all(log_line(rec.step.unwrap_or(0), &rec.metrics).as_bytes())?;
+        tail.step(&store, now, false).await?;
+        let step = rec.step.unwrap_or(0);
+        if step % 10 == 0 {
+            let samples = system_samples(now, 0, &format!("{run_id}{step}"));
+            let batch: Vec<_> = samples
+                .iter()
+                .map(|(k, s)| (SeriesKind::System, *k, s))
+                .collect();
+            store.append(&run_id, &batch).await?;
+        }
+    }
+    store
+        .finish_run(
+            &run_id,
+            RunStatus::Finished,
+            Some(0),
+            crate::domain::now_ms(),
+        )
+        .await?;
+    Ok(())
 }

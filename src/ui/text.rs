@@ -41,6 +41,26 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// A number for an axis label: about four significant digits, at most 7 characters.
+pub fn short(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() || a == 0.0 || !(1e-3..1e6).contains(&a) {
+        return num(x);
+    }
+    let decimals = match a {
+        a if a >= 1000.0 => 0,
+        a if a >= 100.0 => 1,
+        a if a >= 10.0 => 2,
+        _ => 3,
+    };
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
+}
+
 /// Cut to `width` characters, marking the cut with `…`.
 pub fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
@@ -74,5 +94,9 @@ mod tests {
         assert_eq!(num(3.4e6), "3.40e6");
         assert_eq!(num(f64::NAN), "NaN");
         assert_eq!(num(f64::NEG_INFINITY), "-inf");
+        assert_eq!(short(100.9596), "101");
+        assert_eq!(short(61189.95), "61190");
+        assert_eq!(short(0.48713), "0.487");
+        assert_eq!(short(12.3456), "12.35");
     }
 }

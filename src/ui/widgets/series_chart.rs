@@ -12,7 +12,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 
 use crate::app::runs::{ChartOpts, XMode};
 use crate::domain::Series;
-use crate::ui::text::num;
+use crate::ui::text::{num, short};
 
 /// One line of a chart.
 pub struct Line_<'a> {
@@ -210,9 +210,9 @@ pub fn render(
     let (ylo, yhi) = (lo - pad, hi + pad);
     let ylabel = |v: f64| {
         if opts.log_y {
-            num(10f64.powf(v))
+            short(10f64.powf(v))
         } else {
-            num(v)
+            short(v)
         }
     };
     let cursor_line: Vec<(f64, f64)> = cursor_x

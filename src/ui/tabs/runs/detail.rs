@@ -231,8 +231,9 @@ fn system(frame: &mut Frame, area: Rect, state: &State, run: &str) {
     let t = &state.theme;
     let r = &state.runs;
     let slots = Layout::vertical(vec![Constraint::Fill(1); SYSTEM_KEYS.len()]).split(area);
+    // System samples are stamped in epoch seconds: plot them against time since the run began.
     let opts = crate::app::runs::ChartOpts {
-        x: r.chart.x,
+        x: crate::app::runs::XMode::Relative,
         ..Default::default()
     };
     for (key, slot) in SYSTEM_KEYS.iter().zip(slots.iter()) {
