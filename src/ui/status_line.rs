@@ -26,8 +26,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             t.fg(Role::Warn),
         )]
     } else {
+        // Hints give way to the workspace and host: only those that fit beside 30 columns.
+        let room = usize::from(area.width).saturating_sub(30 + state.clock.len() + 2);
         let mut spans = Vec::new();
+        let mut used = 0;
         for (key, label) in state.keymap.hints(&state.sections()) {
+            let w = key.chars().count() + label.chars().count() + 3;
+            if used + w > room {
+                break;
+            }
+            used += w;
             spans.push(Span::styled(key, t.fg(Role::Accent)));
             spans.push(Span::styled(format!(" {label}  "), t.fg(Role::Muted)));
         }

@@ -188,7 +188,12 @@ pub(super) fn charts(
         );
         return;
     }
-    let rows = Layout::vertical(vec![Constraint::Fill(1); usize::from(o.rows.max(1))]).split(inner);
+    // Only the rows the metrics on this page need.
+    let used_rows = keys
+        .len()
+        .div_ceil(usize::from(o.cols.max(1)))
+        .clamp(1, usize::from(o.rows.max(1)));
+    let rows = Layout::vertical(vec![Constraint::Fill(1); used_rows]).split(inner);
     for (i, key) in keys.iter().enumerate() {
         let (row, col) = (
             i / usize::from(o.cols.max(1)),

@@ -1,0 +1,420 @@
+//! The Runs tab: update() tests for selection, sort, filter, views, chart keys and prompts, and
+//! snapshots of the table, detail, compare, a filter error and a narrow terminal. Colour that
+//! carries meaning (better/worse deltas) is asserted on buffer styles.
+
+mod common;
+
+use std::sync::Arc;
+
+use gantry::app::runs::{Focus, SeriesId, SortCol, View, XMode};
+use gantry::app::{Drawer, Effect, Modal, Msg, State, update};
+use gantry::config::{KeyChord, Role};
+use gantry::domain::{RunStatus, Series, SeriesKind};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+
+fn key(s: &str) -> Msg {
+    Msg::Key(KeyChord::parse(s).unwrap())
+}
+
+fn press(s: &mut State, keys: &str) -> Vec<Effect> {
+    let mut effects = Vec::new();
+    for k in keys.split_whitespace() {
+        effects.extend(update(s, key(k)).effects);
+    }
+    effects
+}
+
+fn typed(s: &mut State, text: &str) {
+    for c in text.chars() {
+        let k = if c == ' ' {
+            "space".to_string()
+        } else {
+            c.to_string()
+        };
+        update(s, Msg::Key(KeyChord::parse(&k).unwrap()));
+    }
+}
+
+fn with_runs(n: usize) -> State {
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(n))));
+    s
+}
+
+fn series(n: usize, f: impl Fn(usize) -> f64) -> Arc<Series> {
+    let mut s = Series::default();
+    for i in 0..n {
+        s.push(i as i64, common::NOW_MS - (n - i) as i64 * 1000, f(i));
+    }
+    Arc::new(s)
+}
+
+/// Answer every pending series request with a made-up curve, as the effect runner would.
+fn load_all(s: &mut State, effects: &[Effect]) {
+    for e in effects {
+        if let Effect::LoadSeries(id) = e {
+            let seed = (id.run.as_bytes()[7] - b'0') as f64 * 25.0;
+            let data = if id.kind == SeriesKind::System {
+                series(50, |i| 50.0 + (i as f64 * 0.7).sin() * 10.0)
+            } else {
+                series(200, move |i| {
+                    2.0 * (-(i as f64) / (40.0 + seed)).exp() + 0.1
+                })
+            };
+            update(s, Msg::SeriesLoaded(id.clone(), Ok(data)));
+        }
+    }
+}
+
+fn draw(s: &State, w: u16, h: u16) -> Terminal<TestBackend> {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    Drawer::draw(&mut t, s).unwrap();
+    t
+}
+
+fn text(t: &Terminal<TestBackend>) -> String {
+    t.backend().to_string()
+}
+
+#[test]
+fn marks_keep_their_colour_and_the_pin_is_a_baseline() {
+    let mut s = with_runs(6);
+    press(&mut s, "space j space j j p");
+    let ids: Vec<String> = s
+        .runs
+        .visible
+        .iter()
+        .map(|&i| s.runs.records[i].run.id.clone())
+        .collect();
+    assert_eq!(
+        s.runs.marked,
+        vec![ids[0].clone(), ids[1].clone(), ids[3].clone()]
+    );
+    assert_eq!(s.runs.pinned.as_deref(), Some(ids[3].as_str()));
+    let colours: Vec<usize> = ids.iter().take(2).map(|id| s.runs.color(id)).collect();
+    press(&mut s, "g space");
+    assert!(!s.runs.marked.contains(&ids[0]));
+    press(&mut s, "space");
+    assert_eq!(
+        s.runs.color(&ids[0]),
+        colours[0],
+        "a run keeps its colour when marked again"
+    );
+    assert_ne!(colours[0], colours[1]);
+    assert_eq!(
+        s.runs.compared()[0],
+        ids[3],
+        "the pinned run comes first in compare"
+    );
+    press(&mut s, "x");
+    assert!(s.runs.marked.is_empty() && s.runs.pinned.is_none());
+    press(&mut s, "a");
+    assert_eq!(s.runs.marked.len(), 6, "a marks every run the filter shows");
+}
+
+#[test]
+fn sort_cycles_columns_and_reverses() {
+    let mut s = with_runs(5);
+    assert_eq!(s.runs.sort, SortCol::Started);
+    let names = |s: &State| {
+        s.runs
+            .visible
+            .iter()
+            .map(|&i| s.runs.records[i].run.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&s)[0], "resnet50-trial-000", "newest first");
+    press(&mut s, "s");
+    assert_eq!(s.runs.sort, SortCol::Name);
+    press(&mut s, "S");
+    assert!(!s.runs.sort_desc);
+    assert_eq!(names(&s)[0], "resnet50-trial-000");
+    s.runs.metric_cols = vec!["loss".into()];
+    press(&mut s, "s s s s");
+    assert_eq!(s.runs.sort, SortCol::Metric("loss".into()));
+    assert_eq!(names(&s)[0], "resnet50-trial-004", "lowest loss first");
+    press(&mut s, "S");
+    assert_eq!(names(&s)[0], "resnet50-trial-000");
+}
+
+#[test]
+fn the_filter_previews_live_keeps_the_last_good_one_and_esc_restores() {
+    let mut s = with_runs(10);
+    press(&mut s, "/");
+    assert!(matches!(s.modal, Some(Modal::Filter { .. })));
+    typed(&mut s, "status:failed");
+    assert_eq!(s.runs.visible.len(), 2, "applied while typing");
+    typed(&mut s, " param.lr>=0.05");
+    assert_eq!(s.runs.visible.len(), 1);
+    press(&mut s, "backspace backspace backspace backspace");
+    let e = s
+        .runs
+        .filter_error
+        .clone()
+        .expect("an error while the comparison lacks a value");
+    assert_eq!(e.column, 25, "just after `>=`");
+    assert_eq!(
+        s.runs.visible.len(),
+        2,
+        "the last good filter (lr>=0) stays meanwhile"
+    );
+    press(&mut s, "enter");
+    assert!(
+        s.modal.is_some(),
+        "enter does not close a filter with an error"
+    );
+    typed(&mut s, "0.05");
+    press(&mut s, "enter");
+    assert!(s.modal.is_none());
+    assert_eq!(s.runs.visible.len(), 1);
+    press(&mut s, "/");
+    typed(&mut s, "x");
+    press(&mut s, "esc");
+    assert_eq!(
+        s.runs.filter_text, "status:failed param.lr>=0.05",
+        "esc puts the filter back"
+    );
+}
+
+#[test]
+fn opening_a_run_asks_for_its_series_and_log() {
+    let mut s = with_runs(3);
+    let effects = press(&mut s, "j space g enter");
+    assert_eq!(s.runs.view, View::Detail);
+    let detail = s.runs.detail.clone().unwrap();
+    let marked = s.runs.marked[0].clone();
+    assert!(effects.contains(&Effect::LoadLog(detail.clone())));
+    let wanted: Vec<&SeriesId> = effects
+        .iter()
+        .filter_map(|e| {
+            if let Effect::LoadSeries(id) = e {
+                Some(id)
+            } else {
+                None
+            }
+        })
+        .collect();
+    for run in [&detail, &marked] {
+        for k in ["acc", "loss"] {
+            assert!(
+                wanted
+                    .iter()
+                    .any(|id| &id.run == run && id.key == k && id.kind == SeriesKind::Metric),
+                "{run} {k}"
+            );
+        }
+    }
+    assert!(
+        wanted
+            .iter()
+            .any(|id| id.run == detail && id.kind == SeriesKind::System && id.key == "cpu_percent")
+    );
+    assert!(
+        !wanted
+            .iter()
+            .any(|id| id.run == marked && id.kind == SeriesKind::System),
+        "system charts for the detail run only"
+    );
+    load_all(&mut s, &effects);
+    assert!(s.runs.wanted_series().is_empty(), "nothing asked twice");
+    press(&mut s, "esc");
+    assert_eq!(s.runs.view, View::Table);
+}
+
+#[test]
+fn chart_keys_change_the_view_and_nothing_else() {
+    let mut s = with_runs(2);
+    press(&mut s, "enter");
+    press(&mut s, "+ +");
+    assert!((s.runs.chart.window.1 - s.runs.chart.window.0 - 0.25).abs() < 1e-9);
+    press(&mut s, "> > > > > > > >");
+    assert_eq!(s.runs.chart.window.1, 1.0, "panning stops at the end");
+    press(&mut s, "0");
+    assert_eq!(s.runs.chart.window, (0.0, 1.0));
+    press(&mut s, "l l");
+    assert!((s.runs.chart.cursor.unwrap() - 0.54).abs() < 1e-9);
+    press(&mut s, "X X");
+    assert_eq!(s.runs.chart.x, XMode::Relative);
+    press(&mut s, "Y ] ]");
+    assert!(s.runs.chart.log_y);
+    assert_eq!(s.runs.chart.ema(), 0.6);
+    press(&mut s, "} )");
+    assert_eq!((s.runs.chart.cols, s.runs.chart.rows), (3, 3));
+    press(&mut s, "f");
+    assert_eq!(s.runs.focus, Focus::Log);
+    let out = update(&mut s, key("Y"));
+    assert!(
+        !out.redraw,
+        "chart keys do nothing while the log has the focus"
+    );
+}
+
+#[test]
+fn prompts_tag_rename_and_confirm_delete() {
+    let mut s = with_runs(3);
+    let id = s.runs.current().unwrap().run.id.clone();
+    press(&mut s, "t");
+    typed(&mut s, "stage=prod");
+    let fx = press(&mut s, "enter");
+    assert_eq!(
+        fx,
+        vec![Effect::SetTag {
+            run: id.clone(),
+            key: "stage".into(),
+            value: "prod".into()
+        }]
+    );
+    press(&mut s, "R");
+    press(&mut s, "ctrl-u");
+    typed(&mut s, "better-name");
+    assert_eq!(
+        press(&mut s, "enter"),
+        vec![Effect::Rename {
+            run: id.clone(),
+            name: "better-name".into()
+        }]
+    );
+    press(&mut s, "d");
+    assert!(
+        press(&mut s, "n").is_empty(),
+        "anything but y keeps the run"
+    );
+    assert_eq!(s.toast.as_deref(), Some("nothing deleted"));
+    press(&mut s, "d");
+    assert_eq!(press(&mut s, "y"), vec![Effect::Delete(id.clone())]);
+    assert_eq!(press(&mut s, "y"), vec![Effect::Copy(id.clone())]);
+    match press(&mut s, "o").as_slice() {
+        [Effect::Pager(p)] => assert!(p.ends_with("output.log")),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn live_messages_reload_what_changed() {
+    let mut s = with_runs(3);
+    let fx = press(&mut s, "enter");
+    load_all(&mut s, &fx);
+    let detail = s.runs.detail.clone().unwrap();
+    let fx = update(&mut s, Msg::LogChanged(detail.clone())).effects;
+    assert_eq!(fx, vec![Effect::LoadLog(detail.clone())]);
+    assert!(
+        update(&mut s, Msg::LogChanged("other".into()))
+            .effects
+            .is_empty()
+    );
+    let fx = update(&mut s, Msg::StoreChanged).effects;
+    assert!(fx.contains(&Effect::LoadRuns));
+    // The detail run is running: its series are dropped and asked for again.
+    assert_eq!(
+        s.runs.record(&detail).unwrap().run.status,
+        RunStatus::Running
+    );
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::LoadSeries(id) if id.run == detail))
+    );
+    update(
+        &mut s,
+        Msg::LogLoaded {
+            run: detail.clone(),
+            lines: (0..100).map(|i| format!("line {i}")).collect(),
+        },
+    );
+    press(&mut s, "f /");
+    typed(&mut s, "line 42");
+    press(&mut s, "enter");
+    assert_eq!(s.runs.log.scroll, 57, "the match is brought into view");
+}
+
+#[test]
+fn snapshot_table_with_columns_marks_and_pin() {
+    let mut s = with_runs(6);
+    s.runs.metric_cols = vec!["loss".into()];
+    s.runs.param_cols = vec!["lr".into()];
+    press(&mut s, "space j space j p");
+    insta::assert_snapshot!(text(&draw(&s, 120, 40)));
+}
+
+#[test]
+fn snapshot_filter_error() {
+    let mut s = with_runs(6);
+    press(&mut s, "/");
+    typed(&mut s, "status:running metric.loss<abc");
+    let t = draw(&s, 120, 40);
+    let screen = text(&t);
+    assert!(screen.contains("`abc` is not a number"));
+    insta::assert_snapshot!(screen);
+}
+
+#[test]
+fn snapshot_detail_with_overlay() {
+    let mut s = with_runs(4);
+    let fx = press(&mut s, "j space k enter l l l");
+    load_all(&mut s, &fx);
+    let run = s.runs.detail.clone().unwrap();
+    update(
+        &mut s,
+        Msg::LogLoaded {
+            run,
+            lines: vec!["epoch 0 done".into(), "epoch 1 done".into()],
+        },
+    );
+    insta::assert_snapshot!(text(&draw(&s, 120, 40)));
+}
+
+#[test]
+fn snapshot_compare_and_delta_colours() {
+    let mut s = with_runs(3);
+    // Pin trial-002 (loss 1/3), mark trial-000 (loss 1) and trial-001 (loss 1/2): all worse.
+    let fx = press(&mut s, "space j space j p C");
+    assert_eq!(s.runs.view, View::Compare);
+    load_all(&mut s, &fx);
+    let t = draw(&s, 120, 40);
+    insta::assert_snapshot!(text(&t));
+    let buf = t.backend().buffer();
+    assert_eq!(
+        fg_at(buf, "+0.6667"),
+        s.theme.color(Role::Bad),
+        "higher loss than the baseline is worse"
+    );
+    // acc is the same everywhere in the fixture: 0 delta is muted, not good or bad.
+    assert_eq!(
+        fg_at_nth(buf, "baseline", 1),
+        s.theme.color(Role::Muted),
+        "the baseline's own row"
+    );
+}
+
+#[test]
+fn snapshot_narrow_terminal() {
+    let mut s = with_runs(8);
+    s.size = (80, 24);
+    insta::assert_snapshot!(text(&draw(&s, 80, 24)));
+    let fx = press(&mut s, "enter");
+    load_all(&mut s, &fx);
+    let screen = text(&draw(&s, 80, 24));
+    assert!(screen.contains("Metrics 1-2 of 2"), "{screen}");
+}
+
+fn fg_at(buf: &Buffer, needle: &str) -> ratatui::style::Color {
+    fg_at_nth(buf, needle, 0)
+}
+
+/// The foreground colour of the n-th place (0-based, reading order) where `needle` is on screen.
+fn fg_at_nth(buf: &Buffer, needle: &str, n: usize) -> ratatui::style::Color {
+    let area = buf.area;
+    let mut seen = 0;
+    for y in 0..area.height {
+        let row: String = (0..area.width).map(|x| buf[(x, y)].symbol()).collect();
+        for (i, _) in row.match_indices(needle) {
+            if seen == n {
+                let x = row[..i].chars().count() as u16;
+                return buf[(x, y)].fg;
+            }
+            seen += 1;
+        }
+    }
+    panic!("`{needle}` is not on screen {} times", n + 1);
+}
