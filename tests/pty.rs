@@ -287,3 +287,64 @@ fn gantry_run_keeps_the_command_interactive_and_ctrl_c_reaches_it() {
     .unwrap();
     assert!(log.contains("hello ana"), "the log has the output: {log}");
 }
+
+#[test]
+fn a_live_run_appears_and_updates_in_the_workbench_without_a_key() {
+    let ok = std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        eprintln!("skipped: python3 is not installed; this test runs the fixture training script");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let gantry = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("--workspace")
+            .arg(&ws)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(gantry(&["init"]).status.success());
+    let mut s = Session::start(home.path(), &["--workspace", ws.to_str().unwrap()]);
+    s.wait_text("No runs in this workspace yet.");
+    let train = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/scripts/train.py");
+    let out = gantry(&[
+        "run",
+        "-d",
+        "-n",
+        "live",
+        "--",
+        "python3",
+        train,
+        "--sleep",
+        "0.1",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "15",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No key pressed: the new run shows up through the store watcher.
+    s.wait_for("the run to appear running", |t| {
+        t.contains("live") && t.contains("running")
+    });
+    s.send("\r");
+    s.wait_text("train/loss");
+    s.wait_text("Log (following)");
+    // Its metrics and log keep coming, and it ends, all without a key.
+    s.wait_for("the log to reach the end", |t| t.contains("done"));
+    s.wait_for("the run to finish", |t| t.contains("finished"));
+    s.wait_text("Metrics 1-4 of 4");
+    s.send("q");
+    assert!(s.wait_exit().success());
+    s.assert_terminal_restored();
+}

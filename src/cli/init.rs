@@ -5,14 +5,15 @@ use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The directory to hold .gantry/ [default: the current directory]
+    /// The directory to hold .gantry/ [default: --workspace if given, else the current directory]
     pub dir: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let dir = match args.dir {
-        Some(d) => d,
-        None => std::env::current_dir()?,
+pub fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let dir = match (args.dir, workspace) {
+        (Some(d), _) => d,
+        (None, Some(w)) => w.clone(),
+        (None, None) => std::env::current_dir()?,
     };
     let existed = dir.join(crate::workspace::MARKER).is_dir();
     let ws = Workspace::init(&dir)?;

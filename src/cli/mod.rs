@@ -89,7 +89,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     match cli.command {
-        Some(Command::Init(a)) => init::run(a),
+        Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {
             let ws = resolve(&cli.workspace)?;
             where_is::run(a, &ws)
