@@ -6,7 +6,9 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use gantry::domain::{NewRun, Series, SeriesKind};
+mod common;
+
+use gantry::domain::SeriesKind;
 use gantry::filter;
 use gantry::store::Store;
 
@@ -30,70 +32,8 @@ fn main() {
         .block_on(Store::open(&dir.path().join(".gantry/gantry.db")))
         .unwrap();
     let t = Instant::now();
-    let mut first = String::new();
-    rt.block_on(async {
-        for r in 0..runs {
-            let run = store
-                .create_run(&NewRun {
-                    name: format!("sweep-{r:03}"),
-                    experiment: format!("exp{}", r % 4),
-                    started_ms: 1_700_000_000_000 + r as i64 * 60_000,
-                    host: "gpu01".into(),
-                    user: "bench".into(),
-                    command: vec!["python".into(), "train.py".into()],
-                    ..NewRun::default()
-                })
-                .await
-                .unwrap();
-            store
-                .finish_run(
-                    &run.id,
-                    gantry::domain::RunStatus::Finished,
-                    Some(0),
-                    1_700_000_000_000 + r as i64 * 60_000 + 3_600_000,
-                )
-                .await
-                .unwrap();
-            let params: Vec<(String, String)> = [
-                ("lr", format!("{}", 1e-4 * (r + 1) as f64)),
-                ("batch_size", "64".into()),
-                ("seed", r.to_string()),
-                ("opt", "adamw".into()),
-                ("wd", "0.01".into()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-            store.set_params(&run.id, &params).await.unwrap();
-            store
-                .set_tags(
-                    &run.id,
-                    &[
-                        ("sweep".into(), "lr".into()),
-                        ("owner".into(), "bench".into()),
-                    ],
-                )
-                .await
-                .unwrap();
-            let mut s = Series::with_capacity(steps);
-            for i in 0..steps {
-                s.push(
-                    i as i64,
-                    1_700_000_000_000 + i as i64 * 100,
-                    (i as f64 * 1e-3).cos() + r as f64 * 1e-3,
-                );
-            }
-            let keys: Vec<String> = (0..10).map(|k| format!("metric/{k}")).collect();
-            let batch: Vec<_> = keys
-                .iter()
-                .map(|k| (SeriesKind::Metric, k.as_str(), &s))
-                .collect();
-            store.append(&run.id, &batch).await.unwrap();
-            if r == 0 {
-                first = run.id;
-            }
-        }
-    });
+    let ids = rt.block_on(common::build_w(&store, runs, steps));
+    let first = ids.last().unwrap().clone();
     println!(
         "built    W: {runs} runs x 10 metrics x {steps} steps in {:.1} s",
         t.elapsed().as_secs_f64()

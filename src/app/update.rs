@@ -16,6 +16,8 @@ pub enum Msg {
     Click(u16, u16),
     /// Mouse wheel: negative is up.
     Scroll(i8),
+    /// Horizontal wheel or touchpad swipe: negative is left.
+    ScrollX(i8),
     Resize(u16, u16),
     /// The clock worker: wall time and the HH:MM to show.
     Tick {
@@ -142,6 +144,19 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                 (false, true) => apply(state, Action::Up),
                 (false, false) => apply(state, Action::Down),
             }
+        }
+        Msg::ScrollX(d) => {
+            if state.tab == Tab::Runs && state.runs.view != View::Table {
+                return apply(
+                    state,
+                    if d < 0 {
+                        Action::PanLeft
+                    } else {
+                        Action::PanRight
+                    },
+                );
+            }
+            Outcome::none()
         }
         Msg::Resize(w, h) => {
             state.size = (w, h);

@@ -171,6 +171,8 @@ fn to_msg(ev: Event) -> Option<Msg> {
             MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(m.column, m.row)),
             MouseEventKind::ScrollUp => Some(Msg::Scroll(-1)),
             MouseEventKind::ScrollDown => Some(Msg::Scroll(1)),
+            MouseEventKind::ScrollLeft => Some(Msg::ScrollX(-1)),
+            MouseEventKind::ScrollRight => Some(Msg::ScrollX(1)),
             _ => None,
         },
         Event::Resize(w, h) => Some(Msg::Resize(w, h)),

@@ -1,0 +1,62 @@
+//! Shared by the benches: the standard workload W in a fresh workspace.
+#![allow(dead_code)]
+
+use gantry::domain::{NewRun, RunStatus, Series, SeriesKind};
+use gantry::store::Store;
+
+/// Fill `store` with `runs` finished runs of 10 metrics x `steps` steps, params and tags.
+/// Returns the run ids, newest first.
+pub async fn build_w(store: &Store, runs: usize, steps: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for r in 0..runs {
+        let started = 1_700_000_000_000 + r as i64 * 60_000;
+        let run = store
+            .create_run(&NewRun {
+                name: format!("sweep-{r:03}"),
+                experiment: format!("exp{}", r % 4),
+                started_ms: started,
+                host: "gpu01".into(),
+                user: "bench".into(),
+                command: vec!["python".into(), "train.py".into()],
+                ..NewRun::default()
+            })
+            .await
+            .unwrap();
+        store
+            .finish_run(&run.id, RunStatus::Finished, Some(0), started + 3_600_000)
+            .await
+            .unwrap();
+        let params: Vec<(String, String)> = [
+            ("lr", format!("{}", 1e-4 * (r + 1) as f64)),
+            ("batch_size", "64".into()),
+            ("seed", r.to_string()),
+            ("opt", "adamw".into()),
+            ("wd", "0.01".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        store.set_params(&run.id, &params).await.unwrap();
+        store
+            .set_tags(&run.id, &[("sweep".into(), "lr".into())])
+            .await
+            .unwrap();
+        let mut s = Series::with_capacity(steps);
+        for i in 0..steps {
+            s.push(
+                i as i64,
+                started + i as i64 * 100,
+                (i as f64 * 1e-3).cos() + r as f64 * 1e-3,
+            );
+        }
+        let keys: Vec<String> = (0..10).map(|k| format!("metric/{k}")).collect();
+        let batch: Vec<_> = keys
+            .iter()
+            .map(|k| (SeriesKind::Metric, k.as_str(), &s))
+            .collect();
+        store.append(&run.id, &batch).await.unwrap();
+        ids.push(run.id);
+    }
+    ids.reverse();
+    ids
+}

@@ -1,0 +1,223 @@
+//! The workbench on the standard workload W (100 runs x 10 metrics x 10,000 steps):
+//! - the first frame after process start (the real binary in a pseudo-terminal): target <= 200 ms;
+//! - keypress to frame with 10 runs x 10k points overlaid (update + render): target <= 16 ms;
+//! - RSS of the workbench with W loaded and 10 runs overlaid: target <= 150 MB;
+//! - CPU while idle: target about 0.
+//!
+//! `cargo bench --bench tui`; under `cargo test --benches` a small smoke run.
+
+mod common;
+
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gantry::app::{Drawer, Effect, Keymap, Msg, State, update};
+use gantry::config::{ColorMode, Config, KeyChord, Theme};
+use gantry::domain::SeriesKind;
+use gantry::store::Store;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
+/// The real binary in a pty; the screen is read through vt100.
+struct Pty {
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+    writer: Box<dyn std::io::Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    _master: Box<dyn portable_pty::MasterPty + Send>,
+}
+
+impl Pty {
+    fn start(ws: &std::path::Path, home: &std::path::Path) -> Pty {
+        let pair = native_pty_system()
+            .openpty(PtySize {
+                rows: 50,
+                cols: 160,
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_gantry"));
+        cmd.args(["--workspace", ws.to_str().unwrap()]);
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("XDG_CONFIG_HOME", home);
+        let child = pair.slave.spawn_command(cmd).unwrap();
+        drop(pair.slave);
+        let mut reader = pair.master.try_clone_reader().unwrap();
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(50, 160, 0)));
+        let s = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().process(&buf[..n]);
+            }
+        });
+        Pty {
+            child,
+            writer: pair.master.take_writer().unwrap(),
+            screen,
+            _master: pair.master,
+        }
+    }
+    fn wait(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self
+            .screen
+            .lock()
+            .unwrap()
+            .screen()
+            .contents()
+            .contains(text)
+        {
+            assert!(Instant::now() < deadline, "never saw {text}");
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    fn send(&mut self, s: &str) {
+        self.writer.write_all(s.as_bytes()).unwrap();
+        self.writer.flush().unwrap();
+    }
+    fn proc_status(&self, field: &str) -> f64 {
+        let pid = self.child.process_id().unwrap();
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        text.lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            .unwrap_or(f64::NAN)
+            / 1024.0
+    }
+    fn cpu_seconds(&self) -> f64 {
+        let pid = self.child.process_id().unwrap();
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .collect();
+        (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap())
+            / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+    }
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (runs, steps, reps) = if quick {
+        (12, 500, 1)
+    } else {
+        (100, 10_000, 10)
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    std::fs::create_dir_all(ws.join(".gantry/runs")).unwrap();
+    std::fs::create_dir_all(ws.join(".gantry/logs")).unwrap();
+    let store = rt
+        .block_on(Store::open(&ws.join(".gantry/gantry.db")))
+        .unwrap();
+    rt.block_on(common::build_w(&store, runs, steps));
+
+    // 1. First frame, and the first frame with the run table, after process start.
+    let (mut first, mut table) = (Vec::new(), Vec::new());
+    for _ in 0..reps {
+        let t = Instant::now();
+        let mut p = Pty::start(&ws, dir.path());
+        p.wait("gantry");
+        first.push(t.elapsed().as_secs_f64() * 1e3);
+        p.wait(&format!("Runs ({runs})"));
+        table.push(t.elapsed().as_secs_f64() * 1e3);
+        p.send("q");
+        let _ = p.child.wait();
+    }
+    let (m, lo, hi) = median(first);
+    println!(
+        "start    first frame after process start: median {m:.1} ms (min {lo:.1}, max {hi:.1})"
+    );
+    let (m, lo, hi) = median(table);
+    println!(
+        "start    first frame listing W's {runs} runs: median {m:.1} ms (min {lo:.1}, max {hi:.1})"
+    );
+
+    // 2. RSS with W loaded and 10 runs overlaid in a run's detail; then idle CPU.
+    let mut p = Pty::start(&ws, dir.path());
+    p.wait(&format!("Runs ({runs})"));
+    for _ in 0..9 {
+        p.send(" j");
+    }
+    p.send(" \r");
+    p.wait("metric/0");
+    std::thread::sleep(Duration::from_millis(if quick { 300 } else { 1500 }));
+    let (rss, hwm) = (p.proc_status("VmRSS:"), p.proc_status("VmHWM:"));
+    println!(
+        "memory   workbench with W loaded, 10 runs x 4 metrics x {steps} points overlaid: RSS {rss:.1} MB (peak {hwm:.1} MB)"
+    );
+    let idle = if quick { 1.0 } else { 10.0 };
+    let c0 = p.cpu_seconds();
+    std::thread::sleep(Duration::from_secs_f64(idle));
+    let c1 = p.cpu_seconds();
+    println!(
+        "idle     CPU over {idle} s with nothing running: {:.3} s = {:.2}% of one core",
+        c1 - c0,
+        (c1 - c0) / idle * 100.0
+    );
+    p.send("q");
+    let _ = p.child.wait();
+
+    // 3. Keypress to frame, in process: update() and render on a 160x50 test terminal.
+    let (keymap, _) = Keymap::build(&Config::defaults());
+    let mut state = State::new(
+        keymap,
+        Theme::load("default-dark", ColorMode::TrueColor, None).0,
+    );
+    state.size = (160, 50);
+    let records = rt.block_on(store.run_records()).unwrap();
+    update(&mut state, Msg::RunsLoaded(Ok(records)));
+    let mut fx = Vec::new();
+    for k in ["space", "j"]
+        .iter()
+        .cycle()
+        .take(19)
+        .chain(["space", "enter"].iter())
+    {
+        fx.extend(update(&mut state, Msg::Key(KeyChord::parse(k).unwrap())).effects);
+    }
+    let mut points = 0;
+    for e in fx {
+        if let Effect::LoadSeries(id) = e {
+            let s = rt
+                .block_on(store.load_series(&id.run, id.kind, &id.key))
+                .unwrap_or_default();
+            if id.kind == SeriesKind::Metric {
+                points += s.len();
+            }
+            update(&mut state, Msg::SeriesLoaded(id, Ok(Arc::new(s))));
+        }
+    }
+    let mut term = Terminal::new(TestBackend::new(160, 50)).unwrap();
+    Drawer::draw(&mut term, &state).unwrap();
+    let keys = ["l", "+", "X", "]", "h", "-", "X", "[", "Y", "Y", "X", "0"];
+    let mut times = Vec::new();
+    for k in keys.iter().cycle().take(if quick { 12 } else { 120 }) {
+        let t = Instant::now();
+        let out = update(&mut state, Msg::Key(KeyChord::parse(k).unwrap()));
+        if out.redraw {
+            Drawer::draw(&mut term, &state).unwrap();
+        }
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let (m, lo, hi) = median(times);
+    println!(
+        "key      keypress to frame, {} runs overlaid ({points} points on screen), chart keys: median {m:.2} ms (min {lo:.2}, max {hi:.2})",
+        state.runs.overlay().len()
+    );
+}
