@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod filter;
 pub mod gpu;
+pub mod interop;
 pub mod store;
 pub mod tui;
 pub mod ui;

@@ -4,6 +4,8 @@
 mod common;
 mod compare;
 mod demo;
+mod export;
+mod import;
 mod init;
 mod logs;
 mod rm;
@@ -66,6 +68,10 @@ pub enum Command {
     Rm(rm::Args),
     /// Print a run's output, or follow it with -f
     Logs(logs::Args),
+    /// Import runs from MLflow (mlruns/ or mlflow.db) or TensorBoard event files
+    Import(import::Args),
+    /// Export runs as CSV, JSON lines or an MLflow tracking tree
+    Export(export::Args),
 }
 
 /// The binary's entry point.
@@ -102,6 +108,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Tag(a)) => rt.block_on(tag::run(a, &cli.workspace)),
         Some(Command::Rm(a)) => rt.block_on(rm::run(a, &cli.workspace)),
         Some(Command::Logs(a)) => rt.block_on(logs::run(a, &cli.workspace)),
+        Some(Command::Import(a)) => rt.block_on(import::run(a, &cli.workspace)),
+        Some(Command::Export(a)) => rt.block_on(export::run(a, &cli.workspace)),
         None => {
             let ws = resolve(&cli.workspace)?;
             rt.block_on(workbench::open(&ws, cli.theme))

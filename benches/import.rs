@@ -1,0 +1,147 @@
+//! Importing an MLflow store of 100 runs x 10 metrics x 10,000 steps (10M points), from the
+//! FileStore tree and from a SQLite store with MLflow's schema, in points per second.
+//! Target: >= 1,000,000 points/s. `cargo bench --bench import`; under `cargo test --benches` a
+//! small smoke run.
+
+use std::io::Write;
+use std::time::Instant;
+
+use gantry::interop;
+use gantry::store::Store;
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let (runs, metrics, steps) = if quick {
+        (3, 3, 100)
+    } else {
+        (100, 10, 10_000)
+    };
+    let points = runs * metrics * steps;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+
+    // A FileStore tree as MLflow writes it.
+    let root = dir.path().join("mlruns");
+    let exp = root.join("1");
+    std::fs::create_dir_all(&exp).unwrap();
+    std::fs::write(
+        exp.join("meta.yaml"),
+        "experiment_id: '1'\nname: sweep\nlifecycle_stage: active\n",
+    )
+    .unwrap();
+    for r in 0..runs {
+        let id = format!("{:032x}", r + 1);
+        let run = exp.join(&id);
+        std::fs::create_dir_all(run.join("metrics/train")).unwrap();
+        std::fs::create_dir_all(run.join("params")).unwrap();
+        std::fs::write(
+            run.join("meta.yaml"),
+            format!("run_id: {id}\nrun_name: run-{r}\nstart_time: 1795000000000\nend_time: 1795003600000\nstatus: 3\nuser_id: bench\nlifecycle_stage: active\nexperiment_id: '1'\n"),
+        )
+        .unwrap();
+        std::fs::write(run.join("params/lr"), format!("{}", 1e-4 * (r + 1) as f64)).unwrap();
+        for m in 0..metrics {
+            let mut f = std::io::BufWriter::new(
+                std::fs::File::create(run.join(format!("metrics/train/m{m}"))).unwrap(),
+            );
+            for s in 0..steps {
+                writeln!(
+                    f,
+                    "{} {} {s}",
+                    1_795_000_000_000u64 + s as u64 * 100,
+                    ((s * (m + 1)) as f64 * 1e-3).sin()
+                )
+                .unwrap();
+            }
+        }
+    }
+    let mut times = Vec::new();
+    for rep in 0..if quick { 1 } else { 3 } {
+        let store = rt
+            .block_on(Store::open(&dir.path().join(format!("f{rep}.db"))))
+            .unwrap();
+        let t = Instant::now();
+        let sum = rt
+            .block_on(interop::import_mlflow(&store, &root, &|_, _| {}))
+            .unwrap();
+        times.push(t.elapsed().as_secs_f64());
+        assert_eq!(sum.points, points);
+    }
+    times.sort_by(f64::total_cmp);
+    let m = times[times.len() / 2];
+    println!(
+        "import   MLflow FileStore, {runs} runs x {metrics} metrics x {steps} steps ({points} points): median {:.2} s (min {:.2}, max {:.2}) = {:.2} M points/s",
+        m,
+        times[0],
+        times[times.len() - 1],
+        points as f64 / m / 1e6
+    );
+
+    // The same in a SQLite store with MLflow's tables.
+    let db = dir.path().join("mlflow.db");
+    rt.block_on(async {
+        let s = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap();
+        for ddl in [
+            "CREATE TABLE experiments (experiment_id INTEGER PRIMARY KEY, name TEXT, lifecycle_stage TEXT)",
+            "CREATE TABLE runs (run_uuid TEXT PRIMARY KEY, name TEXT, status TEXT, start_time BIGINT, end_time BIGINT, user_id TEXT, lifecycle_stage TEXT, experiment_id INTEGER, source_name TEXT)",
+            "CREATE TABLE params (key TEXT, value TEXT, run_uuid TEXT)",
+            "CREATE TABLE tags (key TEXT, value TEXT, run_uuid TEXT)",
+            "CREATE TABLE metrics (key TEXT, value FLOAT, timestamp BIGINT, run_uuid TEXT, step BIGINT, is_nan BOOLEAN)",
+            "CREATE INDEX m_run ON metrics (run_uuid, key, step)",
+            "INSERT INTO experiments VALUES (1, 'sweep', 'active')",
+        ] {
+            sqlx::query(ddl).execute(&s).await.unwrap();
+        }
+        let mut tx = s.begin().await.unwrap();
+        for r in 0..runs {
+            let id = format!("{:032x}", r + 1);
+            sqlx::query("INSERT INTO runs VALUES ($1, $2, 'FINISHED', 1795000000000, 1795003600000, 'bench', 'active', 1, '')")
+                .bind(&id)
+                .bind(format!("run-{r}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            for m in 0..metrics {
+                // One statement per series: a recursive CTE makes its rows.
+                sqlx::query(
+                    "WITH RECURSIVE s(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM s WHERE i + 1 < $1) \
+                     INSERT INTO metrics SELECT $2, (i * $3 % 997) / 997.0, 1795000000000 + i * 100, $4, i, 0 FROM s",
+                )
+                .bind(steps as i64)
+                .bind(format!("train/m{m}"))
+                .bind((m + 1) as i64)
+                .bind(&id)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+        }
+        tx.commit().await.unwrap();
+        s.close().await;
+    });
+    let mut times = Vec::new();
+    for rep in 0..if quick { 1 } else { 3 } {
+        let store = rt
+            .block_on(Store::open(&dir.path().join(format!("d{rep}.db"))))
+            .unwrap();
+        let t = Instant::now();
+        let sum = rt
+            .block_on(interop::import_mlflow(&store, &db, &|_, _| {}))
+            .unwrap();
+        times.push(t.elapsed().as_secs_f64());
+        assert_eq!(sum.points, points);
+    }
+    times.sort_by(f64::total_cmp);
+    let m = times[times.len() / 2];
+    println!(
+        "import   MLflow SQLite store, same size: median {:.2} s (min {:.2}, max {:.2}) = {:.2} M points/s",
+        m,
+        times[0],
+        times[times.len() - 1],
+        points as f64 / m / 1e6
+    );
+}
