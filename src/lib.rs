@@ -10,6 +10,7 @@ pub mod error;
 pub mod filter;
 pub mod gpu;
 pub mod interop;
+pub mod registry;
 pub mod store;
 pub mod tui;
 pub mod ui;

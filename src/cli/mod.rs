@@ -8,6 +8,7 @@ mod export;
 mod import;
 mod init;
 mod logs;
+pub mod model;
 mod rm;
 mod run;
 mod runs;
@@ -72,6 +73,8 @@ pub enum Command {
     Import(import::Args),
     /// Export runs as CSV, JSON lines or an MLflow tracking tree
     Export(export::Args),
+    /// The model registry: add, ls, show, diff, promote, checkout, verify, gc, log
+    Model(model::Args),
 }
 
 /// The binary's entry point.
@@ -110,6 +113,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Logs(a)) => rt.block_on(logs::run(a, &cli.workspace)),
         Some(Command::Import(a)) => rt.block_on(import::run(a, &cli.workspace)),
         Some(Command::Export(a)) => rt.block_on(export::run(a, &cli.workspace)),
+        Some(Command::Model(a)) => rt.block_on(model::run(a, &cli.workspace)),
         None => {
             let ws = resolve(&cli.workspace)?;
             rt.block_on(workbench::open(&ws, cli.theme))

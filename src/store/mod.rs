@@ -563,6 +563,49 @@ impl Store {
         Ok(!existed)
     }
 
+    /// Remember a registered model version (the registry in git is the truth; this row links runs
+    /// to the versions made from them).
+    pub async fn record_model_version(
+        &self,
+        model: &str,
+        version: i64,
+        commit: &str,
+        run_id: Option<&str>,
+        author: &str,
+        notes: &str,
+        total_bytes: i64,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO model_versions (model, version, commit_id, run_id, created_ms, author, notes, total_bytes) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (model, version) DO UPDATE SET \
+             commit_id = excluded.commit_id, run_id = excluded.run_id, notes = excluded.notes",
+        )
+        .bind(model)
+        .bind(version)
+        .bind(commit)
+        .bind(run_id)
+        .bind(crate::domain::now_ms())
+        .bind(author)
+        .bind(notes)
+        .bind(total_bytes)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The model versions made from a run: (model, version).
+    pub async fn models_of_run(&self, run_id: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT model, version FROM model_versions WHERE run_id = $1 ORDER BY model, version",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// Give a run a new name.
     pub async fn rename_run(&self, id: &str, name: &str) -> Result<()> {
         let mut tx = self.write_tx().await?;

@@ -1,0 +1,461 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::error::UserError;
+use crate::registry::{Manifest, Registry, RunRef};
+use crate::store::Store;
+use crate::ui::text::num;
+use crate::workspace::Workspace;
+
+/// `gantry model ...`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Cmd {
+    /// Register files (or folders) as the next version of a model
+    Add {
+        name: String,
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The run that produced it (id, prefix or name): its params, final metrics and code commit go in the manifest
+        #[arg(long)]
+        run: Option<String>,
+        #[arg(long, default_value = "")]
+        notes: String,
+        /// Share the files' bytes by hard link instead of copying (instant; the files become
+        /// read-only, since writing them in place would change the stored version)
+        #[arg(long)]
+        hardlink: bool,
+    },
+    /// List models with their latest version and aliases
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a version: NAME (the latest), NAME@vN or NAME@alias
+    Show {
+        spec: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Compare two versions: metrics and params, files, code commits
+    Diff { a: String, b: String },
+    /// Point an alias (production, staging, ...) at a version
+    Promote {
+        spec: String,
+        alias: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Write a version's files to a folder, each checked against its hash
+    Checkout {
+        spec: String,
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Re-hash stored files and report corrupt or missing ones (exit 1 if any)
+    Verify { name: Option<String> },
+    /// Remove stored files no version refers to (lists them unless --delete)
+    Gc {
+        #[arg(long)]
+        delete: bool,
+    },
+    /// The history of a model: versions added and aliases moved, with who, when and why
+    Log { name: String },
+}
+
+fn bytes(n: u64) -> String {
+    let (v, u) = match n {
+        0..1024 => return format!("{n} B"),
+        1024..1_048_576 => (n as f64 / 1024.0, "KiB"),
+        1_048_576..1_073_741_824 => (n as f64 / 1_048_576.0, "MiB"),
+        _ => (n as f64 / 1_073_741_824.0, "GiB"),
+    };
+    format!("{v:.1} {u}")
+}
+
+fn progress(total: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(total);
+    pb.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} {what} {{bytes}}/{{total_bytes}} {{wide_bar}} {{bytes_per_sec}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    pb
+}
+
+async fn run_ref(store: &Store, spec: &str) -> anyhow::Result<RunRef> {
+    let run = store.resolve_run(spec).await?;
+    let (rec, _) = store.run_record(&run.id).await?;
+    Ok(RunRef {
+        id: run.id.clone(),
+        name: run.name.clone(),
+        experiment: run.experiment.clone(),
+        code_commit: run.git_commit.clone(),
+        params: rec.params,
+        metrics: rec
+            .metrics
+            .into_iter()
+            .filter_map(|(k, s)| Some((k, s.last?)))
+            .collect(),
+    })
+}
+
+/// Register files as a new version; shared with the workbench's `M`.
+#[allow(clippy::too_many_arguments)]
+pub async fn add(
+    ws: &Workspace,
+    store: &Store,
+    name: &str,
+    files: &[(String, PathBuf)],
+    run: Option<RunRef>,
+    notes: &str,
+    hard_link: bool,
+    show_progress: bool,
+) -> anyhow::Result<Manifest> {
+    let total: u64 = files
+        .iter()
+        .filter_map(|(_, p)| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let pb = if show_progress {
+        progress(total, "hashing")
+    } else {
+        ProgressBar::hidden()
+    };
+    let reg = Registry::open(&ws.dir())?;
+    let author = crate::capture::supervise::user_name();
+    let run_id = run.as_ref().map(|r| r.id.clone());
+    let m = reg.add(name, files, run, notes, &author, hard_link, &|n| pb.inc(n))?;
+    pb.finish_and_clear();
+    let commit = reg.commit_of(name, m.version)?;
+    store
+        .record_model_version(
+            name,
+            i64::from(m.version),
+            &commit,
+            run_id.as_deref(),
+            &author,
+            notes,
+            m.total_bytes() as i64,
+        )
+        .await?;
+    Ok(m)
+}
+
+pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let (ws, store) = super::common::open(workspace).await?;
+    let reg = Registry::open(&ws.dir())?;
+    match args.cmd {
+        Cmd::Add {
+            name,
+            paths,
+            run,
+            notes,
+            hardlink,
+        } => {
+            let files = crate::registry::collect_files(&paths, &ws.root)?;
+            let run = match run {
+                Some(r) => Some(run_ref(&store, &r).await?),
+                None => None,
+            };
+            let m = add(&ws, &store, &name, &files, run, &notes, hardlink, true).await?;
+            println!(
+                "{}@v{}: {} files, {} ({})",
+                m.name,
+                m.version,
+                m.files.len(),
+                bytes(m.total_bytes()),
+                m.framework.as_deref().unwrap_or("format unknown")
+            );
+        }
+        Cmd::Ls { json } => {
+            let models = reg.models()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&models)?);
+            } else if models.is_empty() {
+                println!("no models yet: gantry model add NAME PATH...");
+            } else {
+                println!("{:<24} {:>7} {:>9}  ALIASES", "MODEL", "LATEST", "VERSIONS");
+                for m in models {
+                    let al: Vec<String> =
+                        m.aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
+                    println!(
+                        "{:<24} {:>7} {:>9}  {}",
+                        crate::ui::text::fit(&m.name, 24),
+                        format!("v{}", m.latest),
+                        m.versions,
+                        al.join(" ")
+                    );
+                }
+            }
+        }
+        Cmd::Show { spec, json } => {
+            let m = reg.resolve(&spec)?;
+            let aliases: Vec<String> = reg
+                .aliases(&m.name)?
+                .into_iter()
+                .filter(|(_, v)| *v == m.version)
+                .map(|(a, _)| a)
+                .collect();
+            if json {
+                let mut v = serde_json::to_value(&m)?;
+                v["aliases"] = json!(aliases);
+                v["commit"] = json!(reg.commit_of(&m.name, m.version)?);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!(
+                    "{}@v{}{}",
+                    m.name,
+                    m.version,
+                    if aliases.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", aliases.join(", "))
+                    }
+                );
+                println!("created  {} by {}", m.created, m.author);
+                if !m.notes.is_empty() {
+                    println!("notes    {}", m.notes);
+                }
+                println!("format   {}", m.framework.as_deref().unwrap_or("unknown"));
+                if let Some(r) = &m.run {
+                    println!(
+                        "run      {} {} ({}) code {}",
+                        &r.id[..8.min(r.id.len())],
+                        r.name,
+                        r.experiment,
+                        r.code_commit
+                            .as_deref()
+                            .map_or("-", |c| &c[..c.len().min(12)])
+                    );
+                    if !r.metrics.is_empty() {
+                        println!(
+                            "metrics  {}",
+                            r.metrics
+                                .iter()
+                                .map(|(k, v)| format!("{k}={}", num(*v)))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        );
+                    }
+                }
+                println!("files    {} in all", bytes(m.total_bytes()));
+                for f in &m.files {
+                    println!("  {:>10}  {}  {}", bytes(f.size), &f.blake3[..12], f.path);
+                }
+            }
+        }
+        Cmd::Diff { a, b } => {
+            let (ma, mb) = (reg.resolve(&a)?, reg.resolve(&b)?);
+            print!("{}", diff_text(&ma, &mb));
+        }
+        Cmd::Promote {
+            spec,
+            alias,
+            reason,
+        } => {
+            let m = reg.resolve(&spec)?;
+            reg.promote(
+                &m.name,
+                m.version,
+                &alias,
+                &reason,
+                &crate::capture::supervise::user_name(),
+            )?;
+            println!("{alias} -> {}@v{}", m.name, m.version);
+        }
+        Cmd::Checkout { spec, to } => {
+            let m = reg.resolve(&spec)?;
+            let pb = progress(m.total_bytes(), "checking out");
+            reg.checkout(&m, &to, &|n| pb.inc(n))?;
+            pb.finish_and_clear();
+            println!(
+                "{}@v{}: {} files verified into {}",
+                m.name,
+                m.version,
+                m.files.len(),
+                to.display()
+            );
+        }
+        Cmd::Verify { name } => {
+            let (checked, problems) = reg.verify(name.as_deref())?;
+            for p in &problems {
+                println!(
+                    "{} {}@v{} {} ({})",
+                    p.problem,
+                    p.model,
+                    p.version,
+                    p.path,
+                    &p.blake3[..12]
+                );
+            }
+            println!("checked {checked} files: {} problems", problems.len());
+            if !problems.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Cmd::Gc { delete } => {
+            let unused = reg.unreferenced()?;
+            let total: u64 = unused.iter().map(|(_, n)| n).sum();
+            for (h, n) in &unused {
+                println!(
+                    "{} {:>10}  {h}",
+                    if delete { "removed" } else { "unused " },
+                    bytes(*n)
+                );
+                if delete {
+                    reg.objects.remove(h)?;
+                }
+            }
+            if delete {
+                println!("removed {} objects, {}", unused.len(), bytes(total));
+            } else {
+                println!(
+                    "{} unused objects, {}; `gantry model gc --delete` removes them",
+                    unused.len(),
+                    bytes(total)
+                );
+            }
+        }
+        Cmd::Log { name } => {
+            crate::registry::check_name(&name)?;
+            let log = reg.log(&name)?;
+            if log.is_empty() {
+                return Err(UserError::new(format!("no model named `{name}`"))
+                    .hint("`gantry model ls` lists the models")
+                    .into());
+            }
+            for e in log {
+                let when = chrono::DateTime::from_timestamp(e.time, 0)
+                    .map(|t| {
+                        t.with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{}  {when}  {:<10} {}",
+                    &e.commit[..10],
+                    e.author,
+                    e.message
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What changed from version a to version b.
+pub fn diff_text(a: &Manifest, b: &Manifest) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "{}@v{} -> {}@v{}", a.name, a.version, b.name, b.version);
+    let (ra, rb) = (
+        a.run.clone().unwrap_or_default(),
+        b.run.clone().unwrap_or_default(),
+    );
+    let keys: std::collections::BTreeSet<&String> =
+        ra.metrics.keys().chain(rb.metrics.keys()).collect();
+    if !keys.is_empty() {
+        let _ = writeln!(o, "\nmetrics");
+        for k in keys {
+            let (x, y) = (ra.metrics.get(k), rb.metrics.get(k));
+            let d = match (x, y) {
+                (Some(x), Some(y)) => {
+                    let d = y - x;
+                    let better = crate::domain::Direction::guess(k).better(*y, *x);
+                    format!(
+                        "{}{} ({})",
+                        if d > 0.0 { "+" } else { "" },
+                        num(d),
+                        if d == 0.0 {
+                            "same"
+                        } else if better {
+                            "better"
+                        } else {
+                            "worse"
+                        }
+                    )
+                }
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                o,
+                "  {k:<24} {:>10} -> {:<10} {d}",
+                x.map_or("-".into(), |v| num(*v)),
+                y.map_or("-".into(), |v| num(*v))
+            );
+        }
+    }
+    let pk: std::collections::BTreeSet<&String> =
+        ra.params.keys().chain(rb.params.keys()).collect();
+    let changed: Vec<_> = pk
+        .into_iter()
+        .filter(|k| ra.params.get(*k) != rb.params.get(*k))
+        .collect();
+    if !changed.is_empty() {
+        let _ = writeln!(o, "\nparams");
+        for k in changed {
+            let _ = writeln!(
+                o,
+                "  {k:<24} {} -> {}",
+                ra.params.get(k).map_or("-", |v| v),
+                rb.params.get(k).map_or("-", |v| v)
+            );
+        }
+    }
+    let _ = writeln!(o, "\nfiles");
+    let fa: std::collections::BTreeMap<&str, &crate::registry::FileEntry> =
+        a.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let fb: std::collections::BTreeMap<&str, &crate::registry::FileEntry> =
+        b.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut any = false;
+    for (p, f) in &fb {
+        match fa.get(p) {
+            None => {
+                any = true;
+                let _ = writeln!(o, "  + {p} ({})", bytes(f.size));
+            }
+            Some(old) if old.blake3 != f.blake3 => {
+                any = true;
+                let _ = writeln!(o, "  ~ {p} ({} -> {})", bytes(old.size), bytes(f.size));
+            }
+            _ => {}
+        }
+    }
+    for (p, f) in &fa {
+        if !fb.contains_key(p) {
+            any = true;
+            let _ = writeln!(o, "  - {p} ({})", bytes(f.size));
+        }
+    }
+    if !any {
+        let _ = writeln!(o, "  (the same files)");
+    }
+    let (ca, cb) = (ra.code_commit.as_deref(), rb.code_commit.as_deref());
+    let _ = writeln!(
+        o,
+        "\ncode     {}",
+        match (ca, cb) {
+            (Some(x), Some(y)) if x == y => format!("the same commit {}", &x[..x.len().min(12)]),
+            (Some(x), Some(y)) => format!(
+                "{}..{} (git log {}..{})",
+                &x[..x.len().min(12)],
+                &y[..y.len().min(12)],
+                &x[..x.len().min(12)],
+                &y[..y.len().min(12)]
+            ),
+            _ => "unknown for one or both".into(),
+        }
+    );
+    o
+}

@@ -1,0 +1,700 @@
+//! The model registry: a bare git repository at `.gantry/registry` (readable with the git CLI) and
+//! content-addressed files at `.gantry/objects`. Each version is a commit that adds or updates
+//! `NAME/model.toml` (the manifest: files with sizes and blake3 hashes, the run, its code commit,
+//! params and final metrics), tagged `NAME@vN`. Aliases live in `NAME/aliases.toml` and move by
+//! commits, so `git log` says who promoted what, when and why. Writers take a file lock, so two
+//! processes adding at once get two versions.
+
+pub mod objects;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, anyhow, bail};
+use git2::{ObjectType, Repository, RepositoryInitOptions, Signature};
+use serde::{Deserialize, Serialize};
+
+use crate::error::UserError;
+use objects::Objects;
+
+pub const BRANCH: &str = "refs/heads/main";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+    pub blake3: String,
+}
+
+/// The run a version came from, as it was when registered.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunRef {
+    pub id: String,
+    pub name: String,
+    pub experiment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_commit: Option<String>,
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    /// Final (last) value of each metric.
+    #[serde(default)]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub name: String,
+    pub version: u32,
+    pub created: String,
+    pub author: String,
+    #[serde(default)]
+    pub notes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<RunRef>,
+    pub files: Vec<FileEntry>,
+}
+
+impl Manifest {
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelSummary {
+    pub name: String,
+    pub latest: u32,
+    pub versions: usize,
+    pub aliases: BTreeMap<String, u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LogEntry {
+    pub commit: String,
+    pub time: i64,
+    pub author: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Problem {
+    pub model: String,
+    pub version: u32,
+    pub path: String,
+    pub blake3: String,
+    /// "missing" or "corrupt"
+    pub problem: &'static str,
+}
+
+/// A model name: letters, digits, `.`, `_`, `-`; not starting with `.`.
+pub fn check_name(name: &str) -> Result<(), UserError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(UserError::new(format!("`{name}` is not a model name"))
+            .hint("use letters, digits, `.`, `_` and `-`, not starting with `.`"))
+    }
+}
+
+/// A guess at the framework or format from the files' names.
+pub fn guess_framework(paths: &[String]) -> Option<String> {
+    let has = |ext: &str| paths.iter().any(|p| p.ends_with(ext));
+    let named = |n: &str| paths.iter().any(|p| p.rsplit('/').next() == Some(n));
+    let g = if has(".safetensors") && named("config.json") {
+        "huggingface (safetensors)"
+    } else if has(".safetensors") {
+        "safetensors"
+    } else if has(".gguf") {
+        "gguf"
+    } else if has(".onnx") {
+        "onnx"
+    } else if has(".pt") || has(".pth") || has(".ckpt") {
+        "pytorch"
+    } else if named("saved_model.pb") {
+        "tensorflow saved_model"
+    } else if has(".h5") || has(".keras") {
+        "keras"
+    } else if has(".joblib") || has(".pkl") {
+        "pickle (scikit-learn?)"
+    } else if named("config.json") && has(".bin") {
+        "huggingface"
+    } else {
+        return None;
+    };
+    Some(g.into())
+}
+
+pub struct Registry {
+    repo: Repository,
+    pub objects: Objects,
+    lock_path: PathBuf,
+    path: PathBuf,
+}
+
+/// What `spec` means: `NAME`, `NAME@vN`, `NAME@N` or `NAME@alias`.
+fn split_spec(spec: &str) -> (&str, Option<&str>) {
+    match spec.split_once('@') {
+        Some((n, r)) => (n, Some(r)),
+        None => (spec, None),
+    }
+}
+
+impl Registry {
+    /// Open the registry of a workspace (`.gantry/`), creating it on first use.
+    pub fn open(gantry_dir: &Path) -> Result<Registry> {
+        let path = gantry_dir.join("registry");
+        let repo = if path.exists() {
+            Repository::open(&path).map_err(|e| {
+                UserError::new(format!(
+                    "{} is not a readable git repository",
+                    path.display()
+                ))
+                .cause(e)
+                .hint("move it aside to start a new registry, or restore it (git -C it fsck)")
+            })?
+        } else {
+            let mut opts = RepositoryInitOptions::new();
+            opts.bare(true).initial_head("main");
+            Repository::init_opts(&path, &opts)
+                .with_context(|| format!("creating {}", path.display()))?
+        };
+        Ok(Registry {
+            repo,
+            objects: Objects::new(gantry_dir.join("objects")),
+            lock_path: gantry_dir.join("registry.lock"),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn lock(&self) -> Result<std::fs::File> {
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&self.lock_path)?;
+        f.lock().context("locking the registry")?;
+        Ok(f)
+    }
+
+    /// A registry cloned with a working tree must not hold edits we would silently bury.
+    fn check_clean(&self) -> Result<()> {
+        if self.repo.is_bare() {
+            return Ok(());
+        }
+        let mut o = git2::StatusOptions::new();
+        o.include_untracked(true);
+        if !self.repo.statuses(Some(&mut o))?.is_empty() {
+            return Err(UserError::new(format!(
+                "the registry {} has uncommitted edits",
+                self.path.display()
+            ))
+            .hint(format!(
+                "look with `git -C {} status`, then commit or discard them",
+                self.path.display()
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
+    fn head_tree(&self) -> Result<Option<(git2::Commit<'_>, git2::Tree<'_>)>> {
+        match self.repo.find_reference(BRANCH) {
+            Ok(r) => {
+                let c = r.peel_to_commit()?;
+                let t = c.tree()?;
+                Ok(Some((c, t)))
+            }
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Commit `files` (path within the repo, content) on the branch. Returns the commit id.
+    fn commit(&self, files: &[(String, String)], message: &str, author: &str) -> Result<git2::Oid> {
+        let head = self.head_tree()?;
+        let mut root = self.repo.treebuilder(head.as_ref().map(|(_, t)| t))?;
+        // Group by top folder (NAME/…): one subtree each.
+        let mut by_dir: BTreeMap<&str, Vec<(&str, &str)>> = BTreeMap::new();
+        for (p, c) in files {
+            let (dir, file) = p
+                .split_once('/')
+                .ok_or_else(|| anyhow!("registry paths are NAME/file"))?;
+            by_dir.entry(dir).or_default().push((file, c));
+        }
+        for (dir, entries) in by_dir {
+            let existing = head
+                .as_ref()
+                .and_then(|(_, t)| t.get_name(dir))
+                .and_then(|e| e.to_object(&self.repo).ok())
+                .and_then(|o| o.into_tree().ok());
+            let mut sub = self.repo.treebuilder(existing.as_ref())?;
+            for (file, content) in entries {
+                let blob = self.repo.blob(content.as_bytes())?;
+                sub.insert(file, blob, 0o100644)?;
+            }
+            let sub_id = sub.write()?;
+            root.insert(dir, sub_id, 0o040000)?;
+        }
+        let tree = self.repo.find_tree(root.write()?)?;
+        let sig = signature(author)?;
+        let parents: Vec<&git2::Commit> = head.as_ref().map(|(c, _)| vec![c]).unwrap_or_default();
+        Ok(self
+            .repo
+            .commit(Some(BRANCH), &sig, &sig, message, &tree, &parents)?)
+    }
+
+    fn version_tags(&self, name: &str) -> Result<Vec<u32>> {
+        let mut v: Vec<u32> = self
+            .repo
+            .tag_names(Some(&format!("{name}@v*")))?
+            .iter()
+            .flatten()
+            .filter_map(|t| t.and_then(|t| t.strip_prefix(&format!("{name}@v"))?.parse().ok()))
+            .collect();
+        v.sort_unstable();
+        Ok(v)
+    }
+
+    /// Register files as the next version of `name`. `files` are (path in the model, file on disk);
+    /// every file is hashed before anything is written.
+    pub fn add(
+        &self,
+        name: &str,
+        files: &[(String, PathBuf)],
+        run: Option<RunRef>,
+        notes: &str,
+        author: &str,
+        hard_link: bool,
+        progress: &dyn Fn(u64),
+    ) -> Result<Manifest> {
+        check_name(name)?;
+        if files.is_empty() {
+            bail!(
+                UserError::new("no files to register")
+                    .hint("give files or folders: gantry model add NAME PATH...")
+            );
+        }
+        let mut entries = Vec::new();
+        for (rel, abs) in files {
+            let (hash, size) = objects::hash_file(abs, progress).map_err(|e| {
+                UserError::new(format!("cannot read {}", abs.display()))
+                    .cause(e)
+                    .hint("check the file exists and is readable")
+            })?;
+            entries.push((
+                FileEntry {
+                    path: rel.clone(),
+                    size,
+                    blake3: hash,
+                },
+                abs,
+            ));
+        }
+        let _lock = self.lock()?;
+        self.check_clean()?;
+        let version = self.version_tags(name)?.last().copied().unwrap_or(0) + 1;
+        for (e, abs) in &entries {
+            self.objects
+                .put(abs, &e.blake3, hard_link)
+                .with_context(|| format!("storing {}", abs.display()))?;
+        }
+        let paths: Vec<String> = entries.iter().map(|(e, _)| e.path.clone()).collect();
+        let manifest = Manifest {
+            name: name.into(),
+            version,
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            author: author.into(),
+            notes: notes.into(),
+            framework: guess_framework(&paths),
+            run,
+            files: entries.into_iter().map(|(e, _)| e).collect(),
+        };
+        let text = toml::to_string_pretty(&manifest)?;
+        let msg = if notes.is_empty() {
+            format!("add {name}@v{version}")
+        } else {
+            format!("add {name}@v{version}: {notes}")
+        };
+        let oid = self.commit(&[(format!("{name}/model.toml"), text)], &msg, author)?;
+        let obj = self.repo.find_object(oid, Some(ObjectType::Commit))?;
+        self.repo.tag(
+            &format!("{name}@v{version}"),
+            &obj,
+            &signature(author)?,
+            &msg,
+            false,
+        )?;
+        Ok(manifest)
+    }
+
+    /// The manifest of one version.
+    pub fn manifest(&self, name: &str, version: u32) -> Result<Manifest> {
+        let tag = format!("{name}@v{version}");
+        let commit = self
+            .repo
+            .revparse_single(&format!("refs/tags/{tag}"))
+            .map_err(|_| {
+                UserError::new(format!("{name} has no version {version}"))
+                    .hint(format!("`gantry model show {name}` lists its versions"))
+            })?
+            .peel_to_commit()?;
+        let entry = commit
+            .tree()?
+            .get_path(Path::new(&format!("{name}/model.toml")))
+            .map_err(|_| {
+                UserError::new(format!("the registry's {tag} has no {name}/model.toml"))
+                    .hint("the registry was edited by hand; check `git log` in it")
+            })?;
+        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
+        let text = std::str::from_utf8(blob.content()).context("model.toml is not UTF-8")?;
+        toml::from_str(text).map_err(|e| {
+            UserError::new(format!("{tag}:{name}/model.toml cannot be read"))
+                .cause(e.message())
+                .hint("the registry was edited by hand; restore the file from git history")
+                .into()
+        })
+    }
+
+    /// The commit of a version (its tag's target).
+    pub fn commit_of(&self, name: &str, version: u32) -> Result<String> {
+        Ok(self
+            .repo
+            .revparse_single(&format!("refs/tags/{name}@v{version}"))?
+            .peel_to_commit()?
+            .id()
+            .to_string())
+    }
+
+    pub fn versions(&self, name: &str) -> Result<Vec<Manifest>> {
+        self.version_tags(name)?
+            .into_iter()
+            .map(|v| self.manifest(name, v))
+            .collect()
+    }
+
+    pub fn aliases(&self, name: &str) -> Result<BTreeMap<String, u32>> {
+        let Some((_, tree)) = self.head_tree()? else {
+            return Ok(BTreeMap::new());
+        };
+        let Ok(entry) = tree.get_path(Path::new(&format!("{name}/aliases.toml"))) else {
+            return Ok(BTreeMap::new());
+        };
+        let blob = entry.to_object(&self.repo)?.peel_to_blob()?;
+        toml::from_str(std::str::from_utf8(blob.content())?).map_err(|e| {
+            UserError::new(format!("{name}/aliases.toml cannot be read"))
+                .cause(e.message())
+                .hint("the registry was edited by hand")
+                .into()
+        })
+    }
+
+    pub fn models(&self) -> Result<Vec<ModelSummary>> {
+        let Some((_, tree)) = self.head_tree()? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for e in tree.iter() {
+            let Ok(name) = e.name() else { continue };
+            if e.kind() != Some(ObjectType::Tree) {
+                continue;
+            }
+            let versions = self.version_tags(name)?;
+            let Some(&latest) = versions.last() else {
+                continue;
+            };
+            out.push(ModelSummary {
+                name: name.into(),
+                latest,
+                versions: versions.len(),
+                aliases: self.aliases(name)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// `NAME`, `NAME@vN` (or `NAME@N`), or `NAME@alias` to a manifest. A bare NAME is the latest.
+    pub fn resolve(&self, spec: &str) -> Result<Manifest> {
+        let (name, r) = split_spec(spec);
+        check_name(name)?;
+        let versions = self.version_tags(name)?;
+        if versions.is_empty() {
+            let known: Vec<String> = self.models()?.into_iter().map(|m| m.name).collect();
+            bail!(
+                UserError::new(format!("no model named `{name}`")).hint(if known.is_empty() {
+                    "register one with: gantry model add NAME PATH...".to_string()
+                } else {
+                    format!("models here: {}", known.join(", "))
+                })
+            );
+        }
+        let version = match r {
+            None => *versions.last().expect("not empty"),
+            Some(r) => {
+                let num = r.strip_prefix('v').unwrap_or(r);
+                match num.parse::<u32>() {
+                    Ok(v) => v,
+                    Err(_) => *self.aliases(name)?.get(r).ok_or_else(|| {
+                        UserError::new(format!("{name} has no version or alias `{r}`"))
+                            .hint(format!("`gantry model show {name}` lists them"))
+                    })?,
+                }
+            }
+        };
+        self.manifest(name, version)
+    }
+
+    /// Point `alias` at a version, by a commit whose message says why.
+    pub fn promote(
+        &self,
+        name: &str,
+        version: u32,
+        alias: &str,
+        reason: &str,
+        author: &str,
+    ) -> Result<()> {
+        check_name(alias).map_err(|_| {
+            UserError::new(format!("`{alias}` is not an alias name"))
+                .hint("use letters, digits, `.`, `_` and `-`")
+        })?;
+        if alias.starts_with('v') && alias[1..].chars().all(|c| c.is_ascii_digit()) {
+            bail!(
+                UserError::new(format!("`{alias}` looks like a version"))
+                    .hint("choose a word: production, staging, ...")
+            );
+        }
+        let _lock = self.lock()?;
+        self.check_clean()?;
+        self.manifest(name, version)?;
+        let mut aliases = self.aliases(name)?;
+        aliases.insert(alias.into(), version);
+        let msg = if reason.is_empty() {
+            format!("promote {name}@v{version} to {alias}")
+        } else {
+            format!("promote {name}@v{version} to {alias}: {reason}")
+        };
+        self.commit(
+            &[(format!("{name}/aliases.toml"), toml::to_string(&aliases)?)],
+            &msg,
+            author,
+        )?;
+        Ok(())
+    }
+
+    /// Commits that touched a model, newest first.
+    pub fn log(&self, name: &str) -> Result<Vec<LogEntry>> {
+        let Some((head, _)) = self.head_tree()? else {
+            return Ok(Vec::new());
+        };
+        let mut walk = self.repo.revwalk()?;
+        walk.push(head.id())?;
+        let mut out = Vec::new();
+        for oid in walk {
+            let c = self.repo.find_commit(oid?)?;
+            let now = c.tree()?.get_name(name).map(|e| e.id());
+            let before = c
+                .parent(0)
+                .ok()
+                .and_then(|p| p.tree().ok())
+                .and_then(|t| t.get_name(name).map(|e| e.id()));
+            if now.is_some() && now != before {
+                out.push(LogEntry {
+                    commit: c.id().to_string(),
+                    time: c.time().seconds(),
+                    author: c.author().name().unwrap_or("").to_string(),
+                    message: c.message().unwrap_or("").trim().to_string(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every version of every model (or of one), checked against its objects.
+    pub fn verify(&self, only: Option<&str>) -> Result<(usize, Vec<Problem>)> {
+        let mut checked = 0;
+        let mut problems = Vec::new();
+        let mut seen: BTreeMap<String, Option<bool>> = BTreeMap::new();
+        for m in self.models()? {
+            if only.is_some_and(|o| o != m.name) {
+                continue;
+            }
+            for v in self.versions(&m.name)? {
+                for f in &v.files {
+                    checked += 1;
+                    let ok = *seen
+                        .entry(f.blake3.clone())
+                        .or_insert_with(|| self.objects.verify(&f.blake3).ok());
+                    let problem = match ok {
+                        Some(true) => continue,
+                        Some(false) => "corrupt",
+                        None => "missing",
+                    };
+                    problems.push(Problem {
+                        model: m.name.clone(),
+                        version: v.version,
+                        path: f.path.clone(),
+                        blake3: f.blake3.clone(),
+                        problem,
+                    });
+                }
+            }
+        }
+        if let Some(o) = only
+            && !self.models()?.iter().any(|m| m.name == o)
+        {
+            bail!(
+                UserError::new(format!("no model named `{o}`"))
+                    .hint("`gantry model ls` lists the models")
+            );
+        }
+        Ok((checked, problems))
+    }
+
+    /// Objects no version of any model refers to.
+    pub fn unreferenced(&self) -> Result<Vec<(String, u64)>> {
+        let mut used = BTreeSet::new();
+        for m in self.models()? {
+            for v in self.versions(&m.name)? {
+                used.extend(v.files.into_iter().map(|f| f.blake3));
+            }
+        }
+        Ok(self
+            .objects
+            .all()?
+            .into_iter()
+            .filter(|h| !used.contains(h))
+            .map(|h| {
+                let n = std::fs::metadata(self.objects.path(&h))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                (h, n)
+            })
+            .collect())
+    }
+
+    /// Write a version's files under `to`, each verified against its hash.
+    pub fn checkout(&self, m: &Manifest, to: &Path, progress: &dyn Fn(u64)) -> Result<()> {
+        for f in &m.files {
+            let rel = Path::new(&f.path);
+            if rel.is_absolute()
+                || rel
+                    .components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                bail!(
+                    UserError::new(format!(
+                        "{}@v{} lists an unsafe path `{}`",
+                        m.name, m.version, f.path
+                    ))
+                    .hint("the registry was edited by hand")
+                );
+            }
+            if !self.objects.contains(&f.blake3) {
+                bail!(
+                    UserError::new(format!(
+                        "{} of {}@v{} is missing from the object store",
+                        f.path, m.name, m.version
+                    ))
+                    .hint("`gantry model verify` lists what is missing")
+                );
+            }
+            self.objects.checkout(&f.blake3, &to.join(rel), progress).map_err(|e| {
+                UserError::new(format!("refusing to check out {} of {}@v{}", f.path, m.name, m.version))
+                    .cause(e)
+                    .hint("the stored object does not match its hash; `gantry model verify` lists the damage")
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn signature(author: &str) -> Result<Signature<'static>> {
+    let host = crate::capture::supervise::hostname();
+    let name = if author.is_empty() { "gantry" } else { author };
+    Ok(Signature::now(name, &format!("{name}@{host}"))?)
+}
+
+/// Files to register from the command line: each file as its name, each folder's files by their
+/// paths inside it. Symlinks and paths outside `workspace_root` are refused.
+pub fn collect_files(
+    paths: &[PathBuf],
+    workspace_root: &Path,
+) -> Result<Vec<(String, PathBuf)>, UserError> {
+    let root = workspace_root
+        .canonicalize()
+        .map_err(|e| UserError::new("cannot read the workspace").cause(e))?;
+    let mut out: Vec<(String, PathBuf)> = Vec::new();
+    for p in paths {
+        let meta = std::fs::symlink_metadata(p).map_err(|e| {
+            UserError::new(format!("cannot read {}", p.display()))
+                .cause(e)
+                .hint("check the path exists and is readable")
+        })?;
+        if meta.file_type().is_symlink() {
+            return Err(
+                UserError::new(format!("{} is a symbolic link", p.display()))
+                    .hint("give the file it points to"),
+            );
+        }
+        let abs = p
+            .canonicalize()
+            .map_err(|e| UserError::new(format!("cannot read {}", p.display())).cause(e))?;
+        if !abs.starts_with(&root) {
+            return Err(UserError::new(format!("{} is outside the workspace {}", p.display(), root.display()))
+                .hint("copy the files into the workspace, or use the workspace that holds them (--workspace)"));
+        }
+        if meta.is_dir() {
+            let mut stack = vec![abs.clone()];
+            while let Some(d) = stack.pop() {
+                let rd = std::fs::read_dir(&d)
+                    .map_err(|e| UserError::new(format!("cannot read {}", d.display())).cause(e))?;
+                for e in rd.flatten() {
+                    let ft = e
+                        .file_type()
+                        .map_err(|e| UserError::new("cannot read a folder entry").cause(e))?;
+                    let ep = e.path();
+                    if ft.is_symlink() {
+                        return Err(
+                            UserError::new(format!("{} is a symbolic link", ep.display()))
+                                .hint("give the file it points to"),
+                        );
+                    } else if ft.is_dir() {
+                        stack.push(ep);
+                    } else if let Ok(rel) = ep.strip_prefix(&abs) {
+                        out.push((
+                            rel.components()
+                                .map(|c| c.as_os_str().to_string_lossy())
+                                .collect::<Vec<_>>()
+                                .join("/"),
+                            ep,
+                        ));
+                    }
+                }
+            }
+        } else {
+            let name = abs
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((name, abs));
+        }
+    }
+    out.sort();
+    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
+        return Err(
+            UserError::new(format!("two files would both be `{}` in the model", w[0].0))
+                .hint("give them from one folder, or rename one"),
+        );
+    }
+    Ok(out)
+}
