@@ -269,7 +269,7 @@ fn bad_input_is_refused_and_leaves_the_registry_consistent() {
     if unsafe { libc::geteuid() } != 0 {
         use std::os::unix::fs::PermissionsExt;
         let p = ws.write("secret/w.bin", b"z");
-        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0)).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
         assert!(
             ws.err(&["model", "add", "m", "secret/w.bin"])
                 .contains("cannot read")

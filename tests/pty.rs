@@ -151,7 +151,8 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
     s.wait_text("Runs (7)");
     s.wait_text("resnet50-warmup");
     s.send("2");
-    s.wait_text("No model versions");
+    s.wait_text("Models (2)");
+    s.wait_text("resnet50");
     s.send("3");
     s.wait_for("the GPUs tab", |t| {
         t.contains("No GPU data") || t.contains("GPUs (")
@@ -171,7 +172,7 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
         cols.start + 2,
         cols.start + 2
     ));
-    s.wait_text("No model versions");
+    s.wait_text("Models (2)");
     s.send("q");
     let st = s.wait_exit();
     assert!(st.success(), "{st:?}");
@@ -212,7 +213,7 @@ fn a_broken_config_is_named_with_its_line_and_defaults_carry_on() {
     let mut s = Session::start(home.path(), &["--workspace", &ws]);
     s.wait_text("config.toml:4: keymap.quit: unknown key `nope`");
     s.send("2");
-    s.wait_text("No model versions");
+    s.wait_text("Models (2)");
     s.send("q");
     assert!(
         s.wait_exit().success(),

@@ -40,7 +40,9 @@ fn runs_tab_loading() {
 
 #[test]
 fn models_tab_empty() {
-    insta::assert_snapshot!(screen(&on(Tab::Models)));
+    let mut s = on(Tab::Models);
+    s.models.loaded = true;
+    insta::assert_snapshot!(screen(&s));
 }
 
 #[test]

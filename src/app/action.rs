@@ -57,6 +57,13 @@ pub enum Action {
     // the log pane
     Search,
     NextMatch,
+    // models
+    Register,
+    ModelOpen,
+    ModelMark,
+    Promote,
+    Verify,
+    ModelBack,
 }
 
 /// Where an action applies. The keymap looks in the focused section, then the view's, then
@@ -69,6 +76,7 @@ pub enum Section {
     Chart,
     Log,
     Compare,
+    Models,
 }
 
 impl Section {
@@ -80,6 +88,7 @@ impl Section {
             Section::Chart => "Charts",
             Section::Log => "Log pane",
             Section::Compare => "Compare",
+            Section::Models => "Models",
         }
     }
 }
@@ -245,6 +254,13 @@ pub fn actions() -> Vec<ActionInfo> {
             None,
         ),
         info(
+            A::Register,
+            S::Table,
+            "register",
+            "Register the run's files as a model version",
+            None,
+        ),
+        info(
             A::Back,
             S::Detail,
             "back",
@@ -362,6 +378,41 @@ pub fn actions() -> Vec<ActionInfo> {
         ),
         info(A::Search, S::Log, "search", "Search the log", None),
         info(A::NextMatch, S::Log, "next_match", "Next match", None),
+        info(
+            A::ModelOpen,
+            S::Models,
+            "model_open",
+            "Open a model's versions / a version's run",
+            Some("open"),
+        ),
+        info(
+            A::ModelMark,
+            S::Models,
+            "model_mark",
+            "Mark a version; two marked show their diff",
+            Some("mark"),
+        ),
+        info(
+            A::Promote,
+            S::Models,
+            "promote",
+            "Point an alias at the version (asks first)",
+            Some("promote"),
+        ),
+        info(
+            A::Verify,
+            S::Models,
+            "verify",
+            "Re-hash the model's files",
+            Some("verify"),
+        ),
+        info(
+            A::ModelBack,
+            S::Models,
+            "model_back",
+            "Back to the model list",
+            None,
+        ),
     ]);
     v
 }

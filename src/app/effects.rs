@@ -19,16 +19,31 @@ const LOG_TAIL_BYTES: u64 = 512 * 1024;
 pub struct EffectRunner {
     store: Store,
     tx: UnboundedSender<Msg>,
-    runs_dir: PathBuf,
+    /// The workspace's `.gantry/`.
+    gantry_dir: PathBuf,
 }
 
 impl EffectRunner {
-    pub fn new(store: Store, tx: UnboundedSender<Msg>, runs_dir: PathBuf) -> Self {
+    pub fn new(store: Store, tx: UnboundedSender<Msg>, gantry_dir: PathBuf) -> Self {
         EffectRunner {
             store,
             tx,
-            runs_dir,
+            gantry_dir,
         }
+    }
+
+    /// Run registry work on the blocking pool and send its message.
+    fn registry(
+        &self,
+        f: impl FnOnce(&crate::registry::Registry) -> anyhow::Result<Msg> + Send + 'static,
+    ) {
+        let (tx, dir) = (self.tx.clone(), self.gantry_dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let msg = crate::registry::Registry::open(&dir)
+                .and_then(|r| f(&r))
+                .unwrap_or_else(|e| Msg::Notice(format!("{e:#}")));
+            let _ = tx.send(msg);
+        });
     }
 
     /// Start the work for one effect. Pager and Copy need the terminal: the loop hands them to
@@ -91,8 +106,72 @@ impl EffectRunner {
                     let _ = tx.send(Msg::StoreChanged);
                 });
             }
+            Effect::LoadModels => {
+                self.registry(|r| Ok(Msg::ModelsLoaded(r.models().map_err(|e| format!("{e:#}")))))
+            }
+            Effect::LoadVersions(name) => self.registry(move |r| {
+                Ok(Msg::VersionsLoaded(
+                    name.clone(),
+                    r.versions(&name).map_err(|e| format!("{e:#}")),
+                ))
+            }),
+            Effect::VerifyModel(name) => self.registry(move |r| {
+                use super::models::Badge;
+                let (_, problems) = r.verify(Some(&name))?;
+                let badges = r
+                    .versions(&name)?
+                    .iter()
+                    .map(|v| {
+                        let n = problems.iter().filter(|p| p.version == v.version).count();
+                        (
+                            v.version,
+                            if n == 0 { Badge::Ok } else { Badge::Damaged(n) },
+                        )
+                    })
+                    .collect();
+                Ok(Msg::Verified(name, badges))
+            }),
+            Effect::Promote {
+                model,
+                version,
+                alias,
+                reason,
+            } => {
+                let tx2 = self.tx.clone();
+                self.registry(move |r| {
+                    r.promote(
+                        &model,
+                        version,
+                        &alias,
+                        &reason,
+                        &crate::capture::supervise::user_name(),
+                    )?;
+                    let _ = tx2.send(Msg::ModelsLoaded(r.models().map_err(|e| format!("{e:#}"))));
+                    let _ = tx2.send(Msg::VersionsLoaded(
+                        model.clone(),
+                        r.versions(&model).map_err(|e| format!("{e:#}")),
+                    ));
+                    Ok(Msg::Notice(format!("{alias} -> {model}@v{version}")))
+                })
+            }
+            Effect::Register { run, model } => {
+                let dir = self.gantry_dir.clone();
+                tokio::spawn(async move {
+                    let msg = match register(&store, &dir, &run, &model).await {
+                        Ok(m) => format!(
+                            "registered {}@v{} ({} files)",
+                            m.name,
+                            m.version,
+                            m.files.len()
+                        ),
+                        Err(e) => format!("cannot register: {e:#}"),
+                    };
+                    let _ = tx.send(Msg::Notice(msg));
+                    let _ = tx.send(Msg::StoreChanged);
+                });
+            }
             Effect::Delete(run) => {
-                let runs_dir = self.runs_dir.clone();
+                let runs_dir = self.gantry_dir.join("runs");
                 tokio::spawn(async move {
                     let msg = match store.delete_runs(std::slice::from_ref(&run)).await {
                         Ok(_) => {
@@ -108,6 +187,63 @@ impl EffectRunner {
             Effect::Pager(_) | Effect::Copy(_) => {}
         }
     }
+}
+
+/// Register the files of a run's directory (gantry's own left out) as the next version of `model`.
+async fn register(
+    store: &Store,
+    gantry_dir: &Path,
+    run: &str,
+    model: &str,
+) -> anyhow::Result<crate::registry::Manifest> {
+    use crate::registry::{NewVersion, RUN_FILES, Registry, collect_files, run_ref};
+    use crate::store::ModelVersionRow;
+    let rec = store.run(run).await?;
+    let root = gantry_dir.parent().unwrap_or(gantry_dir).to_path_buf();
+    let files: Vec<(String, PathBuf)> = collect_files(&[PathBuf::from(&rec.run_dir)], &root)?
+        .into_iter()
+        .filter(|(rel, _)| !RUN_FILES.contains(&rel.as_str()))
+        .collect();
+    if files.is_empty() {
+        anyhow::bail!(
+            "run {} saved no files of its own in {} (save checkpoints to $GANTRY_RUN_DIR)",
+            rec.short_id(),
+            rec.run_dir
+        );
+    }
+    let rr = run_ref(store, run).await?;
+    let author = crate::capture::supervise::user_name();
+    let (dir, name, files2, author2) = (
+        gantry_dir.to_path_buf(),
+        model.to_string(),
+        files.clone(),
+        author.clone(),
+    );
+    let (m, commit) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let reg = Registry::open(&dir)?;
+        let req = NewVersion {
+            name: name.clone(),
+            files: files2,
+            run: Some(rr),
+            author: author2,
+            ..Default::default()
+        };
+        let m = reg.add(&req, &|_| {})?;
+        let commit = reg.commit_of(&name, m.version)?;
+        Ok((m, commit))
+    })
+    .await??;
+    let row = ModelVersionRow {
+        model: model.into(),
+        version: i64::from(m.version),
+        commit,
+        run_id: Some(run.into()),
+        author,
+        notes: String::new(),
+        total_bytes: m.total_bytes() as i64,
+    };
+    store.record_model_version(&row).await?;
+    Ok(m)
 }
 
 /// The last lines of a log, as plain text: ANSI escapes removed, and of a line rewritten with

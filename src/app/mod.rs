@@ -4,6 +4,7 @@
 mod action;
 mod effects;
 mod keymap;
+pub mod models;
 mod run_loop;
 pub mod runs;
 mod state;

@@ -95,6 +95,22 @@ pub enum Modal {
     Columns {
         cursor: usize,
     },
+    Register {
+        run: String,
+        text: String,
+    },
+    /// "alias [reason]" for a version.
+    Promote {
+        model: String,
+        version: u32,
+        text: String,
+    },
+    ConfirmPromote {
+        model: String,
+        version: u32,
+        alias: String,
+        reason: String,
+    },
 }
 
 pub struct State {
@@ -109,6 +125,7 @@ pub struct State {
     pub clock: String,
     pub now_ms: i64,
     pub runs: RunsState,
+    pub models: super::models::ModelsState,
     pub modal: Option<Modal>,
     /// A short message in the status line (an action's result), until the next key.
     pub toast: Option<String>,
@@ -133,6 +150,7 @@ impl State {
             clock: String::new(),
             now_ms: 0,
             runs: RunsState::default(),
+            models: Default::default(),
             modal: None,
             toast: None,
             spinner: 0,
@@ -150,6 +168,9 @@ impl State {
 
     /// Where keys are looked up now, most specific first (global comes last on its own).
     pub fn sections(&self) -> Vec<Section> {
+        if self.tab == Tab::Models {
+            return vec![Section::Models];
+        }
         if self.tab != Tab::Runs {
             return Vec::new();
         }

@@ -36,6 +36,10 @@ pub enum Msg {
     LogChanged(String),
     /// The result of an action, to show in the status line.
     Notice(String),
+    ModelsLoaded(Result<Vec<crate::registry::ModelSummary>, String>),
+    VersionsLoaded(String, Result<Vec<crate::registry::Manifest>, String>),
+    /// Verify results of one model: (version, badge).
+    Verified(String, Vec<(u32, super::models::Badge)>),
     GpuProbed(GpuProbe),
     /// The terminal went away or we were asked to stop (SIGTERM, SIGHUP).
     Terminate(&'static str),
@@ -62,6 +66,20 @@ pub enum Effect {
     Pager(PathBuf),
     /// Put text on the terminal's clipboard (OSC 52).
     Copy(String),
+    LoadModels,
+    LoadVersions(String),
+    VerifyModel(String),
+    Promote {
+        model: String,
+        version: u32,
+        alias: String,
+        reason: String,
+    },
+    /// Register a run's files (its run directory, gantry's own files left out) as a model version.
+    Register {
+        run: String,
+        model: String,
+    },
 }
 
 /// What one message did: whether the screen must be redrawn, and the work it asks for.
@@ -90,6 +108,20 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     for id in state.runs.wanted_series() {
         state.runs.pending.insert(id.clone());
         out.effects.push(Effect::LoadSeries(id));
+    }
+    if state.tab == Tab::Models {
+        let m = &mut state.models;
+        if !m.loaded && !m.pending_models {
+            m.pending_models = true;
+            out.effects.push(Effect::LoadModels);
+        }
+        if let Some(name) = m.selected().map(|x| x.name.clone())
+            && name != m.versions_of
+            && m.pending_versions.as_deref() != Some(name.as_str())
+        {
+            m.pending_versions = Some(name.clone());
+            out.effects.push(Effect::LoadVersions(name));
+        }
     }
     if state.runs.view == View::Detail
         && let Some(d) = &state.runs.detail
@@ -206,10 +238,56 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::StoreChanged => {
             state.runs.drop_live_series();
+            let mut effects = vec![Effect::LoadRuns];
+            if state.models.loaded {
+                // `gantry model add` writes the store too: the registry may have changed.
+                effects.push(Effect::LoadModels);
+                if !state.models.versions_of.is_empty() {
+                    effects.push(Effect::LoadVersions(state.models.versions_of.clone()));
+                }
+            }
             Outcome {
                 redraw: false,
-                effects: vec![Effect::LoadRuns],
+                effects,
             }
+        }
+        Msg::ModelsLoaded(res) => {
+            let m = &mut state.models;
+            m.pending_models = false;
+            match res {
+                Ok(list) => m.set_models(list),
+                Err(e) => {
+                    m.loaded = true;
+                    m.error = Some(e);
+                }
+            }
+            Outcome::redraw()
+        }
+        Msg::VersionsLoaded(name, res) => {
+            let m = &mut state.models;
+            if m.pending_versions.as_deref() == Some(name.as_str()) {
+                m.pending_versions = None;
+            }
+            match res {
+                Ok(v) => m.set_versions(name, v),
+                Err(e) => state.toast = Some(e),
+            }
+            Outcome::redraw()
+        }
+        Msg::Verified(name, results) => {
+            let damaged = results
+                .iter()
+                .filter(|(_, b)| *b != super::models::Badge::Ok)
+                .count();
+            for (v, b) in results {
+                state.models.badges.insert((name.clone(), v), b);
+            }
+            state.toast = Some(if damaged == 0 {
+                format!("{name}: every file verified")
+            } else {
+                format!("{name}: {damaged} versions damaged")
+            });
+            Outcome::redraw()
         }
         Msg::LogChanged(run) => {
             if state.runs.view == View::Detail && state.runs.detail.as_deref() == Some(run.as_str())
@@ -253,6 +331,7 @@ struct Shown {
     chart: super::runs::ChartOpts,
     diff_only: bool,
     log: (usize, Option<String>),
+    models: (usize, usize, super::models::ModelsFocus, Vec<u32>),
 }
 
 fn shown(s: &State) -> Shown {
@@ -272,6 +351,12 @@ fn shown(s: &State) -> Shown {
         chart: r.chart.clone(),
         diff_only: r.diff_only,
         log: (r.log.scroll, r.log.search.clone()),
+        models: (
+            s.models.cursor,
+            s.models.version_cursor,
+            s.models.focus,
+            s.models.marked.clone(),
+        ),
     }
 }
 
@@ -302,7 +387,25 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::PageDown
         | Action::Top
         | Action::Bottom => {
-            if state.help || state.tab != Tab::Runs {
+            if state.help {
+                return Outcome::none();
+            }
+            if state.tab == Tab::Models {
+                let m = &mut state.models;
+                match m.focus {
+                    super::models::ModelsFocus::Models => {
+                        move_cursor(&mut m.cursor, m.models.len(), action, page)
+                    }
+                    super::models::ModelsFocus::Versions => {
+                        move_cursor(&mut m.version_cursor, m.versions.len(), action, page)
+                    }
+                }
+                return Outcome {
+                    redraw: true,
+                    effects,
+                };
+            }
+            if state.tab != Tab::Runs {
                 return Outcome::none();
             }
             match (r.view, r.focus) {
@@ -443,6 +546,22 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             r.chart.page = (r.chart.page + 1).min(pages - 1);
         }
         Action::PrevPage => r.chart.page = r.chart.page.saturating_sub(1),
+        Action::Register => {
+            if let Some(c) = r.current() {
+                let guess = c.run.experiment.clone();
+                state.modal = Some(Modal::Register {
+                    run: c.run.id.clone(),
+                    text: guess,
+                });
+            }
+        }
+        Action::ModelOpen
+        | Action::ModelMark
+        | Action::Promote
+        | Action::Verify
+        | Action::ModelBack => {
+            return models_action(state, action, effects);
+        }
         Action::Search => {
             state.modal = Some(Modal::Search {
                 text: r.log.search.clone().unwrap_or_default(),
@@ -456,6 +575,68 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
     }
     if matches!(action, Action::NextTab | Action::PrevTab | Action::Tab(_)) {
         state.help = false;
+    }
+    Outcome {
+        redraw: true,
+        effects,
+    }
+}
+
+fn models_action(state: &mut State, action: Action, mut effects: Vec<Effect>) -> Outcome {
+    use super::models::ModelsFocus;
+    let m = &mut state.models;
+    match (action, m.focus) {
+        (Action::ModelOpen, ModelsFocus::Models) if m.selected().is_some() => {
+            m.focus = ModelsFocus::Versions
+        }
+        (Action::ModelOpen, ModelsFocus::Versions) => {
+            // Jump to the run that made this version.
+            let run = m
+                .version()
+                .and_then(|v| v.run.as_ref())
+                .map(|r| r.id.clone());
+            match run {
+                Some(id) if state.runs.record(&id).is_some() => {
+                    state.tab = Tab::Runs;
+                    state.runs.color_of(&id);
+                    state.runs.detail = Some(id);
+                    state.runs.view = View::Detail;
+                    state.runs.focus = Focus::Charts;
+                }
+                Some(id) => {
+                    state.toast = Some(format!(
+                        "run {} is not in this workspace",
+                        &id[..8.min(id.len())]
+                    ))
+                }
+                None => state.toast = Some("this version was not registered from a run".into()),
+            }
+        }
+        (Action::ModelMark, ModelsFocus::Versions) => m.toggle_mark(),
+        (Action::Promote, _) => {
+            let target = match m.focus {
+                ModelsFocus::Versions => m.version().map(|v| (v.name.clone(), v.version)),
+                ModelsFocus::Models => m.selected().map(|s| (s.name.clone(), s.latest)),
+            };
+            if let Some((model, version)) = target {
+                state.modal = Some(Modal::Promote {
+                    model,
+                    version,
+                    text: String::new(),
+                });
+            }
+        }
+        (Action::Verify, _) => {
+            if let Some(s) = m.selected() {
+                effects.push(Effect::VerifyModel(s.name.clone()));
+                state.toast = Some(format!("verifying {}…", s.name));
+            }
+        }
+        (Action::ModelBack, _) => {
+            m.focus = ModelsFocus::Models;
+            m.marked.clear();
+        }
+        _ => {}
     }
     Outcome {
         redraw: true,
@@ -568,6 +749,75 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 state.toast = Some(format!("deleting {name}…"));
             } else {
                 state.toast = Some("nothing deleted".into());
+            }
+            None
+        }
+        Modal::Register { run, mut text } => match edit(&mut text) {
+            Some(true) if crate::registry::check_name(text.trim()).is_ok() => {
+                effects.push(Effect::Register {
+                    run,
+                    model: text.trim().into(),
+                });
+                state.toast = Some(format!("registering {}…", text.trim()));
+                None
+            }
+            Some(true) => {
+                state.toast = Some("a model name is letters, digits, `.`, `_` and `-`".into());
+                Some(Modal::Register { run, text })
+            }
+            Some(false) => None,
+            None => Some(Modal::Register { run, text }),
+        },
+        Modal::Promote {
+            model,
+            version,
+            mut text,
+        } => match edit(&mut text) {
+            Some(true) => {
+                let (alias, reason) = text
+                    .trim()
+                    .split_once(' ')
+                    .map_or((text.trim(), ""), |(a, r)| (a, r.trim()));
+                if crate::registry::check_name(alias).is_ok() {
+                    Some(Modal::ConfirmPromote {
+                        model,
+                        version,
+                        alias: alias.into(),
+                        reason: reason.into(),
+                    })
+                } else {
+                    state.toast =
+                        Some("type an alias (production, staging, ...) and a reason".into());
+                    Some(Modal::Promote {
+                        model,
+                        version,
+                        text,
+                    })
+                }
+            }
+            Some(false) => None,
+            None => Some(Modal::Promote {
+                model,
+                version,
+                text,
+            }),
+        },
+        Modal::ConfirmPromote {
+            model,
+            version,
+            alias,
+            reason,
+        } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                state.toast = Some(format!("promoting {model}@v{version} to {alias}…"));
+                effects.push(Effect::Promote {
+                    model,
+                    version,
+                    alias,
+                    reason,
+                });
+            } else {
+                state.toast = Some("nothing promoted".into());
             }
             None
         }

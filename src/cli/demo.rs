@@ -115,6 +115,10 @@ pub async fn run(args: Args, theme: Option<String>) -> Result<ExitCode> {
     println!("open it again with: {w}");
     println!("try:");
     println!("  {w} runs --filter 'exp:vision' --sort -metric.val/acc");
+    println!("  {w} export resnet50-cosine --format csv");
+    println!(
+        "  {w} model ls   (and: model show resnet50@production, model diff resnet50@v1 resnet50@v2)"
+    );
     println!("  {w} show resnet50-cosine");
     println!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
     println!(
@@ -154,6 +158,7 @@ fn shell_path(p: &Path) -> String {
 pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(String, PathBuf)>> {
     let runs: Vec<DemoRun> = serde_json::from_str(RUNS_JSON).context("fixtures/demo/runs.json")?;
     let mut live = None;
+    let mut made: Vec<(String, String, PathBuf)> = Vec::new();
     for r in &runs {
         let started_ms = now_ms - r.started_min_ago * 60_000;
         let id = crate::domain::new_run_id();
@@ -217,6 +222,7 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
         let mut tail =
             Tail::open(store, &run.id, SOURCE_METRICS, &dir.join("metrics.jsonl")).await?;
         while tail.step(store, now_ms, !running).await?.more {}
+        made.push((r.name.clone(), run.id.clone(), dir.clone()));
         let samples = system_samples(started_ms, last_step * r.step_ms, &r.name);
         let batch: Vec<_> = samples
             .iter()
@@ -236,7 +242,93 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
                 .await?;
         }
     }
+    seed_models(ws, store, &made).await?;
     Ok(live)
+}
+
+/// Two models made from the demo runs, several versions each, with aliases.
+async fn seed_models(
+    ws: &Workspace,
+    store: &Store,
+    runs: &[(String, String, PathBuf)],
+) -> Result<()> {
+    use crate::registry::{NewVersion, Registry, run_ref};
+    const MODELS: [(&str, &[&str]); 2] = [
+        (
+            "resnet50",
+            &["resnet50-baseline", "resnet50-cosine", "resnet50-warmup"],
+        ),
+        ("gpt2-124m", &["gpt2-124m-lr3e-4", "gpt2-124m-lr6e-4"]),
+    ];
+    let reg = Registry::open(&ws.dir())?;
+    for (model, from) in MODELS {
+        for run_name in from {
+            let Some((_, id, dir)) = runs.iter().find(|(n, _, _)| n == run_name) else {
+                continue;
+            };
+            // Made-up weights, the same every time: 48 KiB from the run's name.
+            let mut seed = run_name.bytes().fold(1469598103934665603u64, |a, b| {
+                (a ^ u64::from(b)).wrapping_mul(1099511628211)
+            });
+            let weights: Vec<u8> = (0..48 * 1024)
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed as u8
+                })
+                .collect();
+            std::fs::write(dir.join("model.safetensors"), weights)?;
+            std::fs::write(
+                dir.join("config.json"),
+                format!("{{\"model\": \"{model}\", \"run\": \"{run_name}\"}}\n"),
+            )?;
+            let files = vec![
+                ("config.json".to_string(), dir.join("config.json")),
+                (
+                    "model.safetensors".to_string(),
+                    dir.join("model.safetensors"),
+                ),
+            ];
+            let rr = run_ref(store, id).await?;
+            let req = NewVersion {
+                name: model.into(),
+                files,
+                run: Some(rr),
+                notes: format!("from {run_name}"),
+                author: "demo".into(),
+                hard_link: false,
+            };
+            let m = reg.add(&req, &|_| {})?;
+            let commit = reg.commit_of(model, m.version)?;
+            let row = crate::store::ModelVersionRow {
+                model: model.into(),
+                version: i64::from(m.version),
+                commit,
+                run_id: Some(id.clone()),
+                author: "demo".into(),
+                notes: m.notes.clone(),
+                total_bytes: m.total_bytes() as i64,
+            };
+            store.record_model_version(&row).await?;
+        }
+    }
+    reg.promote(
+        "resnet50",
+        2,
+        "production",
+        "best val/acc of the sweep",
+        "demo",
+    )?;
+    reg.promote(
+        "resnet50",
+        3,
+        "staging",
+        "warmup run, still training",
+        "demo",
+    )?;
+    reg.promote("gpt2-124m", 1, "production", "lowest val/loss", "demo")?;
+    Ok(())
 }
 
 /// A training process's look every 5 s: busy CPU, steady memory, a busy GPU. Made up, but the same

@@ -5,7 +5,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::error::UserError;
-use crate::registry::{Manifest, Registry, RunRef};
+use crate::registry::{Manifest, NewVersion, Registry, RunRef};
 use crate::store::Store;
 use crate::ui::text::num;
 use crate::workspace::Workspace;
@@ -86,19 +86,7 @@ fn progress(total: u64, what: &str) -> ProgressBar {
 
 async fn run_ref(store: &Store, spec: &str) -> anyhow::Result<RunRef> {
     let run = store.resolve_run(spec).await?;
-    let (rec, _) = store.run_record(&run.id).await?;
-    Ok(RunRef {
-        id: run.id.clone(),
-        name: run.name.clone(),
-        experiment: run.experiment.clone(),
-        code_commit: run.git_commit.clone(),
-        params: rec.params,
-        metrics: rec
-            .metrics
-            .into_iter()
-            .filter_map(|(k, s)| Some((k, s.last?)))
-            .collect(),
-    })
+    crate::registry::run_ref(store, &run.id).await
 }
 
 /// Register files as a new version; shared with the workbench's `M`.
@@ -126,20 +114,27 @@ pub async fn add(
     let reg = Registry::open(&ws.dir())?;
     let author = crate::capture::supervise::user_name();
     let run_id = run.as_ref().map(|r| r.id.clone());
-    let m = reg.add(name, files, run, notes, &author, hard_link, &|n| pb.inc(n))?;
+    let req = NewVersion {
+        name: name.into(),
+        files: files.to_vec(),
+        run,
+        notes: notes.into(),
+        author: author.clone(),
+        hard_link,
+    };
+    let m = reg.add(&req, &|n| pb.inc(n))?;
     pb.finish_and_clear();
     let commit = reg.commit_of(name, m.version)?;
-    store
-        .record_model_version(
-            name,
-            i64::from(m.version),
-            &commit,
-            run_id.as_deref(),
-            &author,
-            notes,
-            m.total_bytes() as i64,
-        )
-        .await?;
+    let row = crate::store::ModelVersionRow {
+        model: name.into(),
+        version: i64::from(m.version),
+        commit,
+        run_id,
+        author,
+        notes: notes.into(),
+        total_bytes: m.total_bytes() as i64,
+    };
+    store.record_model_version(&row).await?;
     Ok(m)
 }
 

@@ -103,7 +103,7 @@ pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<
             None
         }
     };
-    let runner = EffectRunner::new(store.clone(), tx.clone(), ws.runs_dir());
+    let runner = EffectRunner::new(store.clone(), tx.clone(), ws.dir());
     runner.run(Effect::LoadRuns);
     runner.run(Effect::ProbeGpus);
     tracing::info!(workspace = %ws.root.display(), "workbench opened");

@@ -133,6 +133,18 @@ pub fn guess_framework(paths: &[String]) -> Option<String> {
     Some(g.into())
 }
 
+/// What `Registry::add` registers: files as (path in the model, file on disk), the run they came
+/// from, notes, the author, and whether to share the files' bytes by hard link.
+#[derive(Debug, Clone, Default)]
+pub struct NewVersion {
+    pub name: String,
+    pub files: Vec<(String, PathBuf)>,
+    pub run: Option<RunRef>,
+    pub notes: String,
+    pub author: String,
+    pub hard_link: bool,
+}
+
 pub struct Registry {
     repo: Repository,
     pub objects: Objects,
@@ -152,25 +164,39 @@ impl Registry {
     /// Open the registry of a workspace (`.gantry/`), creating it on first use.
     pub fn open(gantry_dir: &Path) -> Result<Registry> {
         let path = gantry_dir.join("registry");
-        let repo = if path.exists() {
-            Repository::open(&path).map_err(|e| {
-                UserError::new(format!(
-                    "{} is not a readable git repository",
-                    path.display()
-                ))
-                .cause(e)
-                .hint("move it aside to start a new registry, or restore it (git -C it fsck)")
-            })?
-        } else {
-            let mut opts = RepositoryInitOptions::new();
-            opts.bare(true).initial_head("main");
-            Repository::init_opts(&path, &opts)
-                .with_context(|| format!("creating {}", path.display()))?
-        };
+        let lock_path = gantry_dir.join("registry.lock");
+        if !path.exists() {
+            // Made under the lock, in a temporary folder renamed into place: another process sees
+            // no registry or a whole one, never one half made.
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)?;
+            lock.lock().context("locking the registry")?;
+            if !path.exists() {
+                let tmp = gantry_dir.join(format!("registry.tmp-{}", std::process::id()));
+                let _ = std::fs::remove_dir_all(&tmp);
+                let mut opts = RepositoryInitOptions::new();
+                opts.bare(true).initial_head("main");
+                Repository::init_opts(&tmp, &opts)
+                    .with_context(|| format!("creating {}", tmp.display()))?;
+                std::fs::rename(&tmp, &path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+            }
+        }
+        let repo = Repository::open(&path).map_err(|e| {
+            UserError::new(format!(
+                "{} is not a readable git repository",
+                path.display()
+            ))
+            .cause(e)
+            .hint("move it aside to start a new registry, or restore it (git -C it fsck)")
+        })?;
         Ok(Registry {
             repo,
             objects: Objects::new(gantry_dir.join("objects")),
-            lock_path: gantry_dir.join("registry.lock"),
+            lock_path,
             path,
         })
     }
@@ -267,18 +293,20 @@ impl Registry {
         Ok(v)
     }
 
-    /// Register files as the next version of `name`. `files` are (path in the model, file on disk);
-    /// every file is hashed before anything is written.
-    pub fn add(
-        &self,
-        name: &str,
-        files: &[(String, PathBuf)],
-        run: Option<RunRef>,
-        notes: &str,
-        author: &str,
-        hard_link: bool,
-        progress: &dyn Fn(u64),
-    ) -> Result<Manifest> {
+    /// Register files as the next version of a model; every file is hashed before anything is
+    /// written.
+    pub fn add(&self, req: &NewVersion, progress: &dyn Fn(u64)) -> Result<Manifest> {
+        let NewVersion {
+            name,
+            files,
+            run,
+            notes,
+            author,
+            hard_link,
+        } = req;
+        let (name, notes, author, hard_link) =
+            (name.as_str(), notes.as_str(), author.as_str(), *hard_link);
+        let run = run.clone();
         check_name(name)?;
         if files.is_empty() {
             bail!(
@@ -735,6 +763,32 @@ pub fn bytes(n: u64) -> String {
     };
     format!("{v:.1} {u}")
 }
+
+/// The run a version comes from, with its params, final metrics and code commit, from the store.
+pub async fn run_ref(store: &crate::store::Store, run_id: &str) -> Result<RunRef> {
+    let (rec, _) = store.run_record(run_id).await?;
+    Ok(RunRef {
+        id: rec.run.id.clone(),
+        name: rec.run.name.clone(),
+        experiment: rec.run.experiment.clone(),
+        code_commit: rec.run.git_commit.clone(),
+        params: rec.params,
+        metrics: rec
+            .metrics
+            .into_iter()
+            .filter_map(|(k, s)| Some((k, s.last?)))
+            .collect(),
+    })
+}
+
+/// Files gantry itself keeps in a run directory: not part of a model made from the run.
+pub const RUN_FILES: [&str; 5] = [
+    "output.log",
+    "metrics.jsonl",
+    "stdout-metrics.jsonl",
+    "git.diff",
+    "supervisor.log",
+];
 
 fn signature(author: &str) -> Result<Signature<'static>> {
     let host = crate::capture::supervise::hostname();

@@ -48,6 +48,18 @@ pub struct IngestBatch {
     pub malformed: Vec<(i64, String)>,
 }
 
+/// A registered model version, as the store indexes it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelVersionRow {
+    pub model: String,
+    pub version: i64,
+    pub commit: String,
+    pub run_id: Option<String>,
+    pub author: String,
+    pub notes: String,
+    pub total_bytes: i64,
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum PairTable {
     Params,
@@ -565,30 +577,21 @@ impl Store {
 
     /// Remember a registered model version (the registry in git is the truth; this row links runs
     /// to the versions made from them).
-    pub async fn record_model_version(
-        &self,
-        model: &str,
-        version: i64,
-        commit: &str,
-        run_id: Option<&str>,
-        author: &str,
-        notes: &str,
-        total_bytes: i64,
-    ) -> Result<()> {
+    pub async fn record_model_version(&self, v: &ModelVersionRow) -> Result<()> {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO model_versions (model, version, commit_id, run_id, created_ms, author, notes, total_bytes) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (model, version) DO UPDATE SET \
              commit_id = excluded.commit_id, run_id = excluded.run_id, notes = excluded.notes",
         )
-        .bind(model)
-        .bind(version)
-        .bind(commit)
-        .bind(run_id)
+        .bind(&v.model)
+        .bind(v.version)
+        .bind(&v.commit)
+        .bind(&v.run_id)
         .bind(crate::domain::now_ms())
-        .bind(author)
-        .bind(notes)
-        .bind(total_bytes)
+        .bind(&v.author)
+        .bind(&v.notes)
+        .bind(v.total_bytes)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -1,18 +1,290 @@
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState};
 
-use crate::app::State;
+use crate::app::models::{Badge, ModelsFocus};
+use crate::app::{Modal, State};
+use crate::config::Role;
+use crate::registry::{bytes, diff_text};
+use crate::ui::text::{fit, num};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    super::empty(
-        frame,
-        area,
-        state,
-        "Models",
-        "No model versions in this workspace yet.",
-        &[
-            "Each registered model version is a commit in .gantry/registry, with its files,",
-            "the run that produced it and that run's code commit.",
+    let t = &state.theme;
+    let m = &state.models;
+    if let Some(e) = &m.error {
+        super::empty(
+            frame,
+            area,
+            state,
+            "Models",
+            &format!("Cannot read the registry: {e}"),
+            &[],
+        );
+        return;
+    }
+    if m.models.is_empty() {
+        let headline = if m.loaded {
+            "No model versions in this workspace yet."
+        } else {
+            "Loading models…"
+        };
+        super::empty(
+            frame,
+            area,
+            state,
+            "Models",
+            headline,
+            &[
+                "Register one with: gantry model add NAME PATH... [--run RUN]",
+                "or press M on a run in the Runs tab to register the files it saved.",
+            ],
+        );
+        return;
+    }
+    let [left, right] = Layout::horizontal([
+        Constraint::Length(40.min(area.width / 3)),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    // The models.
+    let rows = m.models.iter().map(|s| {
+        let aliases: Vec<String> = s.aliases.iter().map(|(a, v)| format!("{a}→v{v}")).collect();
+        Row::new(vec![
+            Cell::from(s.name.clone()).style(t.fg(Role::Text)),
+            Cell::from(format!("v{}", s.latest)).style(t.fg(Role::Accent)),
+            Cell::from(aliases.join(" ")).style(t.fg(Role::Good)),
+        ])
+    });
+    let focus_models = m.focus == ModelsFocus::Models;
+    let border = |on: bool| {
+        if on {
+            t.fg(Role::Accent)
+        } else {
+            t.fg(Role::Border)
+        }
+    };
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Fill(1),
+            Constraint::Length(4),
+            Constraint::Fill(1),
         ],
+    )
+    .row_highlight_style(t.selection())
+    .block(
+        Block::bordered()
+            .title(format!(" Models ({}) ", m.models.len()))
+            .border_style(border(focus_models)),
+    );
+    let mut ts = TableState::default().with_selected(Some(m.cursor));
+    frame.render_stateful_widget(table, left, &mut ts);
+
+    // The selected model's versions, newest first, and below: a version's files or a diff.
+    let name = m.selected().map_or("", |s| s.name.as_str());
+    let aliases = m.selected().map(|s| s.aliases.clone()).unwrap_or_default();
+    let lower = if m.diff_pair().is_some() {
+        right.height / 2
+    } else {
+        (right.height / 3).max(6)
+    };
+    let [top, bottom] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(lower)]).areas(right);
+    let header = Row::new([
+        "", "Version", "Created", "Run", "Metrics", "Size", "Aliases", "Check",
+    ])
+    .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
+    let rows = m.versions.iter().map(|v| {
+        let marked = if m.marked.contains(&v.version) {
+            "●"
+        } else {
+            " "
+        };
+        let al: Vec<&str> = aliases
+            .iter()
+            .filter(|(_, n)| **n == v.version)
+            .map(|(a, _)| a.as_str())
+            .collect();
+        // Validation metrics first: they are what a version is chosen by.
+        let metrics = v
+            .run
+            .as_ref()
+            .map(|r| {
+                let mut m: Vec<(&String, &f64)> = r.metrics.iter().collect();
+                m.sort_by_key(|(k, _)| (!k.contains("val"), (*k).clone()));
+                m.iter()
+                    .take(2)
+                    .map(|(k, x)| format!("{k}={}", num(**x)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        let (badge, role) = match m.badges.get(&(v.name.clone(), v.version)) {
+            Some(Badge::Ok) => ("✓ ok".to_string(), Role::Good),
+            Some(Badge::Damaged(n)) => (format!("✗ {n} bad"), Role::Bad),
+            None => ("·".to_string(), Role::Muted),
+        };
+        Row::new(vec![
+            Cell::from(marked).style(t.fg(Role::Accent)),
+            Cell::from(format!("v{}", v.version)).style(t.fg(Role::Accent)),
+            Cell::from(v.created.get(..10).unwrap_or(&v.created).to_string())
+                .style(t.fg(Role::Muted)),
+            Cell::from(
+                v.run
+                    .as_ref()
+                    .map(|r| r.name.clone())
+                    .unwrap_or_else(|| "-".into()),
+            )
+            .style(t.fg(Role::Text)),
+            Cell::from(metrics).style(t.fg(Role::Text)),
+            Cell::from(bytes(v.total_bytes())).style(t.fg(Role::Muted)),
+            Cell::from(al.join(" ")).style(t.fg(Role::Good)),
+            Cell::from(badge).style(t.fg(role)),
+        ])
+    });
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(7),
+        Constraint::Length(10),
+        Constraint::Fill(1),
+        Constraint::Fill(2),
+        Constraint::Length(9),
+        Constraint::Length(12),
+        Constraint::Length(7),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(if focus_models {
+            ratatui::style::Style::new()
+        } else {
+            t.selection()
+        })
+        .block(
+            Block::bordered()
+                .title(format!(" {name} "))
+                .border_style(border(!focus_models)),
+        );
+    let mut ts = TableState::default().with_selected(Some(m.version_cursor));
+    frame.render_stateful_widget(table, top, &mut ts);
+
+    let (title, lines): (String, Vec<Line>) = match (m.diff_pair(), m.version()) {
+        (Some((a, b)), _) => (
+            format!(" Diff v{} → v{} ", a.version, b.version),
+            diff_text(a, b)
+                .lines()
+                .skip(1)
+                .map(|l| diff_line(state, l))
+                .collect(),
+        ),
+        (None, Some(v)) => {
+            let mut lines = vec![Line::from(vec![
+                Span::styled(format!("{} by {}", v.created, v.author), t.fg(Role::Muted)),
+                Span::styled(
+                    format!("  {}", v.framework.as_deref().unwrap_or("")),
+                    t.fg(Role::Muted),
+                ),
+            ])];
+            if !v.notes.is_empty() {
+                lines.push(Line::styled(v.notes.clone(), t.fg(Role::Text)));
+            }
+            for f in &v.files {
+                lines.push(Line::from(vec![
+                    Span::styled(format!("{:>10}  ", bytes(f.size)), t.fg(Role::Muted)),
+                    Span::styled(fit(&f.path, 60), t.fg(Role::Text)),
+                    Span::styled(format!("  {}", &f.blake3[..12]), t.fg(Role::Muted)),
+                ]));
+            }
+            (format!(" {}@v{} ", v.name, v.version), lines)
+        }
+        _ => (" ".into(), Vec::new()),
+    };
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(title)
+                .border_style(t.fg(Role::Border)),
+        ),
+        bottom,
+    );
+
+    match &state.modal {
+        Some(Modal::Promote {
+            model,
+            version,
+            text,
+        }) => prompt(
+            frame,
+            area,
+            state,
+            &format!("promote {model}@v{version}: alias and reason"),
+            text,
+        ),
+        Some(Modal::ConfirmPromote {
+            model,
+            version,
+            alias,
+            reason,
+        }) => {
+            let q = format!(
+                "Point {alias} at {model}@v{version}{}? y/N",
+                if reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({reason})")
+                }
+            );
+            let w = (q.chars().count() as u16 + 4).min(area.width);
+            let r = area.centered(Constraint::Length(w), Constraint::Length(3));
+            frame.render_widget(Clear, r);
+            frame.render_widget(
+                Paragraph::new(Span::styled(q, t.fg(Role::Warn)))
+                    .block(Block::bordered().border_style(t.fg(Role::Warn))),
+                r,
+            );
+        }
+        _ => {}
+    }
+}
+
+fn diff_line<'a>(state: &State, l: &str) -> Line<'a> {
+    let t = &state.theme;
+    let role = if l.contains("(better)") || l.starts_with("  +") {
+        Role::Good
+    } else if l.contains("(worse)") || l.starts_with("  -") {
+        Role::Bad
+    } else if l.starts_with("  ~") {
+        Role::Warn
+    } else if !l.starts_with(' ') {
+        Role::Muted
+    } else {
+        Role::Text
+    };
+    Line::styled(l.to_string(), t.fg(role))
+}
+
+pub(crate) fn prompt(frame: &mut Frame, area: Rect, state: &State, label: &str, text: &str) {
+    let t = &state.theme;
+    let w = area.width.min(70);
+    let r = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + area.height.saturating_sub(4),
+        w,
+        3,
+    );
+    frame.render_widget(Clear, r);
+    let line = Line::from(vec![
+        Span::styled(text.to_string(), t.fg(Role::Text)),
+        Span::styled("▏", t.fg(Role::Accent)),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).block(
+            Block::bordered()
+                .title(format!(" {label} "))
+                .title_bottom(Line::from(" enter: ok · esc: cancel ").right_aligned())
+                .border_style(t.fg(Role::Accent)),
+        ),
+        r,
     );
 }

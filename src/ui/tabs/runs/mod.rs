@@ -25,6 +25,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Some(Modal::Tag { text, .. }) => prompt(frame, area, state, "tag (key=value)", text),
         Some(Modal::Rename { text, .. }) => prompt(frame, area, state, "rename to", text),
         Some(Modal::Search { text }) => prompt(frame, area, state, "search the log", text),
+        Some(Modal::Register { text, .. }) => prompt(
+            frame,
+            area,
+            state,
+            "register the run's files as model",
+            text,
+        ),
         Some(Modal::ConfirmDelete { name, .. }) => confirm(
             frame,
             area,

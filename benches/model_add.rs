@@ -1,0 +1,68 @@
+//! `gantry model add` of a 2 GiB file: the real binary's peak RSS (from wait4) and time, copying
+//! the file into the object store and, separately, by hard link. Target: RSS under 100 MB.
+//! `cargo bench --bench model_add`; under `cargo test --benches` a 64 MiB smoke run.
+
+use std::io::Write;
+use std::process::Command;
+use std::time::Instant;
+
+/// Run gantry and reap it with wait4, which also gives its peak RSS (clippy cannot see that
+/// wait4 reaps the child).
+#[allow(clippy::zombie_processes)]
+fn run(args: &[&str], cwd: &std::path::Path) -> (f64, f64) {
+    let t = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .current_dir(cwd)
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    assert_eq!(pid, child.id() as i32);
+    assert_eq!(status, 0, "gantry {args:?} failed");
+    (t.elapsed().as_secs_f64(), ru.ru_maxrss as f64 / 1024.0)
+}
+
+fn main() {
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let mib: usize = if quick { 64 } else { 2048 };
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    assert!(
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("init")
+            .arg(ws)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    // Incompressible-looking bytes, written in 1 MiB pieces.
+    let path = ws.join("big.bin");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for c in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&block).unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let (secs, rss) = run(&["model", "add", "big", "big.bin"], ws);
+    println!(
+        "model    add of a {mib} MiB file, copied into the object store: {secs:.1} s, peak RSS {rss:.1} MB"
+    );
+    std::fs::write(ws.join("other.bin"), b"x").unwrap();
+    std::fs::copy(&path, ws.join("big2.bin")).unwrap();
+    let (secs, rss) = run(&["model", "add", "big2", "big2.bin", "--hardlink"], ws);
+    println!("model    add of a {mib} MiB file by hard link: {secs:.1} s, peak RSS {rss:.1} MB");
+    let (secs, rss) = run(&["model", "checkout", "big@v1", "--to", "out"], ws);
+    println!("model    checkout of it, verified: {secs:.1} s, peak RSS {rss:.1} MB");
+}

@@ -1,0 +1,101 @@
+//! The Models tab's state: the models, the selected model's versions, marks for a diff, and
+//! verify results.
+
+use std::collections::HashMap;
+
+use crate::registry::{Manifest, ModelSummary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ModelsFocus {
+    #[default]
+    Models,
+    Versions,
+}
+
+/// What re-hashing found for one version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Badge {
+    Ok,
+    Damaged(usize),
+}
+
+#[derive(Default)]
+pub struct ModelsState {
+    pub models: Vec<ModelSummary>,
+    pub loaded: bool,
+    pub error: Option<String>,
+    pub cursor: usize,
+    pub versions: Vec<Manifest>,
+    /// The model `versions` belong to.
+    pub versions_of: String,
+    pub version_cursor: usize,
+    pub focus: ModelsFocus,
+    /// Up to two marked versions; with two, the diff is shown.
+    pub marked: Vec<u32>,
+    /// (model, version) -> verify result.
+    pub badges: HashMap<(String, u32), Badge>,
+    pub pending_models: bool,
+    pub pending_versions: Option<String>,
+}
+
+impl ModelsState {
+    pub fn selected(&self) -> Option<&ModelSummary> {
+        self.models.get(self.cursor)
+    }
+
+    pub fn version(&self) -> Option<&Manifest> {
+        self.versions.get(self.version_cursor)
+    }
+
+    pub fn set_models(&mut self, models: Vec<ModelSummary>) {
+        let keep = self.selected().map(|m| m.name.clone());
+        self.models = models;
+        self.loaded = true;
+        self.error = None;
+        self.cursor = keep
+            .and_then(|k| self.models.iter().position(|m| m.name == k))
+            .unwrap_or(0)
+            .min(self.models.len().saturating_sub(1));
+    }
+
+    /// Versions newest first.
+    pub fn set_versions(&mut self, model: String, mut versions: Vec<Manifest>) {
+        versions.sort_by_key(|m| std::cmp::Reverse(m.version));
+        if model != self.versions_of {
+            self.version_cursor = 0;
+            self.marked.clear();
+        }
+        self.versions_of = model;
+        self.versions = versions;
+        self.version_cursor = self
+            .version_cursor
+            .min(self.versions.len().saturating_sub(1));
+    }
+
+    pub fn toggle_mark(&mut self) {
+        let Some(v) = self.version().map(|m| m.version) else {
+            return;
+        };
+        if let Some(i) = self.marked.iter().position(|m| *m == v) {
+            self.marked.remove(i);
+        } else {
+            if self.marked.len() == 2 {
+                self.marked.remove(0);
+            }
+            self.marked.push(v);
+        }
+    }
+
+    /// The two marked versions, older first.
+    pub fn diff_pair(&self) -> Option<(&Manifest, &Manifest)> {
+        if self.marked.len() != 2 {
+            return None;
+        }
+        let (lo, hi) = (
+            self.marked[0].min(self.marked[1]),
+            self.marked[0].max(self.marked[1]),
+        );
+        let find = |v: u32| self.versions.iter().find(|m| m.version == v);
+        Some((find(lo)?, find(hi)?))
+    }
+}
