@@ -59,25 +59,16 @@ fn main() {
             }
         }
     }
-    let mut times = Vec::new();
-    for rep in 0..if quick { 1 } else { 3 } {
-        let store = rt
-            .block_on(Store::open(&dir.path().join(format!("f{rep}.db"))))
-            .unwrap();
-        let t = Instant::now();
-        let sum = rt
-            .block_on(interop::import_mlflow(&store, &root, &|_, _| {}))
-            .unwrap();
-        times.push(t.elapsed().as_secs_f64());
-        assert_eq!(sum.points, points);
-    }
-    times.sort_by(f64::total_cmp);
-    let m = times[times.len() / 2];
+    let (m, lo, hi) = time_imports(
+        &rt,
+        dir.path(),
+        "f",
+        &root,
+        points,
+        if quick { 1 } else { 3 },
+    );
     println!(
-        "import   MLflow FileStore, {runs} runs x {metrics} metrics x {steps} steps ({points} points): median {:.2} s (min {:.2}, max {:.2}) = {:.2} M points/s",
-        m,
-        times[0],
-        times[times.len() - 1],
+        "import   MLflow FileStore, {runs} runs x {metrics} metrics x {steps} steps ({points} points): median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
         points as f64 / m / 1e6
     );
 
@@ -123,25 +114,34 @@ fn main() {
         tx.commit().await.unwrap();
         s.close().await;
     });
+    let (m, lo, hi) = time_imports(&rt, dir.path(), "d", &db, points, if quick { 1 } else { 3 });
+    println!(
+        "import   MLflow SQLite store, same size: median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
+        points as f64 / m / 1e6
+    );
+}
+
+/// Import `source` into `reps` fresh stores; (median, min, max) seconds.
+fn time_imports(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    tag: &str,
+    source: &std::path::Path,
+    points: usize,
+    reps: usize,
+) -> (f64, f64, f64) {
     let mut times = Vec::new();
-    for rep in 0..if quick { 1 } else { 3 } {
+    for rep in 0..reps {
         let store = rt
-            .block_on(Store::open(&dir.path().join(format!("d{rep}.db"))))
+            .block_on(Store::open(&dir.join(format!("{tag}{rep}.db"))))
             .unwrap();
         let t = Instant::now();
         let sum = rt
-            .block_on(interop::import_mlflow(&store, &db, &|_, _| {}))
+            .block_on(interop::import_mlflow(&store, source, &|_, _| {}))
             .unwrap();
         times.push(t.elapsed().as_secs_f64());
         assert_eq!(sum.points, points);
     }
     times.sort_by(f64::total_cmp);
-    let m = times[times.len() / 2];
-    println!(
-        "import   MLflow SQLite store, same size: median {:.2} s (min {:.2}, max {:.2}) = {:.2} M points/s",
-        m,
-        times[0],
-        times[times.len() - 1],
-        points as f64 / m / 1e6
-    );
+    (times[times.len() / 2], times[0], times[times.len() - 1])
 }

@@ -214,7 +214,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             model,
             version,
             text,
-        }) => prompt(
+        }) => super::runs::prompt(
             frame,
             area,
             state,
@@ -262,29 +262,4 @@ fn diff_line<'a>(state: &State, l: &str) -> Line<'a> {
         Role::Text
     };
     Line::styled(l.to_string(), t.fg(role))
-}
-
-pub(crate) fn prompt(frame: &mut Frame, area: Rect, state: &State, label: &str, text: &str) {
-    let t = &state.theme;
-    let w = area.width.min(70);
-    let r = Rect::new(
-        area.x + (area.width - w) / 2,
-        area.y + area.height.saturating_sub(4),
-        w,
-        3,
-    );
-    frame.render_widget(Clear, r);
-    let line = Line::from(vec![
-        Span::styled(text.to_string(), t.fg(Role::Text)),
-        Span::styled("▏", t.fg(Role::Accent)),
-    ]);
-    frame.render_widget(
-        Paragraph::new(line).block(
-            Block::bordered()
-                .title(format!(" {label} "))
-                .title_bottom(Line::from(" enter: ok · esc: cancel ").right_aligned())
-                .border_style(t.fg(Role::Accent)),
-        ),
-        r,
-    );
 }

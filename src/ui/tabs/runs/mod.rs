@@ -63,7 +63,8 @@ pub(super) fn status_role(status: RunStatus) -> Role {
     }
 }
 
-fn prompt(frame: &mut Frame, area: Rect, state: &State, label: &str, text: &str) {
+/// A one-line text prompt near the bottom of `area` (used by the Models tab too).
+pub(crate) fn prompt(frame: &mut Frame, area: Rect, state: &State, label: &str, text: &str) {
     let t = &state.theme;
     let w = area.width.min(70);
     let r = Rect::new(
