@@ -118,6 +118,10 @@ fn versions_aliases_diff_and_checkout_round_trip() {
         b"weights one",
         "v1 survived the overwrite"
     );
+    // Lineage the other way: the run lists the version made from it.
+    let run: serde_json::Value =
+        serde_json::from_str(&ws.ok(&["show", "train", "--json"])).unwrap();
+    assert_eq!(run["models"], serde_json::json!(["resnet@v1"]));
     let log = ws.ok(&["model", "log", "resnet"]);
     let lines: Vec<&str> = log.lines().collect();
     assert!(

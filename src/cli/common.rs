@@ -118,6 +118,7 @@ pub fn run_json(rec: &RunRecord, now_ms: i64) -> Value {
         "params": rec.params,
         "tags": rec.tags,
         "metrics": metrics,
+        "models": rec.models.iter().map(|(m, v)| format!("{m}@v{v}")).collect::<Vec<_>>(),
     })
 }
 

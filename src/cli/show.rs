@@ -92,6 +92,14 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         let _ = writeln!(o, "notes    {}", r.notes);
     }
     let _ = writeln!(o, "files    {}", r.run_dir);
+    if !rec.models.is_empty() {
+        let made: Vec<String> = rec
+            .models
+            .iter()
+            .map(|(m, v)| format!("{m}@v{v}"))
+            .collect();
+        let _ = writeln!(o, "models   {}", made.join(" "));
+    }
     pairs_block(&mut o, "params", rec.params.iter());
     pairs_block(&mut o, "tags", rec.tags.iter());
     if !rec.metrics.is_empty() {

@@ -24,6 +24,8 @@ pub struct RunRecord {
     pub metrics: BTreeMap<String, SeriesSummary>,
     /// Malformed metric lines, all sources together.
     pub malformed: i64,
+    /// Model versions registered from this run: (model, version).
+    pub models: Vec<(String, i64)>,
 }
 
 impl RunRecord {

@@ -429,6 +429,7 @@ impl Store {
                         tags: Default::default(),
                         metrics: Default::default(),
                         malformed: 0,
+                        models: Vec::new(),
                     },
                 )
             })
@@ -454,6 +455,14 @@ impl Store {
         for row in bad {
             if let Some(rec) = by_id.get_mut(row.get::<&str, _>(0)) {
                 rec.malformed = row.get(1);
+            }
+        }
+        let made = sqlx::query("SELECT run_id, model, version FROM model_versions WHERE run_id IS NOT NULL ORDER BY model, version")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in made {
+            if let Some(rec) = by_id.get_mut(row.get::<&str, _>(0)) {
+                rec.models.push((row.get(1), row.get(2)));
             }
         }
         Ok(runs.iter().filter_map(|r| by_id.remove(&r.id)).collect())
@@ -493,6 +502,7 @@ impl Store {
             }
         }
         let malformed = self.malformed(id).await?.1;
+        let models = self.models_of_run(id).await?;
         Ok((
             RunRecord {
                 run,
@@ -500,6 +510,7 @@ impl Store {
                 tags,
                 metrics,
                 malformed,
+                models,
             },
             system,
         ))

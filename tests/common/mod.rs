@@ -114,6 +114,7 @@ pub fn some_records(n: usize) -> Vec<RunRecord> {
                 ]
                 .into(),
                 malformed: 0,
+                models: Vec::new(),
             }
         })
         .collect()

@@ -123,6 +123,25 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::R
             Span::styled(run.notes.clone(), t.fg(Role::Text)),
         ]),
     ];
+    if !rec.models.is_empty() {
+        let made: Vec<String> = rec
+            .models
+            .iter()
+            .map(|(m, v)| format!("{m}@v{v}"))
+            .collect();
+        right[2] = if run.notes.is_empty() {
+            Line::from(vec![
+                label("models"),
+                Span::styled(made.join(" "), t.fg(Role::Accent)),
+            ])
+        } else {
+            Line::from(vec![
+                label("notes"),
+                Span::styled(run.notes.clone(), t.fg(Role::Text)),
+                Span::styled(format!(" · models {}", made.join(" ")), t.fg(Role::Accent)),
+            ])
+        };
+    }
     let bad = rec.malformed;
     right.push(Line::from(vec![
         label("bad"),
