@@ -5,6 +5,7 @@ mod common;
 mod compare;
 mod demo;
 mod export;
+pub mod gpu;
 mod import;
 mod init;
 mod logs;
@@ -43,6 +44,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
 
+    /// Play a GPU recording (JSON lines from `gantry gpu --record`) instead of asking NVML
+    #[arg(long, global = true, value_name = "FILE")]
+    pub gpu_replay: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -75,6 +80,8 @@ pub enum Command {
     Export(export::Args),
     /// The model registry: add, ls, show, diff, promote, checkout, verify, gc, log
     Model(model::Args),
+    /// NVIDIA GPUs and their processes, with the runs that own them (exit 3 without a driver)
+    Gpu(gpu::Args),
 }
 
 /// The binary's entry point.
@@ -114,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Import(a)) => rt.block_on(import::run(a, &cli.workspace)),
         Some(Command::Export(a)) => rt.block_on(export::run(a, &cli.workspace)),
         Some(Command::Model(a)) => rt.block_on(model::run(a, &cli.workspace)),
+        Some(Command::Gpu(a)) => rt.block_on(gpu::run(a, &cli.workspace, &cli.gpu_replay)),
         None => {
             let ws = resolve(&cli.workspace)?;
             rt.block_on(workbench::open(&ws, cli.theme))

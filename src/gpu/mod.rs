@@ -1,6 +1,8 @@
 //! NVIDIA GPUs through NVML (nvml-wrapper), loaded at run time. No driver is a normal state with a
 //! clear reason, never a panic.
 
+pub mod source;
+
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
 

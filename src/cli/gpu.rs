@@ -1,0 +1,219 @@
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use crate::domain::RunStatus;
+use crate::gpu::source::{GpuSnapshot, GpuSource, NvmlSource, ReplaySource};
+use crate::registry::bytes;
+use crate::store::Store;
+
+/// `gantry gpu`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Print JSON (docs/cli-json.md): the GPUs and their processes
+    #[arg(long)]
+    pub json: bool,
+    /// Print once and exit (the default without --watch)
+    #[arg(long, conflicts_with = "watch")]
+    pub once: bool,
+    /// Print again every SECS seconds until interrupted
+    #[arg(long, value_name = "SECS")]
+    pub watch: Option<f64>,
+    /// Write snapshots to FILE as JSON lines (a recording --gpu-replay plays), every --watch SECS
+    /// (default 1) for --samples
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// How many snapshots --record takes
+    #[arg(long, default_value_t = 60)]
+    pub samples: usize,
+}
+
+/// The source for this process: the replay named by `--gpu-replay`, else NVML.
+pub fn open_source(replay: &Option<PathBuf>) -> Result<Box<dyn GpuSource>, String> {
+    match replay {
+        Some(p) => ReplaySource::open(p, 1.0).map(|r| Box::new(r) as Box<dyn GpuSource>),
+        None => NvmlSource::open().map(|n| Box::new(n) as Box<dyn GpuSource>),
+    }
+}
+
+pub async fn run(
+    args: Args,
+    workspace: &Option<PathBuf>,
+    replay: &Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
+    let mut src = match open_source(replay) {
+        Ok(s) => s,
+        Err(why) => {
+            eprintln!("gantry: {why}");
+            return Ok(ExitCode::from(3));
+        }
+    };
+    if let Some(path) = &args.record {
+        let every = Duration::from_secs_f64(args.watch.unwrap_or(1.0).max(0.05));
+        let mut out = std::fs::File::create(path)?;
+        for i in 0..args.samples {
+            let snap = src.sample().map_err(|e| anyhow::anyhow!(e))?;
+            writeln!(out, "{}", serde_json::to_string(&snap)?)?;
+            if i + 1 < args.samples {
+                tokio::time::sleep(every).await;
+            }
+        }
+        eprintln!(
+            "recorded {} snapshots of {} to {}",
+            args.samples,
+            src.describe(),
+            path.display()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Processes are named with the runs that own them, where a workspace is at hand.
+    let store = match super::resolve(workspace) {
+        Ok(ws) => Store::open(&ws.db_path()).await.ok(),
+        Err(_) => None,
+    };
+    loop {
+        let snap = src.sample().map_err(|e| anyhow::anyhow!(e))?;
+        let owners = match &store {
+            Some(s) => owners(s, &snap).await,
+            None => HashMap::new(),
+        };
+        if args.json {
+            let mut v = serde_json::to_value(&snap)?;
+            if let Some(procs) = v["processes"].as_array_mut() {
+                for p in procs {
+                    let pid = p["pid"].as_u64().unwrap_or(0) as u32;
+                    p["run"] = owners.get(&pid).map_or(
+                        serde_json::Value::Null,
+                        |(id, name)| serde_json::json!({"id": id, "name": name}),
+                    );
+                }
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        } else {
+            print!("{}", table(&snap, &owners));
+        }
+        let Some(secs) = args.watch else { break };
+        std::io::stdout().flush()?;
+        tokio::time::sleep(Duration::from_secs_f64(secs.max(0.1))).await;
+        if !args.json {
+            println!();
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// pid -> (run id, run name): from GANTRY_RUN_ID in the process's environment, else from being in a
+/// running run's process tree on this host.
+pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, String)> {
+    let mut out = HashMap::new();
+    let Ok(runs) = store.runs_with_status(RunStatus::Running).await else {
+        return out;
+    };
+    let host = crate::capture::supervise::hostname();
+    let mut tree: HashMap<i64, usize> = HashMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        if let Some(pid) = r.pid.filter(|_| r.host == host) {
+            for p in crate::capture::procs::tree(pid) {
+                tree.insert(p, i);
+            }
+        }
+    }
+    for p in &snap.processes {
+        let by_env = std::fs::read(format!("/proc/{}/environ", p.pid))
+            .ok()
+            .and_then(|env| {
+                env.split(|b| *b == 0).find_map(|kv| {
+                    kv.strip_prefix(b"GANTRY_RUN_ID=")
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+            });
+        let run = match by_env {
+            Some(id) => runs.iter().find(|r| r.id == id),
+            None => tree.get(&i64::from(p.pid)).map(|i| &runs[*i]),
+        };
+        if let Some(r) = run {
+            out.insert(p.pid, (r.id.clone(), r.name.clone()));
+        }
+    }
+    out
+}
+
+fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+    v.map_or_else(|| "n/a".into(), |x| format!("{x}{unit}"))
+}
+
+/// Like nvidia-smi, denser: a line per GPU, then the GPU processes with their runs.
+pub fn table(snap: &GpuSnapshot, owners: &HashMap<u32, (String, String)>) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "driver {} · CUDA {} · {} GPUs",
+        snap.driver.as_deref().unwrap_or("n/a"),
+        snap.cuda.as_deref().unwrap_or("n/a"),
+        snap.gpus.len()
+    );
+    let _ = writeln!(
+        o,
+        "{:<3} {:<18} {:>5} {:>17} {:>9} {:>11} {:>11} {:>9}  THROTTLE",
+        "GPU", "NAME", "UTIL", "MEMORY", "TEMP", "POWER", "SM MHz", "PCIe"
+    );
+    for g in &snap.gpus {
+        let mem = match (g.mem_used, g.mem_total) {
+            (Some(u), Some(t)) => format!("{}/{}", bytes(u).replace(" GiB", ""), bytes(t)),
+            _ => "n/a".into(),
+        };
+        let temp = format!("{}/{}", opt(g.temp, ""), opt(g.temp_slowdown, "C"));
+        let power = format!(
+            "{}/{}",
+            opt(g.power.map(|p| p.round() as u64), ""),
+            opt(g.power_limit.map(|p| p.round() as u64), "W")
+        );
+        let clock = format!("{}/{}", opt(g.sm_clock, ""), opt(g.sm_clock_max, ""));
+        let pcie = match (g.pcie_gen, g.pcie_width) {
+            (Some(a), Some(b)) => format!("gen{a}x{b}"),
+            _ => "n/a".into(),
+        };
+        let _ = writeln!(
+            o,
+            "{:<3} {:<18} {:>5} {:>17} {:>9} {:>11} {:>11} {:>9}  {}",
+            g.index,
+            crate::ui::text::fit(&g.name.replace("NVIDIA ", ""), 18),
+            opt(g.util, "%"),
+            mem,
+            temp,
+            power,
+            clock,
+            pcie,
+            if g.throttle.is_empty() {
+                "-".into()
+            } else {
+                g.throttle.join(", ")
+            }
+        );
+    }
+    if !snap.processes.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n{:<8} {:<3} {:>10} {:>4}  RUN",
+            "PID", "GPU", "GPU MEM", "SM%"
+        );
+        for p in &snap.processes {
+            let run = owners.get(&p.pid).map_or_else(
+                || "-".to_string(),
+                |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
+            );
+            let _ = writeln!(
+                o,
+                "{:<8} {:<3} {:>10} {:>4}  {run}",
+                p.pid,
+                p.gpu,
+                p.mem_used.map_or("n/a".into(), bytes),
+                opt(p.sm_util, "")
+            );
+        }
+    }
+    o
+}

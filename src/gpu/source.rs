@@ -1,0 +1,367 @@
+//! The `GpuSource` seam: where GPU samples come from. `NvmlSource` asks the driver through NVML;
+//! `ReplaySource` plays a recording (JSON lines of `GpuSnapshot`, as `gantry gpu --record`
+//! writes them), for the demo, tests and machines without a GPU. A field the driver cannot give
+//! (FailedToLoadSymbol, NotSupported, no permission) is None, shown as n/a; the GPU stays.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nvml_wrapper::Nvml;
+use nvml_wrapper::bitmasks::device::ThrottleReasons;
+use nvml_wrapper::enum_wrappers::device::{
+    Clock, EccCounter, MemoryError, PcieUtilCounter, TemperatureSensor, TemperatureThreshold,
+};
+use serde::{Deserialize, Serialize};
+
+/// One GPU at one moment. Every reading is optional: None is "n/a" (the driver lacks it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuSample {
+    pub index: u32,
+    pub name: String,
+    pub uuid: String,
+    pub bus_id: String,
+    /// SM utilisation, percent.
+    pub util: Option<u32>,
+    /// Memory controller utilisation, percent.
+    pub mem_util: Option<u32>,
+    pub mem_used: Option<u64>,
+    pub mem_total: Option<u64>,
+    /// Degrees C.
+    pub temp: Option<u32>,
+    pub temp_slowdown: Option<u32>,
+    /// Watts.
+    pub power: Option<f64>,
+    pub power_limit: Option<f64>,
+    /// MHz.
+    pub sm_clock: Option<u32>,
+    pub sm_clock_max: Option<u32>,
+    pub mem_clock: Option<u32>,
+    pub mem_clock_max: Option<u32>,
+    /// Percent.
+    pub fan: Option<u32>,
+    pub pcie_gen: Option<u32>,
+    pub pcie_width: Option<u32>,
+    /// KB/s.
+    pub pcie_rx: Option<u32>,
+    pub pcie_tx: Option<u32>,
+    pub enc_util: Option<u32>,
+    pub dec_util: Option<u32>,
+    /// Why clocks are held down, in words; empty when nothing is.
+    #[serde(default)]
+    pub throttle: Vec<String>,
+    pub ecc_uncorrected: Option<u64>,
+    pub mig: Option<bool>,
+    pub persistence: Option<bool>,
+    pub compute_mode: Option<String>,
+}
+
+/// A process using a GPU.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuProcess {
+    pub pid: u32,
+    pub gpu: u32,
+    pub mem_used: Option<u64>,
+    /// SM utilisation from the last samples, percent; None when there was no sample.
+    pub sm_util: Option<u32>,
+}
+
+/// Every GPU and GPU process at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuSnapshot {
+    pub time_ms: i64,
+    pub driver: Option<String>,
+    /// The CUDA version the driver supports, as "13.0".
+    pub cuda: Option<String>,
+    pub gpus: Vec<GpuSample>,
+    pub processes: Vec<GpuProcess>,
+}
+
+/// Where samples come from.
+pub trait GpuSource: Send {
+    /// The next snapshot. `Err` is a reason a person can read (no driver, recording ended).
+    fn sample(&mut self) -> Result<GpuSnapshot, String>;
+    /// How to name this source ("NVML", "replay of FILE").
+    fn describe(&self) -> String;
+}
+
+/// Throttle reasons in words.
+pub fn throttle_words(r: ThrottleReasons) -> Vec<String> {
+    let mut v = Vec::new();
+    for (flag, word) in [
+        (ThrottleReasons::GPU_IDLE, "idle"),
+        (ThrottleReasons::APPLICATIONS_CLOCKS_SETTING, "app clocks"),
+        (ThrottleReasons::SW_POWER_CAP, "power cap"),
+        (ThrottleReasons::HW_SLOWDOWN, "hw slowdown"),
+        (ThrottleReasons::SYNC_BOOST, "sync boost"),
+        (ThrottleReasons::SW_THERMAL_SLOWDOWN, "sw thermal"),
+        (ThrottleReasons::HW_THERMAL_SLOWDOWN, "hw thermal"),
+        (ThrottleReasons::HW_POWER_BRAKE_SLOWDOWN, "power brake"),
+        (ThrottleReasons::DISPLAY_CLOCK_SETTING, "display clocks"),
+    ] {
+        if r.contains(flag) {
+            v.push(word.to_string());
+        }
+    }
+    v
+}
+
+/// NVML, initialised once; keep it on one thread (the sampler's).
+pub struct NvmlSource {
+    nvml: Nvml,
+    last_seen_us: u64,
+}
+
+impl NvmlSource {
+    pub fn open() -> Result<NvmlSource, String> {
+        Nvml::init()
+            .map(|nvml| NvmlSource {
+                nvml,
+                last_seen_us: 0,
+            })
+            .map_err(|e| super::why_absent(&e))
+    }
+}
+
+impl GpuSource for NvmlSource {
+    fn describe(&self) -> String {
+        "NVML".into()
+    }
+
+    fn sample(&mut self) -> Result<GpuSnapshot, String> {
+        let n = &self.nvml;
+        let count = n
+            .device_count()
+            .map_err(|e| format!("NVML cannot count GPUs: {e}"))?;
+        let mut snap = GpuSnapshot {
+            time_ms: crate::domain::now_ms(),
+            driver: n.sys_driver_version().ok(),
+            cuda: n
+                .sys_cuda_driver_version()
+                .ok()
+                .map(|v| format!("{}.{}", v / 1000, (v % 1000) / 10)),
+            ..Default::default()
+        };
+        let mut newest = self.last_seen_us;
+        for i in 0..count {
+            let Ok(d) = n.device_by_index(i) else {
+                continue;
+            };
+            let util = d.utilization_rates().ok();
+            let mem = d.memory_info().ok();
+            snap.gpus.push(GpuSample {
+                index: i,
+                name: d.name().unwrap_or_else(|_| "n/a".into()),
+                uuid: d.uuid().unwrap_or_default(),
+                bus_id: d.pci_info().map(|p| p.bus_id).unwrap_or_default(),
+                util: util.as_ref().map(|u| u.gpu),
+                mem_util: util.as_ref().map(|u| u.memory),
+                mem_used: mem.as_ref().map(|m| m.used),
+                mem_total: mem.as_ref().map(|m| m.total),
+                temp: d.temperature(TemperatureSensor::Gpu).ok(),
+                temp_slowdown: d.temperature_threshold(TemperatureThreshold::Slowdown).ok(),
+                power: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+                power_limit: d
+                    .enforced_power_limit()
+                    .ok()
+                    .map(|mw| f64::from(mw) / 1000.0),
+                sm_clock: d.clock_info(Clock::SM).ok(),
+                sm_clock_max: d.max_clock_info(Clock::SM).ok(),
+                mem_clock: d.clock_info(Clock::Memory).ok(),
+                mem_clock_max: d.max_clock_info(Clock::Memory).ok(),
+                fan: d.fan_speed(0).ok(),
+                pcie_gen: d.current_pcie_link_gen().ok(),
+                pcie_width: d.current_pcie_link_width().ok(),
+                pcie_rx: d.pcie_throughput(PcieUtilCounter::Receive).ok(),
+                pcie_tx: d.pcie_throughput(PcieUtilCounter::Send).ok(),
+                enc_util: d.encoder_utilization().ok().map(|u| u.utilization),
+                dec_util: d.decoder_utilization().ok().map(|u| u.utilization),
+                throttle: d
+                    .current_throttle_reasons()
+                    .map(throttle_words)
+                    .unwrap_or_default(),
+                ecc_uncorrected: d
+                    .total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile)
+                    .ok(),
+                mig: d.mig_mode().ok().map(|m| m.current == 1),
+                persistence: d.is_in_persistent_mode().ok(),
+                compute_mode: d.compute_mode().ok().map(|m| format!("{m:?}")),
+            });
+            let mut procs: Vec<GpuProcess> = Vec::new();
+            for list in [
+                d.running_compute_processes(),
+                d.running_graphics_processes(),
+            ] {
+                for p in list.unwrap_or_default() {
+                    if procs.iter().any(|q| q.pid == p.pid) {
+                        continue;
+                    }
+                    let mem_used = match p.used_gpu_memory {
+                        nvml_wrapper::enums::device::UsedGpuMemory::Used(b) => Some(b),
+                        nvml_wrapper::enums::device::UsedGpuMemory::Unavailable => None,
+                    };
+                    procs.push(GpuProcess {
+                        pid: p.pid,
+                        gpu: i,
+                        mem_used,
+                        sm_util: None,
+                    });
+                }
+            }
+            // NotFound means no sample in the window: the processes keep sm_util None.
+            if let Ok(samples) = d.process_utilization_stats(self.last_seen_us) {
+                for s in samples {
+                    newest = newest.max(s.timestamp);
+                    if let Some(p) = procs.iter_mut().find(|p| p.pid == s.pid) {
+                        p.sm_util = Some(s.sm_util);
+                    }
+                }
+            }
+            snap.processes.extend(procs);
+        }
+        self.last_seen_us = newest;
+        Ok(snap)
+    }
+}
+
+/// Plays a recording: one `GpuSnapshot` per JSON line, paced by their timestamps divided by
+/// `speed` (0: as fast as asked), looping at the end.
+pub struct ReplaySource {
+    name: String,
+    frames: Vec<GpuSnapshot>,
+    next: usize,
+    speed: f64,
+    started: Instant,
+}
+
+impl ReplaySource {
+    pub fn open(path: &Path, speed: f64) -> Result<ReplaySource, String> {
+        let f = std::fs::File::open(path)
+            .map_err(|e| format!("cannot read the GPU recording {}: {e}", path.display()))?;
+        let mut frames = Vec::new();
+        for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+            let line = line.map_err(|e| format!("{}: {e}", path.display()))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            frames.push(
+                serde_json::from_str(&line).map_err(|e| {
+                    format!("{}:{}: not a GPU snapshot: {e}", path.display(), i + 1)
+                })?,
+            );
+        }
+        Self::from_frames(path.display().to_string(), frames, speed)
+    }
+
+    pub fn from_frames(
+        name: String,
+        frames: Vec<GpuSnapshot>,
+        speed: f64,
+    ) -> Result<ReplaySource, String> {
+        if frames.is_empty() {
+            return Err(format!("the GPU recording {name} is empty"));
+        }
+        Ok(ReplaySource {
+            name,
+            frames,
+            next: 0,
+            speed,
+            started: Instant::now(),
+        })
+    }
+
+    /// How long after the replay began frame `i` is due.
+    fn due(&self, i: usize) -> Duration {
+        if self.speed <= 0.0 {
+            return Duration::ZERO;
+        }
+        let dt =
+            (self.frames[i].time_ms - self.frames[0].time_ms).max(0) as f64 / 1000.0 / self.speed;
+        Duration::from_secs_f64(dt)
+    }
+}
+
+impl GpuSource for ReplaySource {
+    fn describe(&self) -> String {
+        format!("replay of {}", self.name)
+    }
+
+    fn sample(&mut self) -> Result<GpuSnapshot, String> {
+        if self.next >= self.frames.len() {
+            self.next = 0;
+            self.started = Instant::now();
+        }
+        let due = self.due(self.next);
+        let elapsed = self.started.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+        let mut snap = self.frames[self.next].clone();
+        snap.time_ms = crate::domain::now_ms();
+        self.next += 1;
+        Ok(snap)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_reads_loops_and_reports_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("rec.jsonl");
+        let a = GpuSnapshot {
+            time_ms: 1000,
+            gpus: vec![GpuSample {
+                index: 0,
+                name: "A".into(),
+                util: Some(50),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let b = GpuSnapshot {
+            time_ms: 2000,
+            ..a.clone()
+        };
+        std::fs::write(
+            &p,
+            format!(
+                "{}\n\n{}\n",
+                serde_json::to_string(&a).unwrap(),
+                serde_json::to_string(&b).unwrap()
+            ),
+        )
+        .unwrap();
+        let mut r = ReplaySource::open(&p, 0.0).unwrap();
+        for _ in 0..3 {
+            assert_eq!(r.sample().unwrap().gpus[0].util, Some(50));
+        }
+        std::fs::write(&p, "{\"time_ms\": 1}\nnot json\n").unwrap();
+        let e = ReplaySource::open(&p, 0.0).err().unwrap();
+        assert!(e.contains("rec.jsonl:2: not a GPU snapshot"), "{e}");
+        std::fs::write(&p, "").unwrap();
+        assert!(
+            ReplaySource::open(&p, 0.0)
+                .err()
+                .unwrap()
+                .contains("is empty")
+        );
+    }
+
+    #[test]
+    fn nvml_absence_is_a_reason_not_a_panic() {
+        // With a driver this opens; without, it says why.
+        if let Err(why) = NvmlSource::open() {
+            assert!(!why.is_empty());
+        }
+    }
+
+    #[test]
+    fn throttle_reasons_in_words() {
+        let w =
+            throttle_words(ThrottleReasons::SW_POWER_CAP | ThrottleReasons::HW_THERMAL_SLOWDOWN);
+        assert_eq!(w, ["power cap", "hw thermal"]);
+    }
+}

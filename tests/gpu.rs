@@ -1,0 +1,212 @@
+//! `gantry gpu` on recordings (fixtures/gpu, made up from the cards' figures) and without a
+//! driver; the JSON schema; record and replay; GPU processes named with the runs that own them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const H100: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/fixtures/gpu/h100-x8.made-up.jsonl"
+);
+
+fn gantry(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(args)
+        .env_remove("GANTRY_WORKSPACE")
+        .output()
+        .unwrap()
+}
+
+fn nvml_present() -> bool {
+    gantry(&["gpu", "--json"]).status.code() != Some(3)
+}
+
+#[test]
+fn without_a_driver_it_exits_3_with_one_line() {
+    if nvml_present() {
+        eprintln!("skipped: this machine has an NVIDIA driver");
+        return;
+    }
+    let o = gantry(&["gpu"]);
+    assert_eq!(o.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("no NVIDIA driver"), "{err}");
+}
+
+#[test]
+fn a_recording_prints_every_gpu_and_process() {
+    let o = gantry(&["--gpu-replay", H100, "gpu"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        t.starts_with("driver 580.95.05 · CUDA 13.0 · 8 GPUs"),
+        "{t}"
+    );
+    assert_eq!(
+        t.lines().filter(|l| l.contains("H100 80GB HBM3")).count(),
+        8
+    );
+    assert!(t.contains("gen5x16") && t.contains("idle"), "{t}");
+    assert_eq!(
+        t.lines().filter(|l| l.starts_with("410")).count(),
+        7,
+        "one process per busy GPU"
+    );
+}
+
+#[test]
+fn json_keys_are_stable() {
+    let o = gantry(&["--gpu-replay", H100, "gpu", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let keys = |v: &serde_json::Value| {
+        let mut k = v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(&v), ["cuda", "driver", "gpus", "processes", "time_ms"]);
+    assert_eq!(
+        keys(&v["gpus"][0]),
+        [
+            "bus_id",
+            "compute_mode",
+            "dec_util",
+            "ecc_uncorrected",
+            "enc_util",
+            "fan",
+            "index",
+            "mem_clock",
+            "mem_clock_max",
+            "mem_total",
+            "mem_used",
+            "mem_util",
+            "mig",
+            "name",
+            "pcie_gen",
+            "pcie_rx",
+            "pcie_tx",
+            "pcie_width",
+            "persistence",
+            "power",
+            "power_limit",
+            "sm_clock",
+            "sm_clock_max",
+            "temp",
+            "temp_slowdown",
+            "throttle",
+            "util",
+            "uuid"
+        ]
+    );
+    assert_eq!(
+        keys(&v["processes"][0]),
+        ["gpu", "mem_used", "pid", "run", "sm_util"]
+    );
+    assert!(v["gpus"][0]["fan"].is_null(), "n/a is null");
+}
+
+#[test]
+fn record_then_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec.jsonl");
+    let o = gantry(&[
+        "--gpu-replay",
+        H100,
+        "gpu",
+        "--record",
+        rec.to_str().unwrap(),
+        "--samples",
+        "3",
+        "--watch",
+        "0.05",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(std::fs::read_to_string(&rec).unwrap().lines().count(), 3);
+    let o = gantry(&["--gpu-replay", rec.to_str().unwrap(), "gpu", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["gpus"].as_array().unwrap().len(), 8);
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{oops\n").unwrap();
+    let o = gantry(&["--gpu-replay", bad.to_str().unwrap(), "gpu"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("bad.jsonl:1: not a GPU snapshot"));
+}
+
+/// A recording with one process on GPU 0: `pid`.
+fn recording_with(dir: &Path, pid: u32) -> PathBuf {
+    let snap = serde_json::json!({
+        "time_ms": 1, "driver": "580", "cuda": "13.0",
+        "gpus": [{"index": 0, "name": "NVIDIA H200", "uuid": "u", "bus_id": "b"}],
+        "processes": [{"pid": pid, "gpu": 0, "mem_used": 1024, "sm_util": 50}]
+    });
+    let p = dir.join(format!("with-{pid}.jsonl"));
+    std::fs::write(&p, format!("{snap}\n")).unwrap();
+    p
+}
+
+fn run_pid(ws: &Path, name: &str) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let o = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("--workspace")
+            .arg(ws)
+            .args(["show", name, "--json"])
+            .output()
+            .unwrap();
+        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            && let Some(p) = v["pid"].as_u64()
+        {
+            return p as u32;
+        }
+        assert!(Instant::now() < deadline, "the run never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn gpu_processes_are_named_with_their_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path();
+    let g = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("--workspace")
+            .arg(ws)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(g(&["init"]).status.success());
+    // By GANTRY_RUN_ID in the process's environment.
+    assert!(
+        g(&["run", "-d", "-n", "by-env", "--", "sleep", "4"])
+            .status
+            .success()
+    );
+    let pid = run_pid(ws, "by-env");
+    let rec = recording_with(ws, pid);
+    let o = g(&["--gpu-replay", rec.to_str().unwrap(), "gpu", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["processes"][0]["run"]["name"], "by-env", "{v}");
+    // By the run's process tree, when the variable was taken away.
+    assert!(
+        g(&[
+            "run",
+            "-d",
+            "-n",
+            "by-tree",
+            "--",
+            "env",
+            "-u",
+            "GANTRY_RUN_ID",
+            "sleep",
+            "4"
+        ])
+        .status
+        .success()
+    );
+    let pid = run_pid(ws, "by-tree");
+    let rec = recording_with(ws, pid);
+    let t = String::from_utf8(g(&["--gpu-replay", rec.to_str().unwrap(), "gpu"]).stdout).unwrap();
+    assert!(t.contains("by-tree ("), "{t}");
+}
