@@ -64,6 +64,12 @@ pub enum Action {
     Promote,
     Verify,
     ModelBack,
+    // GPUs
+    GpuMetric,
+    ProcSort,
+    ProcOpen,
+    KillTerm,
+    KillKill,
 }
 
 /// Where an action applies. The keymap looks in the focused section, then the view's, then
@@ -77,6 +83,7 @@ pub enum Section {
     Log,
     Compare,
     Models,
+    Gpus,
 }
 
 impl Section {
@@ -89,6 +96,7 @@ impl Section {
             Section::Log => "Log pane",
             Section::Compare => "Compare",
             Section::Models => "Models",
+            Section::Gpus => "GPUs",
         }
     }
 }
@@ -411,6 +419,43 @@ pub fn actions() -> Vec<ActionInfo> {
             S::Models,
             "model_back",
             "Back to the model list",
+            None,
+        ),
+    ]);
+    v.extend([
+        info(
+            A::GpuMetric,
+            S::Gpus,
+            "gpu_metric",
+            "Chart utilisation, memory, power or temperature",
+            Some("metric"),
+        ),
+        info(
+            A::ProcSort,
+            S::Gpus,
+            "proc_sort",
+            "Sort processes by memory, SM, pid, GPU",
+            Some("sort"),
+        ),
+        info(
+            A::ProcOpen,
+            S::Gpus,
+            "proc_open",
+            "Open the run that owns the process",
+            None,
+        ),
+        info(
+            A::KillTerm,
+            S::Gpus,
+            "kill",
+            "Send the process SIGTERM (asks first)",
+            None,
+        ),
+        info(
+            A::KillKill,
+            S::Gpus,
+            "kill_hard",
+            "Send the process SIGKILL (asks first)",
             None,
         ),
     ]);

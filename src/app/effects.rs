@@ -81,11 +81,6 @@ impl EffectRunner {
                     let _ = tx.send(Msg::LogLoaded { run, lines });
                 });
             }
-            Effect::ProbeGpus => {
-                tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(Msg::GpuProbed(crate::gpu::probe()));
-                });
-            }
             Effect::SetTag { run, key, value } => {
                 tokio::spawn(async move {
                     let msg = match store.set_tags(&run, &[(key.clone(), value.clone())]).await {
@@ -183,6 +178,30 @@ impl EffectRunner {
                     let _ = tx.send(Msg::Notice(msg));
                     let _ = tx.send(Msg::StoreChanged);
                 });
+            }
+            Effect::Kill { pid, signal } => {
+                let name = if signal == libc::SIGKILL {
+                    "SIGKILL"
+                } else {
+                    "SIGTERM"
+                };
+                // SAFETY: kill has no memory-safety preconditions.
+                let rc = unsafe { libc::kill(pid as i32, signal) };
+                let msg = if rc == 0 {
+                    format!("sent {name} to process {pid}")
+                } else {
+                    match std::io::Error::last_os_error().raw_os_error() {
+                        Some(libc::EPERM) => format!(
+                            "not allowed to signal process {pid} (EPERM: another user's process)"
+                        ),
+                        Some(libc::ESRCH) => format!("process {pid} is already gone (ESRCH)"),
+                        _ => format!(
+                            "cannot signal process {pid}: {}",
+                            std::io::Error::last_os_error()
+                        ),
+                    }
+                };
+                let _ = tx.send(Msg::Notice(msg));
             }
             Effect::Pager(_) | Effect::Copy(_) => {}
         }
@@ -308,6 +327,95 @@ fn plain_line(line: &str) -> String {
         }
     }
     out
+}
+
+/// The GPU sampler: a thread that owns the source (NVML must stay on one thread), samples every
+/// `every`, names the processes' runs, reads the host's CPU and memory, and sends it all as one
+/// message. Without a source it sends the reason once and ends.
+pub fn spawn_gpu_sampler(
+    open: impl FnOnce() -> Result<Box<dyn crate::gpu::source::GpuSource>, String> + Send + 'static,
+    store: Store,
+    tx: UnboundedSender<Msg>,
+    every: Duration,
+) {
+    let rt = tokio::runtime::Handle::current();
+    std::thread::spawn(move || {
+        let mut src = match open() {
+            Ok(s) => s,
+            Err(why) => {
+                let _ = tx.send(Msg::GpuProbed(crate::domain::GpuProbe::Absent(why)));
+                return;
+            }
+        };
+        let mut cpu = HostCpu::default();
+        loop {
+            let t = std::time::Instant::now();
+            let snap = match src.sample() {
+                Ok(s) => s,
+                Err(why) => {
+                    let _ = tx.send(Msg::GpuProbed(crate::domain::GpuProbe::Absent(why)));
+                    return;
+                }
+            };
+            let owners = rt.block_on(crate::capture::owners::owners(&store, &snap));
+            let procs = snap
+                .processes
+                .iter()
+                .filter_map(|p| Some((p.pid, crate::capture::procs::describe(i64::from(p.pid))?)))
+                .collect();
+            let tick = super::gpus::GpuTick {
+                snapshot: snap,
+                owners,
+                procs,
+                host: cpu.sample(),
+                source: src.describe(),
+            };
+            if tx.send(Msg::GpuSample(Box::new(tick))).is_err() {
+                return;
+            }
+            if let Some(left) = every.checked_sub(t.elapsed()) {
+                std::thread::sleep(left);
+            }
+        }
+    });
+}
+
+/// The host's CPU % (from /proc/stat, between two calls) and memory used and total.
+#[derive(Default)]
+pub struct HostCpu {
+    last: Option<(u64, u64)>,
+}
+
+impl HostCpu {
+    pub fn sample(&mut self) -> Option<(f64, u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let f: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        let idle = f.get(3)? + f.get(4).unwrap_or(&0);
+        let total: u64 = f.iter().sum();
+        let pct = match self.last.replace((idle, total)) {
+            Some((i0, t0)) if total > t0 => {
+                100.0 * (1.0 - (idle - i0) as f64 / (total - t0) as f64)
+            }
+            _ => 0.0,
+        };
+        let mem = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let kb = |key: &str| {
+            mem.lines()
+                .find(|l| l.starts_with(key))?
+                .split_whitespace()
+                .nth(1)?
+                .parse::<u64>()
+                .ok()
+        };
+        let (total_kb, avail_kb) = (kb("MemTotal:")?, kb("MemAvailable:")?);
+        Some((pct, (total_kb - avail_kb) * 1024, total_kb * 1024))
+    }
 }
 
 /// Once a second: the wall time and the HH:MM clock. `update` redraws only when what is shown

@@ -3,6 +3,7 @@
 
 mod action;
 mod effects;
+pub mod gpus;
 mod keymap;
 pub mod models;
 mod run_loop;
@@ -11,7 +12,9 @@ mod state;
 mod update;
 
 pub use action::{Action, ActionInfo, Section, actions};
-pub use effects::{EffectRunner, read_log_tail, spawn_clock, spawn_watcher};
+pub use effects::{
+    EffectRunner, HostCpu, read_log_tail, spawn_clock, spawn_gpu_sampler, spawn_watcher,
+};
 pub use keymap::Keymap;
 pub use run_loop::{Drawer, run_loop};
 pub use state::{BAR_PREFIX, GpuProbe, Modal, State, Tab};

@@ -111,6 +111,11 @@ pub enum Modal {
         alias: String,
         reason: String,
     },
+    ConfirmKill {
+        pid: u32,
+        signal: i32,
+        what: String,
+    },
 }
 
 pub struct State {
@@ -126,6 +131,7 @@ pub struct State {
     pub now_ms: i64,
     pub runs: RunsState,
     pub models: super::models::ModelsState,
+    pub gpus: super::gpus::GpusState,
     pub modal: Option<Modal>,
     /// A short message in the status line (an action's result), until the next key.
     pub toast: Option<String>,
@@ -136,6 +142,8 @@ pub struct State {
     pub notices: Vec<Diagnostic>,
     pub keymap: Keymap,
     pub theme: Theme,
+    /// How often live data (GPU samples) is refreshed.
+    pub refresh_ms: u64,
 }
 
 impl State {
@@ -151,6 +159,7 @@ impl State {
             now_ms: 0,
             runs: RunsState::default(),
             models: Default::default(),
+            gpus: Default::default(),
             modal: None,
             toast: None,
             spinner: 0,
@@ -158,6 +167,7 @@ impl State {
             notices: Vec::new(),
             keymap,
             theme,
+            refresh_ms: 1000,
         }
     }
 
@@ -170,6 +180,9 @@ impl State {
     pub fn sections(&self) -> Vec<Section> {
         if self.tab == Tab::Models {
             return vec![Section::Models];
+        }
+        if self.tab == Tab::Gpus {
+            return vec![Section::Gpus];
         }
         if self.tab != Tab::Runs {
             return Vec::new();

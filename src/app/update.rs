@@ -41,6 +41,8 @@ pub enum Msg {
     /// Verify results of one model: (version, badge).
     Verified(String, Vec<(u32, super::models::Badge)>),
     GpuProbed(GpuProbe),
+    /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
+    GpuSample(Box<super::gpus::GpuTick>),
     /// The terminal went away or we were asked to stop (SIGTERM, SIGHUP).
     Terminate(&'static str),
 }
@@ -51,7 +53,6 @@ pub enum Effect {
     LoadRuns,
     LoadSeries(SeriesId),
     LoadLog(String),
-    ProbeGpus,
     SetTag {
         run: String,
         key: String,
@@ -79,6 +80,11 @@ pub enum Effect {
     Register {
         run: String,
         model: String,
+    },
+    /// Send a signal to a process.
+    Kill {
+        pid: u32,
+        signal: i32,
     },
 }
 
@@ -307,6 +313,22 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             state.gpu = p;
             Outcome::redraw()
         }
+        Msg::GpuSample(tick) => {
+            let tick = *tick;
+            state.gpu = GpuProbe::Present {
+                driver: tick.snapshot.driver.clone().unwrap_or_else(|| "n/a".into()),
+                names: tick.snapshot.gpus.iter().map(|g| g.name.clone()).collect(),
+            };
+            state.gpus.host = tick.host;
+            state.gpus.procs = tick.procs;
+            state.gpus.source = tick.source;
+            state.gpus.push(tick.snapshot, tick.owners);
+            // Only the GPUs tab shows the samples; elsewhere they are kept, not drawn.
+            Outcome {
+                redraw: state.tab == Tab::Gpus,
+                effects: Vec::new(),
+            }
+        }
         Msg::Terminate(_) => {
             state.quit = true;
             Outcome::none()
@@ -332,6 +354,7 @@ struct Shown {
     diff_only: bool,
     log: (usize, Option<String>),
     models: (usize, usize, super::models::ModelsFocus, Vec<u32>),
+    gpus: (super::gpus::GpuMetric, super::gpus::ProcSort, usize),
 }
 
 fn shown(s: &State) -> Shown {
@@ -357,6 +380,7 @@ fn shown(s: &State) -> Shown {
             s.models.focus,
             s.models.marked.clone(),
         ),
+        gpus: (s.gpus.metric, s.gpus.sort, s.gpus.cursor),
     }
 }
 
@@ -389,6 +413,14 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::Bottom => {
             if state.help {
                 return Outcome::none();
+            }
+            if state.tab == Tab::Gpus {
+                let n = state.gpus.processes().len();
+                move_cursor(&mut state.gpus.cursor, n, action, page);
+                return Outcome {
+                    redraw: true,
+                    effects,
+                };
             }
             if state.tab == Tab::Models {
                 let m = &mut state.models;
@@ -561,6 +593,45 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::Verify
         | Action::ModelBack => {
             return models_action(state, action, effects);
+        }
+        Action::GpuMetric => state.gpus.metric = state.gpus.metric.next(),
+        Action::ProcSort => state.gpus.next_sort(),
+        Action::ProcOpen => {
+            let owner = state
+                .gpus
+                .selected()
+                .and_then(|p| state.gpus.owners.get(&p.pid))
+                .map(|(id, _)| id.clone());
+            match owner {
+                Some(id) if state.runs.record(&id).is_some() => {
+                    state.tab = Tab::Runs;
+                    state.runs.color_of(&id);
+                    state.runs.detail = Some(id);
+                    state.runs.view = View::Detail;
+                    state.runs.focus = Focus::Charts;
+                }
+                _ => state.toast = Some("no gantry run owns this process".into()),
+            }
+        }
+        Action::KillTerm | Action::KillKill => {
+            if let Some(p) = state.gpus.selected() {
+                let signal = if action == Action::KillTerm {
+                    libc::SIGTERM
+                } else {
+                    libc::SIGKILL
+                };
+                let owner = state
+                    .gpus
+                    .owners
+                    .get(&p.pid)
+                    .map(|(_, n)| format!(" (run {n})"))
+                    .unwrap_or_default();
+                state.modal = Some(Modal::ConfirmKill {
+                    pid: p.pid,
+                    signal,
+                    what: format!("process {}{owner}", p.pid),
+                });
+            }
         }
         Action::Search => {
             state.modal = Some(Modal::Search {
@@ -818,6 +889,14 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 });
             } else {
                 state.toast = Some("nothing promoted".into());
+            }
+            None
+        }
+        Modal::ConfirmKill { pid, signal, what } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                effects.push(Effect::Kill { pid, signal });
+            } else {
+                state.toast = Some(format!("{what} left running"));
             }
             None
         }

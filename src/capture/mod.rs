@@ -6,6 +6,7 @@
 pub mod git;
 pub mod ingest;
 pub mod output;
+pub mod owners;
 pub mod params;
 pub mod procs;
 pub mod protocol;

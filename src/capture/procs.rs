@@ -46,6 +46,59 @@ fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// What a process table shows of a process.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProcInfo {
+    pub user: String,
+    pub rss: u64,
+    pub elapsed_secs: u64,
+    pub command: String,
+}
+
+/// User, resident memory, time since start and command line of a process, from /proc.
+pub fn describe(pid: i64) -> Option<ProcInfo> {
+    use std::os::unix::fs::MetadataExt;
+    let s = stat(pid)?;
+    let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let command = cmd
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    let started = s.start as f64 / clock_ticks_per_second();
+    Some(ProcInfo {
+        user: user_of(uid),
+        rss: s.rss_pages.max(0) as u64 * page_size(),
+        elapsed_secs: (uptime - started).max(0.0) as u64,
+        command,
+    })
+}
+
+fn user_of(uid: u32) -> String {
+    // SAFETY: getpwuid_r writes into our buffer and record; the name is copied out before return.
+    unsafe {
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0
+            && !out.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pw.pw_name)
+                .to_string_lossy()
+                .into_owned();
+        }
+    }
+    uid.to_string()
+}
+
 /// `pid` and all its descendants.
 pub fn tree(pid: i64) -> Vec<i64> {
     let mut children: HashMap<i64, Vec<i64>> = HashMap::new();

@@ -32,6 +32,9 @@ const TRAIN_SCRIPT: &str = include_str!("../../fixtures/scripts/train.py");
 
 const RUNS_JSON: &str = include_str!("../../fixtures/demo/runs.json");
 
+/// A made-up recording of a two-GPU box (fixtures/gpu), played when this host has no GPU.
+const DEMO_GPUS: &str = include_str!("../../fixtures/gpu/a100-x2.made-up.jsonl");
+
 /// The rest of the running demo run, replayed live while the demo is open.
 const LIVE: &str = include_str!("../../fixtures/demo/live/resnet50-warmup.jsonl");
 
@@ -66,7 +69,11 @@ struct DemoRun {
     git_dirty: bool,
 }
 
-pub async fn run(args: Args, theme: Option<String>) -> Result<ExitCode> {
+pub async fn run(
+    args: Args,
+    theme: Option<String>,
+    gpu_replay: Option<PathBuf>,
+) -> Result<ExitCode> {
     let dir = match args.dir {
         Some(d) => d,
         None => default_dir()?,
@@ -99,7 +106,17 @@ pub async fn run(args: Args, theme: Option<String>) -> Result<ExitCode> {
                 }
             })
         });
-        super::workbench::open(&ws, theme).await?;
+        // Without a GPU here, the demo plays a recording of a two-GPU box.
+        let replay = match gpu_replay {
+            Some(p) => Some(p),
+            None if crate::gpu::source::NvmlSource::open().is_err() => {
+                let p = ws.dir().join("gpu-demo.jsonl");
+                std::fs::write(&p, DEMO_GPUS)?;
+                Some(p)
+            }
+            None => None,
+        };
+        super::workbench::open(&ws, theme, replay).await?;
         if let Some(f) = feeder {
             f.abort();
         }

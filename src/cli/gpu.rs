@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::domain::RunStatus;
 use crate::gpu::source::{GpuSnapshot, GpuSource, NvmlSource, ReplaySource};
 use crate::registry::bytes;
 use crate::store::Store;
@@ -76,7 +75,7 @@ pub async fn run(
     loop {
         let snap = src.sample().map_err(|e| anyhow::anyhow!(e))?;
         let owners = match &store {
-            Some(s) => owners(s, &snap).await,
+            Some(s) => crate::capture::owners::owners(s, &snap).await,
             None => HashMap::new(),
         };
         if args.json {
@@ -102,42 +101,6 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// pid -> (run id, run name): from GANTRY_RUN_ID in the process's environment, else from being in a
-/// running run's process tree on this host.
-pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, String)> {
-    let mut out = HashMap::new();
-    let Ok(runs) = store.runs_with_status(RunStatus::Running).await else {
-        return out;
-    };
-    let host = crate::capture::supervise::hostname();
-    let mut tree: HashMap<i64, usize> = HashMap::new();
-    for (i, r) in runs.iter().enumerate() {
-        if let Some(pid) = r.pid.filter(|_| r.host == host) {
-            for p in crate::capture::procs::tree(pid) {
-                tree.insert(p, i);
-            }
-        }
-    }
-    for p in &snap.processes {
-        let by_env = std::fs::read(format!("/proc/{}/environ", p.pid))
-            .ok()
-            .and_then(|env| {
-                env.split(|b| *b == 0).find_map(|kv| {
-                    kv.strip_prefix(b"GANTRY_RUN_ID=")
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-            });
-        let run = match by_env {
-            Some(id) => runs.iter().find(|r| r.id == id),
-            None => tree.get(&i64::from(p.pid)).map(|i| &runs[*i]),
-        };
-        if let Some(r) = run {
-            out.insert(p.pid, (r.id.clone(), r.name.clone()));
-        }
-    }
-    out
 }
 
 fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {

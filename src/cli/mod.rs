@@ -110,7 +110,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ws = resolve(&cli.workspace)?;
             where_is::run(a, &ws)
         }
-        Some(Command::Demo(a)) => rt.block_on(demo::run(a, cli.theme)),
+        Some(Command::Demo(a)) => rt.block_on(demo::run(a, cli.theme, cli.gpu_replay)),
         Some(Command::Run(a)) => rt.block_on(run::run(a, &cli.workspace)),
         Some(Command::Runs(a)) => rt.block_on(runs::run(a, &cli.workspace)),
         Some(Command::Show(a)) => rt.block_on(show::run(a, &cli.workspace)),
@@ -124,7 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Gpu(a)) => rt.block_on(gpu::run(a, &cli.workspace, &cli.gpu_replay)),
         None => {
             let ws = resolve(&cli.workspace)?;
-            rt.block_on(workbench::open(&ws, cli.theme))
+            rt.block_on(workbench::open(&ws, cli.theme, cli.gpu_replay))
         }
     }
 }

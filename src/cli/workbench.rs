@@ -71,11 +71,17 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
     state.clock = now.format("%H:%M").to_string();
     state.notices = notices;
     state.runs.directions = cfg.metrics.clone().into_iter().collect();
+    state.refresh_ms = cfg.refresh_ms;
     state
 }
 
-/// Open the workbench on a workspace until the user quits or the terminal goes away.
-pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<ExitCode> {
+/// Open the workbench on a workspace until the user quits or the terminal goes away. GPU samples
+/// come from `gpu_replay` when given, else from NVML.
+pub async fn open(
+    ws: &Workspace,
+    theme_flag: Option<String>,
+    gpu_replay: Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
     // The store first: a broken one is reported even where there is no terminal.
     let store = Store::open(&ws.db_path()).await?;
     match crate::capture::recover::recover(&store).await {
@@ -105,7 +111,13 @@ pub async fn open(ws: &Workspace, theme_flag: Option<String>) -> anyhow::Result<
     };
     let runner = EffectRunner::new(store.clone(), tx.clone(), ws.dir());
     runner.run(Effect::LoadRuns);
-    runner.run(Effect::ProbeGpus);
+    let every = std::time::Duration::from_millis(state.refresh_ms);
+    crate::app::spawn_gpu_sampler(
+        move || super::gpu::open_source(&gpu_replay),
+        store.clone(),
+        tx.clone(),
+        every,
+    );
     tracing::info!(workspace = %ws.root.display(), "workbench opened");
     let mut drawer = TermDrawer {
         tui,

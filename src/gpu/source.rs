@@ -73,7 +73,9 @@ pub struct GpuSnapshot {
     pub driver: Option<String>,
     /// The CUDA version the driver supports, as "13.0".
     pub cuda: Option<String>,
+    #[serde(default)]
     pub gpus: Vec<GpuSample>,
+    #[serde(default)]
     pub processes: Vec<GpuProcess>,
 }
 

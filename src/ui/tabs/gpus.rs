@@ -1,38 +1,339 @@
 use ratatui::Frame;
-use ratatui::layout::Rect;
-use ratatui::text::Line;
-use ratatui::widgets::Paragraph;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Sparkline, Table, TableState};
 
-use crate::app::{GpuProbe, State};
+use crate::app::gpus::{GpuMetric, ProcSort};
+use crate::app::{GpuProbe, Modal, State};
 use crate::config::Role;
+use crate::gpu::source::GpuSample;
+use crate::registry::bytes;
+use crate::ui::text::{duration, fit};
+
+/// From this many GPUs on, one line each.
+const COMPACT_FROM: usize = 8;
+
+fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
+    v.map_or_else(|| "n/a".into(), |x| format!("{x}{unit}"))
+}
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
-    match &state.gpu {
-        GpuProbe::Pending => {
-            super::empty(frame, area, state, "GPUs", "Looking for NVIDIA GPUs…", &[])
-        }
-        GpuProbe::Absent(why) => super::empty(
-            frame,
-            area,
-            state,
-            "GPUs",
-            &format!("No GPU data: {why}"),
-            &["Live GPU stats need an NVIDIA driver (libnvidia-ml.so.1) on this host."],
-        ),
-        GpuProbe::Present { driver, names } => {
-            let mut lines = vec![Line::styled(format!(" driver {driver}"), t.fg(Role::Muted))];
-            for (i, n) in names.iter().enumerate() {
-                lines.push(Line::from(vec![
-                    ratatui::text::Span::styled(format!(" {i:>2}  "), t.fg(Role::Accent)),
-                    ratatui::text::Span::styled(n.clone(), t.fg(Role::Text)),
-                ]));
-            }
-            let title = format!(" GPUs ({}) ", names.len());
-            frame.render_widget(
-                Paragraph::new(lines).block(super::frame_block(state, title)),
+    let g = &state.gpus;
+    let Some(snap) = &g.snapshot else {
+        match &state.gpu {
+            GpuProbe::Absent(why) => super::empty(
+                frame,
                 area,
-            );
+                state,
+                "GPUs",
+                &format!("No GPU data: {why}"),
+                &[
+                    "Live GPU stats need an NVIDIA driver (libnvidia-ml.so.1) on this host.",
+                    "gantry --gpu-replay FILE plays a recording instead.",
+                ],
+            ),
+            _ => super::empty(frame, area, state, "GPUs", "Looking for NVIDIA GPUs…", &[]),
+        }
+        return;
+    };
+    let n = snap.gpus.len();
+    let compact = n >= COMPACT_FROM;
+    let gpu_h = if compact {
+        n as u16 + 2
+    } else {
+        (n as u16 * 6).min(area.height.saturating_sub(8))
+    };
+    let [head, gpus, procs] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(gpu_h),
+        Constraint::Fill(1),
+    ])
+    .areas(area);
+    let host = g.host.map_or(String::new(), |(cpu, used, total)| {
+        format!(
+            " · host CPU {cpu:.0}% · RAM {}/{}",
+            bytes(used),
+            bytes(total)
+        )
+    });
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(
+                format!(
+                    " driver {} · CUDA {}",
+                    snap.driver.as_deref().unwrap_or("n/a"),
+                    snap.cuda.as_deref().unwrap_or("n/a")
+                ),
+                t.fg(Role::Text),
+            ),
+            Span::styled(host, t.fg(Role::Muted)),
+            Span::styled(
+                format!(" · {} · chart: {}", g.source, g.metric.label()),
+                t.fg(Role::Muted),
+            ),
+        ])),
+        head,
+    );
+    if compact {
+        compact_list(frame, gpus, state, &snap.gpus);
+    } else {
+        let slots = Layout::vertical(vec![Constraint::Fill(1); n.max(1)]).split(gpus);
+        for (gpu, slot) in snap.gpus.iter().zip(slots.iter()) {
+            panel(frame, *slot, state, gpu);
         }
     }
+    processes(frame, procs, state);
+    if let Some(Modal::ConfirmKill { signal, what, .. }) = &state.modal {
+        let name = if *signal == libc::SIGKILL {
+            "SIGKILL"
+        } else {
+            "SIGTERM"
+        };
+        let q = format!("Send {name} to {what}? y/N");
+        let w = (q.chars().count() as u16 + 4).min(area.width);
+        let r = area.centered(Constraint::Length(w), Constraint::Length(3));
+        frame.render_widget(ratatui::widgets::Clear, r);
+        frame.render_widget(
+            Paragraph::new(Span::styled(q, t.fg(Role::Warn)))
+                .block(Block::bordered().border_style(t.fg(Role::Warn))),
+            r,
+        );
+    }
+}
+
+fn mem_frac(g: &GpuSample) -> f64 {
+    match (g.mem_used, g.mem_total) {
+        (Some(u), Some(t)) if t > 0 => (u as f64 / t as f64).clamp(0.0, 1.0),
+        _ => 0.0,
+    }
+}
+
+fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
+    let t = &state.theme;
+    let throttle = if g.throttle.is_empty() {
+        String::new()
+    } else {
+        format!(" · {}", g.throttle.join(", "))
+    };
+    let pcie = match (g.pcie_gen, g.pcie_width) {
+        (Some(a), Some(b)) => format!(" · PCIe gen{a} x{b}"),
+        _ => String::new(),
+    };
+    let block = Block::bordered()
+        .title(Line::from(vec![
+            Span::styled(
+                format!(" {} {} ", g.index, g.name),
+                t.fg(Role::Text).add_modifier(Modifier::BOLD),
+            ),
+            Span::styled(format!("{}{pcie}{throttle} ", g.bus_id), t.fg(Role::Muted)),
+        ]))
+        .border_style(t.fg(Role::Border));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [gauges, facts, chart] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Fill(1),
+    ])
+    .areas(inner);
+    let [ug, mg] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
+        .spacing(2)
+        .areas(gauges);
+    let util = f64::from(g.util.unwrap_or(0)) / 100.0;
+    let hot = |f: f64| if f > 0.9 { Role::Warn } else { Role::Accent };
+    frame.render_widget(
+        LineGauge::default()
+            .ratio(util.clamp(0.0, 1.0))
+            .label(format!("util {:>4}", opt(g.util, "%")))
+            .filled_style(t.fg(hot(util)))
+            .unfilled_style(t.fg(Role::Border)),
+        ug,
+    );
+    let mem = match (g.mem_used, g.mem_total) {
+        (Some(u), Some(tot)) => format!("mem {}/{}", bytes(u), bytes(tot)),
+        _ => "mem n/a".into(),
+    };
+    frame.render_widget(
+        LineGauge::default()
+            .ratio(mem_frac(g))
+            .label(mem)
+            .filled_style(t.fg(hot(mem_frac(g))))
+            .unfilled_style(t.fg(Role::Border)),
+        mg,
+    );
+    let temp_role = match (g.temp, g.temp_slowdown) {
+        (Some(a), Some(b)) if a + 5 >= b => Role::Bad,
+        _ => Role::Text,
+    };
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(format!("{}/{} ", opt(g.temp, "°C"), opt(g.temp_slowdown, "°C")), t.fg(temp_role)),
+            Span::styled(
+                format!(
+                    "· {}/{} · SM {}/{} MHz · mem {} MHz · ↓{} ↑{} · enc {} dec {} · ECC {} · fan {}",
+                    opt(g.power.map(|p| p.round() as i64), ""),
+                    opt(g.power_limit.map(|p| p.round() as i64), " W"),
+                    opt(g.sm_clock, ""),
+                    opt(g.sm_clock_max, ""),
+                    opt(g.mem_clock, ""),
+                    g.pcie_rx.map_or("n/a".into(), |k| bytes(u64::from(k) * 1024) + "/s"),
+                    g.pcie_tx.map_or("n/a".into(), |k| bytes(u64::from(k) * 1024) + "/s"),
+                    opt(g.enc_util, "%"),
+                    opt(g.dec_util, "%"),
+                    opt(g.ecc_uncorrected, ""),
+                    opt(g.fan, "%"),
+                ),
+                t.fg(Role::Muted),
+            ),
+        ])),
+        facts,
+    );
+    if chart.height > 0 {
+        let h = state.gpus.history.get(g.index as usize);
+        let width = usize::from(chart.width);
+        let (scale, max): (f64, u64) = match state.gpus.metric {
+            GpuMetric::Util | GpuMetric::Memory => (1.0, 100),
+            GpuMetric::Power => (1.0, g.power_limit.unwrap_or(1000.0) as u64),
+            GpuMetric::Temp => (1.0, u64::from(g.temp_slowdown.unwrap_or(100))),
+        };
+        let data: Vec<u64> = h
+            .map(|h| {
+                let q = h.of(state.gpus.metric);
+                q.iter()
+                    .skip(q.len().saturating_sub(width))
+                    .map(|v| {
+                        if v.is_finite() {
+                            (v * scale).max(0.0) as u64
+                        } else {
+                            0
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        frame.render_widget(
+            Sparkline::default()
+                .data(&data)
+                .max(max.max(1))
+                .style(t.fg(Role::Accent)),
+            chart,
+        );
+    }
+}
+
+fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]) {
+    let t = &state.theme;
+    let bar = |f: f64, w: usize| {
+        let n = (f.clamp(0.0, 1.0) * w as f64).round() as usize;
+        format!("{}{}", "█".repeat(n), "·".repeat(w - n))
+    };
+    let lines: Vec<Line> = gpus
+        .iter()
+        .map(|g| {
+            let util = f64::from(g.util.unwrap_or(0)) / 100.0;
+            Line::from(vec![
+                Span::styled(
+                    format!(
+                        "{:>2} {:<16} ",
+                        g.index,
+                        fit(&g.name.replace("NVIDIA ", ""), 16)
+                    ),
+                    t.fg(Role::Text),
+                ),
+                Span::styled(bar(util, 12), t.fg(Role::Accent)),
+                Span::styled(format!(" {:>4}  ", opt(g.util, "%")), t.fg(Role::Text)),
+                Span::styled(bar(mem_frac(g), 12), t.fg(Role::Good)),
+                Span::styled(
+                    format!(
+                        " {:>17}  {:>5}  {:>9}  {}",
+                        match (g.mem_used, g.mem_total) {
+                            (Some(u), Some(tot)) =>
+                                format!("{}/{}", bytes(u).replace(" GiB", ""), bytes(tot)),
+                            _ => "n/a".into(),
+                        },
+                        opt(g.temp, "°C"),
+                        format!(
+                            "{}/{}",
+                            opt(g.power.map(|p| p.round() as i64), ""),
+                            opt(g.power_limit.map(|p| p.round() as i64), "W")
+                        ),
+                        g.throttle.join(", ")
+                    ),
+                    t.fg(Role::Muted),
+                ),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::bordered()
+                .title(format!(" {} GPUs ", gpus.len()))
+                .border_style(t.fg(Role::Border)),
+        ),
+        area,
+    );
+}
+
+fn processes(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let g = &state.gpus;
+    let list = g.processes();
+    let visible = usize::from(area.height.saturating_sub(3)).max(1);
+    let first = g.cursor.saturating_sub(visible - 1);
+    let rows = list.iter().skip(first).take(visible).map(|p| {
+        let info = g.procs.get(&p.pid);
+        let run = g.owners.get(&p.pid).map_or_else(
+            || "-".to_string(),
+            |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
+        );
+        Row::new(vec![
+            Cell::from(p.pid.to_string()).style(t.fg(Role::Text)),
+            Cell::from(info.map_or("?".into(), |i| i.user.clone())).style(t.fg(Role::Muted)),
+            Cell::from(p.gpu.to_string()).style(t.fg(Role::Accent)),
+            Cell::from(p.mem_used.map_or("n/a".into(), bytes)).style(t.fg(Role::Text)),
+            Cell::from(opt(p.sm_util, "%")).style(t.fg(Role::Text)),
+            Cell::from(info.map_or("-".into(), |i| bytes(i.rss))).style(t.fg(Role::Muted)),
+            Cell::from(info.map_or("-".into(), |i| duration(i.elapsed_secs as i64 * 1000)))
+                .style(t.fg(Role::Muted)),
+            Cell::from(run).style(t.fg(if g.owners.contains_key(&p.pid) {
+                Role::Good
+            } else {
+                Role::Muted
+            })),
+            Cell::from(info.map_or(String::new(), |i| i.command.clone())).style(t.fg(Role::Muted)),
+        ])
+    });
+    let sort = match g.sort {
+        ProcSort::Memory => "GPU memory",
+        ProcSort::Util => "SM",
+        ProcSort::Pid => "pid",
+        ProcSort::Gpu => "GPU",
+    };
+    let header = Row::new([
+        "PID", "USER", "GPU", "GPU MEM", "SM", "RSS", "ELAPSED", "RUN", "COMMAND",
+    ])
+    .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
+    let widths = [
+        Constraint::Length(8),
+        Constraint::Length(8),
+        Constraint::Length(3),
+        Constraint::Length(10),
+        Constraint::Length(4),
+        Constraint::Length(10),
+        Constraint::Length(8),
+        Constraint::Length(30),
+        Constraint::Fill(1),
+    ];
+    let table = Table::new(rows, widths)
+        .header(header)
+        .row_highlight_style(t.selection())
+        .block(
+            Block::bordered()
+                .title(format!(" Processes ({}) · by {sort} ", list.len()))
+                .border_style(t.fg(Role::Border)),
+        );
+    let mut ts = TableState::default().with_selected(Some(g.cursor.saturating_sub(first)));
+    frame.render_stateful_widget(table, area, &mut ts);
 }

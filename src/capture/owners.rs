@@ -1,0 +1,44 @@
+//! Which gantry run owns a process: the `GANTRY_RUN_ID` in its environment, else being in a
+//! running run's process tree on this host.
+
+use std::collections::HashMap;
+
+use crate::domain::RunStatus;
+use crate::gpu::source::GpuSnapshot;
+use crate::store::Store;
+
+/// pid -> (run id, run name): from GANTRY_RUN_ID in the process's environment, else from being in a
+/// running run's process tree on this host.
+pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, String)> {
+    let mut out = HashMap::new();
+    let Ok(runs) = store.runs_with_status(RunStatus::Running).await else {
+        return out;
+    };
+    let host = crate::capture::supervise::hostname();
+    let mut tree: HashMap<i64, usize> = HashMap::new();
+    for (i, r) in runs.iter().enumerate() {
+        if let Some(pid) = r.pid.filter(|_| r.host == host) {
+            for p in crate::capture::procs::tree(pid) {
+                tree.insert(p, i);
+            }
+        }
+    }
+    for p in &snap.processes {
+        let by_env = std::fs::read(format!("/proc/{}/environ", p.pid))
+            .ok()
+            .and_then(|env| {
+                env.split(|b| *b == 0).find_map(|kv| {
+                    kv.strip_prefix(b"GANTRY_RUN_ID=")
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+            });
+        let run = match by_env {
+            Some(id) => runs.iter().find(|r| r.id == id),
+            None => tree.get(&i64::from(p.pid)).map(|i| &runs[*i]),
+        };
+        if let Some(r) = run {
+            out.insert(p.pid, (r.id.clone(), r.name.clone()));
+        }
+    }
+    out
+}

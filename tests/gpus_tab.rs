@@ -1,0 +1,173 @@
+//! The GPUs tab, driven by the made-up recordings: snapshots with 1, 2 and 8 GPUs, without a
+//! driver and at 80x24; process sort and run linkage; the kill dialog against a real child.
+
+mod common;
+
+use std::collections::HashMap;
+
+use gantry::app::gpus::{GpuTick, ProcSort};
+use gantry::app::{Drawer, Effect, EffectRunner, GpuProbe, Modal, Msg, State, Tab, update};
+use gantry::config::KeyChord;
+use gantry::gpu::source::{GpuProcess, GpuSnapshot, GpuSource, ReplaySource};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+fn key(s: &str) -> Msg {
+    Msg::Key(KeyChord::parse(s).unwrap())
+}
+
+fn recording(name: &str) -> GpuSnapshot {
+    let p = format!(
+        "{}/fixtures/gpu/{name}.made-up.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut r = ReplaySource::open(std::path::Path::new(&p), 0.0).unwrap();
+    let mut s = r.sample().unwrap();
+    s.time_ms = common::NOW_MS;
+    s
+}
+
+fn with(snap: GpuSnapshot, owners: HashMap<u32, (String, String)>) -> State {
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
+    update(&mut s, key("3"));
+    let tick = GpuTick {
+        snapshot: snap,
+        owners,
+        procs: HashMap::new(),
+        host: Some((12.0, 8 << 30, 64 << 30)),
+        source: "replay".into(),
+    };
+    // A few ticks, so the history chart has something to draw.
+    for _ in 0..5 {
+        update(&mut s, Msg::GpuSample(Box::new(tick.clone())));
+    }
+    s
+}
+
+fn screen(s: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    Drawer::draw(&mut t, s).unwrap();
+    t.backend().to_string()
+}
+
+#[test]
+fn snapshots_of_one_two_and_eight_gpus() {
+    let one = with(recording("h200-x1"), HashMap::new());
+    insta::assert_snapshot!("one_gpu", screen(&one, 120, 40));
+    let two = with(recording("a100-x2"), HashMap::new());
+    insta::assert_snapshot!("two_gpus", screen(&two, 120, 40));
+    let eight = with(recording("h100-x8"), HashMap::new());
+    let text = screen(&eight, 120, 40);
+    assert!(text.contains(" 8 GPUs "), "eight GPUs are one line each");
+    insta::assert_snapshot!("eight_gpus", text);
+    insta::assert_snapshot!("narrow", screen(&eight, 80, 24));
+}
+
+#[test]
+fn without_a_driver_the_tab_says_why() {
+    let mut s = common::state();
+    update(&mut s, key("3"));
+    update(
+        &mut s,
+        Msg::GpuProbed(GpuProbe::Absent(
+            "no NVIDIA driver (libnvidia-ml.so.1 could not be loaded)".into(),
+        )),
+    );
+    let text = screen(&s, 120, 40);
+    assert!(
+        text.contains("No GPU data: no NVIDIA driver") && text.contains("--gpu-replay"),
+        "{text}"
+    );
+}
+
+#[test]
+fn processes_sort_and_jump_to_their_run() {
+    let mut snap = recording("a100-x2");
+    snap.processes = vec![
+        GpuProcess {
+            pid: 10,
+            gpu: 1,
+            mem_used: Some(5 << 30),
+            sm_util: Some(90),
+        },
+        GpuProcess {
+            pid: 20,
+            gpu: 0,
+            mem_used: Some(9 << 30),
+            sm_util: Some(10),
+        },
+    ];
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
+    let run = s.runs.records[0].run.clone();
+    let owners = HashMap::from([(10, (run.id.clone(), run.name.clone()))]);
+    s = with(snap, owners);
+    let pids = |s: &State| s.gpus.processes().iter().map(|p| p.pid).collect::<Vec<_>>();
+    assert_eq!(s.gpus.sort, ProcSort::Memory);
+    assert_eq!(pids(&s), [20, 10], "most GPU memory first");
+    update(&mut s, key("s"));
+    assert_eq!(pids(&s), [10, 20], "then by SM");
+    assert!(screen(&s, 120, 40).contains(&format!("{} ({})", run.name, &run.id[..8])));
+    update(&mut s, key("enter"));
+    assert_eq!(s.tab, Tab::Runs);
+    assert_eq!(s.runs.detail.as_deref(), Some(run.id.as_str()));
+}
+
+#[tokio::test]
+async fn the_kill_dialog_asks_then_signals_a_real_process() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut snap = recording("h200-x1");
+    snap.processes = vec![GpuProcess {
+        pid,
+        gpu: 0,
+        mem_used: Some(1 << 30),
+        sm_util: Some(5),
+    }];
+    let mut s = with(snap, HashMap::new());
+    assert!(update(&mut s, key("k")).effects.is_empty());
+    assert!(
+        matches!(s.modal, Some(Modal::ConfirmKill { .. })),
+        "asks first"
+    );
+    assert!(screen(&s, 120, 40).contains(&format!("Send SIGTERM to process {pid}? y/N")));
+    assert!(update(&mut s, key("n")).effects.is_empty());
+    assert!(child.try_wait().unwrap().is_none(), "n leaves it running");
+    update(&mut s, key("k"));
+    let fx = update(&mut s, key("y")).effects;
+    assert_eq!(
+        fx,
+        vec![Effect::Kill {
+            pid,
+            signal: libc::SIGTERM
+        }]
+    );
+    // Carried out by the real effect runner.
+    let dir = tempfile::tempdir().unwrap();
+    let store = gantry::store::Store::open(&dir.path().join("g.db"))
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let runner = EffectRunner::new(store, tx, dir.path().to_path_buf());
+    runner.run(fx[0].clone());
+    let note = match rx.recv().await {
+        Some(Msg::Notice(n)) => n,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(note, format!("sent SIGTERM to process {pid}"));
+    let st = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(st.signal(), Some(libc::SIGTERM));
+    runner.run(Effect::Kill {
+        pid,
+        signal: libc::SIGKILL,
+    });
+    match rx.recv().await {
+        Some(Msg::Notice(n)) => assert!(n.contains("already gone (ESRCH)"), "{n}"),
+        other => panic!("{other:?}"),
+    }
+}
