@@ -25,7 +25,6 @@ bench:
 ci:
     bash .ci/run
 
-# Build the release binary for scripts/device-check.sh; the device machine has no Rust
+# Build what scripts/device-check.sh runs on a GPU machine (which has no Rust): target/device/
 device-check:
-    cargo build --release
-    @echo "now run scripts/device-check.sh on the GPU machine, carrying target/release/gantry"
+    bash scripts/build-device-check.sh

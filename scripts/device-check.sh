@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# Checks gantry on a machine with an NVIDIA GPU. That machine has no Rust toolchain: build
-# target/release/gantry first (`just device-check`) and bring it along. Prints what it finds, and
+# Checks gantry on a machine with an NVIDIA GPU, in well under 5 minutes. That machine has no Rust
+# toolchain: run scripts/build-device-check.sh first and bring target/device along. Prints what it finds, and
 # writes it to $OUT/device-check.txt when OUT is set. Changes no GPU setting.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bin=${GANTRY_BIN:-target/release/gantry}
+bin=${GANTRY_BIN:-target/device/gantry}
+tests=${GANTRY_NVML_TESTS:-target/device/nvml-tests}
 out=${OUT:-/tmp}/device-check.txt
-[ -x "$bin" ] || { echo "no $bin: run 'cargo build --release' where Rust is, and bring the binary"; exit 2; }
+[ -x "$bin" ] || { echo "no $bin: run scripts/build-device-check.sh where Rust is, and bring target/device"; exit 2; }
 ws=$(mktemp -d)
 {
   echo "== host"; uname -a; date -u
   echo "== nvidia-smi -L"; nvidia-smi -L 2>&1 || echo "nvidia-smi failed"
   echo "== gantry --version"; "$bin" --version
+  echo "== gantry gpu"; "$bin" gpu
+  echo "== gantry gpu --json --once"; "$bin" gpu --json --once > "${OUT:-/tmp}/gpu.json" && echo "written: gpu.json"
+  echo "== NVML-only tests, and gantry against nvidia-smi (tolerances in tests/nvml.rs)"
+  if [ -x "$tests" ]; then GANTRY_BIN="$bin" "$tests" --ignored --test-threads=1 --nocapture; else echo "no $tests"; fi
   echo "== gantry init + where"; "$bin" init "$ws" && "$bin" --workspace "$ws" where
   echo "== gantry demo --no-open (store ingest on this machine)"
   /usr/bin/time -f "%e s, %M KiB max RSS" "$bin" demo --no-open "$ws/demo" 2>&1

@@ -348,6 +348,7 @@ pub fn spawn_gpu_sampler(
             }
         };
         let mut cpu = HostCpu::default();
+        let mut describer = crate::capture::procs::Describer::default();
         loop {
             let t = std::time::Instant::now();
             let snap = match src.sample() {
@@ -357,12 +358,12 @@ pub fn spawn_gpu_sampler(
                     return;
                 }
             };
-            let owners = rt.block_on(crate::capture::owners::owners(&store, &snap));
-            let procs = snap
-                .processes
-                .iter()
-                .filter_map(|p| Some((p.pid, crate::capture::procs::describe(i64::from(p.pid))?)))
-                .collect();
+            let pids: Vec<u32> = snap.processes.iter().map(|p| p.pid).collect();
+            let procs = describer.describe(&pids);
+            let run_id_of = |pid: u32| procs.get(&pid).and_then(|i| i.run_id.clone());
+            let owners = rt.block_on(crate::capture::owners::owners_with(
+                &store, &snap, &run_id_of,
+            ));
             let tick = super::gpus::GpuTick {
                 snapshot: snap,
                 owners,

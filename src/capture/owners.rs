@@ -10,6 +10,25 @@ use crate::store::Store;
 /// pid -> (run id, run name): from GANTRY_RUN_ID in the process's environment, else from being in a
 /// running run's process tree on this host.
 pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, String)> {
+    owners_with(store, snap, &|pid| {
+        std::fs::read(format!("/proc/{pid}/environ"))
+            .ok()
+            .and_then(|env| {
+                env.split(|b| *b == 0).find_map(|kv| {
+                    kv.strip_prefix(b"GANTRY_RUN_ID=")
+                        .map(|v| String::from_utf8_lossy(v).into_owned())
+                })
+            })
+    })
+    .await
+}
+
+/// `owners`, with the GANTRY_RUN_ID of a pid known by `run_id_of` (the sampler's cache).
+pub async fn owners_with(
+    store: &Store,
+    snap: &GpuSnapshot,
+    run_id_of: &dyn Fn(u32) -> Option<String>,
+) -> HashMap<u32, (String, String)> {
     let mut out = HashMap::new();
     let Ok(runs) = store.runs_with_status(RunStatus::Running).await else {
         return out;
@@ -24,14 +43,7 @@ pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, 
         }
     }
     for p in &snap.processes {
-        let by_env = std::fs::read(format!("/proc/{}/environ", p.pid))
-            .ok()
-            .and_then(|env| {
-                env.split(|b| *b == 0).find_map(|kv| {
-                    kv.strip_prefix(b"GANTRY_RUN_ID=")
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-            });
+        let by_env = run_id_of(p.pid);
         let run = match by_env {
             Some(id) => runs.iter().find(|r| r.id == id),
             None => tree.get(&i64::from(p.pid)).map(|i| &runs[*i]),

@@ -53,33 +53,121 @@ pub struct ProcInfo {
     pub rss: u64,
     pub elapsed_secs: u64,
     pub command: String,
+    /// GANTRY_RUN_ID in its environment, when readable.
+    pub run_id: Option<String>,
 }
 
-/// User, resident memory, time since start and command line of a process, from /proc.
-pub fn describe(pid: i64) -> Option<ProcInfo> {
-    use std::os::unix::fs::MetadataExt;
-    let s = stat(pid)?;
-    let uid = std::fs::metadata(format!("/proc/{pid}")).ok()?.uid();
-    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let command = cmd
-        .split(|b| *b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    let started = s.start as f64 / clock_ticks_per_second();
-    Some(ProcInfo {
-        user: user_of(uid),
-        rss: s.rss_pages.max(0) as u64 * page_size(),
-        elapsed_secs: (uptime - started).max(0.0) as u64,
-        command,
-    })
+/// Describes processes for a table, tick after tick. What does not change while a process lives
+/// (its start, user, command line and GANTRY_RUN_ID) is read once per process; each tick reads
+/// only /proc/PID/statm for memory, which is much cheaper than /proc/PID/stat. Every
+/// `RECHECK` ticks the start time is read again, so a reused pid is noticed.
+#[derive(Default)]
+pub struct Describer {
+    users: std::collections::HashMap<u32, String>,
+    fixed: std::collections::HashMap<u32, Fixed>,
+    tick: u64,
+}
+
+struct Fixed {
+    start: i64,
+    user: String,
+    command: String,
+    run: Option<String>,
+    checked: u64,
+}
+
+/// Ticks between checks of a pid's start time.
+const RECHECK: u64 = 30;
+
+impl Describer {
+    /// User, resident memory, time since start, command line and GANTRY_RUN_ID of each pid that
+    /// still exists.
+    pub fn describe(&mut self, pids: &[u32]) -> std::collections::HashMap<u32, ProcInfo> {
+        use std::os::unix::fs::MetadataExt;
+        self.tick += 1;
+        let mut out = std::collections::HashMap::new();
+        let Some(uptime) = std::fs::read_to_string("/proc/uptime")
+            .ok()
+            .and_then(|u| u.split_whitespace().next()?.parse::<f64>().ok())
+        else {
+            return out;
+        };
+        let (tick, page) = (clock_ticks_per_second(), page_size());
+        let mut seen = std::collections::HashSet::new();
+        for &pid in pids {
+            seen.insert(pid);
+            let stale = self
+                .fixed
+                .get(&pid)
+                .is_none_or(|f| self.tick - f.checked >= RECHECK);
+            if stale {
+                let Some(s) = stat(i64::from(pid)) else {
+                    self.fixed.remove(&pid);
+                    continue;
+                };
+                match self.fixed.get_mut(&pid) {
+                    Some(f) if f.start == s.start => f.checked = self.tick,
+                    _ => {
+                        let Ok(meta) = std::fs::metadata(format!("/proc/{pid}")) else {
+                            continue;
+                        };
+                        let user = self
+                            .users
+                            .entry(meta.uid())
+                            .or_insert_with(|| user_of(meta.uid()))
+                            .clone();
+                        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                        let command = cmd
+                            .split(|b| *b == 0)
+                            .filter(|a| !a.is_empty())
+                            .map(|a| String::from_utf8_lossy(a).into_owned())
+                            .collect::<Vec<_>>()
+                            .join(" ");
+                        let run =
+                            std::fs::read(format!("/proc/{pid}/environ"))
+                                .ok()
+                                .and_then(|env| {
+                                    env.split(|b| *b == 0).find_map(|kv| {
+                                        kv.strip_prefix(b"GANTRY_RUN_ID=")
+                                            .map(|v| String::from_utf8_lossy(v).into_owned())
+                                    })
+                                });
+                        self.fixed.insert(
+                            pid,
+                            Fixed {
+                                start: s.start,
+                                user,
+                                command,
+                                run,
+                                checked: self.tick,
+                            },
+                        );
+                    }
+                }
+            }
+            // statm: size resident shared ...; resident is in pages.
+            let Some(rss_pages) = std::fs::read_to_string(format!("/proc/{pid}/statm"))
+                .ok()
+                .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
+            else {
+                self.fixed.remove(&pid);
+                continue;
+            };
+            let f = &self.fixed[&pid];
+            out.insert(
+                pid,
+                ProcInfo {
+                    user: f.user.clone(),
+                    rss: rss_pages * page,
+                    elapsed_secs: (uptime - f.start as f64 / tick).max(0.0) as u64,
+                    command: f.command.clone(),
+                    run_id: f.run.clone(),
+                },
+            );
+        }
+        self.fixed.retain(|pid, _| seen.contains(pid));
+        out
+    }
 }
 
 fn user_of(uid: u32) -> String {
@@ -162,6 +250,28 @@ mod tests {
             (s.state, s.ppid, s.cpu, s.start, s.rss_pages),
             ('S', 1, 300, 98765, 300)
         );
+    }
+
+    #[test]
+    fn the_describer_reads_a_process_and_forgets_it_when_gone() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .env("GANTRY_RUN_ID", "abc")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        let mut d = Describer::default();
+        let info = d.describe(&[pid]).remove(&pid).unwrap();
+        assert_eq!(info.command, "sleep 5");
+        assert_eq!(info.run_id.as_deref(), Some("abc"));
+        assert!(info.rss > 0);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            d.describe(&[pid]).is_empty(),
+            "a reaped process is not described"
+        );
+        assert!(d.fixed.is_empty());
     }
 
     #[test]

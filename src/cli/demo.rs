@@ -72,7 +72,7 @@ struct DemoRun {
 pub async fn run(
     args: Args,
     theme: Option<String>,
-    gpu_replay: Option<PathBuf>,
+    gpu_replay: Option<(PathBuf, f64)>,
 ) -> Result<ExitCode> {
     let dir = match args.dir {
         Some(d) => d,
@@ -112,7 +112,7 @@ pub async fn run(
             None if crate::gpu::source::NvmlSource::open().is_err() => {
                 let p = ws.dir().join("gpu-demo.jsonl");
                 std::fs::write(&p, DEMO_GPUS)?;
-                Some(p)
+                Some((p, 1.0))
             }
             None => None,
         };

@@ -30,9 +30,11 @@ pub struct Args {
 }
 
 /// The source for this process: the replay named by `--gpu-replay`, else NVML.
-pub fn open_source(replay: &Option<PathBuf>) -> Result<Box<dyn GpuSource>, String> {
+pub fn open_source(replay: &Option<(PathBuf, f64)>) -> Result<Box<dyn GpuSource>, String> {
     match replay {
-        Some(p) => ReplaySource::open(p, 1.0).map(|r| Box::new(r) as Box<dyn GpuSource>),
+        Some((p, speed)) => {
+            ReplaySource::open(p, *speed).map(|r| Box::new(r) as Box<dyn GpuSource>)
+        }
         None => NvmlSource::open().map(|n| Box::new(n) as Box<dyn GpuSource>),
     }
 }
@@ -41,8 +43,9 @@ pub async fn run(
     args: Args,
     workspace: &Option<PathBuf>,
     replay: &Option<PathBuf>,
+    speed: f64,
 ) -> anyhow::Result<ExitCode> {
-    let mut src = match open_source(replay) {
+    let mut src = match open_source(&replay.clone().map(|p| (p, speed))) {
         Ok(s) => s,
         Err(why) => {
             eprintln!("gantry: {why}");

@@ -48,6 +48,10 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "FILE")]
     pub gpu_replay: Option<PathBuf>,
 
+    /// How fast to play --gpu-replay: 1 is real time, 10 ten times faster, 0 as fast as asked
+    #[arg(long, global = true, default_value_t = 1.0, value_name = "X")]
+    pub gpu_replay_speed: f64,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -110,7 +114,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let ws = resolve(&cli.workspace)?;
             where_is::run(a, &ws)
         }
-        Some(Command::Demo(a)) => rt.block_on(demo::run(a, cli.theme, cli.gpu_replay)),
+        Some(Command::Demo(a)) => rt.block_on(demo::run(
+            a,
+            cli.theme,
+            cli.gpu_replay.map(|p| (p, cli.gpu_replay_speed)),
+        )),
         Some(Command::Run(a)) => rt.block_on(run::run(a, &cli.workspace)),
         Some(Command::Runs(a)) => rt.block_on(runs::run(a, &cli.workspace)),
         Some(Command::Show(a)) => rt.block_on(show::run(a, &cli.workspace)),
@@ -121,10 +129,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Import(a)) => rt.block_on(import::run(a, &cli.workspace)),
         Some(Command::Export(a)) => rt.block_on(export::run(a, &cli.workspace)),
         Some(Command::Model(a)) => rt.block_on(model::run(a, &cli.workspace)),
-        Some(Command::Gpu(a)) => rt.block_on(gpu::run(a, &cli.workspace, &cli.gpu_replay)),
+        Some(Command::Gpu(a)) => rt.block_on(gpu::run(
+            a,
+            &cli.workspace,
+            &cli.gpu_replay,
+            cli.gpu_replay_speed,
+        )),
         None => {
             let ws = resolve(&cli.workspace)?;
-            rt.block_on(workbench::open(&ws, cli.theme, cli.gpu_replay))
+            rt.block_on(workbench::open(
+                &ws,
+                cli.theme,
+                cli.gpu_replay.map(|p| (p, cli.gpu_replay_speed)),
+            ))
         }
     }
 }

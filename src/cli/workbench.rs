@@ -80,7 +80,7 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
 pub async fn open(
     ws: &Workspace,
     theme_flag: Option<String>,
-    gpu_replay: Option<std::path::PathBuf>,
+    gpu_replay: Option<(std::path::PathBuf, f64)>,
 ) -> anyhow::Result<ExitCode> {
     // The store first: a broken one is reported even where there is no terminal.
     let store = Store::open(&ws.db_path()).await?;

@@ -263,6 +263,11 @@ impl ReplaySource {
         if frames.is_empty() {
             return Err(format!("the GPU recording {name} is empty"));
         }
+        if !speed.is_finite() || speed < 0.0 {
+            return Err(format!(
+                "--gpu-replay-speed {speed} is not a speed: give 0 (as fast as asked), 1 (real time) or more"
+            ));
+        }
         Ok(ReplaySource {
             name,
             frames,
@@ -350,6 +355,17 @@ mod tests {
                 .unwrap()
                 .contains("is empty")
         );
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let e = ReplaySource::from_frames("rec".into(), vec![a.clone()], bad)
+                .err()
+                .unwrap();
+            assert!(e.contains("is not a speed"), "{e}");
+        }
+        let mut fast =
+            ReplaySource::from_frames("rec".into(), vec![a.clone(), b.clone()], 10.0).unwrap();
+        // Replayed frames are stamped with the time they are played, not the time recorded.
+        let before = crate::domain::now_ms();
+        assert!(fast.sample().unwrap().time_ms >= before);
     }
 
     #[test]
