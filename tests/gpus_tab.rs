@@ -171,3 +171,84 @@ async fn the_kill_dialog_asks_then_signals_a_real_process() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn the_process_filter_matches_pid_gpu_user_command_and_run() {
+    use gantry::capture::procs::ProcInfo;
+    let mut snap = recording("a100-x2");
+    let proc = |pid, gpu| GpuProcess {
+        pid,
+        gpu,
+        mem_used: Some(u64::from(pid) << 20),
+        sm_util: Some(1),
+    };
+    snap.processes = vec![proc(10, 1), proc(20, 0), proc(30, 1)];
+    let info = |user: &str, command: &str| ProcInfo {
+        user: user.into(),
+        command: command.into(),
+        ..Default::default()
+    };
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
+    let run = s.runs.records[0].run.clone();
+    update(&mut s, key("3"));
+    let tick = GpuTick {
+        snapshot: snap,
+        owners: HashMap::from([(10, (run.id.clone(), run.name.clone()))]),
+        procs: HashMap::from([
+            (10, info("bob", "python train.py --lr 3e-4")),
+            (20, info("alice", "python eval.py")),
+            (30, info("bob", "torchrun bench.py")),
+        ]),
+        host: None,
+        source: "replay".into(),
+    };
+    update(&mut s, Msg::GpuSample(Box::new(tick)));
+    let pids = |s: &State| s.gpus.processes().iter().map(|p| p.pid).collect::<Vec<_>>();
+    assert_eq!(pids(&s), [30, 20, 10]);
+    update(&mut s, key("/"));
+    assert!(matches!(s.modal, Some(Modal::ProcFilter { .. })));
+    for c in "BOB".chars() {
+        update(&mut s, key(&c.to_string()));
+    }
+    assert_eq!(
+        pids(&s),
+        [30, 10],
+        "a user, case-insensitively, as it is typed"
+    );
+    update(&mut s, key("space"));
+    update(&mut s, key("g"));
+    update(&mut s, key("p"));
+    update(&mut s, key("u"));
+    update(&mut s, key("1"));
+    assert_eq!(pids(&s), [30, 10], "every word must match: bob and gpu1");
+    let text = screen(&s, 120, 40);
+    assert!(text.contains("Processes (2 of 3)"), "{text}");
+    assert!(
+        text.contains("filter processes"),
+        "the prompt is open: {text}"
+    );
+    update(&mut s, key("enter"));
+    assert_eq!(s.modal, None);
+    assert_eq!(s.gpus.filter, "BOB gpu1");
+    assert!(screen(&s, 120, 40).contains("filter: BOB gpu1"));
+    // A part of the owning run's name; a pid; Esc brings back the filter from before.
+    update(&mut s, key("/"));
+    update(&mut s, key("ctrl-u"));
+    for c in run.name.chars() {
+        update(&mut s, key(&c.to_string()));
+    }
+    assert_eq!(pids(&s), [10], "the run's name finds its process");
+    update(&mut s, key("esc"));
+    assert_eq!(s.gpus.filter, "BOB gpu1", "esc restores the filter");
+    update(&mut s, key("/"));
+    update(&mut s, key("ctrl-u"));
+    update(&mut s, key("2"));
+    update(&mut s, key("0"));
+    assert_eq!(pids(&s), [20], "a pid");
+    update(&mut s, key("enter"));
+    update(&mut s, key("/"));
+    update(&mut s, key("ctrl-u"));
+    update(&mut s, key("enter"));
+    assert_eq!(pids(&s), [30, 20, 10], "an empty filter shows all");
+}

@@ -68,6 +68,7 @@ pub enum Action {
     GpuMetric,
     ProcSort,
     ProcOpen,
+    ProcFilter,
     KillTerm,
     KillKill,
 }
@@ -436,6 +437,13 @@ pub fn actions() -> Vec<ActionInfo> {
             "proc_sort",
             "Sort processes by memory, SM, pid, GPU",
             Some("sort"),
+        ),
+        info(
+            A::ProcFilter,
+            S::Gpus,
+            "proc_filter",
+            "Filter processes by pid, user, command, run or gpuN",
+            Some("filter"),
         ),
         info(
             A::ProcOpen,

@@ -93,6 +93,8 @@ pub struct GpusState {
     pub metric: GpuMetric,
     pub sort: ProcSort,
     pub cursor: usize,
+    /// Words that every shown process must match (see `matches`).
+    pub filter: String,
     /// Host CPU % and memory (used, total) bytes.
     pub host: Option<(f64, u64, u64)>,
     pub source: String,
@@ -121,7 +123,16 @@ impl GpusState {
         let Some(s) = &self.snapshot else {
             return Vec::new();
         };
-        let mut v: Vec<&GpuProcess> = s.processes.iter().collect();
+        let words: Vec<String> = self
+            .filter
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect();
+        let mut v: Vec<&GpuProcess> = s
+            .processes
+            .iter()
+            .filter(|p| words.iter().all(|w| self.matches(p, w)))
+            .collect();
         match self.sort {
             ProcSort::Memory => v.sort_by_key(|p| std::cmp::Reverse(p.mem_used.unwrap_or(0))),
             ProcSort::Util => v.sort_by_key(|p| std::cmp::Reverse(p.sm_util.unwrap_or(0))),
@@ -129,6 +140,28 @@ impl GpusState {
             ProcSort::Gpu => v.sort_by_key(|p| (p.gpu, p.pid)),
         }
         v
+    }
+
+    /// Whether a process matches one lower-case filter word: a pid, `gpuN`, or a part of its
+    /// user, command line, or owning run's name or id.
+    fn matches(&self, p: &GpuProcess, word: &str) -> bool {
+        if p.pid.to_string() == word || format!("gpu{}", p.gpu) == word {
+            return true;
+        }
+        let has = |s: &str| s.to_lowercase().contains(word);
+        self.procs
+            .get(&p.pid)
+            .is_some_and(|i| has(&i.user) || has(&i.command))
+            || self
+                .owners
+                .get(&p.pid)
+                .is_some_and(|(id, name)| has(id) || has(name))
+    }
+
+    /// Sets the filter and keeps the cursor on the table.
+    pub fn set_filter(&mut self, text: &str) {
+        self.filter = text.to_string();
+        self.cursor = self.cursor.min(self.processes().len().saturating_sub(1));
     }
 
     pub fn selected(&self) -> Option<&GpuProcess> {

@@ -111,6 +111,10 @@ pub enum Modal {
         alias: String,
         reason: String,
     },
+    /// Editing the process filter; the text before opening comes back on cancel.
+    ProcFilter {
+        before: String,
+    },
     ConfirmKill {
         pid: u32,
         signal: i32,

@@ -354,7 +354,7 @@ struct Shown {
     diff_only: bool,
     log: (usize, Option<String>),
     models: (usize, usize, super::models::ModelsFocus, Vec<u32>),
-    gpus: (super::gpus::GpuMetric, super::gpus::ProcSort, usize),
+    gpus: (super::gpus::GpuMetric, super::gpus::ProcSort, usize, String),
 }
 
 fn shown(s: &State) -> Shown {
@@ -380,7 +380,12 @@ fn shown(s: &State) -> Shown {
             s.models.focus,
             s.models.marked.clone(),
         ),
-        gpus: (s.gpus.metric, s.gpus.sort, s.gpus.cursor),
+        gpus: (
+            s.gpus.metric,
+            s.gpus.sort,
+            s.gpus.cursor,
+            s.gpus.filter.clone(),
+        ),
     }
 }
 
@@ -596,6 +601,11 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         }
         Action::GpuMetric => state.gpus.metric = state.gpus.metric.next(),
         Action::ProcSort => state.gpus.next_sort(),
+        Action::ProcFilter => {
+            state.modal = Some(Modal::ProcFilter {
+                before: state.gpus.filter.clone(),
+            })
+        }
         Action::ProcOpen => {
             let owner = state
                 .gpus
@@ -803,6 +813,20 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
             Some(false) => None,
             None => Some(Modal::Rename { run, text }),
         },
+        Modal::ProcFilter { before } => {
+            let mut text = state.gpus.filter.clone();
+            match edit(&mut text) {
+                Some(true) => None,
+                Some(false) => {
+                    state.gpus.set_filter(&before);
+                    None
+                }
+                None => {
+                    state.gpus.set_filter(&text);
+                    Some(Modal::ProcFilter { before })
+                }
+            }
+        }
         Modal::Search { mut text } => match edit(&mut text) {
             Some(true) => {
                 r.log.search = (!text.is_empty()).then_some(text);

@@ -85,6 +85,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         }
     }
     processes(frame, procs, state);
+    if matches!(state.modal, Some(Modal::ProcFilter { .. })) {
+        super::runs::prompt(
+            frame,
+            area,
+            state,
+            "filter processes: pid, gpuN, user, command or run",
+            &g.filter,
+        );
+    }
     if let Some(Modal::ConfirmKill { signal, what, .. }) = &state.modal {
         let name = if *signal == libc::SIGKILL {
             "SIGKILL"
@@ -331,7 +340,16 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
         .row_highlight_style(t.selection())
         .block(
             Block::bordered()
-                .title(format!(" Processes ({}) · by {sort} ", list.len()))
+                .title(if g.filter.is_empty() {
+                    format!(" Processes ({}) · by {sort} ", list.len())
+                } else {
+                    let all = g.snapshot.as_ref().map_or(0, |s| s.processes.len());
+                    format!(
+                        " Processes ({} of {all}) · by {sort} · filter: {} ",
+                        list.len(),
+                        g.filter
+                    )
+                })
                 .border_style(t.fg(Role::Border)),
         );
     let mut ts = TableState::default().with_selected(Some(g.cursor.saturating_sub(first)));
