@@ -198,7 +198,13 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
         procs: HashMap::from([
             (10, info("bob", "python train.py --lr 3e-4")),
             (20, info("alice", "python eval.py")),
-            (30, info("bob", "torchrun bench.py")),
+            (
+                30,
+                ProcInfo {
+                    cpu: Some(153.4),
+                    ..info("bob", "torchrun bench.py")
+                },
+            ),
         ]),
         host: None,
         source: "replay".into(),
@@ -224,6 +230,7 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
     assert_eq!(pids(&s), [30, 10], "every word must match: bob and gpu1");
     let text = screen(&s, 120, 40);
     assert!(text.contains("Processes (2 of 3)"), "{text}");
+    assert!(text.contains("153%"), "CPU % of the process: {text}");
     assert!(
         text.contains("filter processes"),
         "the prompt is open: {text}"

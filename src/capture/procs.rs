@@ -28,21 +28,44 @@ struct Stat {
 }
 
 fn stat(pid: i64) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    use std::io::Read;
+    // Read into the stack, without the size query and allocation of fs::read_to_string: the GPU
+    // sampler reads this for every GPU process on every tick.
+    let mut path = [0u8; 32];
+    let mut w = &mut path[..];
+    std::io::Write::write_fmt(&mut w, format_args!("/proc/{pid}/stat")).ok()?;
+    let len = 32 - w.len();
+    let path = std::str::from_utf8(&path[..len]).ok()?;
+    let mut f = std::fs::File::open(path).ok()?;
+    let mut buf = [0u8; 1024];
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(_) => return None,
+        }
+    }
+    parse_stat(std::str::from_utf8(&buf[..n]).ok()?)
 }
 
 fn parse_stat(text: &str) -> Option<Stat> {
     // The command name is in parentheses and may hold spaces and parentheses: split after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // rest starts at field 3 (state); field N is f[N - 3].
+    let rest = text.get(text.rfind(')')? + 2..)?;
+    // rest starts at field 3 (state); field N is item N - 3.
+    let mut f = rest.split_ascii_whitespace();
+    let state = f.next()?.chars().next()?;
+    let ppid = f.next()?.parse().ok()?;
+    let utime = f.nth(9)?.parse::<u64>().ok()?; // field 14
+    let stime = f.next()?.parse::<u64>().ok()?; // 15
+    let start = f.nth(6)?.parse().ok()?; // 22
+    let rss_pages = f.nth(1)?.parse().ok()?; // 24
     Some(Stat {
-        state: f.first()?.chars().next()?,
-        ppid: f.get(1)?.parse().ok()?,
-        cpu: f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?,
-        start: f.get(19)?.parse().ok()?,
-        rss_pages: f.get(21)?.parse().ok()?,
+        state,
+        ppid,
+        cpu: utime + stime,
+        start,
+        rss_pages,
     })
 }
 
@@ -50,6 +73,8 @@ fn parse_stat(text: &str) -> Option<Stat> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcInfo {
     pub user: String,
+    /// CPU use since the previous description, in % of one core (over 100 with several threads).
+    pub cpu: Option<f64>,
     pub rss: u64,
     pub elapsed_secs: u64,
     pub command: String,
@@ -58,14 +83,13 @@ pub struct ProcInfo {
 }
 
 /// Describes processes for a table, tick after tick. What does not change while a process lives
-/// (its start, user, command line and GANTRY_RUN_ID) is read once per process; each tick reads
-/// only /proc/PID/statm for memory, which is much cheaper than /proc/PID/stat. Every
-/// `RECHECK` ticks the start time is read again, so a reused pid is noticed.
+/// (its user, command line and GANTRY_RUN_ID) is read once per process; each tick reads only
+/// /proc/PID/stat, for CPU time, resident memory and the start time that tells a reused pid
+/// from the process it replaced.
 #[derive(Default)]
 pub struct Describer {
     users: std::collections::HashMap<u32, String>,
     fixed: std::collections::HashMap<u32, Fixed>,
-    tick: u64,
 }
 
 struct Fixed {
@@ -73,18 +97,17 @@ struct Fixed {
     user: String,
     command: String,
     run: Option<String>,
-    checked: u64,
+    /// CPU ticks and when they were read, for the next tick's CPU %.
+    cpu: u64,
+    at: std::time::Instant,
 }
 
-/// Ticks between checks of a pid's start time.
-const RECHECK: u64 = 30;
-
 impl Describer {
-    /// User, resident memory, time since start, command line and GANTRY_RUN_ID of each pid that
-    /// still exists.
+    /// User, CPU %, resident memory, time since start, command line and GANTRY_RUN_ID of each pid
+    /// that still exists. CPU % is over the time since the previous call, so a process's first
+    /// description has none.
     pub fn describe(&mut self, pids: &[u32]) -> std::collections::HashMap<u32, ProcInfo> {
         use std::os::unix::fs::MetadataExt;
-        self.tick += 1;
         let mut out = std::collections::HashMap::new();
         let Some(uptime) = std::fs::read_to_string("/proc/uptime")
             .ok()
@@ -93,72 +116,58 @@ impl Describer {
             return out;
         };
         let (tick, page) = (clock_ticks_per_second(), page_size());
+        let now = std::time::Instant::now();
         let mut seen = std::collections::HashSet::new();
         for &pid in pids {
             seen.insert(pid);
-            let stale = self
-                .fixed
-                .get(&pid)
-                .is_none_or(|f| self.tick - f.checked >= RECHECK);
-            if stale {
-                let Some(s) = stat(i64::from(pid)) else {
-                    self.fixed.remove(&pid);
-                    continue;
-                };
-                match self.fixed.get_mut(&pid) {
-                    Some(f) if f.start == s.start => f.checked = self.tick,
-                    _ => {
-                        let Ok(meta) = std::fs::metadata(format!("/proc/{pid}")) else {
-                            continue;
-                        };
-                        let user = self
-                            .users
-                            .entry(meta.uid())
-                            .or_insert_with(|| user_of(meta.uid()))
-                            .clone();
-                        let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-                        let command = cmd
-                            .split(|b| *b == 0)
-                            .filter(|a| !a.is_empty())
-                            .map(|a| String::from_utf8_lossy(a).into_owned())
-                            .collect::<Vec<_>>()
-                            .join(" ");
-                        let run =
-                            std::fs::read(format!("/proc/{pid}/environ"))
-                                .ok()
-                                .and_then(|env| {
-                                    env.split(|b| *b == 0).find_map(|kv| {
-                                        kv.strip_prefix(b"GANTRY_RUN_ID=")
-                                            .map(|v| String::from_utf8_lossy(v).into_owned())
-                                    })
-                                });
-                        self.fixed.insert(
-                            pid,
-                            Fixed {
-                                start: s.start,
-                                user,
-                                command,
-                                run,
-                                checked: self.tick,
-                            },
-                        );
-                    }
-                }
-            }
-            // statm: size resident shared ...; resident is in pages.
-            let Some(rss_pages) = std::fs::read_to_string(format!("/proc/{pid}/statm"))
-                .ok()
-                .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
-            else {
+            let Some(s) = stat(i64::from(pid)) else {
                 self.fixed.remove(&pid);
                 continue;
             };
+            let mut cpu = None;
+            match self.fixed.get_mut(&pid) {
+                Some(f) if f.start == s.start => {
+                    let dt = now.duration_since(f.at).as_secs_f64();
+                    if dt > 0.0 {
+                        cpu = Some(s.cpu.saturating_sub(f.cpu) as f64 / tick / dt * 100.0);
+                    }
+                    f.cpu = s.cpu;
+                    f.at = now;
+                    // Only a young process can be mid-exec; a kernel thread's stays empty.
+                    if f.command.is_empty() && uptime - f.start as f64 / tick < 5.0 {
+                        (f.command, f.run) = command_and_run(pid);
+                    }
+                }
+                _ => {
+                    let Ok(meta) = std::fs::metadata(format!("/proc/{pid}")) else {
+                        continue;
+                    };
+                    let user = self
+                        .users
+                        .entry(meta.uid())
+                        .or_insert_with(|| user_of(meta.uid()))
+                        .clone();
+                    let (command, run) = command_and_run(pid);
+                    self.fixed.insert(
+                        pid,
+                        Fixed {
+                            start: s.start,
+                            user,
+                            command,
+                            run,
+                            cpu: s.cpu,
+                            at: now,
+                        },
+                    );
+                }
+            }
             let f = &self.fixed[&pid];
             out.insert(
                 pid,
                 ProcInfo {
                     user: f.user.clone(),
-                    rss: rss_pages * page,
+                    cpu,
+                    rss: s.rss_pages.max(0) as u64 * page,
                     elapsed_secs: (uptime - f.start as f64 / tick).max(0.0) as u64,
                     command: f.command.clone(),
                     run_id: f.run.clone(),
@@ -168,6 +177,27 @@ impl Describer {
         self.fixed.retain(|pid, _| seen.contains(pid));
         out
     }
+}
+
+/// A process's command line, and GANTRY_RUN_ID from its environment. Both are empty while exec
+/// is still setting the process up.
+fn command_and_run(pid: u32) -> (String, Option<String>) {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    let command = cmd
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let run = std::fs::read(format!("/proc/{pid}/environ"))
+        .ok()
+        .and_then(|env| {
+            env.split(|b| *b == 0).find_map(|kv| {
+                kv.strip_prefix(b"GANTRY_RUN_ID=")
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            })
+        });
+    (command, run)
 }
 
 fn user_of(uid: u32) -> String {
@@ -261,10 +291,16 @@ mod tests {
             .unwrap();
         let pid = child.id();
         let mut d = Describer::default();
+        // The first look may come while exec is still setting up the command line: it is read
+        // again until it is there.
         let info = d.describe(&[pid]).remove(&pid).unwrap();
-        assert_eq!(info.command, "sleep 5");
-        assert_eq!(info.run_id.as_deref(), Some("abc"));
-        assert!(info.rss > 0);
+        assert_eq!(info.cpu, None, "no CPU % before a second look");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let again = d.describe(&[pid]).remove(&pid).unwrap();
+        assert_eq!(again.command, "sleep 5");
+        assert_eq!(again.run_id.as_deref(), Some("abc"));
+        assert!(again.rss > 0);
+        assert!(again.cpu.is_some_and(|c| c < 50.0), "sleep hardly runs");
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(
@@ -272,6 +308,25 @@ mod tests {
             "a reaped process is not described"
         );
         assert!(d.fixed.is_empty());
+    }
+
+    #[test]
+    fn the_describer_measures_cpu_between_looks() {
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let pid = busy.id();
+        let mut d = Describer::default();
+        d.describe(&[pid]);
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let cpu = d.describe(&[pid])[&pid].cpu;
+        busy.kill().unwrap();
+        busy.wait().unwrap();
+        assert!(
+            cpu.is_some_and(|c| c > 0.0),
+            "a busy loop uses CPU: {cpu:?}"
+        );
     }
 
     #[test]

@@ -303,6 +303,11 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
             Cell::from(p.gpu.to_string()).style(t.fg(Role::Accent)),
             Cell::from(p.mem_used.map_or("n/a".into(), bytes)).style(t.fg(Role::Text)),
             Cell::from(opt(p.sm_util, "%")).style(t.fg(Role::Text)),
+            Cell::from(
+                info.and_then(|i| i.cpu)
+                    .map_or("-".into(), |c| format!("{c:.0}%")),
+            )
+            .style(t.fg(Role::Text)),
             Cell::from(info.map_or("-".into(), |i| bytes(i.rss))).style(t.fg(Role::Muted)),
             Cell::from(info.map_or("-".into(), |i| duration(i.elapsed_secs as i64 * 1000)))
                 .style(t.fg(Role::Muted)),
@@ -321,7 +326,7 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
         ProcSort::Gpu => "GPU",
     };
     let header = Row::new([
-        "PID", "USER", "GPU", "GPU MEM", "SM", "RSS", "ELAPSED", "RUN", "COMMAND",
+        "PID", "USER", "GPU", "GPU MEM", "SM", "CPU", "RSS", "ELAPSED", "RUN", "COMMAND",
     ])
     .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
     let widths = [
@@ -330,6 +335,7 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(3),
         Constraint::Length(10),
         Constraint::Length(4),
+        Constraint::Length(5),
         Constraint::Length(10),
         Constraint::Length(8),
         Constraint::Length(30),
