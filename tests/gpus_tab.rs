@@ -65,6 +65,17 @@ fn snapshots_of_one_two_and_eight_gpus() {
 }
 
 #[test]
+fn wide_terminals_chart_two_metrics_per_gpu() {
+    let mut two = with(recording("a100-x2"), HashMap::new());
+    assert!(screen(&two, 120, 40).contains("chart: utilisation %"));
+    let wide = screen(&two, 160, 40);
+    assert!(wide.contains("charts: utilisation % | memory %"), "{wide}");
+    insta::assert_snapshot!("two_gpus_wide", wide);
+    update(&mut two, key("m"));
+    assert!(screen(&two, 160, 40).contains("charts: memory % | power W"));
+}
+
+#[test]
 fn without_a_driver_the_tab_says_why() {
     let mut s = common::state();
     update(&mut s, key("3"));

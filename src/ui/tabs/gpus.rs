@@ -13,6 +13,8 @@ use crate::ui::text::{duration, fit};
 
 /// From this many GPUs on, one line each.
 const COMPACT_FROM: usize = 8;
+/// From this terminal width on, each GPU panel charts two metrics: the chosen one and the next.
+const TWO_CHARTS_FROM: u16 = 140;
 
 fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
     v.map_or_else(|| "n/a".into(), |x| format!("{x}{unit}"))
@@ -70,7 +72,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             ),
             Span::styled(host, t.fg(Role::Muted)),
             Span::styled(
-                format!(" · {} · chart: {}", g.source, g.metric.label()),
+                if area.width >= TWO_CHARTS_FROM && !compact {
+                    format!(
+                        " · {} · charts: {} | {}",
+                        g.source,
+                        g.metric.label(),
+                        g.metric.next().label()
+                    )
+                } else {
+                    format!(" · {} · chart: {}", g.source, g.metric.label())
+                },
                 t.fg(Role::Muted),
             ),
         ])),
@@ -200,36 +211,44 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
         facts,
     );
     if chart.height > 0 {
-        let h = state.gpus.history.get(g.index as usize);
-        let width = usize::from(chart.width);
-        let (scale, max): (f64, u64) = match state.gpus.metric {
-            GpuMetric::Util | GpuMetric::Memory => (1.0, 100),
-            GpuMetric::Power => (1.0, g.power_limit.unwrap_or(1000.0) as u64),
-            GpuMetric::Temp => (1.0, u64::from(g.temp_slowdown.unwrap_or(100))),
-        };
-        let data: Vec<u64> = h
-            .map(|h| {
-                let q = h.of(state.gpus.metric);
-                q.iter()
-                    .skip(q.len().saturating_sub(width))
-                    .map(|v| {
-                        if v.is_finite() {
-                            (v * scale).max(0.0) as u64
-                        } else {
-                            0
-                        }
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        frame.render_widget(
-            Sparkline::default()
-                .data(&data)
-                .max(max.max(1))
-                .style(t.fg(Role::Accent)),
-            chart,
-        );
+        if chart.width + 2 >= TWO_CHARTS_FROM {
+            let [a, b] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
+                .spacing(2)
+                .areas(chart);
+            history(frame, a, state, g, state.gpus.metric, Role::Accent);
+            history(frame, b, state, g, state.gpus.metric.next(), Role::Good);
+        } else {
+            history(frame, chart, state, g, state.gpus.metric, Role::Accent);
+        }
     }
+}
+
+/// One GPU's history of one metric, newest on the right, scaled to the metric's ceiling.
+fn history(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample, m: GpuMetric, role: Role) {
+    let t = &state.theme;
+    let h = state.gpus.history.get(g.index as usize);
+    let width = usize::from(area.width);
+    let max: u64 = match m {
+        GpuMetric::Util | GpuMetric::Memory => 100,
+        GpuMetric::Power => g.power_limit.unwrap_or(1000.0) as u64,
+        GpuMetric::Temp => u64::from(g.temp_slowdown.unwrap_or(100)),
+    };
+    let data: Vec<u64> = h
+        .map(|h| {
+            let q = h.of(m);
+            q.iter()
+                .skip(q.len().saturating_sub(width))
+                .map(|v| if v.is_finite() { v.max(0.0) as u64 } else { 0 })
+                .collect()
+        })
+        .unwrap_or_default();
+    frame.render_widget(
+        Sparkline::default()
+            .data(&data)
+            .max(max.max(1))
+            .style(t.fg(role)),
+        area,
+    );
 }
 
 fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]) {
