@@ -82,6 +82,7 @@ fn json_keys_are_stable() {
             "mem_used",
             "mem_util",
             "mig",
+            "mig_instances",
             "name",
             "pcie_gen",
             "pcie_rx",
@@ -209,4 +210,49 @@ fn gpu_processes_are_named_with_their_runs() {
     let rec = recording_with(ws, pid);
     let t = String::from_utf8(g(&["--gpu-replay", rec.to_str().unwrap(), "gpu"]).stdout).unwrap();
     assert!(t.contains("by-tree ("), "{t}");
+}
+
+#[test]
+fn mig_devices_are_listed_under_their_gpu_in_table_and_json() {
+    use gantry::gpu::source::{GpuSnapshot, MigInstance};
+    let first = std::fs::read_to_string(H100).unwrap();
+    let mut snap: GpuSnapshot = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+    snap.gpus.truncate(1);
+    snap.gpus[0].mig = Some(true);
+    snap.gpus[0].mig_instances = vec![
+        MigInstance {
+            index: 0,
+            name: "NVIDIA H100 80GB HBM3 3g.40gb".into(),
+            uuid: "MIG-made-up-0".into(),
+            mem_used: Some(2 << 30),
+            mem_total: Some(40 << 30),
+        },
+        MigInstance {
+            index: 1,
+            name: "NVIDIA H100 80GB HBM3 3g.40gb".into(),
+            uuid: "MIG-made-up-1".into(),
+            mem_used: None,
+            mem_total: None,
+        },
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("mig.jsonl");
+    std::fs::write(&rec, serde_json::to_string(&snap).unwrap() + "\n").unwrap();
+    let rec = rec.to_str().unwrap();
+    let o = gantry(&["--gpu-replay", rec, "gpu"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(o.status.success(), "{text}");
+    let line = text.lines().find(|l| l.contains("MIG 0")).expect(&text);
+    assert!(
+        line.contains("2.0/40.0 GiB") && line.contains("MIG-made-up-0"),
+        "{line}"
+    );
+    let line = text.lines().find(|l| l.contains("MIG 1")).expect(&text);
+    assert!(line.contains("n/a"), "{line}");
+    let o = gantry(&["--gpu-replay", rec, "gpu", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &v["gpus"][0]["mig_instances"];
+    assert_eq!(m[0]["uuid"], "MIG-made-up-0");
+    assert_eq!(m[0]["mem_total"], 40u64 << 30);
+    assert!(m[1]["mem_used"].is_null());
 }

@@ -65,6 +65,44 @@ fn snapshots_of_one_two_and_eight_gpus() {
 }
 
 #[test]
+fn a_gpu_in_mig_mode_lists_its_instances() {
+    use gantry::gpu::source::MigInstance;
+    let mut snap = recording("h200-x1");
+    let g = &mut snap.gpus[0];
+    g.mig = Some(true);
+    g.util = None;
+    g.mig_instances = (0..3)
+        .map(|i| MigInstance {
+            index: i,
+            name: "NVIDIA H200 2g.35gb".into(),
+            uuid: format!("MIG-0000000{i}-made-up"),
+            mem_used: Some((u64::from(i) + 1) << 30),
+            mem_total: Some(35 << 30),
+        })
+        .collect();
+    let s = with(snap.clone(), HashMap::new());
+    let text = screen(&s, 120, 40);
+    assert!(text.contains("MIG on (3 devices)"), "{text}");
+    for i in 0..3 {
+        assert!(text.contains(&format!("MIG {i}  H200 2g.35gb")), "{text}");
+    }
+    insta::assert_snapshot!("mig", text);
+    // More devices than rows: the rest are counted.
+    snap.gpus[0].mig_instances = (0..7)
+        .map(|i| MigInstance {
+            index: i,
+            name: "NVIDIA H200 1g.18gb".into(),
+            ..Default::default()
+        })
+        .collect();
+    let text = screen(&with(snap, HashMap::new()), 120, 16);
+    assert!(
+        text.contains("more MIG devices (gantry gpu lists them all)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn wide_terminals_chart_two_metrics_per_gpu() {
     let mut two = with(recording("a100-x2"), HashMap::new());
     assert!(screen(&two, 120, 40).contains("chart: utilisation %"));

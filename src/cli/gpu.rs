@@ -159,6 +159,20 @@ pub fn table(snap: &GpuSnapshot, owners: &HashMap<u32, (String, String)>) -> Str
                 g.throttle.join(", ")
             }
         );
+        for m in &g.mig_instances {
+            let mem = match (m.mem_used, m.mem_total) {
+                (Some(u), Some(t)) => format!("{}/{}", bytes(u).replace(" GiB", ""), bytes(t)),
+                _ => "n/a".into(),
+            };
+            let _ = writeln!(
+                o,
+                "  MIG {:<2} {:<20} {:>17}  {}",
+                m.index,
+                crate::ui::text::fit(&m.name.replace("NVIDIA ", ""), 20),
+                mem,
+                m.uuid
+            );
+        }
     }
     if !snap.processes.is_empty() {
         let _ = writeln!(

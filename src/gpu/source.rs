@@ -52,8 +52,22 @@ pub struct GpuSample {
     pub throttle: Vec<String>,
     pub ecc_uncorrected: Option<u64>,
     pub mig: Option<bool>,
+    /// The MIG devices (compute instances) when MIG mode is on; empty otherwise.
+    #[serde(default)]
+    pub mig_instances: Vec<MigInstance>,
     pub persistence: Option<bool>,
     pub compute_mode: Option<String>,
+}
+
+/// One MIG device of a GPU in MIG mode: its place under the parent, name (the profile, such as
+/// "NVIDIA H200 1g.18gb"), UUID and memory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MigInstance {
+    pub index: u32,
+    pub name: String,
+    pub uuid: String,
+    pub mem_used: Option<u64>,
+    pub mem_total: Option<u64>,
 }
 
 /// A process using a GPU.
@@ -151,6 +165,24 @@ impl GpuSource for NvmlSource {
             };
             let util = d.utilization_rates().ok();
             let mem = d.memory_info().ok();
+            let mig = d.mig_mode().ok().map(|m| m.current == 1);
+            let mut mig_instances = Vec::new();
+            if mig == Some(true) {
+                // Slots without a compute instance answer NotFound: skipped.
+                for m in 0..d.mig_device_count().unwrap_or(0) {
+                    let Ok(md) = d.mig_device_by_index(m) else {
+                        continue;
+                    };
+                    let mm = md.memory_info().ok();
+                    mig_instances.push(MigInstance {
+                        index: m,
+                        name: md.name().unwrap_or_else(|_| "n/a".into()),
+                        uuid: md.uuid().unwrap_or_default(),
+                        mem_used: mm.as_ref().map(|x| x.used),
+                        mem_total: mm.as_ref().map(|x| x.total),
+                    });
+                }
+            }
             snap.gpus.push(GpuSample {
                 index: i,
                 name: d.name().unwrap_or_else(|_| "n/a".into()),
@@ -185,7 +217,8 @@ impl GpuSource for NvmlSource {
                 ecc_uncorrected: d
                     .total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile)
                     .ok(),
-                mig: d.mig_mode().ok().map(|m| m.current == 1),
+                mig,
+                mig_instances,
                 persistence: d.is_in_persistent_mode().ok(),
                 compute_mode: d.compute_mode().ok().map(|m| format!("{m:?}")),
             });

@@ -42,10 +42,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     };
     let n = snap.gpus.len();
     let compact = n >= COMPACT_FROM;
+    // A panel is 6 rows, and up to 6 more for a long list of MIG devices.
+    let heights: Vec<u16> = snap
+        .gpus
+        .iter()
+        .map(|g| 6 + g.mig_instances.len().saturating_sub(2).min(6) as u16)
+        .collect();
     let gpu_h = if compact {
         n as u16 + 2
     } else {
-        (n as u16 * 6).min(area.height.saturating_sub(8))
+        heights
+            .iter()
+            .sum::<u16>()
+            .min(area.height.saturating_sub(8))
     };
     let [head, gpus, procs] = Layout::vertical([
         Constraint::Length(1),
@@ -90,7 +99,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     if compact {
         compact_list(frame, gpus, state, &snap.gpus);
     } else {
-        let slots = Layout::vertical(vec![Constraint::Fill(1); n.max(1)]).split(gpus);
+        let slots = Layout::vertical(heights.iter().map(|h| Constraint::Fill(*h))).split(gpus);
         for (gpu, slot) in snap.gpus.iter().zip(slots.iter()) {
             panel(frame, *slot, state, gpu);
         }
@@ -140,6 +149,11 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
     let pcie = match (g.pcie_gen, g.pcie_width) {
         (Some(a), Some(b)) => format!(" · PCIe gen{a} x{b}"),
         _ => String::new(),
+    };
+    let pcie = if g.mig == Some(true) {
+        format!("{pcie} · MIG on ({} devices)", g.mig_instances.len())
+    } else {
+        pcie
     };
     let block = Block::bordered()
         .title(Line::from(vec![
@@ -210,7 +224,40 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
         ])),
         facts,
     );
-    if chart.height > 0 {
+    if chart.height > 0 && !g.mig_instances.is_empty() {
+        // With MIG on, the parent GPU reports no utilisation: list its instances instead.
+        let rows = usize::from(chart.height);
+        let n = g.mig_instances.len();
+        let shown = if n > rows { rows - 1 } else { n };
+        let mut lines: Vec<Line> = g.mig_instances[..shown]
+            .iter()
+            .map(|m| {
+                let mem = match (m.mem_used, m.mem_total) {
+                    (Some(u), Some(tot)) => format!("{}/{}", bytes(u), bytes(tot)),
+                    _ => "n/a".into(),
+                };
+                Line::from(vec![
+                    Span::styled(format!("MIG {:<2} ", m.index), t.fg(Role::Accent)),
+                    Span::styled(
+                        format!("{:<16} ", fit(&m.name.replace("NVIDIA ", ""), 16)),
+                        t.fg(Role::Text),
+                    ),
+                    Span::styled(format!("mem {mem:<20} "), t.fg(Role::Text)),
+                    Span::styled(m.uuid.clone(), t.fg(Role::Muted)),
+                ])
+            })
+            .collect();
+        if shown < n {
+            lines.push(Line::styled(
+                format!(
+                    "+{} more MIG devices (gantry gpu lists them all)",
+                    n - shown
+                ),
+                t.fg(Role::Muted),
+            ));
+        }
+        frame.render_widget(Paragraph::new(lines), chart);
+    } else if chart.height > 0 {
         if chart.width + 2 >= TWO_CHARTS_FROM {
             let [a, b] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
                 .spacing(2)
