@@ -81,7 +81,7 @@ fn main() {
             .collect();
         let t = Instant::now();
         let c = cpu_ms();
-        let procs: HashMap<_, _> = describer.describe(&pids);
+        let procs: HashMap<_, _> = describer.describe_with_parents(&pids);
         let run_id_of = |pid: u32| procs.get(&pid).and_then(|i| i.run_id.clone());
         let owners = rt.block_on(gantry::capture::owners::owners_with(
             &store, &snap, &run_id_of,

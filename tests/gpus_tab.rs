@@ -308,3 +308,101 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
     update(&mut s, key("enter"));
     assert_eq!(pids(&s), [30, 20, 10], "an empty filter shows all");
 }
+
+#[test]
+fn the_tree_puts_processes_under_their_parents_and_launchers() {
+    use gantry::capture::procs::ProcInfo;
+    let mut snap = recording("a100-x2");
+    let proc = |pid, mem: u64| GpuProcess {
+        pid,
+        gpu: 0,
+        mem_used: Some(mem << 30),
+        sm_util: Some(1),
+    };
+    // torchrun (100, no GPU) with workers 101 and 102; 103 a child of 101; 200 alone under a shell.
+    snap.processes = vec![proc(101, 8), proc(102, 9), proc(103, 1), proc(200, 4)];
+    let info = |ppid: u32, command: &str| ProcInfo {
+        ppid,
+        user: "bob".into(),
+        command: command.into(),
+        ..Default::default()
+    };
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
+    let run = s.runs.records[0].run.clone();
+    update(&mut s, key("3"));
+    let tick = GpuTick {
+        snapshot: snap,
+        owners: HashMap::from([(101, (run.id.clone(), run.name.clone()))]),
+        procs: HashMap::from([
+            (100, info(1, "torchrun --nproc-per-node 2 train.py")),
+            (101, info(100, "python train.py --rank 0")),
+            (102, info(100, "python train.py --rank 1")),
+            (103, info(101, "python dataloader")),
+            (50, info(1, "bash")),
+            (200, info(50, "python eval.py")),
+        ]),
+        host: None,
+        source: "replay".into(),
+    };
+    update(&mut s, Msg::GpuSample(Box::new(tick)));
+    let rows = |s: &State| {
+        s.gpus
+            .rows()
+            .iter()
+            .map(|r| (r.pid, r.prefix.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        rows(&s).iter().map(|r| r.0).collect::<Vec<_>>(),
+        [102, 101, 200, 103],
+        "flat: by GPU memory"
+    );
+    update(&mut s, key("t"));
+    assert_eq!(
+        rows(&s),
+        [
+            (100, "".into()),
+            (102, "├─ ".into()),
+            (101, "└─ ".into()),
+            (103, "   └─ ".into()),
+            (200, "".into()),
+        ],
+        "the launcher holds its workers; a lone process under a shell stays a root"
+    );
+    let text = screen(&s, 120, 40);
+    assert!(
+        text.contains("Processes (4) · by GPU memory · tree"),
+        "{text}"
+    );
+    assert!(text.contains("└─ python train.py"), "{text}");
+    assert!(text.contains("   └─ python dataloader"), "{text}");
+    // The launcher row has no GPU figures, and the run of its workers.
+    let launcher = text.lines().find(|l| l.contains("torchrun")).unwrap();
+    assert!(launcher.contains(&run.name), "{launcher}");
+    // A filter keeps a launcher while one of its processes shows.
+    update(&mut s, key("/"));
+    for c in "dataloader".chars() {
+        update(&mut s, key(&c.to_string()));
+    }
+    update(&mut s, key("enter"));
+    assert_eq!(
+        rows(&s),
+        [(103, "".into())],
+        "103's parent is filtered out, so it is a root"
+    );
+    update(&mut s, key("/"));
+    update(&mut s, key("ctrl-u"));
+    update(&mut s, key("enter"));
+    // Enter on the launcher opens the run of its workers; k asks about the launcher itself.
+    update(&mut s, key("k"));
+    assert!(
+        matches!(&s.modal, Some(Modal::ConfirmKill { pid: 100, what, .. }) if what.contains(&run.name)),
+        "{:?}",
+        s.modal
+    );
+    update(&mut s, key("n"));
+    update(&mut s, key("enter"));
+    assert_eq!(s.tab, Tab::Runs);
+    assert_eq!(s.runs.detail.as_deref(), Some(run.id.as_str()));
+}

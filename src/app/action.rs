@@ -69,6 +69,7 @@ pub enum Action {
     ProcSort,
     ProcOpen,
     ProcFilter,
+    ProcTree,
     KillTerm,
     KillKill,
 }
@@ -444,6 +445,13 @@ pub fn actions() -> Vec<ActionInfo> {
             "proc_filter",
             "Filter processes by pid, user, command, run or gpuN",
             Some("filter"),
+        ),
+        info(
+            A::ProcTree,
+            S::Gpus,
+            "proc_tree",
+            "Show processes as a tree under their parents and launchers",
+            Some("tree"),
         ),
         info(
             A::ProcOpen,

@@ -359,7 +359,7 @@ pub fn spawn_gpu_sampler(
                 }
             };
             let pids: Vec<u32> = snap.processes.iter().map(|p| p.pid).collect();
-            let procs = describer.describe(&pids);
+            let procs = describer.describe_with_parents(&pids);
             let run_id_of = |pid: u32| procs.get(&pid).and_then(|i| i.run_id.clone());
             let owners = rt.block_on(crate::capture::owners::owners_with(
                 &store, &snap, &run_id_of,

@@ -83,6 +83,14 @@ pub struct GpuTick {
     pub source: String,
 }
 
+/// A row of the process table: a GPU process, or in the tree a launcher without a GPU.
+pub struct ProcRow<'a> {
+    pub pid: u32,
+    pub gpu: Option<&'a GpuProcess>,
+    /// Tree lines before the command.
+    pub prefix: String,
+}
+
 #[derive(Default)]
 pub struct GpusState {
     pub procs: HashMap<u32, crate::capture::procs::ProcInfo>,
@@ -95,6 +103,9 @@ pub struct GpusState {
     pub cursor: usize,
     /// Words that every shown process must match (see `matches`).
     pub filter: String,
+    /// Processes as a tree: each under its parent, and GPU processes that share a parent without
+    /// a GPU (a launcher such as torchrun) under that parent.
+    pub tree: bool,
     /// Host CPU % and memory (used, total) bytes.
     pub host: Option<(f64, u64, u64)>,
     pub source: String,
@@ -115,7 +126,7 @@ impl GpusState {
         }
         self.snapshot = Some(snap);
         self.owners = owners;
-        self.cursor = self.cursor.min(self.processes().len().saturating_sub(1));
+        self.clamp_cursor();
     }
 
     /// The processes in table order.
@@ -161,11 +172,114 @@ impl GpusState {
     /// Sets the filter and keeps the cursor on the table.
     pub fn set_filter(&mut self, text: &str) {
         self.filter = text.to_string();
-        self.cursor = self.cursor.min(self.processes().len().saturating_sub(1));
+        self.clamp_cursor();
     }
 
-    pub fn selected(&self) -> Option<&GpuProcess> {
-        self.processes().get(self.cursor).copied()
+    pub fn clamp_cursor(&mut self) {
+        self.cursor = self.cursor.min(self.rows().len().saturating_sub(1));
+    }
+
+    /// The table's rows: the processes in order, or as a tree when `tree` is on.
+    pub fn rows(&self) -> Vec<ProcRow<'_>> {
+        let list = self.processes();
+        if !self.tree {
+            return list
+                .into_iter()
+                .map(|p| ProcRow {
+                    pid: p.pid,
+                    gpu: Some(p),
+                    prefix: String::new(),
+                })
+                .collect();
+        }
+        let gpu: HashMap<u32, &GpuProcess> = list.iter().map(|p| (p.pid, *p)).collect();
+        let ppid = |pid: u32| self.procs.get(&pid).map_or(0, |i| i.ppid);
+        // Launchers: parents without a GPU that hold two or more of the GPU processes.
+        let mut shared: HashMap<u32, usize> = HashMap::new();
+        for p in &list {
+            let pp = ppid(p.pid);
+            if pp > 1 && !gpu.contains_key(&pp) && self.procs.contains_key(&pp) {
+                *shared.entry(pp).or_default() += 1;
+            }
+        }
+        let parent_of = |pid: u32| -> Option<u32> {
+            let pp = ppid(pid);
+            (gpu.contains_key(&pp) || shared.get(&pp).is_some_and(|n| *n >= 2)).then_some(pp)
+        };
+        // Children in table order; roots in the order of their first process.
+        let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+        let mut roots: Vec<u32> = Vec::new();
+        for p in &list {
+            let mut node = p.pid;
+            // A GPU process whose parent is a launcher: the launcher is the node that is a root.
+            match parent_of(node) {
+                Some(pp) => {
+                    let c = children.entry(pp).or_default();
+                    if !c.contains(&node) {
+                        c.push(node);
+                    }
+                    if !gpu.contains_key(&pp) {
+                        node = pp;
+                        if !roots.contains(&node) {
+                            roots.push(node);
+                        }
+                    }
+                }
+                None => roots.push(node),
+            }
+        }
+        let mut rows = Vec::new();
+        fn walk<'a>(
+            pid: u32,
+            lead: &str,
+            glyph: &str,
+            gpu: &HashMap<u32, &'a GpuProcess>,
+            children: &HashMap<u32, Vec<u32>>,
+            rows: &mut Vec<ProcRow<'a>>,
+            depth: usize,
+        ) {
+            rows.push(ProcRow {
+                pid,
+                gpu: gpu.get(&pid).copied(),
+                prefix: format!("{lead}{glyph}"),
+            });
+            if depth > 32 {
+                return; // a loop in reused pids; never deeper than this
+            }
+            let kids = children.get(&pid).map_or(&[][..], |v| v.as_slice());
+            let lead = match glyph {
+                "├─ " => format!("{lead}│  "),
+                "└─ " => format!("{lead}   "),
+                _ => lead.to_string(),
+            };
+            for (i, k) in kids.iter().enumerate() {
+                let g = if i + 1 == kids.len() {
+                    "└─ "
+                } else {
+                    "├─ "
+                };
+                walk(*k, &lead, g, gpu, children, rows, depth + 1);
+            }
+        }
+        for r in roots {
+            walk(r, "", "", &gpu, &children, &mut rows, 0);
+        }
+        rows
+    }
+
+    /// The row under the cursor.
+    pub fn selected(&self) -> Option<ProcRow<'_>> {
+        self.rows().into_iter().nth(self.cursor)
+    }
+
+    /// The run that owns a row's process: its own, or for a launcher, that of a child.
+    pub fn owner_of(&self, pid: u32) -> Option<&(String, String)> {
+        self.owners.get(&pid).or_else(|| {
+            self.procs
+                .iter()
+                .filter(|(_, i)| i.ppid == pid)
+                .find_map(|(c, _)| self.owners.get(c))
+        })
     }
 
     pub fn next_sort(&mut self) {

@@ -354,7 +354,13 @@ struct Shown {
     diff_only: bool,
     log: (usize, Option<String>),
     models: (usize, usize, super::models::ModelsFocus, Vec<u32>),
-    gpus: (super::gpus::GpuMetric, super::gpus::ProcSort, usize, String),
+    gpus: (
+        super::gpus::GpuMetric,
+        super::gpus::ProcSort,
+        usize,
+        String,
+        bool,
+    ),
 }
 
 fn shown(s: &State) -> Shown {
@@ -385,6 +391,7 @@ fn shown(s: &State) -> Shown {
             s.gpus.sort,
             s.gpus.cursor,
             s.gpus.filter.clone(),
+            s.gpus.tree,
         ),
     }
 }
@@ -420,7 +427,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                 return Outcome::none();
             }
             if state.tab == Tab::Gpus {
-                let n = state.gpus.processes().len();
+                let n = state.gpus.rows().len();
                 move_cursor(&mut state.gpus.cursor, n, action, page);
                 return Outcome {
                     redraw: true,
@@ -601,6 +608,10 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         }
         Action::GpuMetric => state.gpus.metric = state.gpus.metric.next(),
         Action::ProcSort => state.gpus.next_sort(),
+        Action::ProcTree => {
+            state.gpus.tree = !state.gpus.tree;
+            state.gpus.clamp_cursor();
+        }
         Action::ProcFilter => {
             state.modal = Some(Modal::ProcFilter {
                 before: state.gpus.filter.clone(),
@@ -610,7 +621,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             let owner = state
                 .gpus
                 .selected()
-                .and_then(|p| state.gpus.owners.get(&p.pid))
+                .and_then(|p| state.gpus.owner_of(p.pid))
                 .map(|(id, _)| id.clone());
             match owner {
                 Some(id) if state.runs.record(&id).is_some() => {
@@ -632,8 +643,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                 };
                 let owner = state
                     .gpus
-                    .owners
-                    .get(&p.pid)
+                    .owner_of(p.pid)
                     .map(|(_, n)| format!(" (run {n})"))
                     .unwrap_or_default();
                 state.modal = Some(Modal::ConfirmKill {

@@ -72,6 +72,8 @@ fn parse_stat(text: &str) -> Option<Stat> {
 /// What a process table shows of a process.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcInfo {
+    /// The parent's pid (0 when unknown).
+    pub ppid: u32,
     pub user: String,
     /// CPU use since the previous description, in % of one core (over 100 with several threads).
     pub cpu: Option<f64>,
@@ -90,6 +92,9 @@ pub struct ProcInfo {
 pub struct Describer {
     users: std::collections::HashMap<u32, String>,
     fixed: std::collections::HashMap<u32, Fixed>,
+    /// The parents of the last call's processes, described along with them by
+    /// `describe_with_parents`.
+    parents: Vec<u32>,
 }
 
 struct Fixed {
@@ -103,6 +108,26 @@ struct Fixed {
 }
 
 impl Describer {
+    /// `describe` for `pids` and for their parents (other than init), for a process tree: the
+    /// parents found at one call are described from the next on.
+    pub fn describe_with_parents(
+        &mut self,
+        pids: &[u32],
+    ) -> std::collections::HashMap<u32, ProcInfo> {
+        let mut all = pids.to_vec();
+        all.extend(self.parents.iter().filter(|p| !pids.contains(p)));
+        let out = self.describe(&all);
+        let mut parents: Vec<u32> = pids
+            .iter()
+            .filter_map(|p| out.get(p).map(|i| i.ppid))
+            .filter(|pp| *pp > 1 && !pids.contains(pp))
+            .collect();
+        parents.sort_unstable();
+        parents.dedup();
+        self.parents = parents;
+        out
+    }
+
     /// User, CPU %, resident memory, time since start, command line and GANTRY_RUN_ID of each pid
     /// that still exists. CPU % is over the time since the previous call, so a process's first
     /// description has none.
@@ -165,6 +190,7 @@ impl Describer {
             out.insert(
                 pid,
                 ProcInfo {
+                    ppid: u32::try_from(s.ppid).unwrap_or(0),
                     user: f.user.clone(),
                     cpu,
                     rss: s.rss_pages.max(0) as u64 * page,
@@ -308,6 +334,34 @@ mod tests {
             "a reaped process is not described"
         );
         assert!(d.fixed.is_empty());
+    }
+
+    #[test]
+    fn parents_are_described_from_the_next_look_on() {
+        let mut sh = std::process::Command::new("sh")
+            .args(["-c", "sleep 5; true"])
+            .spawn()
+            .unwrap();
+        let parent = sh.id();
+        let mut child = None;
+        for _ in 0..100 {
+            child = tree(i64::from(parent))
+                .into_iter()
+                .find(|p| *p != i64::from(parent));
+            if child.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let child = child.expect("sh starts sleep") as u32;
+        let mut d = Describer::default();
+        let first = d.describe_with_parents(&[child]);
+        assert_eq!(first[&child].ppid, parent);
+        assert!(!first.contains_key(&parent));
+        let second = d.describe_with_parents(&[child]);
+        assert!(second[&parent].command.starts_with("sh -c"), "{second:?}");
+        sh.kill().unwrap();
+        sh.wait().unwrap();
     }
 
     #[test]

@@ -136,7 +136,9 @@ pub async fn run(
     println!(
         "  {w} model ls   (and: model show resnet50@production, model diff resnet50@v1 resnet50@v2)"
     );
-    println!("  {w}   (3: GPUs; m switches the chart, s sorts and / filters the processes)");
+    println!(
+        "  {w}   (3: GPUs; m switches the chart, s sorts, / filters and t trees the processes)"
+    );
     println!("  {w} show resnet50-cosine");
     println!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
     println!(

@@ -354,21 +354,31 @@ fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]
 fn processes(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
     let g = &state.gpus;
-    let list = g.processes();
+    let list = g.rows();
+    let gpu_procs = list.iter().filter(|r| r.gpu.is_some()).count();
     let visible = usize::from(area.height.saturating_sub(3)).max(1);
     let first = g.cursor.saturating_sub(visible - 1);
-    let rows = list.iter().skip(first).take(visible).map(|p| {
-        let info = g.procs.get(&p.pid);
-        let run = g.owners.get(&p.pid).map_or_else(
+    let rows = list.iter().skip(first).take(visible).map(|row| {
+        let info = g.procs.get(&row.pid);
+        let owner = g.owner_of(row.pid);
+        let run = owner.map_or_else(
             || "-".to_string(),
             |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
         );
+        let (gpu, mem, sm) = match row.gpu {
+            Some(p) => (
+                p.gpu.to_string(),
+                p.mem_used.map_or("n/a".into(), bytes),
+                opt(p.sm_util, "%"),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
         Row::new(vec![
-            Cell::from(p.pid.to_string()).style(t.fg(Role::Text)),
+            Cell::from(row.pid.to_string()).style(t.fg(Role::Text)),
             Cell::from(info.map_or("?".into(), |i| i.user.clone())).style(t.fg(Role::Muted)),
-            Cell::from(p.gpu.to_string()).style(t.fg(Role::Accent)),
-            Cell::from(p.mem_used.map_or("n/a".into(), bytes)).style(t.fg(Role::Text)),
-            Cell::from(opt(p.sm_util, "%")).style(t.fg(Role::Text)),
+            Cell::from(gpu).style(t.fg(Role::Accent)),
+            Cell::from(mem).style(t.fg(Role::Text)),
+            Cell::from(sm).style(t.fg(Role::Text)),
             Cell::from(
                 info.and_then(|i| i.cpu)
                     .map_or("-".into(), |c| format!("{c:.0}%")),
@@ -377,12 +387,17 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
             Cell::from(info.map_or("-".into(), |i| bytes(i.rss))).style(t.fg(Role::Muted)),
             Cell::from(info.map_or("-".into(), |i| duration(i.elapsed_secs as i64 * 1000)))
                 .style(t.fg(Role::Muted)),
-            Cell::from(run).style(t.fg(if g.owners.contains_key(&p.pid) {
+            Cell::from(run).style(t.fg(if owner.is_some() {
                 Role::Good
             } else {
                 Role::Muted
             })),
-            Cell::from(info.map_or(String::new(), |i| i.command.clone())).style(t.fg(Role::Muted)),
+            Cell::from(format!(
+                "{}{}",
+                row.prefix,
+                info.map_or("", |i| i.command.as_str())
+            ))
+            .style(t.fg(Role::Muted)),
         ])
     });
     let sort = match g.sort {
@@ -412,15 +427,20 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
         .row_highlight_style(t.selection())
         .block(
             Block::bordered()
-                .title(if g.filter.is_empty() {
-                    format!(" Processes ({}) · by {sort} ", list.len())
-                } else {
+                .title({
                     let all = g.snapshot.as_ref().map_or(0, |s| s.processes.len());
-                    format!(
-                        " Processes ({} of {all}) · by {sort} · filter: {} ",
-                        list.len(),
-                        g.filter
-                    )
+                    let count = if g.filter.is_empty() {
+                        format!("{gpu_procs}")
+                    } else {
+                        format!("{gpu_procs} of {all}")
+                    };
+                    let tree = if g.tree { " · tree" } else { "" };
+                    let filter = if g.filter.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" · filter: {}", g.filter)
+                    };
+                    format!(" Processes ({count}) · by {sort}{tree}{filter} ")
                 })
                 .border_style(t.fg(Role::Border)),
         );
