@@ -45,6 +45,15 @@ fn with(snap: GpuSnapshot, owners: HashMap<u32, (String, String)>) -> State {
     s
 }
 
+/// A state with two runs, on the GPUs tab, and the first run (to own processes).
+fn on_the_gpus_tab() -> (State, gantry::domain::Run) {
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
+    let run = s.runs.records[0].run.clone();
+    update(&mut s, key("3"));
+    (s, run)
+}
+
 fn screen(s: &State, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     Drawer::draw(&mut t, s).unwrap();
@@ -237,10 +246,7 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
         command: command.into(),
         ..Default::default()
     };
-    let mut s = common::state();
-    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
-    let run = s.runs.records[0].run.clone();
-    update(&mut s, key("3"));
+    let (mut s, run) = on_the_gpus_tab();
     let tick = GpuTick {
         snapshot: snap,
         owners: HashMap::from([(10, (run.id.clone(), run.name.clone()))]),
@@ -327,10 +333,7 @@ fn the_tree_puts_processes_under_their_parents_and_launchers() {
         command: command.into(),
         ..Default::default()
     };
-    let mut s = common::state();
-    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
-    let run = s.runs.records[0].run.clone();
-    update(&mut s, key("3"));
+    let (mut s, run) = on_the_gpus_tab();
     let tick = GpuTick {
         snapshot: snap,
         owners: HashMap::from([(101, (run.id.clone(), run.name.clone()))]),
