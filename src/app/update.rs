@@ -624,13 +624,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                 .and_then(|p| state.gpus.owner_of(p.pid))
                 .map(|(id, _)| id.clone());
             match owner {
-                Some(id) if state.runs.record(&id).is_some() => {
-                    state.tab = Tab::Runs;
-                    state.runs.color_of(&id);
-                    state.runs.detail = Some(id);
-                    state.runs.view = View::Detail;
-                    state.runs.focus = Focus::Charts;
-                }
+                Some(id) if state.runs.record(&id).is_some() => open_run_detail(state, id),
                 _ => state.toast = Some("no gantry run owns this process".into()),
             }
         }
@@ -687,13 +681,7 @@ fn models_action(state: &mut State, action: Action, mut effects: Vec<Effect>) ->
                 .and_then(|v| v.run.as_ref())
                 .map(|r| r.id.clone());
             match run {
-                Some(id) if state.runs.record(&id).is_some() => {
-                    state.tab = Tab::Runs;
-                    state.runs.color_of(&id);
-                    state.runs.detail = Some(id);
-                    state.runs.view = View::Detail;
-                    state.runs.focus = Focus::Charts;
-                }
+                Some(id) if state.runs.record(&id).is_some() => open_run_detail(state, id),
                 Some(id) => {
                     state.toast = Some(format!(
                         "run {} is not in this workspace",
@@ -747,6 +735,15 @@ fn move_cursor(cursor: &mut usize, n: usize, action: Action, page: usize) {
         Action::Top => 0,
         _ => n - 1,
     };
+}
+
+/// Shows a run's detail in the Runs tab, from anywhere (a GPU process, a model version).
+fn open_run_detail(state: &mut State, id: String) {
+    state.tab = Tab::Runs;
+    state.runs.color_of(&id);
+    state.runs.detail = Some(id);
+    state.runs.view = View::Detail;
+    state.runs.focus = Focus::Charts;
 }
 
 /// Keys while a modal is open: text editing for prompts, a list for the column chooser.
