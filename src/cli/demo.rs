@@ -98,6 +98,7 @@ pub async fn run(
         None
     };
     if !args.no_open {
+        let live_id = live.as_ref().map(|(id, _)| id.clone());
         let feeder = live.map(|(id, dir)| {
             let store = store.clone();
             tokio::spawn(async move {
@@ -107,16 +108,19 @@ pub async fn run(
             })
         });
         // Without a GPU here, the demo plays a recording of a two-GPU box.
+        let mut stand_in = None;
         let replay = match gpu_replay {
             Some(p) => Some(p),
             None if crate::gpu::source::NvmlSource::open().is_err() => {
                 let p = ws.dir().join("gpu-demo.jsonl");
-                std::fs::write(&p, DEMO_GPUS)?;
+                stand_in = live_id.as_deref().and_then(StandIn::spawn);
+                std::fs::write(&p, demo_gpus(stand_in.as_ref().map(|s| s.pid())))?;
                 Some((p, 1.0))
             }
             None => None,
         };
         super::workbench::open(&ws, theme, replay).await?;
+        drop(stand_in);
         if let Some(f) = feeder {
             f.abort();
         }
@@ -146,6 +150,52 @@ pub async fn run(
         shell_path(&ws.root)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// A real process standing in for the recording's training process, with the live demo run's
+/// GANTRY_RUN_ID: the GPUs tab names its run, and Enter opens it. Killed with the demo.
+struct StandIn(std::process::Child);
+
+impl StandIn {
+    fn spawn(run_id: &str) -> Option<StandIn> {
+        std::process::Command::new("sleep")
+            .arg("86400")
+            .env("GANTRY_RUN_ID", run_id)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| tracing::warn!("demo: no stand-in GPU process: {e}"))
+            .ok()
+            .map(StandIn)
+    }
+
+    fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The demo's GPU recording, its training process given `pid` when there is a stand-in.
+fn demo_gpus(pid: Option<u32>) -> String {
+    let Some(pid) = pid else {
+        return DEMO_GPUS.to_string();
+    };
+    DEMO_GPUS
+        .lines()
+        .filter_map(|l| {
+            let mut s: crate::gpu::source::GpuSnapshot = serde_json::from_str(l).ok()?;
+            s.processes.iter_mut().for_each(|p| p.pid = pid);
+            serde_json::to_string(&s).ok()
+        })
+        .map(|l| l + "\n")
+        .collect()
 }
 
 fn default_dir() -> Result<PathBuf> {
@@ -450,4 +500,20 @@ pub async fn feed(store: Store, run_id: String, dir: PathBuf) -> Result<()> {
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_demo_recording_takes_the_stand_in_pid() {
+        assert_eq!(demo_gpus(None), DEMO_GPUS);
+        let text = demo_gpus(Some(4242));
+        assert_eq!(text.lines().count(), DEMO_GPUS.lines().count());
+        for l in text.lines() {
+            let s: crate::gpu::source::GpuSnapshot = serde_json::from_str(l).unwrap();
+            assert!(!s.processes.is_empty() && s.processes.iter().all(|p| p.pid == 4242));
+        }
+    }
 }
