@@ -5,6 +5,8 @@
 //!
 //! `cargo bench --bench gpu`; under `cargo test --benches` a small smoke run.
 
+mod common;
+
 use std::collections::HashMap;
 use std::time::Instant;
 
@@ -15,11 +17,6 @@ use gantry::gpu::source::{GpuProcess, GpuSource, ReplaySource};
 use gantry::store::Store;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
-
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
 
 /// CPU time of the whole process (all threads), in ms.
 fn cpu_ms() -> f64 {
@@ -33,13 +30,9 @@ fn cpu_ms() -> f64 {
 }
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     let reps = if quick { 3 } else { 200 };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let store = rt.block_on(Store::open(&dir.path().join("g.db"))).unwrap();
     let rec = concat!(
@@ -100,16 +93,16 @@ fn main() {
         Drawer::draw(&mut term, &state).unwrap();
         draw_times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let (m, lo, hi) = median(tick_cpu);
+    let (m, lo, hi) = common::median(tick_cpu);
     println!(
         "gpu      sampler tick, 8 GPUs and {} processes, without NVML: CPU median {m:.3} ms (min {lo:.3}, max {hi:.3})",
         pids.len()
     );
-    let (m, lo, hi) = median(tick_times);
+    let (m, lo, hi) = common::median(tick_times);
     println!(
         "gpu      the same tick in wall time (it waits on the store's thread): median {m:.3} ms (min {lo:.3}, max {hi:.3})"
     );
-    let (m, lo, hi) = median(draw_times);
+    let (m, lo, hi) = common::median(draw_times);
     println!(
         "gpu      drawing the GPUs tab (160x50): median {m:.3} ms (min {lo:.3}, max {hi:.3}) = {:.3}% of one core at a 1 s refresh",
         m / 10.0

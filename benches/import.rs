@@ -3,6 +3,8 @@
 //! Target: >= 1,000,000 points/s. `cargo bench --bench import`; under `cargo test --benches` a
 //! small smoke run.
 
+mod common;
+
 use std::io::Write;
 use std::time::Instant;
 
@@ -10,18 +12,14 @@ use gantry::interop;
 use gantry::store::Store;
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     let (runs, metrics, steps) = if quick {
         (3, 3, 100)
     } else {
         (100, 10, 10_000)
     };
     let points = runs * metrics * steps;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
 
     // A FileStore tree as MLflow writes it.

@@ -2,6 +2,8 @@
 //! standard workload's shape: runs × 10 metrics × 10,000 steps. Target: >= 2,000,000 points/s.
 //! `cargo bench --bench ingest`; under `cargo test --benches` it does a small smoke run.
 
+mod common;
+
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -10,18 +12,14 @@ use gantry::domain::NewRun;
 use gantry::store::Store;
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     let (runs, steps, reps) = if quick {
         (1, 1_000, 1)
     } else {
         (10, 10_000, 5)
     };
     let metrics = 10;
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     // One metrics file per run, as a training script writes it: one JSON line per step.
     let mut bytes = 0;

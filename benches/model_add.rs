@@ -2,6 +2,8 @@
 //! the file into the object store and, separately, by hard link. Target: RSS under 100 MB.
 //! `cargo bench --bench model_add`; under `cargo test --benches` a 64 MiB smoke run.
 
+mod common;
+
 use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
@@ -26,7 +28,7 @@ fn run(args: &[&str], cwd: &std::path::Path) -> (f64, f64) {
 }
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     let mib: usize = if quick { 64 } else { 2048 };
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path();

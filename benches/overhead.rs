@@ -3,6 +3,8 @@
 //! children) as a share of one core and of the script's CPU time. Target: < 1% added CPU.
 //! `cargo bench --bench overhead` (needs python3); under `cargo test --benches` a 1 s smoke run.
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,7 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
 }
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     if !Command::new("python3")
         .arg("--version")
         .output()

@@ -19,13 +19,9 @@ fn median(mut v: Vec<Duration>) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     let (runs, steps) = if quick { (5, 500) } else { (100, 10_000) };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join(".gantry/runs")).unwrap();
     let store = rt

@@ -2,6 +2,8 @@
 //! (>= 2M points/s ingested; a 10k-point series in <= 1 ms; a 1M-point series in <= 20 ms).
 //! Run with `cargo bench --bench store` (or `just bench`). Prints medians of repeated runs.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use gantry::domain::{NewRun, Series, SeriesKind};
@@ -37,12 +39,8 @@ fn series(n: usize, offset: usize) -> Series {
 
 fn main() {
     // `cargo test --benches` runs this with --bench absent: do a tiny smoke run only.
-    let quick = !std::env::args().any(|a| a == "--bench");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let quick = common::quick();
+    let rt = common::runtime();
     let (runs, keys, steps, batch_steps, reps) = if quick {
         (2, 3, 2_000, 500, 1)
     } else {

@@ -20,11 +20,6 @@ use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0], v[v.len() - 1])
-}
-
 /// The real binary in a pty; the screen is read through vt100.
 struct Pty {
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -107,17 +102,13 @@ impl Pty {
 }
 
 fn main() {
-    let quick = !std::env::args().any(|a| a == "--bench");
+    let quick = common::quick();
     let (runs, steps, reps) = if quick {
         (12, 500, 1)
     } else {
         (100, 10_000, 10)
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = common::runtime();
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(ws.join(".gantry/runs")).unwrap();
@@ -139,11 +130,11 @@ fn main() {
         p.send("q");
         let _ = p.child.wait();
     }
-    let (m, lo, hi) = median(first);
+    let (m, lo, hi) = common::median(first);
     println!(
         "start    first frame after process start: median {m:.1} ms (min {lo:.1}, max {hi:.1})"
     );
-    let (m, lo, hi) = median(table);
+    let (m, lo, hi) = common::median(table);
     println!(
         "start    first frame listing W's {runs} runs: median {m:.1} ms (min {lo:.1}, max {hi:.1})"
     );
@@ -215,7 +206,7 @@ fn main() {
         }
         times.push(t.elapsed().as_secs_f64() * 1e3);
     }
-    let (m, lo, hi) = median(times);
+    let (m, lo, hi) = common::median(times);
     println!(
         "key      keypress to frame, {} runs overlaid ({points} points on screen), chart keys: median {m:.2} ms (min {lo:.2}, max {hi:.2})",
         state.runs.overlay().len()

@@ -1,8 +1,28 @@
-//! Shared by the benches: the standard workload W in a fresh workspace.
+//! Shared by the benches: quick mode, the runtime, medians, and the standard workload W.
 #![allow(dead_code)]
 
 use gantry::domain::{NewRun, RunStatus, Series, SeriesKind};
 use gantry::store::Store;
+
+/// Under `cargo test --benches` (no `--bench` argument) a bench makes a small smoke run.
+pub fn quick() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
+/// The runtime every bench uses: two workers, as on the 2-core reference machine.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// (median, min, max) of some measurements.
+pub fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
 
 /// Fill `store` with `runs` finished runs of 10 metrics x `steps` steps, params and tags.
 /// Returns the run ids, newest first.
