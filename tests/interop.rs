@@ -2,8 +2,10 @@
 //! scripts/make-interop-fixtures.py) and checking every value against expected.json; exporting;
 //! and MLflow itself reading what gantry exports, where a Python with mlflow can be set up.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use gantry::domain::{RunRecord, SeriesKind};
@@ -252,7 +254,7 @@ async fn export_csv_jsonl_and_an_mlflow_tree_that_imports_back() {
         .unwrap();
     assert_eq!(sum.created, 3);
     check_mlflow_runs(&other, &expected()["mlflow_file_ids"]).await;
-    if let Some(py) = python_with_mlflow() {
+    if let Some(py) = common::python::python_with_mlflow(&[]) {
         let script = r#"
 import json, os, sys
 os.environ["MLFLOW_ALLOW_FILE_STORE"] = "true"
@@ -332,40 +334,3 @@ fn cli_import_errors_say_what_to_give() {
     );
 }
 
-/// A Python with the fixtures' mlflow version: target/interop-venv, made on first use. None (and
-/// a line saying why) where that cannot be done.
-fn python_with_mlflow() -> Option<PathBuf> {
-    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/interop-venv");
-    let py = venv.join("bin/python");
-    let has = |py: &Path| {
-        Command::new(py)
-            .args(["-c", "import mlflow"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if has(&py) {
-        return Some(py);
-    }
-    let version = std::fs::read_to_string(format!("{FIX}/VERSIONS.txt"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("mlflow-skinny ").map(str::to_string))?;
-    let ok = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .output()
-        .is_ok_and(|o| o.status.success())
-        && Command::new(venv.join("bin/pip"))
-            .args(["install", "-q", &format!("mlflow-skinny=={version}")])
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if ok && has(&py) {
-        Some(py)
-    } else {
-        eprintln!(
-            "skipped the MLflow read-back: could not set up python3 with mlflow-skinny=={version} in {}",
-            venv.display()
-        );
-        None
-    }
-}

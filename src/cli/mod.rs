@@ -13,6 +13,7 @@ pub mod model;
 mod rm;
 mod run;
 mod runs;
+mod serve;
 mod show;
 mod tag;
 mod where_is;
@@ -86,6 +87,8 @@ pub enum Command {
     Model(model::Args),
     /// NVIDIA GPUs and their processes, with the runs that own them (exit 3 without a driver)
     Gpu(gpu::Args),
+    /// Serve the MLflow tracking REST API (so `mlflow` scripts log here) and Prometheus /metrics
+    Serve(serve::Args),
 }
 
 /// The binary's entry point.
@@ -134,6 +137,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &cli.workspace,
             &cli.gpu_replay,
             cli.gpu_replay_speed,
+        )),
+        Some(Command::Serve(a)) => rt.block_on(serve::run(
+            a,
+            &cli.workspace,
+            cli.gpu_replay.map(|p| (p, cli.gpu_replay_speed)),
         )),
         None => {
             let ws = resolve(&cli.workspace)?;

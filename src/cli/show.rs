@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use crate::domain::now_ms;
+use crate::domain::{SeriesKind, now_ms};
 use crate::ui::text::duration;
 
 use super::common::{json_num, opt_num, run_json, status_text, when};
@@ -16,6 +16,9 @@ pub struct Args {
     /// Print JSON (docs/cli-json.md)
     #[arg(long)]
     pub json: bool,
+    /// With --json: every point of every metric, as step, time and value columns
+    #[arg(long, requires = "json")]
+    pub points: bool,
 }
 
 /// How many malformed lines `show` lists.
@@ -38,6 +41,18 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             "total": bad_total,
             "first": bad.iter().map(|(src, line, reason)| json!({"source": src, "line": line, "reason": reason})).collect::<Vec<_>>(),
         });
+        if args.points {
+            let mut series = serde_json::Map::new();
+            for key in rec.metrics.keys() {
+                let s = store.load_series(&run.id, SeriesKind::Metric, key).await?;
+                let values: Vec<serde_json::Value> = s.values.iter().map(|v| json_num(Some(*v))).collect();
+                series.insert(
+                    key.clone(),
+                    json!({"steps": s.steps, "times_ms": s.times_ms, "values": values}),
+                );
+            }
+            v["series"] = series.into();
+        }
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
     }

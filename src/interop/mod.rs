@@ -1,8 +1,10 @@
 //! Other tools' formats: importing MLflow (its FileStore tree and its SQLite store) and
-//! TensorBoard event files, and exporting runs as CSV, JSON lines or an MLflow FileStore tree.
+//! TensorBoard event files, exporting runs as CSV, JSON lines or an MLflow FileStore tree, and
+//! `gantry serve` (the MLflow REST API and Prometheus metrics).
 
 pub mod export;
 pub mod mlflow;
+pub mod serve;
 pub mod tensorboard;
 
 use crate::domain::{RunStatus, Series};

@@ -3,6 +3,9 @@
 //! in ascending order, which SQLite and PostgreSQL both read.
 
 pub mod chunk;
+mod served;
+
+pub use served::{ExperimentRow, ParamConflict};
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;

@@ -119,3 +119,6 @@ pub fn some_records(n: usize) -> Vec<RunRecord> {
         })
         .collect()
 }
+
+pub mod python;
+pub mod serve;

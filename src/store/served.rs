@@ -1,0 +1,182 @@
+//! The queries `gantry serve` needs beyond the rest of the store: experiments listed and created
+//! by name, params added only where they do not change a stored value, and run updates as the
+//! MLflow API makes them.
+
+use anyhow::Result;
+use sqlx::Row;
+
+use super::Store;
+use crate::domain::RunStatus;
+
+/// An experiment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentRow {
+    pub id: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// A param that a run already has with another value: (key, stored value, new value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamConflict {
+    pub key: String,
+    pub stored: String,
+    pub new: String,
+}
+
+impl Store {
+    /// Every experiment, oldest first.
+    pub async fn experiments(&self) -> Result<Vec<ExperimentRow>> {
+        let rows = sqlx::query("SELECT id, name, created_ms FROM experiments ORDER BY created_ms, id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(experiment_from_row).collect())
+    }
+
+    pub async fn experiment_by_id(&self, id: &str) -> Result<Option<ExperimentRow>> {
+        let row = sqlx::query("SELECT id, name, created_ms FROM experiments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(experiment_from_row))
+    }
+
+    pub async fn experiment_by_name(&self, name: &str) -> Result<Option<ExperimentRow>> {
+        let row = sqlx::query("SELECT id, name, created_ms FROM experiments WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(experiment_from_row))
+    }
+
+    /// Create experiment `name`; None when one of that name exists already.
+    pub async fn create_experiment(&self, name: &str) -> Result<Option<ExperimentRow>> {
+        let mut tx = self.write_tx().await?;
+        let exists = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if exists {
+            return Ok(None);
+        }
+        let row = ExperimentRow {
+            id: uuid::Uuid::new_v4().simple().to_string(),
+            name: name.to_string(),
+            created_ms: crate::domain::now_ms(),
+        };
+        sqlx::query("INSERT INTO experiments (id, name, created_ms) VALUES ($1, $2, $3)")
+            .bind(&row.id)
+            .bind(&row.name)
+            .bind(row.created_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(row))
+    }
+
+    /// Whether run `id` exists.
+    pub async fn has_run(&self, id: &str) -> Result<bool> {
+        Ok(sqlx::query("SELECT 1 FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .is_some())
+    }
+
+    /// How many runs are running.
+    pub async fn count_running(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM runs WHERE status = 'running'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Add params that the run does not have yet; a param it has with the same value is left as
+    /// it is. If any param would change a stored value, nothing is written and the first such
+    /// param comes back.
+    pub async fn add_params(
+        &self,
+        run_id: &str,
+        params: &[(String, String)],
+    ) -> Result<Option<ParamConflict>> {
+        let mut tx = self.write_tx().await?;
+        for (k, v) in params {
+            let stored = sqlx::query("SELECT value FROM params WHERE run_id = $1 AND key = $2")
+                .bind(run_id)
+                .bind(k)
+                .fetch_optional(&mut *tx)
+                .await?;
+            match stored {
+                Some(row) => {
+                    let stored: String = row.get(0);
+                    if &stored != v {
+                        return Ok(Some(ParamConflict {
+                            key: k.clone(),
+                            stored,
+                            new: v.clone(),
+                        }));
+                    }
+                }
+                None => {
+                    sqlx::query("INSERT INTO params (run_id, key, value) VALUES ($1, $2, $3)")
+                        .bind(run_id)
+                        .bind(k)
+                        .bind(v)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(None)
+    }
+
+    /// Change a run's status (running again clears its end), end time and name; None leaves a
+    /// field as it is.
+    pub async fn update_run(
+        &self,
+        id: &str,
+        status: Option<RunStatus>,
+        ended_ms: Option<i64>,
+        name: Option<&str>,
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        if let Some(s) = status {
+            let sql = if s == RunStatus::Running {
+                "UPDATE runs SET status = $1, ended_ms = NULL WHERE id = $2"
+            } else {
+                "UPDATE runs SET status = $1 WHERE id = $2"
+            };
+            sqlx::query(sql)
+                .bind(s.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(t) = ended_ms {
+            sqlx::query("UPDATE runs SET ended_ms = $1 WHERE id = $2")
+                .bind(t)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if let Some(n) = name {
+            sqlx::query("UPDATE runs SET name = $1 WHERE id = $2")
+                .bind(n)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn experiment_from_row(r: &sqlx::sqlite::SqliteRow) -> ExperimentRow {
+    ExperimentRow {
+        id: r.get(0),
+        name: r.get(1),
+        created_ms: r.get(2),
+    }
+}
