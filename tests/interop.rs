@@ -333,4 +333,3 @@ fn cli_import_errors_say_what_to_give() {
             .starts_with("run_id,run_name,experiment,key,step,time_ms,value\n")
     );
 }
-

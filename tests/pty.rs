@@ -1,6 +1,8 @@
 //! The real binary in a pseudo-terminal, read back through a vt100 parser: it switches tabs,
 //! quits, and leaves the alternate screen, also when killed by SIGTERM or SIGHUP.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -345,6 +347,46 @@ fn a_live_run_appears_and_updates_in_the_workbench_without_a_key() {
     s.wait_for("the log to reach the end", |t| t.contains("done"));
     s.wait_for("the run to finish", |t| t.contains("finished"));
     s.wait_text("Metrics 1-4 of 4");
+    s.send("q");
+    assert!(s.wait_exit().success());
+    s.assert_terminal_restored();
+}
+
+#[test]
+fn a_run_logged_through_gantry_serve_appears_live_in_the_workbench() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    let init = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("--workspace")
+        .arg(&ws)
+        .arg("init")
+        .output()
+        .unwrap();
+    assert!(init.status.success());
+    let mut s = Session::start(home.path(), &["--workspace", ws.to_str().unwrap()]);
+    s.wait_text("No runs in this workspace yet.");
+    let server = common::serve::Server::start(&ws, &[], &[]);
+    let run = server.new_run("api", "via-mlflow-api");
+    s.wait_for("the API's run to appear running", |t| {
+        t.contains("via-mlflow-api") && t.contains("running")
+    });
+    let points: Vec<serde_json::Value> = (0..50)
+        .map(|i| serde_json::json!({"key": "api/loss", "value": 1.0 / (i as f64 + 1.0), "timestamp": 1_700_000_000_000i64 + i, "step": i}))
+        .collect();
+    let (st, _) = server.post(
+        "runs/log-batch",
+        serde_json::json!({"run_id": run, "metrics": points, "params": [{"key": "lr", "value": "0.01"}]}),
+    );
+    assert_eq!(st, 200);
+    s.send("\r");
+    s.wait_text("api/loss");
+    let (st, _) = server.post(
+        "runs/update",
+        serde_json::json!({"run_id": run, "status": "FINISHED"}),
+    );
+    assert_eq!(st, 200);
+    s.wait_for("the run to finish", |t| t.contains("finished"));
     s.send("q");
     assert!(s.wait_exit().success());
     s.assert_terminal_restored();

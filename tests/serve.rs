@@ -31,7 +31,11 @@ fn gantry(ws: &Path, args: &[&str]) -> std::process::Output {
 
 fn show(ws: &Path, run: &str) -> Value {
     let out = gantry(ws, &["show", run, "--json", "--points"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -42,7 +46,10 @@ fn the_mlflow_client_logs_10k_points_and_every_value_reads_back() {
     };
     let (_home, ws) = workspace();
     let server = Server::start(&ws, &[], &[]);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/serve/log_with_mlflow.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/serve/log_with_mlflow.py"
+    );
     let out = Command::new(py)
         .arg(script)
         .arg("served")
@@ -98,21 +105,44 @@ fn errors_carry_mlflow_codes_and_statuses() {
     let s = Server::start(&ws, &[], &[]);
     let run = s.new_run("errors", "r1");
 
-    let (st, e) = s.get("runs/get", &[("run_id", "0123456789abcdef0123456789abcdef")]);
-    assert_eq!((st, e["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
+    let (st, e) = s.get(
+        "runs/get",
+        &[("run_id", "0123456789abcdef0123456789abcdef")],
+    );
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (404, Some("RESOURCE_DOES_NOT_EXIST"))
+    );
     let (st, e) = s.post(
         "runs/log-metric",
         json!({"run_id": "nope", "key": "loss", "value": 1.0, "timestamp": 1}),
     );
-    assert_eq!((st, e["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (404, Some("RESOURCE_DOES_NOT_EXIST"))
+    );
 
     // A param logged again: the same value is fine, another value is refused and nothing changes.
-    let p = |v: &str| s.post("runs/log-parameter", json!({"run_id": run, "key": "lr", "value": v}));
+    let p = |v: &str| {
+        s.post(
+            "runs/log-parameter",
+            json!({"run_id": run, "key": "lr", "value": v}),
+        )
+    };
     assert_eq!(p("0.1").0, 200);
     assert_eq!(p("0.1").0, 200);
     let (st, e) = p("0.2");
-    assert_eq!((st, e["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
-    assert!(e["message"].as_str().unwrap().contains("Changing param values is not allowed"), "{e}");
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE"))
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("Changing param values is not allowed"),
+        "{e}"
+    );
     assert_eq!(show(&ws, &run)["params"]["lr"], "0.1");
 
     // log-batch limits, as MLflow enforces them.
@@ -120,26 +150,58 @@ fn errors_carry_mlflow_codes_and_statuses() {
         .map(|i| json!({"key": "m", "value": 1.0, "timestamp": 1, "step": i}))
         .collect();
     let (st, e) = s.post("runs/log-batch", json!({"run_id": run, "metrics": metrics}));
-    assert_eq!((st, e["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
-    assert!(e["message"].as_str().unwrap().contains("at most 1000 metrics"), "{e}");
-    let params: Vec<Value> = (0..101).map(|i| json!({"key": format!("p{i}"), "value": "x"})).collect();
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE"))
+    );
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000 metrics"),
+        "{e}"
+    );
+    let params: Vec<Value> = (0..101)
+        .map(|i| json!({"key": format!("p{i}"), "value": "x"}))
+        .collect();
     let (st, e) = s.post("runs/log-batch", json!({"run_id": run, "params": params}));
     assert_eq!(st, 400);
-    assert!(e["message"].as_str().unwrap().contains("at most 100 params"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 100 params"),
+        "{e}"
+    );
     let mixed = json!({"run_id": run,
         "metrics": (0..950).map(|i| json!({"key": "m", "value": 1.0, "timestamp": 1, "step": i})).collect::<Vec<_>>(),
         "params": (0..60).map(|i| json!({"key": format!("q{i}"), "value": "x"})).collect::<Vec<_>>()});
     let (st, e) = s.post("runs/log-batch", mixed);
     assert_eq!(st, 400);
-    assert!(e["message"].as_str().unwrap().contains("at most 1000 metrics, params, and tags"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 1000 metrics, params, and tags"),
+        "{e}"
+    );
     let (st, e) = s.post(
         "runs/log-batch",
         json!({"run_id": run, "params": [{"key": "a", "value": "1"}, {"key": "a", "value": "2"}]}),
     );
     assert_eq!(st, 400);
-    assert!(e["message"].as_str().unwrap().contains("Duplicate parameter keys"), "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("Duplicate parameter keys"),
+        "{e}"
+    );
     let long = "x".repeat(6001);
-    let (st, _) = s.post("runs/log-parameter", json!({"run_id": run, "key": "long", "value": long}));
+    let (st, _) = s.post(
+        "runs/log-parameter",
+        json!({"run_id": run, "key": "long", "value": long}),
+    );
     assert_eq!(st, 400);
     // A refused batch stores nothing of itself.
     assert!(show(&ws, &run)["series"].as_object().unwrap().is_empty());
@@ -149,22 +211,50 @@ fn errors_carry_mlflow_codes_and_statuses() {
         "runs/log-metric",
         json!({"run_id": run, "key": "../../etc/passwd", "value": 1.0, "timestamp": 1}),
     );
-    assert_eq!((st, e["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
-    let (st, _) = s.post("runs/log-metric", json!({"run_id": run, "key": "m", "value": "high", "timestamp": 1}));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE"))
+    );
+    let (st, _) = s.post(
+        "runs/log-metric",
+        json!({"run_id": run, "key": "m", "value": "high", "timestamp": 1}),
+    );
     assert_eq!(st, 400);
-    let (st, body) = s.raw("/api/2.0/mlflow/runs/log-metric", &[("Content-Type", "application/json")], b"{not json".to_vec());
+    let (st, body) = s.raw(
+        "/api/2.0/mlflow/runs/log-metric",
+        &[("Content-Type", "application/json")],
+        b"{not json".to_vec(),
+    );
     assert_eq!(st, 400);
     assert!(body.contains("BAD_REQUEST"), "{body}");
     let (st, e) = s.post("runs/delete", json!({"run_id": run}));
-    assert_eq!((st, e["error_code"].as_str()), (404, Some("ENDPOINT_NOT_FOUND")));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (404, Some("ENDPOINT_NOT_FOUND"))
+    );
     let (st, e) = s.post("experiments/create", json!({"name": "errors"}));
-    assert_eq!((st, e["error_code"].as_str()), (400, Some("RESOURCE_ALREADY_EXISTS")));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (400, Some("RESOURCE_ALREADY_EXISTS"))
+    );
     let (st, e) = s.get("experiments/get-by-name", &[("experiment_name", "nope")]);
-    assert_eq!((st, e["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
-    let (st, e) = s.post("runs/delete-tag", json!({"run_id": run, "key": "never-set"}));
-    assert_eq!((st, e["error_code"].as_str()), (404, Some("RESOURCE_DOES_NOT_EXIST")));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (404, Some("RESOURCE_DOES_NOT_EXIST"))
+    );
+    let (st, e) = s.post(
+        "runs/delete-tag",
+        json!({"run_id": run, "key": "never-set"}),
+    );
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (404, Some("RESOURCE_DOES_NOT_EXIST"))
+    );
     let (st, e) = s.post("runs/search", json!({"filter": "metrics.acc >"}));
-    assert_eq!((st, e["error_code"].as_str()), (400, Some("INVALID_PARAMETER_VALUE")));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (400, Some("INVALID_PARAMETER_VALUE"))
+    );
 
     // A body declared over the limit is refused before it is sent.
     let addr = s.url.strip_prefix("http://").unwrap();
@@ -176,7 +266,8 @@ fn errors_carry_mlflow_codes_and_statuses() {
         3 * 1024 * 1024
     )
     .unwrap();
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 512];
     while !String::from_utf8_lossy(&got).contains("RESOURCE_EXHAUSTED") {
@@ -208,11 +299,18 @@ fn runs_are_searched_filtered_ordered_and_paged() {
         ids.push(id);
     }
     let (_, e) = s.get("experiments/get-by-name", &[("experiment_name", "sweep")]);
-    let exp = e["experiment"]["experiment_id"].as_str().unwrap().to_string();
+    let exp = e["experiment"]["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let names = |v: &Value| -> Vec<String> {
         v["runs"]
             .as_array()
-            .map(|a| a.iter().map(|r| r["info"]["run_name"].as_str().unwrap().to_string()).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|r| r["info"]["run_name"].as_str().unwrap().to_string())
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (st, v) = s.post(
@@ -234,7 +332,10 @@ fn runs_are_searched_filtered_ordered_and_paged() {
     );
     assert_eq!(names(&v2), ["r2", "r3"]);
     let (_, other) = s.post("runs/search", json!({"experiment_ids": ["0"]}));
-    assert!(names(&other).is_empty(), "the default experiment holds none of them");
+    assert!(
+        names(&other).is_empty(),
+        "the default experiment holds none of them"
+    );
 
     // Run update ends a run, renames it, and the history pages.
     let (st, u) = s.post(
@@ -245,21 +346,53 @@ fn runs_are_searched_filtered_ordered_and_paged() {
     assert_eq!(u["run_info"]["status"], "KILLED");
     assert_eq!(u["run_info"]["end_time"], 1_700_000_100_000i64);
     let shown = show(&ws, &ids[0]);
-    assert_eq!((shown["name"].as_str(), shown["status"].as_str()), (Some("renamed"), Some("killed")));
+    assert_eq!(
+        (shown["name"].as_str(), shown["status"].as_str()),
+        (Some("renamed"), Some("killed"))
+    );
     for step in 1..5 {
-        s.post("runs/log-metric", json!({"run_id": ids[1], "key": "acc", "value": "NaN", "timestamp": 2, "step": step}));
+        s.post(
+            "runs/log-metric",
+            json!({"run_id": ids[1], "key": "acc", "value": "NaN", "timestamp": 2, "step": step}),
+        );
     }
-    let (_, h) = s.get("metrics/get-history", &[("run_id", &ids[1]), ("metric_key", "acc"), ("max_results", "3")]);
+    let (_, h) = s.get(
+        "metrics/get-history",
+        &[
+            ("run_id", &ids[1]),
+            ("metric_key", "acc"),
+            ("max_results", "3"),
+        ],
+    );
     assert_eq!(h["metrics"].as_array().unwrap().len(), 3);
     let token = h["next_page_token"].as_str().unwrap().to_string();
-    let (_, h2) = s.get("metrics/get-history", &[("run_id", &ids[1]), ("metric_key", "acc"), ("page_token", &token)]);
+    let (_, h2) = s.get(
+        "metrics/get-history",
+        &[
+            ("run_id", &ids[1]),
+            ("metric_key", "acc"),
+            ("page_token", &token),
+        ],
+    );
     let rest = h2["metrics"].as_array().unwrap();
     assert_eq!(rest.len(), 2);
     assert_eq!(rest[1]["value"], "NaN");
     assert_eq!(rest[1]["step"], 4);
 
+    let (st, none) = s.get(
+        "metrics/get-history",
+        &[("run_id", &ids[1]), ("metric_key", "never")],
+    );
+    assert_eq!(
+        (st, none["metrics"].as_array().map(Vec::len)),
+        (200, Some(0))
+    );
+
     // set-tag on mlflow.runName renames; delete-tag removes.
-    s.post("runs/set-tag", json!({"run_id": ids[2], "key": "mlflow.runName", "value": "tagged"}));
+    s.post(
+        "runs/set-tag",
+        json!({"run_id": ids[2], "key": "mlflow.runName", "value": "tagged"}),
+    );
     s.post("runs/delete-tag", json!({"run_id": ids[2], "key": "group"}));
     let shown = show(&ws, &ids[2]);
     assert_eq!(shown["name"], "tagged");
@@ -269,7 +402,12 @@ fn runs_are_searched_filtered_ordered_and_paged() {
     let (_, d) = s.get("experiments/get", &[("experiment_id", "0")]);
     assert_eq!(d["experiment"]["name"], "default");
     let (_, found) = s.post("experiments/search", json!({"filter": "name LIKE 'sw%'"}));
-    let found: Vec<&str> = found["experiments"].as_array().unwrap().iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let found: Vec<&str> = found["experiments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
     assert_eq!(found, ["sweep"]);
 }
 
@@ -279,14 +417,20 @@ fn a_token_guards_every_endpoint_and_other_addresses_need_one() {
     let out = gantry(&ws, &["serve", "--bind", "0.0.0.0:0"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("without a token") && err.contains("--token"), "{err}");
+    assert!(
+        err.contains("without a token") && err.contains("--token"),
+        "{err}"
+    );
 
     let mut s = Server::start(&ws, &[], &["--token", "s3cret"]);
     let run = s.new_run("guarded", "g");
     assert_eq!(s.text("/metrics").0, 200);
     s.token = None;
     let (st, e) = s.get("runs/get", &[("run_id", &run)]);
-    assert_eq!((st, e["error_code"].as_str()), (401, Some("UNAUTHENTICATED")));
+    assert_eq!(
+        (st, e["error_code"].as_str()),
+        (401, Some("UNAUTHENTICATED"))
+    );
     assert_eq!(s.text("/metrics").0, 401);
     s.token = Some("guess".into());
     assert_eq!(s.get("runs/get", &[("run_id", &run)]).0, 401);
@@ -296,16 +440,26 @@ fn a_token_guards_every_endpoint_and_other_addresses_need_one() {
 
 #[test]
 fn prometheus_parses_metrics_with_gpu_gauges_runs_and_counters() {
-    let Some(py) = common::python::python_with_mlflow(&[("prometheus_client", "prometheus-client")])
+    let Some(py) =
+        common::python::python_with_mlflow(&[("prometheus_client", "prometheus-client")])
     else {
         return;
     };
     let (_home, ws) = workspace();
-    let replay = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/gpu/a100-x2.made-up.jsonl");
+    let replay = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/gpu/a100-x2.made-up.jsonl"
+    );
     let s = Server::start(&ws, &["--gpu-replay", replay], &["--gpu-interval", "0.1"]);
     let run = s.new_run("prom", "p");
-    let pts: Vec<Value> = (0..250).map(|i| json!({"key": "loss", "value": 1.0, "timestamp": 1, "step": i})).collect();
-    assert_eq!(s.post("runs/log-batch", json!({"run_id": run, "metrics": pts})).0, 200);
+    let pts: Vec<Value> = (0..250)
+        .map(|i| json!({"key": "loss", "value": 1.0, "timestamp": 1, "step": i}))
+        .collect();
+    assert_eq!(
+        s.post("runs/log-batch", json!({"run_id": run, "metrics": pts}))
+            .0,
+        200
+    );
     std::thread::sleep(std::time::Duration::from_millis(300));
     let (st, text) = s.text("/metrics");
     assert_eq!(st, 200);
@@ -326,9 +480,18 @@ print(json.dumps(out))
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "the parser refused:\n{}\n{text}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "the parser refused:\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let samples: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     let find = |name: &str, gpu: Option<&str>| -> Vec<&Value> {
         samples
@@ -349,7 +512,13 @@ print(json.dumps(out))
         .into_iter()
         .find(|s| s["labels"]["endpoint"] == "runs/log-batch")
         .unwrap();
-    assert_eq!((batches["labels"]["status"].as_str(), batches["value"].as_f64()), (Some("200"), Some(1.0)));
+    assert_eq!(
+        (
+            batches["labels"]["status"].as_str(),
+            batches["value"].as_f64()
+        ),
+        (Some("200"), Some(1.0))
+    );
 
     // GPU gauges: both GPUs of the recording, with values it holds.
     let rec: Vec<Value> = std::fs::read_to_string(replay)
@@ -361,13 +530,21 @@ print(json.dumps(out))
     for gpu in ["0", "1"] {
         let g = gpu.parse::<usize>().unwrap();
         let seen = |field: &str| -> Vec<f64> {
-            rec.iter().filter_map(|r| r["gpus"][g][field].as_f64()).collect()
+            rec.iter()
+                .filter_map(|r| r["gpus"][g][field].as_f64())
+                .collect()
         };
-        assert_eq!(one("gantry_gpu_memory_total_bytes", Some(gpu)), seen("mem_total")[0]);
+        assert_eq!(
+            one("gantry_gpu_memory_total_bytes", Some(gpu)),
+            seen("mem_total")[0]
+        );
         assert!(seen("util").contains(&one("gantry_gpu_utilization_percent", Some(gpu))));
         assert!(seen("power").contains(&one("gantry_gpu_power_watts", Some(gpu))));
         assert!(seen("temp").contains(&one("gantry_gpu_temperature_celsius", Some(gpu))));
-        assert_eq!(one("gantry_gpu_sm_clock_hertz", Some(gpu)), seen("sm_clock")[0] * 1e6);
+        assert_eq!(
+            one("gantry_gpu_sm_clock_hertz", Some(gpu)),
+            seen("sm_clock")[0] * 1e6
+        );
         let info = find("gantry_gpu_info", Some(gpu))[0];
         assert_eq!(info["labels"]["uuid"], rec[0]["gpus"][g]["uuid"]);
         assert_eq!(info["labels"]["driver"], "580.95.05");
@@ -376,7 +553,10 @@ print(json.dumps(out))
         .iter()
         .map(|s| (s["family"].as_str().unwrap(), s["type"].as_str().unwrap()))
         .collect();
-    assert!(types.contains(&("gantry_ingest_points", "counter")), "{types:?}");
+    assert!(
+        types.contains(&("gantry_ingest_points", "counter")),
+        "{types:?}"
+    );
     assert!(types.contains(&("gantry_gpu_power_watts", "gauge")));
 }
 
@@ -389,6 +569,13 @@ fn without_a_driver_metrics_say_gpu_down_and_the_api_still_serves() {
     assert_eq!(st, 200);
     // This test machine has no NVIDIA driver; where one exists the gauge is 1.
     let has_driver = Path::new("/proc/driver/nvidia").exists();
-    assert!(text.contains(if has_driver { "gantry_gpu_up 1" } else { "gantry_gpu_up 0" }), "{text}");
+    assert!(
+        text.contains(if has_driver {
+            "gantry_gpu_up 1"
+        } else {
+            "gantry_gpu_up 0"
+        }),
+        "{text}"
+    );
     assert_eq!(s.get("experiments/get", &[("experiment_id", "0")]).0, 200);
 }

@@ -206,3 +206,73 @@ async fn a_corrupt_database_is_a_clear_error() {
     assert!(err.contains("not a database"), "{err}");
     assert!(err.contains("move it aside"), "{err}");
 }
+
+#[tokio::test]
+async fn merging_tails_keeps_every_point_in_order() {
+    let (_d, store) = fresh().await;
+    let run = store.create_run(&new_run("r", "e", 0)).await.unwrap();
+    let mut all = Series::default();
+    let push = |lo: usize, hi: usize, all: &mut Series| {
+        let mut part = Series::default();
+        for i in lo..hi {
+            let v = if i == 3 { f64::NAN } else { (i as f64).cos() };
+            part.push(i as i64, 1_700_000_000_000 + i as i64, v);
+            all.push(i as i64, 1_700_000_000_000 + i as i64, v);
+        }
+        part
+    };
+    // Point by point, as a client logging one metric per call.
+    for i in 0..600 {
+        let p = push(i, i + 1, &mut all);
+        store
+            .append(&run.id, &[(SeriesKind::Metric, "loss", &p)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.merge_tails(&run.id).await.unwrap(), 1);
+    assert_eq!(
+        store.merge_tails(&run.id).await.unwrap(),
+        0,
+        "nothing left to merge"
+    );
+    assert_eq!(store.compact(&run.id).await.unwrap(), 0, "already whole");
+    // A big batch, then single points again: only the tail that fits one chunk is merged.
+    let big = push(600, 20_600, &mut all);
+    store
+        .append(&run.id, &[(SeriesKind::Metric, "loss", &big)])
+        .await
+        .unwrap();
+    for i in 20_600..20_610 {
+        let p = push(i, i + 1, &mut all);
+        store
+            .append(&run.id, &[(SeriesKind::Metric, "loss", &p)])
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.merge_tails(&run.id).await.unwrap(), 1);
+    let back = store
+        .load_series(&run.id, SeriesKind::Metric, "loss")
+        .await
+        .unwrap();
+    assert_eq!(back.steps, all.steps);
+    assert_eq!(back.times_ms, all.times_ms);
+    let bits = |s: &Series| s.values.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&back), bits(&all));
+    // Appends after a merge keep their order.
+    let more = push(20_610, 20_620, &mut all);
+    store
+        .append(&run.id, &[(SeriesKind::Metric, "loss", &more)])
+        .await
+        .unwrap();
+    let back = store
+        .load_series(&run.id, SeriesKind::Metric, "loss")
+        .await
+        .unwrap();
+    assert_eq!(back.steps, all.steps);
+    assert_eq!(store.merge_tails(&run.id).await.unwrap(), 1);
+    assert_eq!(
+        store.compact(&run.id).await.unwrap(),
+        0,
+        "the tail merged, the rest whole"
+    );
+}

@@ -144,6 +144,9 @@ pub async fn run(
         "  {w}   (3: GPUs; m switches the chart, s sorts, / filters and t trees the processes)"
     );
     println!("  {w} show resnet50-cosine");
+    println!(
+        "  {w} serve   (then MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python3 your_mlflow_script.py logs here; curl 127.0.0.1:5000/metrics)"
+    );
     println!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
     println!(
         "  cd {} && gantry run -- python3 train.py --lr 1e-3 --epochs 2",

@@ -16,7 +16,12 @@ pub struct Args {
     pub bind: SocketAddr,
     /// A secret every request must carry as `Authorization: Bearer TOKEN` (the mlflow client
     /// sends MLFLOW_TRACKING_TOKEN so)
-    #[arg(long, env = "GANTRY_TOKEN", hide_env_values = true, value_name = "TOKEN")]
+    #[arg(
+        long,
+        env = "GANTRY_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
     pub token: Option<String>,
     /// Seconds between GPU samples for /metrics
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
@@ -43,11 +48,13 @@ pub async fn run(
         runs_dir: ws.runs_dir(),
         gpu_interval: Duration::from_secs_f64(args.gpu_interval),
     };
-    let gpu = serve::spawn_gpu_sampler(
-        move || super::gpu::open_source(&replay),
-        opts.gpu_interval,
-    );
-    let state = Arc::new(Served::new(store.clone(), opts.token.clone(), opts.runs_dir, gpu));
+    let gpu = serve::spawn_gpu_sampler(move || super::gpu::open_source(&replay), opts.gpu_interval);
+    let state = Arc::new(Served::new(
+        store.clone(),
+        opts.token.clone(),
+        opts.runs_dir,
+        gpu,
+    ));
     let label = ws.label();
     let auth = opts.token.is_some();
     serve::serve(state, opts.bind, move |addr| {

@@ -45,7 +45,8 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             let mut series = serde_json::Map::new();
             for key in rec.metrics.keys() {
                 let s = store.load_series(&run.id, SeriesKind::Metric, key).await?;
-                let values: Vec<serde_json::Value> = s.values.iter().map(|v| json_num(Some(*v))).collect();
+                let values: Vec<serde_json::Value> =
+                    s.values.iter().map(|v| json_num(Some(*v))).collect();
                 series.insert(
                     key.clone(),
                     json!({"steps": s.steps, "times_ms": s.times_ms, "values": values}),

@@ -5,8 +5,8 @@
 use anyhow::Result;
 use sqlx::Row;
 
-use super::Store;
-use crate::domain::RunStatus;
+use super::{Store, chunk};
+use crate::domain::{RunStatus, Series};
 
 /// An experiment as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,9 +27,10 @@ pub struct ParamConflict {
 impl Store {
     /// Every experiment, oldest first.
     pub async fn experiments(&self) -> Result<Vec<ExperimentRow>> {
-        let rows = sqlx::query("SELECT id, name, created_ms FROM experiments ORDER BY created_ms, id")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT id, name, created_ms FROM experiments ORDER BY created_ms, id")
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows.iter().map(experiment_from_row).collect())
     }
 
@@ -170,6 +171,81 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// Merge the small chunks at the end of each series of a run into one, up to a full chunk.
+    /// A client that logs point by point makes a chunk per point; merging the tail now and then
+    /// keeps loading fast while the run goes on, at a bounded cost (at most one chunk's points
+    /// are rewritten). Returns how many series were merged.
+    pub async fn merge_tails(&self, run_id: &str) -> Result<usize> {
+        let series = sqlx::query("SELECT id, n_points, n_chunks FROM series WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        let mut merged = 0;
+        for row in series {
+            let (id, n, chunks): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            let full = (n as usize).div_ceil(chunk::CHUNK_POINTS) as i64;
+            if chunks <= full + 1 {
+                continue;
+            }
+            let mut tx = self.write_tx().await?;
+            let rows = sqlx::query(
+                "SELECT seq, n_points, data FROM series_chunks WHERE series_id = $1                  ORDER BY seq DESC LIMIT 4096",
+            )
+            .bind(id)
+            .fetch_all(&mut *tx)
+            .await?;
+            // The trailing chunks that fit in one.
+            let mut take = 0;
+            let mut points = 0usize;
+            for r in &rows {
+                let k: i64 = r.get(1);
+                if points + k as usize > chunk::CHUNK_POINTS {
+                    break;
+                }
+                points += k as usize;
+                take += 1;
+            }
+            if take < 2 {
+                continue;
+            }
+            let tail = &rows[..take];
+            let first_seq: i64 = tail[take - 1].get(0);
+            let mut all = Series::with_capacity(points);
+            for r in tail.iter().rev() {
+                chunk::decode(r.get::<&[u8], _>(2), &mut all)
+                    .map_err(|e| anyhow::anyhow!("a chunk of run {run_id} is damaged: {e}"))?;
+            }
+            let mut buf = Vec::new();
+            chunk::encode(&all, 0..all.len(), &mut buf);
+            sqlx::query("DELETE FROM series_chunks WHERE series_id = $1 AND seq >= $2")
+                .bind(id)
+                .bind(first_seq)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data)                  VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(id)
+            .bind(first_seq)
+            .bind(all.steps[0])
+            .bind(all.steps[all.len() - 1])
+            .bind(all.len() as i64)
+            .bind(&buf)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("UPDATE series SET n_chunks = $1 WHERE id = $2")
+                .bind(first_seq + 1)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            merged += 1;
+        }
+        Ok(merged)
     }
 }
 

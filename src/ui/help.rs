@@ -53,15 +53,22 @@ pub fn render(frame: &mut Frame, body: Rect, state: &State) {
         }
         cols[side].extend(b);
     }
-    let footer = Line::styled(
-        "Keys are set in [keymap] of $XDG_CONFIG_HOME/gantry/config.toml",
-        t.fg(Role::Muted),
-    );
-    let rows = cols.iter().map(Vec::len).max().unwrap_or(0) as u16 + 4;
+    let footer = vec![
+        Line::styled(
+            "Keys are set in [keymap] of $XDG_CONFIG_HOME/gantry/config.toml",
+            t.fg(Role::Muted),
+        ),
+        Line::styled(
+            "From a shell: gantry run, import, export, model, gpu, serve (MLflow API, /metrics)",
+            t.fg(Role::Muted),
+        ),
+    ];
+    let footer_width = footer.iter().map(Line::width).max().unwrap_or(0) as u16;
+    let rows = cols.iter().map(Vec::len).max().unwrap_or(0) as u16 + 3 + footer.len() as u16;
     let width = if two {
-        (widest + 3) * 2 + 2
+        ((widest + 3) * 2 + 2).max(footer_width + 4)
     } else {
-        widest.max(footer.width() as u16) + 4
+        widest.max(footer_width) + 4
     };
     let area = body.centered(
         Constraint::Length(width.min(body.width)),
@@ -74,7 +81,9 @@ pub fn render(frame: &mut Frame, body: Rect, state: &State) {
     let inner = block.inner(area);
     frame.render_widget(Clear, area);
     frame.render_widget(block, area);
-    let [main, foot] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    let [main, foot] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(footer.len() as u16)])
+            .areas(inner);
     if two {
         let [l, r] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
             .spacing(2)

@@ -107,7 +107,10 @@ impl Server {
     pub fn new_run(&self, exp: &str, name: &str) -> String {
         let (st, e) = self.get("experiments/get-by-name", &[("experiment_name", exp)]);
         let exp_id = if st == 200 {
-            e["experiment"]["experiment_id"].as_str().unwrap().to_string()
+            e["experiment"]["experiment_id"]
+                .as_str()
+                .unwrap()
+                .to_string()
         } else {
             let (st, c) = self.post("experiments/create", serde_json::json!({"name": exp}));
             assert_eq!(st, 200, "{c}");

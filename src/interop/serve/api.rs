@@ -301,7 +301,11 @@ fn normpath(p: &str) -> String {
         }
     }
     let joined = format!("{}{}", "/".repeat(initial), parts.join("/"));
-    if joined.is_empty() { ".".into() } else { joined }
+    if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    }
 }
 
 fn check_length(what: &str, limit: usize, value: &str) -> Result<(), ApiError> {
@@ -326,10 +330,7 @@ fn check_tag(path: &str, key: &str, value: &str) -> Result<(), ApiError> {
 }
 
 /// One metric point from a request: (key, value, timestamp, step).
-fn metric_of(
-    obj: &Map<String, Value>,
-    path: &str,
-) -> Result<(String, f64, i64, i64), ApiError> {
+fn metric_of(obj: &Map<String, Value>, path: &str) -> Result<(String, f64, i64, i64), ApiError> {
     let key = req_str(obj, "key").map_err(|_| missing_param(&format!("{path}key")))?;
     check_name(&format!("{path}name"), &key)?;
     let value = match obj.get("value") {
@@ -623,7 +624,9 @@ async fn get_experiment_by_name(s: &Served, req: &Map<String, Value>) -> Reply {
 async fn create_experiment(s: &Served, req: &Map<String, Value>) -> Reply {
     let name = req_str(req, "name")?;
     if name.trim().is_empty() {
-        return Err(ApiError::invalid(format!("Invalid experiment name: '{name}'")));
+        return Err(ApiError::invalid(format!(
+            "Invalid experiment name: '{name}'"
+        )));
     }
     check_length("name", MAX_EXPERIMENT_NAME_LENGTH, &name)?;
     // artifact_location and tags are accepted and not kept: nothing a request sends names a
@@ -656,14 +659,17 @@ async fn search_experiments(s: &Served, req: &Map<String, Value>) -> Reply {
         &search::EXPERIMENT_ATTRIBUTES,
     )
     .map_err(ApiError::invalid)?;
-    let mut order = search::parse_order_by(&strings(req, "order_by"), &search::EXPERIMENT_ATTRIBUTES)
-        .map_err(ApiError::invalid)?;
+    let mut order =
+        search::parse_order_by(&strings(req, "order_by"), &search::EXPERIMENT_ATTRIBUTES)
+            .map_err(ApiError::invalid)?;
     // MLflow's default: newest first, then by id.
-    order.extend(search::parse_order_by(
-        &["creation_time DESC".into(), "experiment_id ASC".into()],
-        &search::EXPERIMENT_ATTRIBUTES,
-    )
-    .map_err(ApiError::invalid)?);
+    order.extend(
+        search::parse_order_by(
+            &["creation_time DESC".into(), "experiment_id ASC".into()],
+            &search::EXPERIMENT_ATTRIBUTES,
+        )
+        .map_err(ApiError::invalid)?,
+    );
     let offset = search::parse_page_token(&opt_str(req, "page_token").unwrap_or_default())
         .map_err(ApiError::invalid)?;
     let exps = s.store.experiments().await.map_err(ApiError::internal)?;
@@ -834,8 +840,14 @@ async fn store_points(
         .iter()
         .map(|(k, series)| (SeriesKind::Metric, *k, series))
         .collect();
-    s.store.append(id, &batch).await.map_err(ApiError::internal)?;
+    s.store
+        .append(id, &batch)
+        .await
+        .map_err(ApiError::internal)?;
     s.counters.count_points(points.len());
+    if s.appended(id) {
+        s.store.merge_tails(id).await.map_err(ApiError::internal)?;
+    }
     Ok(())
 }
 
@@ -857,7 +869,10 @@ async fn add_params(s: &Served, id: &str, params: &[(String, String)]) -> Result
 }
 
 async fn set_tags(s: &Served, id: &str, tags: &[(String, String)]) -> Result<(), ApiError> {
-    s.store.set_tags(id, tags).await.map_err(ApiError::internal)?;
+    s.store
+        .set_tags(id, tags)
+        .await
+        .map_err(ApiError::internal)?;
     if let Some((_, name)) = tags.iter().rev().find(|(k, _)| k == "mlflow.runName") {
         s.store
             .update_run(id, None, None, Some(name))
@@ -871,8 +886,12 @@ async fn set_tags(s: &Served, id: &str, tags: &[(String, String)]) -> Result<(),
 async fn log_metric(s: &Served, req: &Map<String, Value>) -> Reply {
     let id = run_id(req)?;
     let point = metric_of(req, "")?;
-    existing_run(s, &id).await?;
-    store_points(s, &id, &[point]).await?;
+    // The hot path of a training loop: no separate lookup. A run that does not exist fails the
+    // store's foreign key, and only then is asked about.
+    if let Err(e) = store_points(s, &id, &[point]).await {
+        existing_run(s, &id).await?;
+        return Err(e);
+    }
     Ok(json!({}))
 }
 
@@ -998,7 +1017,10 @@ async fn search_runs(s: &Served, req: &Map<String, Value>) -> Reply {
     // MLflow's tie-break: newest first, then by id.
     order.extend(
         search::parse_order_by(
-            &["attributes.start_time DESC".into(), "attributes.run_id ASC".into()],
+            &[
+                "attributes.start_time DESC".into(),
+                "attributes.run_id ASC".into(),
+            ],
             &search::RUN_ATTRIBUTES,
         )
         .map_err(ApiError::invalid)?,
@@ -1033,11 +1055,20 @@ async fn metric_history(s: &Served, req: &Map<String, Value>) -> Reply {
     let id = run_id(req)?;
     let key = req_str(req, "metric_key")?;
     existing_run(s, &id).await?;
-    let series = s
+    let keys = s
         .store
-        .load_series(&id, SeriesKind::Metric, &key)
+        .series_keys(&id, SeriesKind::Metric)
         .await
         .map_err(ApiError::internal)?;
+    // A metric never logged has an empty history, as in MLflow.
+    let series = if keys.contains(&key) {
+        s.store
+            .load_series(&id, SeriesKind::Metric, &key)
+            .await
+            .map_err(ApiError::internal)?
+    } else {
+        Series::default()
+    };
     let offset = search::parse_page_token(&opt_str(req, "page_token").unwrap_or_default())
         .map_err(ApiError::invalid)?;
     let max = match opt_i64(req, "max_results")? {
@@ -1132,7 +1163,9 @@ mod tests {
         let m = |v: Value| metric_of(v.as_object().unwrap(), "metrics[0].");
         assert!(m(json!({"key": "loss", "value": 1.0, "timestamp": 5, "step": 2})).is_ok());
         assert_eq!(
-            m(json!({"key": "loss", "value": 1.0, "timestamp": 5})).unwrap().3,
+            m(json!({"key": "loss", "value": 1.0, "timestamp": 5}))
+                .unwrap()
+                .3,
             0,
             "step defaults to 0"
         );

@@ -67,7 +67,8 @@ impl Counters {
     }
     fn count_request(&self, endpoint: &str, status: StatusCode) {
         if let Ok(mut m) = self.requests.lock() {
-            *m.entry((endpoint.to_string(), status.as_u16())).or_default() += 1;
+            *m.entry((endpoint.to_string(), status.as_u16()))
+                .or_default() += 1;
         }
     }
 }
@@ -86,7 +87,12 @@ pub struct Served {
     pub host: String,
     pub pid: i64,
     pub pid_start: Option<i64>,
+    /// Appends per run since its tail was last merged.
+    appends: Mutex<std::collections::HashMap<String, u32>>,
 }
+
+/// Appends to a run between merges of its small trailing chunks.
+const MERGE_EVERY: u32 = 256;
 
 impl Served {
     pub fn new(store: Store, token: Option<String>, runs_dir: PathBuf, gpu: GpuView) -> Self {
@@ -100,7 +106,22 @@ impl Served {
             host: crate::capture::supervise::hostname(),
             pid,
             pid_start: crate::capture::procs::start_ticks(pid),
+            appends: Mutex::new(Default::default()),
         }
+    }
+
+    /// Count an append to `run_id`; true when its tail is due for a merge.
+    pub fn appended(&self, run_id: &str) -> bool {
+        let Ok(mut m) = self.appends.lock() else {
+            return false;
+        };
+        let n = m.entry(run_id.to_string()).or_default();
+        *n += 1;
+        if *n >= MERGE_EVERY {
+            *n = 0;
+            return true;
+        }
+        false
     }
 
     /// Where a run's artifacts would go: a directory under the workspace, named by the run's id
@@ -114,7 +135,10 @@ impl Served {
 }
 
 /// Why a bind is refused: a non-loopback address without a token.
-pub fn check_bind(bind: &SocketAddr, token: &Option<String>) -> Result<(), crate::error::UserError> {
+pub fn check_bind(
+    bind: &SocketAddr,
+    token: &Option<String>,
+) -> Result<(), crate::error::UserError> {
     if !bind.ip().is_loopback() && token.as_deref().is_none_or(str::is_empty) {
         return Err(crate::error::UserError::new(format!(
             "refusing to serve on {bind} without a token: anyone who can reach that address \
@@ -129,7 +153,10 @@ pub fn check_bind(bind: &SocketAddr, token: &Option<String>) -> Result<(), crate
 }
 
 /// Start sampling GPUs on a thread of their own (NVML wants one thread), every `every`.
-pub fn spawn_gpu_sampler(mut open: impl FnMut() -> Result<Box<dyn GpuSource>, String> + Send + 'static, every: Duration) -> GpuView {
+pub fn spawn_gpu_sampler(
+    mut open: impl FnMut() -> Result<Box<dyn GpuSource>, String> + Send + 'static,
+    every: Duration,
+) -> GpuView {
     let view: GpuView = Arc::new(Mutex::new(Err("no GPU sample yet".into())));
     let out = view.clone();
     std::thread::Builder::new()
@@ -186,7 +213,8 @@ pub async fn serve(
     })?;
     ready(listener.local_addr()?);
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
@@ -308,7 +336,12 @@ async fn handle(
     if !bytes.is_empty() && method != Method::GET {
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Object(m)) => req.extend(m),
-            Ok(_) => return Err(ApiError::new("BAD_REQUEST", "the request body must be a JSON object")),
+            Ok(_) => {
+                return Err(ApiError::new(
+                    "BAD_REQUEST",
+                    "the request body must be a JSON object",
+                ));
+            }
             Err(e) => {
                 return Err(ApiError::new(
                     "BAD_REQUEST",
@@ -327,7 +360,12 @@ fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
             .map_err(|_| ApiError::new("BAD_REQUEST", "the query string cannot be read"))?,
     )
     .map(|axum::extract::Query(v)| v)
-    .map_err(|e| ApiError::new("BAD_REQUEST", format!("the query string cannot be read: {e}")))
+    .map_err(|e| {
+        ApiError::new(
+            "BAD_REQUEST",
+            format!("the query string cannot be read: {e}"),
+        )
+    })
 }
 
 async fn metrics(State(s): State<Arc<Served>>, headers: HeaderMap) -> Response {

@@ -66,79 +66,178 @@ impl Family<'_> {
 type Gauge = (&'static str, &'static str, fn(&GpuSample) -> Option<f64>);
 
 const GPU_GAUGES: &[Gauge] = &[
-    ("gantry_gpu_utilization_percent", "SM utilisation", |g| g.util.map(f64::from)),
-    ("gantry_gpu_memory_utilization_percent", "Memory controller utilisation", |g| g.mem_util.map(f64::from)),
-    ("gantry_gpu_memory_used_bytes", "Device memory in use", |g| g.mem_used.map(|b| b as f64)),
-    ("gantry_gpu_memory_total_bytes", "Device memory in all", |g| g.mem_total.map(|b| b as f64)),
-    ("gantry_gpu_temperature_celsius", "GPU temperature", |g| g.temp.map(f64::from)),
+    ("gantry_gpu_utilization_percent", "SM utilisation", |g| {
+        g.util.map(f64::from)
+    }),
+    (
+        "gantry_gpu_memory_utilization_percent",
+        "Memory controller utilisation",
+        |g| g.mem_util.map(f64::from),
+    ),
+    (
+        "gantry_gpu_memory_used_bytes",
+        "Device memory in use",
+        |g| g.mem_used.map(|b| b as f64),
+    ),
+    (
+        "gantry_gpu_memory_total_bytes",
+        "Device memory in all",
+        |g| g.mem_total.map(|b| b as f64),
+    ),
+    ("gantry_gpu_temperature_celsius", "GPU temperature", |g| {
+        g.temp.map(f64::from)
+    }),
     ("gantry_gpu_power_watts", "Power draw", |g| g.power),
-    ("gantry_gpu_power_limit_watts", "Enforced power limit", |g| g.power_limit),
-    ("gantry_gpu_sm_clock_hertz", "SM clock", |g| g.sm_clock.map(|m| f64::from(m) * 1e6)),
-    ("gantry_gpu_sm_clock_max_hertz", "Highest SM clock", |g| g.sm_clock_max.map(|m| f64::from(m) * 1e6)),
-    ("gantry_gpu_memory_clock_hertz", "Memory clock", |g| g.mem_clock.map(|m| f64::from(m) * 1e6)),
-    ("gantry_gpu_fan_percent", "Fan speed", |g| g.fan.map(f64::from)),
-    ("gantry_gpu_pcie_rx_bytes_per_second", "PCIe receive throughput", |g| g.pcie_rx.map(|k| f64::from(k) * 1024.0)),
-    ("gantry_gpu_pcie_tx_bytes_per_second", "PCIe transmit throughput", |g| g.pcie_tx.map(|k| f64::from(k) * 1024.0)),
-    ("gantry_gpu_ecc_uncorrected_errors", "Volatile uncorrected ECC errors", |g| g.ecc_uncorrected.map(|e| e as f64)),
+    (
+        "gantry_gpu_power_limit_watts",
+        "Enforced power limit",
+        |g| g.power_limit,
+    ),
+    ("gantry_gpu_sm_clock_hertz", "SM clock", |g| {
+        g.sm_clock.map(|m| f64::from(m) * 1e6)
+    }),
+    ("gantry_gpu_sm_clock_max_hertz", "Highest SM clock", |g| {
+        g.sm_clock_max.map(|m| f64::from(m) * 1e6)
+    }),
+    ("gantry_gpu_memory_clock_hertz", "Memory clock", |g| {
+        g.mem_clock.map(|m| f64::from(m) * 1e6)
+    }),
+    ("gantry_gpu_fan_percent", "Fan speed", |g| {
+        g.fan.map(f64::from)
+    }),
+    (
+        "gantry_gpu_pcie_rx_bytes_per_second",
+        "PCIe receive throughput",
+        |g| g.pcie_rx.map(|k| f64::from(k) * 1024.0),
+    ),
+    (
+        "gantry_gpu_pcie_tx_bytes_per_second",
+        "PCIe transmit throughput",
+        |g| g.pcie_tx.map(|k| f64::from(k) * 1024.0),
+    ),
+    (
+        "gantry_gpu_ecc_uncorrected_errors",
+        "Volatile uncorrected ECC errors",
+        |g| g.ecc_uncorrected.map(|e| e as f64),
+    ),
 ];
 
 /// The whole page.
 pub async fn render(s: &Served) -> anyhow::Result<String> {
     let running = s.store.count_running().await?;
-    let snap = s.gpu.lock().map(|g| g.clone()).unwrap_or_else(|_| Err("the GPU sampler failed".into()));
+    let snap = s
+        .gpu
+        .lock()
+        .map(|g| g.clone())
+        .unwrap_or_else(|_| Err("the GPU sampler failed".into()));
     let mut out = String::with_capacity(4096);
     let mut f = Family { out: &mut out };
 
-    f.head("gantry_runs_running", "gauge", "Runs in the workspace whose status is running");
+    f.head(
+        "gantry_runs_running",
+        "gauge",
+        "Runs in the workspace whose status is running",
+    );
     f.sample("gantry_runs_running", &[], running as f64);
 
     let c = &s.counters;
     for (name, help, v) in [
-        ("gantry_ingest_points_total", "Metric points stored through the API", &c.points),
-        ("gantry_ingest_params_total", "Params stored through the API", &c.params),
-        ("gantry_ingest_tags_total", "Tags stored through the API", &c.tags),
-        ("gantry_ingest_runs_created_total", "Runs created through the API", &c.runs_created),
+        (
+            "gantry_ingest_points_total",
+            "Metric points stored through the API",
+            &c.points,
+        ),
+        (
+            "gantry_ingest_params_total",
+            "Params stored through the API",
+            &c.params,
+        ),
+        (
+            "gantry_ingest_tags_total",
+            "Tags stored through the API",
+            &c.tags,
+        ),
+        (
+            "gantry_ingest_runs_created_total",
+            "Runs created through the API",
+            &c.runs_created,
+        ),
     ] {
         f.head(name, "counter", help);
         f.sample(name, &[], v.load(Ordering::Relaxed) as f64);
     }
     let requests = c.requests.lock().map(|m| m.clone()).unwrap_or_default();
-    f.head("gantry_http_requests_total", "counter", "MLflow API requests answered, by endpoint and HTTP status");
+    f.head(
+        "gantry_http_requests_total",
+        "counter",
+        "MLflow API requests answered, by endpoint and HTTP status",
+    );
     for ((endpoint, status), n) in &requests {
-        f.sample("gantry_http_requests_total", &[("endpoint", endpoint), ("status", &status.to_string())], *n as f64);
+        f.sample(
+            "gantry_http_requests_total",
+            &[("endpoint", endpoint), ("status", &status.to_string())],
+            *n as f64,
+        );
     }
 
-    f.head("gantry_gpu_up", "gauge", "1 when GPUs could be sampled, 0 when not (no driver, no permission)");
+    f.head(
+        "gantry_gpu_up",
+        "gauge",
+        "1 when GPUs could be sampled, 0 when not (no driver, no permission)",
+    );
     match &snap {
         Ok(snap) => {
             f.sample("gantry_gpu_up", &[], 1.0);
-            f.head("gantry_gpu_info", "gauge", "One per GPU, with its driver and CUDA version as labels");
+            f.head(
+                "gantry_gpu_info",
+                "gauge",
+                "One per GPU, with its driver and CUDA version as labels",
+            );
             let driver = snap.driver.clone().unwrap_or_default();
             let cuda = snap.cuda.clone().unwrap_or_default();
             for g in &snap.gpus {
                 let idx = g.index.to_string();
                 f.sample(
                     "gantry_gpu_info",
-                    &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name), ("bus_id", &g.bus_id), ("driver", &driver), ("cuda", &cuda)],
+                    &[
+                        ("gpu", &idx),
+                        ("uuid", &g.uuid),
+                        ("name", &g.name),
+                        ("bus_id", &g.bus_id),
+                        ("driver", &driver),
+                        ("cuda", &cuda),
+                    ],
                     1.0,
                 );
             }
             for (name, help, get) in GPU_GAUGES {
-                let values: Vec<(&GpuSample, f64)> = snap.gpus.iter().filter_map(|g| Some((g, get(g)?))).collect();
+                let values: Vec<(&GpuSample, f64)> = snap
+                    .gpus
+                    .iter()
+                    .filter_map(|g| Some((g, get(g)?)))
+                    .collect();
                 if values.is_empty() {
                     continue;
                 }
                 f.head(name, "gauge", help);
                 for (g, v) in values {
                     let idx = g.index.to_string();
-                    f.sample(name, &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name)], v);
+                    f.sample(
+                        name,
+                        &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name)],
+                        v,
+                    );
                 }
             }
             f.head("gantry_gpu_processes", "gauge", "Processes using each GPU");
             for g in &snap.gpus {
                 let idx = g.index.to_string();
                 let n = snap.processes.iter().filter(|p| p.gpu == g.index).count();
-                f.sample("gantry_gpu_processes", &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name)], n as f64);
+                f.sample(
+                    "gantry_gpu_processes",
+                    &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name)],
+                    n as f64,
+                );
             }
         }
         Err(why) => {

@@ -123,9 +123,10 @@ pub fn parse_filter(text: &str, attrs: &Attributes) -> Result<Vec<Clause>, Strin
         return Ok(clauses);
     }
     loop {
-        clauses.push(p.clause(attrs).map_err(|e| {
-            format!("Error on parsing filter '{text}': {e}")
-        })?);
+        clauses.push(
+            p.clause(attrs)
+                .map_err(|e| format!("Error on parsing filter '{text}': {e}"))?,
+        );
         p.skip_ws();
         if p.done() {
             return Ok(clauses);
@@ -480,6 +481,9 @@ impl Parser<'_> {
             || (entity == Entity::Attribute && attrs.numbers.contains(&key.as_str()));
         self.skip_ws();
         let op = self.op()?;
+        if numeric && matches!(op, Op::Like | Op::ILike | Op::In | Op::NotIn) {
+            return Err(format!("'{key}' is a number: LIKE and IN do not apply"));
+        }
         self.skip_ws();
         let value = match op {
             Op::IsNull | Op::IsNotNull => Lit::Nothing,
@@ -519,10 +523,9 @@ impl Parser<'_> {
                 }
                 Some(_) => {
                     let start = self.pos;
-                    while self
-                        .peek()
-                        .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+'))
-                    {
+                    while self.peek().is_some_and(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, b'.' | b'-' | b'+')
+                    }) {
                         self.pos += 1;
                     }
                     let raw = String::from_utf8_lossy(&self.s[start..self.pos]).into_owned();
@@ -539,9 +542,6 @@ impl Parser<'_> {
                 None => return Err(format!("expected a value after the comparator for '{key}'")),
             },
         };
-        if numeric && matches!(op, Op::Like | Op::ILike | Op::In | Op::NotIn) {
-            return Err(format!("'{key}' is a number: LIKE and IN do not apply"));
-        }
         Ok(Clause {
             entity,
             key,
@@ -597,14 +597,23 @@ mod tests {
     fn filters_combine_metrics_params_and_attributes() {
         let r = row(0.93, "0.01", "FINISHED", 100.0);
         assert!(matches(&r, &f("metrics.acc > 0.9 and params.lr = '0.01'")));
-        assert!(matches(&r, &f("attributes.status = \"FINISHED\" AND start_time >= 100")));
+        assert!(matches(
+            &r,
+            &f("attributes.status = \"FINISHED\" AND start_time >= 100")
+        ));
         assert!(!matches(&r, &f("metrics.acc > 0.95")));
-        assert!(!matches(&r, &f("metrics.loss < 1")), "a missing metric fails");
+        assert!(
+            !matches(&r, &f("metrics.loss < 1")),
+            "a missing metric fails"
+        );
         assert!(matches(&r, &f("metrics.loss IS NULL")));
         assert!(matches(&r, &f("params.lr LIKE '0.0%'")));
         assert!(matches(&r, &f("attributes.status ILIKE 'fin%'")));
         assert!(!matches(&r, &f("attributes.status LIKE 'fin%'")));
-        assert!(matches(&r, &f("attributes.status IN ('FAILED', 'FINISHED')")));
+        assert!(matches(
+            &r,
+            &f("attributes.status IN ('FAILED', 'FINISHED')")
+        ));
         assert!(!matches(&r, &f("attributes.status NOT IN ('FINISHED')")));
         assert!(f("").is_empty());
     }
