@@ -2,6 +2,7 @@
 //! place. See docs/architecture.md for the map of rooms.
 
 pub mod app;
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod config;

@@ -1,0 +1,748 @@
+//! The CUDA backend (cudarc, libraries loaded at run time): cuBLAS GEMM in fp32, tf32, fp16 and
+//! bf16 (fp32 accumulate), device memory bandwidth by the copy engine and by NVRTC-compiled SM
+//! kernels (copy and triad, 16-byte loads, the grid sized to the SMs), host↔device copies from
+//! pinned (flags 0, not write-combined) and pageable memory, and kernel launch latency. Timing is
+//! CUDA events with timing enabled, after a warm-up; allocation stays outside the timed region.
+//!
+//! cudarc panics when a library it needs is absent, so `open` asks `is_culib_present()` for
+//! libcuda, libnvrtc and libcublas first and answers "CUDA not available: …" instead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use cudarc::cublas::{CudaBlas, Gemm, GemmConfig};
+use cudarc::driver::{
+    CudaContext, CudaFunction, CudaSlice, CudaStream, DevicePtr, DevicePtrMut, DeviceRepr,
+    LaunchConfig, PushKernelArg, ValidAsZeroBits,
+};
+
+use super::check::{self, Check};
+use super::peaks::{self, Peaks};
+use super::{BenchBackend, DeviceInfo, Kind, Measured, Precision, Request, Spec};
+
+/// Untimed repetitions before timing.
+const WARMUP: usize = 3;
+/// Threads per block of the bandwidth kernels.
+const BLOCK: u32 = 256;
+
+const KERNELS: &str = r#"
+extern "C" __global__ void copy4(const float4* __restrict__ a, float4* __restrict__ b,
+                                 unsigned long long n) {
+    unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+    unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+    for (; i < n; i += stride) b[i] = a[i];
+}
+extern "C" __global__ void triad4(const float4* __restrict__ a, const float4* __restrict__ b,
+                                  float4* __restrict__ c, float s, unsigned long long n) {
+    unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
+    unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
+    for (; i < n; i += stride) {
+        float4 x = a[i];
+        float4 y = b[i];
+        float4 r;
+        r.x = x.x + s * y.x; r.y = x.y + s * y.y; r.z = x.z + s * y.z; r.w = x.w + s * y.w;
+        c[i] = r;
+    }
+}
+extern "C" __global__ void empty() {}
+"#;
+
+/// Why CUDA cannot be used here, naming the library that is missing; None when all load.
+pub fn missing_library() -> Option<String> {
+    // Safety: these only try to open the libraries by name.
+    unsafe {
+        if !cudarc::driver::sys::is_culib_present() {
+            return Some("CUDA not available: libcuda.so (the NVIDIA driver) was not found".into());
+        }
+        if !cudarc::nvrtc::sys::is_culib_present() {
+            return Some(
+                "CUDA not available: libnvrtc.so was not found (install CUDA's NVRTC, or add \
+                 its directory to LD_LIBRARY_PATH)"
+                    .into(),
+            );
+        }
+        if !cudarc::cublas::sys::is_culib_present() {
+            return Some(
+                "CUDA not available: libcublas.so was not found (install cuBLAS, or add its \
+                 directory to LD_LIBRARY_PATH)"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+pub struct CudaBackend {
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    blas: CudaBlas,
+    copy4: CudaFunction,
+    triad4: CudaFunction,
+    empty: CudaFunction,
+    sms: u32,
+    info: DeviceInfo,
+}
+
+fn err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> String + '_ {
+    move |e| format!("{what}: {e:?}")
+}
+
+/// "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as NVML and nvidia-smi write it.
+fn uuid_text(bytes: &[std::ffi::c_char; 16]) -> String {
+    let b: Vec<u8> = bytes.iter().map(|c| *c as u8).collect();
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
+}
+
+/// The CUDA libraries this process has loaded, read from /proc/self/maps.
+fn loaded_libraries() -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut out: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| {
+            ["libcuda.so", "libcublas", "libnvrtc"]
+                .iter()
+                .any(|n| p.contains(n))
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What NVML says of the device, where it answers.
+#[derive(Default)]
+struct NvmlFacts {
+    sm_mhz: Option<u32>,
+    mem_mhz: Option<u32>,
+    bus_bits: Option<u32>,
+    link_gen: Option<u32>,
+    link_width: Option<u32>,
+    driver: Option<String>,
+}
+
+fn nvml_facts(uuid: &str) -> NvmlFacts {
+    use nvml_wrapper::enum_wrappers::device::Clock;
+    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
+        return NvmlFacts::default();
+    };
+    let driver = nvml.sys_driver_version().ok();
+    let Ok(d) = nvml.device_by_uuid(uuid) else {
+        return NvmlFacts {
+            driver,
+            ..NvmlFacts::default()
+        };
+    };
+    NvmlFacts {
+        sm_mhz: d.max_clock_info(Clock::SM).ok(),
+        mem_mhz: d.max_clock_info(Clock::Memory).ok(),
+        bus_bits: d.memory_bus_width().ok(),
+        link_gen: d.max_pcie_link_gen().ok(),
+        link_width: d.max_pcie_link_width().ok(),
+        driver,
+    }
+}
+
+impl CudaBackend {
+    /// Open device 0, or say why CUDA cannot be used.
+    pub fn open() -> Result<CudaBackend, String> {
+        if let Some(why) = missing_library() {
+            return Err(why);
+        }
+        use cudarc::driver::sys::CUdevice_attribute as A;
+        let ctx = CudaContext::new(0).map_err(|e| format!("CUDA not available: {e:?}"))?;
+        // One stream: no cross-stream event tracking around every call.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx.default_stream();
+        let blas = CudaBlas::new(stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?;
+        let ptx = cudarc::nvrtc::compile_ptx(KERNELS).map_err(|e| format!("NVRTC: {e:?}"))?;
+        let module = ctx.load_module(ptx).map_err(err("loading the kernels"))?;
+        let f = |n: &str| module.load_function(n).map_err(err("loading a kernel"));
+        let (copy4, triad4, empty) = (f("copy4")?, f("triad4")?, f("empty")?);
+
+        let name = ctx.name().map_err(err("the device name"))?;
+        let uuid = ctx.uuid().map(|u| uuid_text(&u.bytes)).unwrap_or_default();
+        let attr = |a: A| ctx.attribute(a).ok().filter(|v| *v > 0);
+        let sms = attr(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).unwrap_or(1) as u32;
+        let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
+        let NvmlFacts {
+            sm_mhz,
+            mem_mhz,
+            bus_bits: bus,
+            link_gen,
+            link_width: width,
+            driver,
+        } = nvml_facts(&uuid);
+        let sm_hz = sm_mhz
+            .map(|m| f64::from(m) * 1e6)
+            .or_else(|| attr(A::CU_DEVICE_ATTRIBUTE_CLOCK_RATE).map(|k| f64::from(k) * 1e3));
+        let mem_hz = mem_mhz
+            .map(|m| f64::from(m) * 1e6)
+            .or_else(|| attr(A::CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE).map(|k| f64::from(k) * 1e3));
+        let bus = bus
+            .map(f64::from)
+            .or_else(|| attr(A::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH).map(f64::from));
+        let peaks = Peaks {
+            memory: mem_hz.zip(bus).map(|(h, b)| peaks::memory_bandwidth(h, b)),
+            fp32: peaks::fp32_cores_per_sm(major, minor)
+                .zip(sm_hz)
+                .map(|(c, h)| peaks::fp32_flops(sms, c, h)),
+            tensor: peaks::tensor_peaks(&name).map(|t| t.1),
+            pcie: link_gen
+                .zip(width)
+                .and_then(|(g, w)| peaks::pcie_bandwidth(g, w)),
+        };
+        let mut version = 0;
+        let cuda = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) }
+            .result()
+            .ok()
+            .map(|_| format!("{}.{}", version / 1000, (version % 1000) / 10));
+        let info = DeviceInfo {
+            backend: "cuda".into(),
+            name,
+            uuid,
+            driver,
+            cuda,
+            libraries: loaded_libraries(),
+            peaks,
+        };
+        Ok(CudaBackend {
+            ctx,
+            stream,
+            blas,
+            copy4,
+            triad4,
+            empty,
+            sms,
+            info,
+        })
+    }
+
+    /// Blocks per grid for the bandwidth kernels: as many as the SMs hold at once.
+    fn grid(&self, f: &CudaFunction) -> u32 {
+        let per_sm = f
+            .occupancy_max_active_blocks_per_multiprocessor(BLOCK, 0, None)
+            .unwrap_or(8)
+            .max(1);
+        self.sms * per_sm
+    }
+
+    /// Time `reps` repetitions of `body` with events around it; `before` runs untimed first.
+    fn timed(
+        &self,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+        mut before: impl FnMut() -> Result<(), String>,
+        mut body: impl FnMut() -> Result<(), String>,
+    ) -> Result<Vec<f64>, String> {
+        use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
+        for _ in 0..WARMUP {
+            before()?;
+            body()?;
+        }
+        self.stream.synchronize().map_err(err("warm-up"))?;
+        let mut out = Vec::with_capacity(reps);
+        for i in 0..reps {
+            if cancel.load(Ordering::Relaxed) {
+                break;
+            }
+            before()?;
+            let start = self
+                .stream
+                .record_event(Some(CU_EVENT_DEFAULT))
+                .map_err(err("an event"))?;
+            body()?;
+            let end = self
+                .stream
+                .record_event(Some(CU_EVENT_DEFAULT))
+                .map_err(err("an event"))?;
+            let ms = start.elapsed_ms(&end).map_err(err("event timing"))?;
+            out.push(f64::from(ms) / 1e3);
+            tick(i + 1);
+        }
+        Ok(out)
+    }
+
+    fn gemm(
+        &mut self,
+        n: usize,
+        p: Precision,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let a = check::inputs(n, p, 11);
+        let b = check::inputs(n, p, 12);
+        let (seconds, check) = match p {
+            Precision::Fp32 | Precision::Tf32 => {
+                self.gemm_typed::<f32>(n, p, &a, &b, |x| x, f64::from, reps, tick, cancel)?
+            }
+            Precision::Fp16 => self.gemm_typed::<half::f16>(
+                n,
+                p,
+                &a,
+                &b,
+                half::f16::from_f32,
+                |x| x.to_f64(),
+                reps,
+                tick,
+                cancel,
+            )?,
+            Precision::Bf16 => self.gemm_typed::<half::bf16>(
+                n,
+                p,
+                &a,
+                &b,
+                half::bf16::from_f32,
+                |x| x.to_f64(),
+                reps,
+                tick,
+                cancel,
+            )?,
+            Precision::Fp64 => return Err("the CUDA backend runs no fp64 GEMM".into()),
+        };
+        Ok(Measured {
+            seconds,
+            work: 2.0 * (n as f64).powi(3),
+            check: Some(check),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn gemm_typed<T>(
+        &mut self,
+        n: usize,
+        p: Precision,
+        a: &[f32],
+        b: &[f32],
+        to: fn(f32) -> T,
+        back: fn(T) -> f64,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<(Vec<f64>, Check), String>
+    where
+        T: DeviceRepr + ValidAsZeroBits + Copy + Default + Unpin,
+        CudaBlas: Gemm<T>,
+    {
+        let ha: Vec<T> = a.iter().map(|x| to(*x)).collect();
+        let hb: Vec<T> = b.iter().map(|x| to(*x)).collect();
+        let da: CudaSlice<T> = self.stream.clone_htod(&ha).map_err(err("uploading A"))?;
+        let db: CudaSlice<T> = self.stream.clone_htod(&hb).map_err(err("uploading B"))?;
+        let mut dc: CudaSlice<T> = self
+            .stream
+            .alloc_zeros(n * n)
+            .map_err(err("allocating C"))?;
+        let ni = n as i32;
+        let one = to(1.0);
+        let zero = to(0.0);
+        // Row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ: pass B first.
+        let cfg = GemmConfig {
+            transa: cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N,
+            transb: cudarc::cublas::sys::cublasOperation_t::CUBLAS_OP_N,
+            m: ni,
+            n: ni,
+            k: ni,
+            alpha: one,
+            lda: ni,
+            ldb: ni,
+            beta: zero,
+            ldc: ni,
+        };
+        let stream = self.stream.clone();
+        let bytes = n * n * std::mem::size_of::<T>();
+        let blas = &self.blas;
+        let poison = |dc: &mut CudaSlice<T>| -> Result<(), String> {
+            let (ptr, _sync) = dc.device_ptr_mut(&stream);
+            // 0xFF bytes are NaN in f32, f16 and bf16: an entry nothing writes fails the check.
+            unsafe { cudarc::driver::result::memset_d8_async(ptr, 0xFF, bytes, stream.cu_stream()) }
+                .map_err(err("poisoning C"))
+        };
+        let dc_cell = std::cell::RefCell::new(&mut dc);
+        let seconds = {
+            let run = || -> Result<(), String> {
+                let mut c = dc_cell.borrow_mut();
+                if p == Precision::Tf32 {
+                    let (pa, _s1) = db.device_ptr(&stream);
+                    let (pb, _s2) = da.device_ptr(&stream);
+                    let (pc, _s3) = c.device_ptr_mut(&stream);
+                    let (alpha, beta) = (1.0f32, 0.0f32);
+                    use cudarc::cublas::sys::{
+                        cublasComputeType_t, cublasGemmAlgo_t, cudaDataType_t,
+                    };
+                    unsafe {
+                        cudarc::cublas::result::gemm_ex(
+                            *blas.handle(),
+                            cfg.transa,
+                            cfg.transb,
+                            ni,
+                            ni,
+                            ni,
+                            (&alpha) as *const f32 as *const _,
+                            pa as *const _,
+                            cudaDataType_t::CUDA_R_32F,
+                            ni,
+                            pb as *const _,
+                            cudaDataType_t::CUDA_R_32F,
+                            ni,
+                            (&beta) as *const f32 as *const _,
+                            pc as *mut _,
+                            cudaDataType_t::CUDA_R_32F,
+                            ni,
+                            cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
+                            cublasGemmAlgo_t::CUBLAS_GEMM_DEFAULT,
+                        )
+                    }
+                    .map_err(|e| format!("cuBLAS GemmEx (tf32): {e:?}"))
+                } else {
+                    unsafe { blas.gemm(cfg, &db, &da, &mut **c) }
+                        .map_err(|e| format!("cuBLAS GEMM: {e:?}"))
+                }
+            };
+            self.timed(
+                reps,
+                tick,
+                cancel,
+                || poison(&mut dc_cell.borrow_mut()),
+                run,
+            )?
+        };
+        let host: Vec<T> = self.stream.clone_dtoh(&dc).map_err(err("reading C"))?;
+        let at = check::positions(n, 64, 13);
+        let check = check::check_gemm(n, a, b, |i, j| back(host[i * n + j]), &at, p);
+        Ok((seconds, check))
+    }
+
+    fn membw(
+        &mut self,
+        spec: &Spec,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let bytes = spec.size as usize;
+        let floats = bytes / 4;
+        let n4 = (floats / 4) as u64;
+        let stream = self.stream.clone();
+        let src: CudaSlice<f32> = stream
+            .clone_htod(&vec![1.0f32; floats])
+            .map_err(err("allocating"))?;
+        let src2: CudaSlice<f32> = stream
+            .clone_htod(&vec![2.0f32; floats])
+            .map_err(err("allocating"))?;
+        let mut dst: CudaSlice<f32> = stream.alloc_zeros(floats).map_err(err("allocating"))?;
+        let (seconds, work) = match spec.variant.as_str() {
+            "copy-engine" => {
+                let dst = std::cell::RefCell::new(&mut dst);
+                let s = self.timed(
+                    reps,
+                    tick,
+                    cancel,
+                    || Ok(()),
+                    || {
+                        stream
+                            .memcpy_dtod(&src, &mut **dst.borrow_mut())
+                            .map_err(err("memcpy"))
+                    },
+                )?;
+                (s, 2.0 * bytes as f64)
+            }
+            "sm-copy" => {
+                let grid = self.grid(&self.copy4);
+                let cfg = LaunchConfig {
+                    grid_dim: (grid, 1, 1),
+                    block_dim: (BLOCK, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let f = &self.copy4;
+                let dst = std::cell::RefCell::new(&mut dst);
+                let s = self.timed(
+                    reps,
+                    tick,
+                    cancel,
+                    || Ok(()),
+                    || {
+                        let mut d = dst.borrow_mut();
+                        let mut l = stream.launch_builder(f);
+                        l.arg(&src).arg(&mut **d).arg(&n4);
+                        unsafe { l.launch(cfg) }
+                            .map(|_| ())
+                            .map_err(err("copy kernel"))
+                    },
+                )?;
+                (s, 2.0 * bytes as f64)
+            }
+            "sm-triad" => {
+                let grid = self.grid(&self.triad4);
+                let cfg = LaunchConfig {
+                    grid_dim: (grid, 1, 1),
+                    block_dim: (BLOCK, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                let f = &self.triad4;
+                let scale = 3.0f32;
+                let dst = std::cell::RefCell::new(&mut dst);
+                let s = self.timed(
+                    reps,
+                    tick,
+                    cancel,
+                    || Ok(()),
+                    || {
+                        let mut d = dst.borrow_mut();
+                        let mut l = stream.launch_builder(f);
+                        l.arg(&src).arg(&src2).arg(&mut **d).arg(&scale).arg(&n4);
+                        unsafe { l.launch(cfg) }
+                            .map(|_| ())
+                            .map_err(err("triad kernel"))
+                    },
+                )?;
+                (s, 3.0 * bytes as f64)
+            }
+            other => return Err(format!("no memory benchmark `{other}`")),
+        };
+        // The kernels did their work: spot-check the destination.
+        let host: Vec<f32> = stream.clone_dtoh(&dst).map_err(err("reading back"))?;
+        let want = if spec.variant == "sm-triad" { 7.0 } else { 1.0 };
+        if host.first() != Some(&want) || host.last() != Some(&want) {
+            return Err(format!(
+                "{}: the destination does not hold what was copied",
+                spec.label()
+            ));
+        }
+        Ok(Measured {
+            seconds,
+            work,
+            check: None,
+        })
+    }
+
+    fn transfer(
+        &mut self,
+        spec: &Spec,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let bytes = spec.size as usize;
+        let stream = self.stream.clone();
+        let mut dev: CudaSlice<u8> = stream.alloc_zeros(bytes).map_err(err("allocating"))?;
+        let seconds = match spec.variant.as_str() {
+            "pinned" => {
+                // Flags 0: page-locked, cached, not write-combined.
+                let mut host = unsafe { self.ctx.alloc_pinned_with_flags::<u8>(bytes, 0) }
+                    .map_err(err("pinned allocation"))?;
+                host.as_mut_slice().map_err(err("pinned memory"))?.fill(1);
+                let cell = std::cell::RefCell::new((&mut host, &mut dev));
+                self.timed(
+                    reps,
+                    tick,
+                    cancel,
+                    || Ok(()),
+                    || {
+                        let mut g = cell.borrow_mut();
+                        let (h, d) = &mut *g;
+                        match spec.kind {
+                            Kind::H2d => stream.memcpy_htod(&**h, &mut **d),
+                            _ => stream.memcpy_dtoh(&**d, &mut **h),
+                        }
+                        .map_err(err("copy"))
+                    },
+                )?
+            }
+            "pageable" => {
+                let mut host = vec![1u8; bytes];
+                let cell = std::cell::RefCell::new((&mut host, &mut dev));
+                self.timed(
+                    reps,
+                    tick,
+                    cancel,
+                    || Ok(()),
+                    || {
+                        let mut g = cell.borrow_mut();
+                        let (h, d) = &mut *g;
+                        match spec.kind {
+                            Kind::H2d => stream.memcpy_htod(&***h, &mut **d),
+                            _ => stream.memcpy_dtoh(&**d, &mut ***h),
+                        }
+                        .map_err(err("copy"))
+                    },
+                )?
+            }
+            other => return Err(format!("no host memory kind `{other}`")),
+        };
+        Ok(Measured {
+            seconds,
+            work: bytes as f64,
+            check: None,
+        })
+    }
+
+    fn launch(
+        &mut self,
+        spec: &Spec,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let n = spec.size.max(1) as usize;
+        let cfg = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (1, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let stream = self.stream.clone();
+        let f = &self.empty;
+        let launch = || -> Result<(), String> {
+            let mut l = stream.launch_builder(f);
+            unsafe { l.launch(cfg) }
+                .map(|_| ())
+                .map_err(err("empty kernel"))
+        };
+        let seconds = match spec.variant.as_str() {
+            // GPU time between events around a burst of launches.
+            "events" => self.timed(
+                reps,
+                tick,
+                cancel,
+                || Ok(()),
+                || {
+                    for _ in 0..n {
+                        launch()?;
+                    }
+                    Ok(())
+                },
+            )?,
+            // Host time of launch + synchronize, one at a time.
+            "wall" => {
+                for _ in 0..WARMUP {
+                    launch()?;
+                    stream.synchronize().map_err(err("synchronize"))?;
+                }
+                let mut out = Vec::new();
+                for i in 0..reps {
+                    if cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let t = Instant::now();
+                    for _ in 0..n {
+                        launch()?;
+                        stream.synchronize().map_err(err("synchronize"))?;
+                    }
+                    out.push(t.elapsed().as_secs_f64());
+                    tick(i + 1);
+                }
+                out
+            }
+            other => return Err(format!("no launch timing `{other}`")),
+        };
+        Ok(Measured {
+            seconds,
+            work: n as f64,
+            check: None,
+        })
+    }
+}
+
+impl BenchBackend for CudaBackend {
+    fn device(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn specs(&self, req: &Request) -> Vec<Spec> {
+        let mut v = Vec::new();
+        if req.wants(Kind::Gemm) {
+            let precisions = if req.precisions.is_empty() {
+                Precision::GPU.to_vec()
+            } else {
+                req.precisions
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != Precision::Fp64)
+                    .collect()
+            };
+            let sizes = if req.sizes.is_empty() {
+                vec![1024, 2048, 4096, 8192, 16384]
+            } else {
+                req.sizes.clone()
+            };
+            for p in precisions {
+                for &n in &sizes {
+                    v.push(Spec::gemm(p, n, "cublas"));
+                }
+            }
+        }
+        if req.wants(Kind::Membw) {
+            for variant in ["copy-engine", "sm-copy", "sm-triad"] {
+                v.push(Spec::other(Kind::Membw, 1 << 30, variant));
+            }
+        }
+        for kind in [Kind::H2d, Kind::D2h] {
+            if req.wants(kind) {
+                for variant in ["pinned", "pageable"] {
+                    for bytes in [64u64 << 20, 256 << 20, 1 << 30] {
+                        v.push(Spec::other(kind, bytes, variant));
+                    }
+                }
+            }
+        }
+        if req.wants(Kind::Launch) {
+            v.push(Spec::other(Kind::Launch, 1000, "events"));
+            v.push(Spec::other(Kind::Launch, 100, "wall"));
+        }
+        v
+    }
+
+    fn measure(
+        &mut self,
+        spec: &Spec,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let _ = &self.ctx;
+        match spec.kind {
+            Kind::Gemm => {
+                let p = spec.precision.ok_or("a GEMM needs a precision")?;
+                self.gemm(spec.size as usize, p, reps, tick, cancel)
+            }
+            Kind::Membw => self.membw(spec, reps, tick, cancel),
+            Kind::H2d | Kind::D2h => self.transfer(spec, reps, tick, cancel),
+            Kind::Launch => self.launch(spec, reps, tick, cancel),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_read_as_nvml_writes_them() {
+        let mut b = [0 as std::ffi::c_char; 16];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = (i * 17) as u8 as std::ffi::c_char;
+        }
+        assert_eq!(uuid_text(&b), "GPU-00112233-4455-6677-8899-aabbccddeeff");
+    }
+
+    #[test]
+    fn without_a_driver_open_says_which_library_is_missing() {
+        if std::path::Path::new("/proc/driver/nvidia").exists() {
+            return; // a machine with a driver opens, tested by tests/nvml.rs with --ignored
+        }
+        let e = CudaBackend::open().err().unwrap();
+        assert!(e.starts_with("CUDA not available: libcuda.so"), "{e}");
+    }
+}

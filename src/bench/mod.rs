@@ -1,0 +1,463 @@
+//! Micro-benchmarks against the device's peak: GEMM, memory bandwidth, host↔device copies and
+//! launch latency. `BenchBackend` is the seam: `cuda.rs` (cudarc: cuBLAS, NVRTC kernels, CUDA
+//! events) and `cpu.rs` (the same harness on the CPU, for CI and boxes without a GPU). `run`
+//! drives a backend through a request: warm-up and timing live in the backends, statistics,
+//! peaks and the correctness verdict here.
+
+pub mod check;
+pub mod cpu;
+pub mod cuda;
+pub mod peaks;
+pub mod stats;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+pub use check::Check;
+pub use peaks::Peaks;
+pub use stats::Stats;
+
+/// At least this many timed repetitions per benchmark.
+pub const MIN_REPS: usize = 20;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    Fp32,
+    Tf32,
+    Fp16,
+    Bf16,
+    Fp64,
+}
+
+impl Precision {
+    pub const GPU: [Precision; 4] = [
+        Precision::Fp32,
+        Precision::Tf32,
+        Precision::Fp16,
+        Precision::Bf16,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+            Precision::Fp16 => "fp16",
+            Precision::Bf16 => "bf16",
+            Precision::Fp64 => "fp64",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Precision> {
+        [
+            Precision::Fp32,
+            Precision::Tf32,
+            Precision::Fp16,
+            Precision::Bf16,
+            Precision::Fp64,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// The benchmarks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Gemm,
+    Membw,
+    H2d,
+    D2h,
+    Launch,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Gemm, Kind::Membw, Kind::H2d, Kind::D2h, Kind::Launch];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Gemm => "gemm",
+            Kind::Membw => "membw",
+            Kind::H2d => "h2d",
+            Kind::D2h => "d2h",
+            Kind::Launch => "launch",
+        }
+    }
+    pub fn title(self) -> &'static str {
+        match self {
+            Kind::Gemm => "GEMM",
+            Kind::Membw => "Memory bandwidth",
+            Kind::H2d => "Host to device",
+            Kind::D2h => "Device to host",
+            Kind::Launch => "Launch latency",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Kind> {
+        Kind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+    pub fn unit(self) -> Unit {
+        match self {
+            Kind::Gemm => Unit::TflopS,
+            Kind::Membw | Kind::H2d | Kind::D2h => Unit::GbS,
+            Kind::Launch => Unit::Us,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Unit {
+    #[serde(rename = "TFLOP/s")]
+    TflopS,
+    #[serde(rename = "GB/s")]
+    GbS,
+    #[serde(rename = "us")]
+    Us,
+}
+
+impl Unit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unit::TflopS => "TFLOP/s",
+            Unit::GbS => "GB/s",
+            Unit::Us => "us",
+        }
+    }
+    /// Whether a bigger number is better.
+    pub fn higher_is_better(self) -> bool {
+        !matches!(self, Unit::Us)
+    }
+    /// The value of one repetition that did `work` (FLOPs, bytes, launches) in `seconds`.
+    fn value(self, work: f64, seconds: f64) -> f64 {
+        match self {
+            Unit::TflopS => work / seconds / 1e12,
+            Unit::GbS => work / seconds / 1e9,
+            Unit::Us => seconds * 1e6 / work,
+        }
+    }
+    /// A peak in base units (FLOP/s, bytes/s) in this unit.
+    fn of_peak(self, v: f64) -> f64 {
+        match self {
+            Unit::TflopS => v / 1e12,
+            Unit::GbS => v / 1e9,
+            Unit::Us => v,
+        }
+    }
+}
+
+/// One benchmark to run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Spec {
+    pub kind: Kind,
+    /// GEMM only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// GEMM: N of an N×N×N product. Copies: bytes. Launch: launches per repetition.
+    pub size: u64,
+    /// How: cublas, matrixmultiply, copy-engine, sm-copy, sm-triad, cpu-copy, pinned, pageable,
+    /// events, wall, thread-wake.
+    pub variant: String,
+}
+
+impl Spec {
+    pub fn gemm(p: Precision, n: u64, variant: &str) -> Spec {
+        Spec {
+            kind: Kind::Gemm,
+            precision: Some(p),
+            size: n,
+            variant: variant.into(),
+        }
+    }
+    pub fn other(kind: Kind, size: u64, variant: &str) -> Spec {
+        Spec {
+            kind,
+            precision: None,
+            size,
+            variant: variant.into(),
+        }
+    }
+    /// "gemm bf16 8192", "membw sm-triad 1 GiB", "launch events".
+    pub fn label(&self) -> String {
+        match self.kind {
+            Kind::Gemm => format!(
+                "gemm {} {}",
+                self.precision.map_or("", Precision::as_str),
+                self.size
+            ),
+            Kind::Launch => format!("launch {}", self.variant),
+            _ => format!(
+                "{} {} {}",
+                self.kind.as_str(),
+                self.variant,
+                bytes(self.size)
+            ),
+        }
+    }
+    /// The parameters as stored with a result.
+    pub fn config(&self) -> serde_json::Value {
+        let mut v = serde_json::json!({"size": self.size, "variant": self.variant});
+        if let Some(p) = self.precision {
+            v["precision"] = p.as_str().into();
+        }
+        v
+    }
+    /// What the numbers count, where it needs saying.
+    pub fn counts(&self) -> Option<&'static str> {
+        match (self.kind, self.variant.as_str()) {
+            (Kind::Membw, "sm-triad") => Some("bytes read + written (2 read, 1 written)"),
+            (Kind::Membw, _) => Some("bytes read + written"),
+            (Kind::Launch, "events") => Some("GPU time per launch, from events over a burst"),
+            (Kind::Launch, "wall") => Some("host time of launch + synchronize"),
+            (Kind::Launch, _) => Some("one-way wake-up time"),
+            _ => None,
+        }
+    }
+}
+
+/// 64 MiB, 1 GiB.
+pub fn bytes(n: u64) -> String {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
+        format!("{} GiB", n >> 30)
+    } else {
+        format!("{} MiB", n >> 20)
+    }
+}
+
+/// What a backend measured for one spec: seconds per timed repetition and the work each did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub seconds: Vec<f64>,
+    /// FLOPs, bytes or launches per repetition.
+    pub work: f64,
+    pub check: Option<Check>,
+}
+
+/// The device a backend runs on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DeviceInfo {
+    /// cuda | cpu
+    pub backend: String,
+    pub name: String,
+    pub uuid: String,
+    pub driver: Option<String>,
+    /// The CUDA version the driver supports, "13.0".
+    pub cuda: Option<String>,
+    /// The library files actually loaded (libcuda, libcublas, libnvrtc), or the CPU crate.
+    pub libraries: Vec<String>,
+    pub peaks: Peaks,
+}
+
+/// One result.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchResult {
+    pub spec: Spec,
+    pub unit: Unit,
+    pub stats: Stats,
+    /// The peak in `unit`, where known.
+    pub peak: Option<f64>,
+    /// The median as a percentage of the peak.
+    pub pct_of_peak: Option<f64>,
+    pub check: Option<Check>,
+}
+
+impl BenchResult {
+    pub fn from_measured(spec: Spec, m: &Measured, peaks: &Peaks) -> Option<BenchResult> {
+        let unit = spec.kind.unit();
+        let values: Vec<f64> = m.seconds.iter().map(|s| unit.value(m.work, *s)).collect();
+        let stats = Stats::of(&values)?;
+        let peak = peak_for(&spec, peaks).map(|p| unit.of_peak(p));
+        Some(BenchResult {
+            pct_of_peak: peak.map(|p| 100.0 * stats.median / p),
+            spec,
+            unit,
+            stats,
+            peak,
+            check: m.check,
+        })
+    }
+    /// False when a correctness check failed.
+    pub fn correct(&self) -> bool {
+        self.check.is_none_or(|c| c.ok)
+    }
+}
+
+/// The peak a spec is measured against, in base units (FLOP/s, bytes/s).
+pub fn peak_for(spec: &Spec, peaks: &Peaks) -> Option<f64> {
+    match spec.kind {
+        Kind::Gemm => peaks.gemm(spec.precision?),
+        Kind::Membw => peaks.memory,
+        Kind::H2d | Kind::D2h => peaks.pcie,
+        Kind::Launch => None,
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    /// Empty: every benchmark.
+    pub only: Vec<Kind>,
+    /// GEMM sizes; empty: the backend's defaults.
+    pub sizes: Vec<u64>,
+    /// Empty: the backend's defaults.
+    pub precisions: Vec<Precision>,
+    pub reps: usize,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            only: Vec::new(),
+            sizes: Vec::new(),
+            precisions: Vec::new(),
+            reps: MIN_REPS,
+        }
+    }
+}
+
+impl Request {
+    pub fn wants(&self, k: Kind) -> bool {
+        self.only.is_empty() || self.only.contains(&k)
+    }
+}
+
+/// Where benchmarks run.
+pub trait BenchBackend {
+    fn device(&self) -> &DeviceInfo;
+    /// The specs a request asks of this backend, in the order they run.
+    fn specs(&self, req: &Request) -> Vec<Spec>;
+    /// Warm up, then time `reps` repetitions of `spec`, calling `tick` after each. Stops early
+    /// (with what it has) when `cancel` is set.
+    fn measure(
+        &mut self,
+        spec: &Spec,
+        reps: usize,
+        tick: &mut dyn FnMut(usize),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String>;
+}
+
+/// What a run reports as it goes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Started {
+        index: usize,
+        total: usize,
+        spec: Spec,
+    },
+    Progress {
+        index: usize,
+        done: usize,
+        reps: usize,
+    },
+    Finished {
+        index: usize,
+        result: BenchResult,
+    },
+    Failed {
+        index: usize,
+        spec: Spec,
+        error: String,
+    },
+}
+
+/// Run every spec of `req` on `backend`. Stops between benchmarks (and inside one, through the
+/// backend) when `cancel` is set.
+pub fn run(
+    backend: &mut dyn BenchBackend,
+    req: &Request,
+    on: &mut dyn FnMut(Event),
+    cancel: &AtomicBool,
+) -> Vec<BenchResult> {
+    let specs = backend.specs(req);
+    let total = specs.len();
+    let reps = req.reps.max(MIN_REPS);
+    let mut out = Vec::new();
+    for (index, spec) in specs.into_iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            break;
+        }
+        on(Event::Started {
+            index,
+            total,
+            spec: spec.clone(),
+        });
+        let mut tick = |done: usize| on(Event::Progress { index, done, reps });
+        let measured = backend.measure(&spec, reps, &mut tick, cancel);
+        match measured {
+            Ok(m) if cancel.load(Ordering::Relaxed) && m.seconds.len() < reps => break,
+            Ok(m) => match BenchResult::from_measured(spec.clone(), &m, &backend.device().peaks) {
+                Some(result) => {
+                    on(Event::Finished {
+                        index,
+                        result: result.clone(),
+                    });
+                    out.push(result);
+                }
+                None => on(Event::Failed {
+                    index,
+                    spec,
+                    error: "no repetition was timed".into(),
+                }),
+            },
+            Err(error) => on(Event::Failed { index, spec, error }),
+        }
+    }
+    out
+}
+
+/// Open the backend for this machine: CUDA when its libraries load, else why not.
+pub fn open_cuda() -> Result<Box<dyn BenchBackend + Send>, String> {
+    cuda::CudaBackend::open().map(|b| Box::new(b) as Box<dyn BenchBackend + Send>)
+}
+
+pub fn open_cpu() -> Box<dyn BenchBackend + Send> {
+    Box::new(cpu::CpuBackend::new())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_turn_work_and_time_into_values() {
+        assert!((Unit::TflopS.value(2e12, 0.5) - 4.0).abs() < 1e-12);
+        assert!((Unit::GbS.value(3e9, 1.5) - 2.0).abs() < 1e-12);
+        assert!((Unit::Us.value(1000.0, 0.004) - 4.0).abs() < 1e-12);
+        assert!(!Unit::Us.higher_is_better());
+    }
+
+    #[test]
+    fn results_carry_percent_of_peak() {
+        let spec = Spec::gemm(Precision::Fp32, 1024, "cublas");
+        let work = 2.0 * 1024f64.powi(3);
+        let m = Measured {
+            seconds: vec![work / 50e12; 20],
+            work,
+            check: None,
+        };
+        let peaks = Peaks {
+            fp32: Some(100e12),
+            ..Peaks::default()
+        };
+        let r = BenchResult::from_measured(spec, &m, &peaks).unwrap();
+        assert!((r.stats.median - 50.0).abs() < 1e-9);
+        assert!((r.pct_of_peak.unwrap() - 50.0).abs() < 1e-9);
+        assert_eq!(r.unit, Unit::TflopS);
+    }
+
+    #[test]
+    fn labels() {
+        assert_eq!(
+            Spec::gemm(Precision::Bf16, 8192, "cublas").label(),
+            "gemm bf16 8192"
+        );
+        assert_eq!(
+            Spec::other(Kind::Membw, 1 << 30, "sm-triad").label(),
+            "membw sm-triad 1 GiB"
+        );
+        assert_eq!(
+            Spec::other(Kind::H2d, 64 << 20, "pinned").label(),
+            "h2d pinned 64 MiB"
+        );
+        assert_eq!(Kind::parse("d2h"), Some(Kind::D2h));
+        assert_eq!(Precision::parse("tf32"), Some(Precision::Tf32));
+    }
+}
