@@ -72,6 +72,11 @@ pub enum Action {
     ProcTree,
     KillTerm,
     KillKill,
+    // bench
+    BenchToggle,
+    BenchRun,
+    BenchCancel,
+    BenchCpu,
 }
 
 /// Where an action applies. The keymap looks in the focused section, then the view's, then
@@ -86,6 +91,7 @@ pub enum Section {
     Compare,
     Models,
     Gpus,
+    Bench,
 }
 
 impl Section {
@@ -99,6 +105,7 @@ impl Section {
             Section::Compare => "Compare",
             Section::Models => "Models",
             Section::Gpus => "GPUs",
+            Section::Bench => "Bench",
         }
     }
 }
@@ -473,6 +480,36 @@ pub fn actions() -> Vec<ActionInfo> {
             "kill_hard",
             "Send the process SIGKILL (asks first)",
             None,
+        ),
+    ]);
+    v.extend([
+        info(
+            A::BenchToggle,
+            S::Bench,
+            "bench_toggle",
+            "Check or uncheck a benchmark or precision; step the GEMM size",
+            Some("check"),
+        ),
+        info(
+            A::BenchRun,
+            S::Bench,
+            "bench_run",
+            "Run the checked benchmarks (asks first if the GPU is busy)",
+            Some("run"),
+        ),
+        info(
+            A::BenchCancel,
+            S::Bench,
+            "bench_cancel",
+            "Cancel the running benchmarks",
+            None,
+        ),
+        info(
+            A::BenchCpu,
+            S::Bench,
+            "bench_cpu",
+            "Switch between the CUDA and the CPU backend",
+            Some("cpu"),
         ),
     ]);
     v

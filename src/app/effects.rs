@@ -21,6 +21,8 @@ pub struct EffectRunner {
     tx: UnboundedSender<Msg>,
     /// The workspace's `.gantry/`.
     gantry_dir: PathBuf,
+    /// Set to stop the benchmark run in progress.
+    bench_cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl EffectRunner {
@@ -29,6 +31,7 @@ impl EffectRunner {
             store,
             tx,
             gantry_dir,
+            bench_cancel: Default::default(),
         }
     }
 
@@ -178,6 +181,71 @@ impl EffectRunner {
                     let _ = tx.send(Msg::Notice(msg));
                     let _ = tx.send(Msg::StoreChanged);
                 });
+            }
+            Effect::ProbeCuda => {
+                tokio::task::spawn_blocking(move || {
+                    let _ = tx.send(Msg::BenchProbed(crate::bench::cuda::missing_library()));
+                });
+            }
+            Effect::LoadBenchHistory => {
+                tokio::spawn(async move {
+                    let r = store
+                        .bench_history(None)
+                        .await
+                        .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::BenchHistory(r));
+                });
+            }
+            Effect::CancelBench => {
+                self.bench_cancel
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            Effect::RunBench { request, cpu } => {
+                let cancel = self.bench_cancel.clone();
+                cancel.store(false, std::sync::atomic::Ordering::Relaxed);
+                let rt = tokio::runtime::Handle::current();
+                // The CUDA context lives on this thread for the whole run.
+                let spawned = std::thread::Builder::new()
+                    .name("bench".into())
+                    .spawn(move || {
+                        let opened = if cpu {
+                            Ok(crate::bench::open_cpu())
+                        } else {
+                            crate::bench::open_cuda()
+                        };
+                        let mut backend = match opened {
+                            Ok(b) => b,
+                            Err(why) => {
+                                let _ = tx.send(Msg::BenchDone(Err(why)));
+                                return;
+                            }
+                        };
+                        let started = crate::domain::now_ms();
+                        let results = crate::bench::run(
+                            backend.as_mut(),
+                            &request,
+                            &mut |e| {
+                                let _ = tx.send(Msg::BenchEvent(e));
+                            },
+                            &cancel,
+                        );
+                        let device = backend.device().clone();
+                        let host = crate::capture::supervise::hostname();
+                        for r in &results {
+                            if let Err(e) =
+                                rt.block_on(store.record_bench(started, &host, &device, r))
+                            {
+                                let _ =
+                                    tx.send(Msg::Notice(format!("cannot store a result: {e:#}")));
+                            }
+                        }
+                        let _ = tx.send(Msg::BenchDone(Ok(device)));
+                    });
+                if let Err(e) = spawned {
+                    let _ = self.tx.send(Msg::BenchDone(Err(format!(
+                        "cannot start the benchmarks: {e}"
+                    ))));
+                }
             }
             Effect::Kill { pid, signal } => {
                 let name = if signal == libc::SIGKILL {

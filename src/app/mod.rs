@@ -2,6 +2,7 @@
 //! loop. Plain and synchronous: no I/O in `update`, no terminal here (render is passed in).
 
 mod action;
+pub mod bench;
 mod effects;
 pub mod gpus;
 mod keymap;

@@ -115,6 +115,10 @@ pub enum Modal {
     ProcFilter {
         before: String,
     },
+    /// Other processes use the GPU: run the benchmarks anyway?
+    ConfirmBench {
+        processes: Vec<String>,
+    },
     ConfirmKill {
         pid: u32,
         signal: i32,
@@ -136,6 +140,7 @@ pub struct State {
     pub runs: RunsState,
     pub models: super::models::ModelsState,
     pub gpus: super::gpus::GpusState,
+    pub bench: super::bench::BenchState,
     pub modal: Option<Modal>,
     /// A short message in the status line (an action's result), until the next key.
     pub toast: Option<String>,
@@ -164,6 +169,7 @@ impl State {
             runs: RunsState::default(),
             models: Default::default(),
             gpus: Default::default(),
+            bench: Default::default(),
             modal: None,
             toast: None,
             spinner: 0,
@@ -187,6 +193,9 @@ impl State {
         }
         if self.tab == Tab::Gpus {
             return vec![Section::Gpus];
+        }
+        if self.tab == Tab::Bench {
+            return vec![Section::Bench];
         }
         if self.tab != Tab::Runs {
             return Vec::new();

@@ -43,6 +43,12 @@ pub enum Msg {
     GpuProbed(GpuProbe),
     /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
     GpuSample(Box<super::gpus::GpuTick>),
+    /// Whether CUDA's libraries load: None, or why not.
+    BenchProbed(Option<String>),
+    BenchEvent(crate::bench::Event),
+    /// A benchmark run ended (its results are stored), or could not start.
+    BenchDone(Result<crate::bench::DeviceInfo, String>),
+    BenchHistory(Result<Vec<crate::store::StoredBench>, String>),
     /// The terminal went away or we were asked to stop (SIGTERM, SIGHUP).
     Terminate(&'static str),
 }
@@ -86,6 +92,15 @@ pub enum Effect {
         pid: u32,
         signal: i32,
     },
+    /// Ask whether CUDA's libraries load.
+    ProbeCuda,
+    /// Run benchmarks on a thread of their own, storing the results.
+    RunBench {
+        request: crate::bench::Request,
+        cpu: bool,
+    },
+    CancelBench,
+    LoadBenchHistory,
 }
 
 /// What one message did: whether the screen must be redrawn, and the work it asks for.
@@ -128,6 +143,11 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             m.pending_versions = Some(name.clone());
             out.effects.push(Effect::LoadVersions(name));
         }
+    }
+    if state.tab == Tab::Bench && !state.bench.history_loaded && !state.bench.pending {
+        state.bench.pending = true;
+        out.effects.push(Effect::LoadBenchHistory);
+        out.effects.push(Effect::ProbeCuda);
     }
     if state.runs.view == View::Detail
         && let Some(d) = &state.runs.detail
@@ -313,6 +333,68 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             state.gpu = p;
             Outcome::redraw()
         }
+        Msg::BenchProbed(why) => {
+            state.bench.cuda = match why {
+                None => super::bench::Cuda::Available,
+                Some(w) => super::bench::Cuda::Unavailable(w),
+            };
+            Outcome::redraw()
+        }
+        Msg::BenchEvent(e) => {
+            state.bench.event(e);
+            Outcome {
+                redraw: state.tab == Tab::Bench,
+                effects: Vec::new(),
+            }
+        }
+        Msg::BenchDone(r) => {
+            state.bench.running = false;
+            match r {
+                Ok(device) => {
+                    let failed = state
+                        .bench
+                        .rows
+                        .iter()
+                        .filter(|r| r.error.is_some())
+                        .count();
+                    let wrong = state
+                        .bench
+                        .rows
+                        .iter()
+                        .filter(|r| r.result.as_ref().is_some_and(|x| !x.correct()))
+                        .count();
+                    state.toast = Some(match (failed, wrong) {
+                        (0, 0) => format!(
+                            "{} benchmarks done on {}",
+                            state.bench.rows.len(),
+                            device.name
+                        ),
+                        (f, 0) => format!("{f} benchmarks failed"),
+                        (_, w) => format!("{w} results failed the correctness check"),
+                    });
+                    state.bench.device = Some(device);
+                }
+                Err(why) => {
+                    if why.starts_with("CUDA not available") {
+                        state.bench.cuda = super::bench::Cuda::Unavailable(why.clone());
+                    }
+                    state.toast = Some(why);
+                }
+            }
+            Outcome {
+                redraw: true,
+                effects: vec![Effect::LoadBenchHistory],
+            }
+        }
+        Msg::BenchHistory(r) => {
+            state.bench.pending = false;
+            state.bench.history_loaded = true;
+            match r {
+                Ok(h) => state.bench.history = h,
+                Err(e) => state.toast = Some(format!("cannot read benchmark history: {e}")),
+            }
+            Outcome::redraw()
+        }
         Msg::GpuSample(tick) => {
             let tick = *tick;
             state.gpu = GpuProbe::Present {
@@ -425,6 +507,14 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::Bottom => {
             if state.help {
                 return Outcome::none();
+            }
+            if state.tab == Tab::Bench {
+                let n = super::bench::ITEMS.len();
+                move_cursor(&mut state.bench.cursor, n, action, page);
+                return Outcome {
+                    redraw: true,
+                    effects,
+                };
             }
             if state.tab == Tab::Gpus {
                 let n = state.gpus.rows().len();
@@ -605,6 +695,61 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::Verify
         | Action::ModelBack => {
             return models_action(state, action, effects);
+        }
+        Action::BenchToggle => state.bench.toggle(),
+        Action::BenchCpu => {
+            state.bench.cpu = !state.bench.cpu;
+            state.toast = Some(if state.bench.cpu {
+                "the CPU backend runs the benchmarks".into()
+            } else {
+                "the CUDA backend runs the benchmarks".into()
+            });
+        }
+        Action::BenchCancel => {
+            if state.bench.running {
+                effects.push(Effect::CancelBench);
+                state.toast = Some("cancelling after the current repetition".into());
+            }
+        }
+        Action::BenchRun => {
+            let b = &state.bench;
+            if b.running {
+                state.toast = Some("benchmarks are running; esc cancels them".into());
+            } else if let (false, super::bench::Cuda::Unavailable(why)) = (b.cpu, &b.cuda) {
+                state.toast = Some(format!("{why} · c switches to the CPU backend"));
+            } else if b.kinds.is_empty() {
+                state.toast = Some("check at least one benchmark (space)".into());
+            } else {
+                let busy: Vec<String> = if b.cpu {
+                    Vec::new()
+                } else {
+                    state
+                        .gpus
+                        .snapshot
+                        .iter()
+                        .flat_map(|s| &s.processes)
+                        .filter(|p| p.gpu == 0 && p.pid != std::process::id())
+                        .map(|p| {
+                            let cmd = state
+                                .gpus
+                                .procs
+                                .get(&p.pid)
+                                .map(|i| i.command.clone())
+                                .unwrap_or_default();
+                            format!("pid {} {}", p.pid, cmd)
+                        })
+                        .collect()
+                };
+                if busy.is_empty() {
+                    state.bench.start();
+                    effects.push(Effect::RunBench {
+                        request: state.bench.request(),
+                        cpu: state.bench.cpu,
+                    });
+                } else {
+                    state.modal = Some(Modal::ConfirmBench { processes: busy });
+                }
+            }
         }
         Action::GpuMetric => state.gpus.metric = state.gpus.metric.next(),
         Action::ProcSort => state.gpus.next_sort(),
@@ -920,6 +1065,18 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 });
             } else {
                 state.toast = Some("nothing promoted".into());
+            }
+            None
+        }
+        Modal::ConfirmBench { .. } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                state.bench.start();
+                effects.push(Effect::RunBench {
+                    request: state.bench.request(),
+                    cpu: state.bench.cpu,
+                });
+            } else {
+                state.toast = Some("not run: the GPU is in use".into());
             }
             None
         }

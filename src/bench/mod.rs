@@ -403,6 +403,25 @@ pub fn run(
     out
 }
 
+/// A result worse than this fraction below its GPU's median history is flagged.
+pub const DROP: f64 = 0.05;
+
+/// How far `value` falls short of the median of `past` results of the same benchmark on the
+/// same GPU, as a fraction, when that is more than [`DROP`]. Lower is worse for throughputs,
+/// higher for latencies.
+pub fn drop_below(value: f64, unit: Unit, past: &[f64]) -> Option<f64> {
+    let med = stats::median(past)?;
+    if med == 0.0 {
+        return None;
+    }
+    let short = if unit.higher_is_better() {
+        (med - value) / med
+    } else {
+        (value - med) / med
+    };
+    (short > DROP).then_some(short)
+}
+
 /// Open the backend for this machine: CUDA when its libraries load, else why not.
 pub fn open_cuda() -> Result<Box<dyn BenchBackend + Send>, String> {
     cuda::CudaBackend::open().map(|b| Box::new(b) as Box<dyn BenchBackend + Send>)
@@ -441,6 +460,25 @@ mod tests {
         assert!((r.stats.median - 50.0).abs() < 1e-9);
         assert!((r.pct_of_peak.unwrap() - 50.0).abs() < 1e-9);
         assert_eq!(r.unit, Unit::TflopS);
+    }
+
+    #[test]
+    fn drops_are_flagged_past_five_percent_either_way() {
+        let past = [100.0, 102.0, 98.0, 101.0];
+        assert_eq!(drop_below(96.0, Unit::TflopS, &past), None);
+        let d = drop_below(90.0, Unit::TflopS, &past).unwrap();
+        assert!((d - 0.10 / 1.005).abs() < 0.01, "{d}");
+        assert_eq!(
+            drop_below(120.0, Unit::GbS, &past),
+            None,
+            "faster is no drop"
+        );
+        assert!(
+            drop_below(110.0, Unit::Us, &past).is_some(),
+            "a slower launch is"
+        );
+        assert_eq!(drop_below(90.0, Unit::Us, &past), None);
+        assert_eq!(drop_below(1.0, Unit::TflopS, &[]), None);
     }
 
     #[test]

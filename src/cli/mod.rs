@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each with its arguments and its output. `main`
 //! parses, starts logging into the workspace, runs the command and turns errors into exit codes.
 
+mod bench;
 mod common;
 mod compare;
 mod demo;
@@ -87,6 +88,8 @@ pub enum Command {
     Model(model::Args),
     /// NVIDIA GPUs and their processes, with the runs that own them (exit 3 without a driver)
     Gpu(gpu::Args),
+    /// CUDA micro-benchmarks against the GPU's peak, with history (--cpu: the CPU backend)
+    Bench(bench::Args),
     /// Serve the MLflow tracking REST API (so `mlflow` scripts log here) and Prometheus /metrics
     Serve(serve::Args),
 }
@@ -138,6 +141,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             &cli.gpu_replay,
             cli.gpu_replay_speed,
         )),
+        Some(Command::Bench(a)) => rt.block_on(bench::run(a, &cli.workspace)),
         Some(Command::Serve(a)) => rt.block_on(serve::run(
             a,
             &cli.workspace,

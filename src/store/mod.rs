@@ -2,9 +2,11 @@
 //! migrations, and every query. The only room with SQL in it. Queries bind parameters as `$1, $2`
 //! in ascending order, which SQLite and PostgreSQL both read.
 
+mod bench;
 pub mod chunk;
 mod served;
 
+pub use bench::StoredBench;
 pub use served::{ExperimentRow, ParamConflict};
 
 use std::path::{Path, PathBuf};
@@ -23,13 +25,22 @@ use crate::error::UserError;
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn migrator() -> Migrator {
-    Migrator::with_migrations(vec![Migration::new(
-        1,
-        "init".into(),
-        MigrationType::Simple,
-        include_str!("migrations/0001_init.sql").into_sql_str(),
-        false,
-    )])
+    Migrator::with_migrations(vec![
+        Migration::new(
+            1,
+            "init".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0001_init.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            2,
+            "bench history".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0002_bench_history.sql").into_sql_str(),
+            false,
+        ),
+    ])
 }
 
 /// How far one metrics file of a run has been stored.

@@ -1,18 +1,402 @@
-use ratatui::Frame;
-use ratatui::layout::Rect;
+//! The Bench tab: the checklist (benchmarks, precisions, GEMM size, backend), the results of the
+//! run in progress or just ended with a progress bar each, GEMM TFLOP/s against size, and this
+//! GPU's history with drops of more than 5% flagged.
 
-use crate::app::State;
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Block, Cell, Chart, Dataset, GraphType, Paragraph, Row as TableRow, Table,
+};
+
+use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
+use crate::app::{Modal, State};
+use crate::bench::{Kind, Precision};
+use crate::config::Role;
+use crate::ui::text::{fit, num};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    super::empty(
-        frame,
-        area,
-        state,
-        "Bench",
-        "No benchmark results in this workspace yet.",
-        &[
-            "Benchmark results (GEMM, memory and PCIe bandwidth, launch latency) appear here",
-            "as a percentage of the device's peak, with their history.",
+    let t = &state.theme;
+    let b = &state.bench;
+    let block = super::frame_block(state, " Bench ".to_string());
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+    frame.render_widget(Paragraph::new(backend_line(state)), head);
+    let [list, right] =
+        Layout::horizontal([Constraint::Length(25), Constraint::Fill(1)]).areas(body);
+    checklist(frame, list, state);
+    let gemm_points = gemm_points(b);
+    let history_rows = b.history_specs().len().min(8) as u16;
+    let show_chart = gemm_points.iter().any(|(_, pts)| pts.len() >= 2) && right.height >= 24;
+    let result_rows = (b.rows.len() as u16 + 3).max(5);
+    let [results, chart, history] = Layout::vertical([
+        Constraint::Length(if show_chart {
+            result_rows.min(right.height / 2)
+        } else {
+            result_rows
+        }),
+        Constraint::Length(if show_chart { 10 } else { 0 }),
+        Constraint::Min(history_rows.max(1) + 2),
+    ])
+    .areas(right);
+    results_table(frame, results, state);
+    if show_chart {
+        gemm_chart(frame, chart, state, &gemm_points);
+    }
+    history_panel(frame, history, state);
+    if let Some(Modal::ConfirmBench { processes }) = &state.modal {
+        let mut lines = vec![Line::styled(
+            format!("{} other processes use GPU 0:", processes.len()),
+            t.fg(Role::Warn),
+        )];
+        for p in processes.iter().take(6) {
+            lines.push(Line::styled(format!("  {p}"), t.fg(Role::Text)));
+        }
+        lines.push(Line::styled(
+            "They would slow the benchmarks, and the benchmarks them. Run anyway? y/N",
+            t.fg(Role::Warn),
+        ));
+        let w = lines.iter().map(Line::width).max().unwrap_or(20) as u16 + 4;
+        let r = area.centered(
+            Constraint::Length(w.min(area.width)),
+            Constraint::Length(lines.len() as u16 + 2),
+        );
+        frame.render_widget(ratatui::widgets::Clear, r);
+        frame.render_widget(
+            Paragraph::new(lines).block(Block::bordered().border_style(t.fg(Role::Warn))),
+            r,
+        );
+    }
+}
+
+fn backend_line(state: &State) -> Line<'static> {
+    let t = &state.theme;
+    let b = &state.bench;
+    let device = b.device.as_ref().filter(|d| (d.backend == "cpu") == b.cpu);
+    if let Some(d) = device {
+        let mut s = format!("{} · {}", d.backend.to_uppercase(), d.name);
+        if let Some(c) = &d.cuda {
+            s.push_str(&format!(" · CUDA {c}"));
+        }
+        if let Some(dr) = &d.driver {
+            s.push_str(&format!(" · driver {dr}"));
+        }
+        let libs: Vec<&str> = d
+            .libraries
+            .iter()
+            .map(|l| l.rsplit('/').next().unwrap_or(l))
+            .collect();
+        s.push_str(&format!(" · {}", libs.join(", ")));
+        return Line::styled(s, t.fg(Role::Muted));
+    }
+    if b.cpu {
+        return Line::styled(
+            "CPU backend: GEMM through matrixmultiply, memory copy, thread wake-up · c: CUDA",
+            t.fg(Role::Muted),
+        );
+    }
+    match &b.cuda {
+        Cuda::Unavailable(why) => Line::from(vec![
+            Span::styled(why.clone(), t.fg(Role::Warn)),
+            Span::styled(" · c: use the CPU backend", t.fg(Role::Muted)),
+        ]),
+        Cuda::Available => Line::styled(
+            "CUDA libraries found; the device and loaded libraries are named after a run",
+            t.fg(Role::Muted),
+        ),
+        Cuda::Unknown => Line::styled("Looking for CUDA…", t.fg(Role::Muted)),
+    }
+}
+
+fn checklist(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let b = &state.bench;
+    let mut lines = vec![Line::styled(
+        "Benchmarks",
+        t.fg(Role::Muted).add_modifier(Modifier::BOLD),
+    )];
+    for (i, item) in ITEMS.iter().enumerate() {
+        let text = match item {
+            Item::Kind(k) => format!("[{}] {}", mark(b.checked(*item)), k.title()),
+            Item::Precision(p) => format!("  [{}] {}", mark(b.checked(*item)), p.as_str()),
+            Item::Size => format!("  size: {}", b.size_text()),
+        };
+        let dim = matches!(item, Item::Precision(_) | Item::Size) && !b.kinds.contains(&Kind::Gemm)
+            || b.cpu
+                && matches!(
+                    item,
+                    Item::Kind(Kind::H2d | Kind::D2h)
+                        | Item::Precision(Precision::Tf32 | Precision::Fp16 | Precision::Bf16)
+                );
+        let mut style = t.fg(if dim { Role::Muted } else { Role::Text });
+        if i == b.cursor {
+            style = t.fg(Role::Selection).add_modifier(Modifier::REVERSED);
+        }
+        lines.push(Line::styled(fit(&text, area.width as usize), style));
+    }
+    lines.push(Line::from(""));
+    let backend = if b.cpu { "CPU" } else { "CUDA" };
+    lines.push(Line::styled(
+        format!("backend: {backend} (c)"),
+        t.fg(Role::Muted),
+    ));
+    let keys = if b.running {
+        "esc cancel"
+    } else {
+        "space check · r run"
+    };
+    lines.push(Line::styled(keys, t.fg(Role::Muted)));
+    frame.render_widget(Paragraph::new(lines), area);
+}
+
+fn mark(on: bool) -> char {
+    if on { 'x' } else { ' ' }
+}
+
+/// A text progress bar of `w` cells.
+fn bar(done: usize, total: usize, w: usize) -> String {
+    let filled = (done * w).checked_div(total).unwrap_or(0).min(w);
+    format!("{}{}", "█".repeat(filled), "░".repeat(w - filled))
+}
+
+fn results_table(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let b = &state.bench;
+    let title = if b.running {
+        format!(
+            " Results · running {}/{} ",
+            b.rows.len(),
+            b.total.max(b.rows.len())
+        )
+    } else {
+        " Results ".to_string()
+    };
+    let block = Block::bordered()
+        .title(title)
+        .border_style(t.fg(Role::Border));
+    if b.rows.is_empty() {
+        let text = if b.running {
+            "Starting…"
+        } else {
+            "Check benchmarks on the left and press r to run them."
+        };
+        frame.render_widget(
+            Paragraph::new(Line::styled(format!(" {text}"), t.fg(Role::Muted))).block(block),
+            area,
+        );
+        return;
+    }
+    let header = TableRow::new(["Benchmark", "Median", "Min-max", "±sd", "% peak", "Check"])
+        .style(t.fg(Role::Muted));
+    let rows: Vec<TableRow> = b
+        .rows
+        .iter()
+        .map(|r| match (&r.result, &r.error) {
+            (Some(x), _) => {
+                let check = match x.check {
+                    None => Cell::from(""),
+                    Some(c) if c.ok => Cell::from(Span::styled("ok", t.fg(Role::Good))),
+                    Some(c) => Cell::from(Span::styled(
+                        format!("WRONG {:.0e}", c.max_rel_err),
+                        t.fg(Role::Bad),
+                    )),
+                };
+                TableRow::new(vec![
+                    Cell::from(r.label.clone()),
+                    Cell::from(format!("{} {}", num(x.stats.median), x.unit.as_str())),
+                    Cell::from(format!("{}-{}", num(x.stats.min), num(x.stats.max))),
+                    Cell::from(num(x.stats.stddev)),
+                    Cell::from(x.pct_of_peak.map_or("-".into(), |p| format!("{p:.1}%"))),
+                    check,
+                ])
+            }
+            (None, Some(e)) => TableRow::new(vec![
+                Cell::from(r.label.clone()),
+                Cell::from(Span::styled(format!("failed: {e}"), t.fg(Role::Bad))),
+            ]),
+            (None, None) => TableRow::new(vec![
+                Cell::from(r.label.clone()),
+                Cell::from(Span::styled(bar(r.done, r.reps, 12), t.fg(Role::Accent))),
+                Cell::from(Span::styled(
+                    format!("{}/{}", r.done, r.reps),
+                    t.fg(Role::Accent),
+                )),
+            ]),
+        })
+        .collect();
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(22),
+            Constraint::Length(15),
+            Constraint::Length(17),
+            Constraint::Length(8),
+            Constraint::Length(7),
+            Constraint::Fill(1),
         ],
-    );
+    )
+    .header(header)
+    .block(block);
+    frame.render_widget(table, area);
+}
+
+/// GEMM medians by precision: (precision, [(log2 size, TFLOP/s)]).
+fn gemm_points(b: &BenchState) -> Vec<(Precision, Vec<(f64, f64)>)> {
+    let mut out: Vec<(Precision, Vec<(f64, f64)>)> = Vec::new();
+    for r in b.rows.iter().filter_map(|r| r.result.as_ref()) {
+        let (Kind::Gemm, Some(p)) = (r.spec.kind, r.spec.precision) else {
+            continue;
+        };
+        let pt = ((r.spec.size as f64).log2(), r.stats.median);
+        match out.iter_mut().find(|(q, _)| *q == p) {
+            Some((_, v)) => v.push(pt),
+            None => out.push((p, vec![pt])),
+        }
+    }
+    out
+}
+
+fn gemm_chart(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    points: &[(Precision, Vec<(f64, f64)>)],
+) {
+    let t = &state.theme;
+    let (mut x0, mut x1, mut y1) = (f64::MAX, f64::MIN, 0.0f64);
+    for (_, pts) in points {
+        for (x, y) in pts {
+            x0 = x0.min(*x);
+            x1 = x1.max(*x);
+            y1 = y1.max(*y);
+        }
+    }
+    let datasets: Vec<Dataset> = points
+        .iter()
+        .enumerate()
+        .map(|(i, (p, pts))| {
+            Dataset::default()
+                .name(p.as_str())
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(ratatui::style::Style::default().fg(t.series(i)))
+                .data(pts)
+        })
+        .collect();
+    let xl: Vec<Line> = [x0, x1]
+        .iter()
+        .map(|x| Line::from(format!("{}", 2f64.powf(*x).round())))
+        .collect();
+    let chart = Chart::new(datasets)
+        .legend_position(Some(ratatui::widgets::LegendPosition::TopLeft))
+        .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)))
+        .block(
+            Block::bordered()
+                .title(" GEMM TFLOP/s by size ")
+                .border_style(t.fg(Role::Border)),
+        )
+        .x_axis(
+            Axis::default()
+                .bounds([x0, x1.max(x0 + 1.0)])
+                .labels(xl)
+                .style(t.fg(Role::Muted)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([0.0, y1 * 1.1])
+                .labels(vec![Line::from("0"), Line::from(num(y1))])
+                .style(t.fg(Role::Muted)),
+        );
+    frame.render_widget(chart, area);
+}
+
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+fn sparkline(values: &[f64], w: usize) -> String {
+    let v = &values[values.len().saturating_sub(w)..];
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    v.iter()
+        .map(|x| {
+            if hi - lo <= f64::EPSILON {
+                SPARK[3]
+            } else {
+                SPARK[(((x - lo) / (hi - lo)) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let b = &state.bench;
+    let device = b.history_device();
+    let name = device
+        .as_ref()
+        .and_then(|u| b.history.iter().rev().find(|h| &h.device_uuid == u))
+        .map(|h| h.device.clone())
+        .unwrap_or_default();
+    let block = Block::bordered()
+        .title(format!(
+            " History{} ",
+            if name.is_empty() {
+                String::new()
+            } else {
+                format!(" · {name}")
+            }
+        ))
+        .border_style(t.fg(Role::Border));
+    let Some(device) = device else {
+        frame.render_widget(
+            Paragraph::new(Line::styled(
+                " No results stored yet: each run adds to this GPU's history.",
+                t.fg(Role::Muted),
+            ))
+            .block(block),
+            area,
+        );
+        return;
+    };
+    let mut lines = Vec::new();
+    for spec in b
+        .history_specs()
+        .iter()
+        .take(area.height.saturating_sub(2) as usize)
+    {
+        let (values, drop) = b.trend(&device, spec);
+        let Some(last) = values.last() else { continue };
+        let before = &values[..values.len() - 1];
+        let med = crate::bench::stats::median(before);
+        let unit = spec.kind.unit().as_str();
+        let mut spans = vec![
+            Span::styled(format!("{:<22} ", fit(&spec.label(), 22)), t.fg(Role::Text)),
+            Span::styled(
+                format!("{:<10} ", sparkline(&values, 10)),
+                t.fg(Role::Accent),
+            ),
+            Span::styled(
+                format!("{:>14}", format!("{} {unit}", num(*last))),
+                t.fg(Role::Text),
+            ),
+            Span::styled(
+                match med {
+                    Some(m) => format!(" · median {} of {}", num(m), before.len()),
+                    None => " · first run".into(),
+                },
+                t.fg(Role::Muted),
+            ),
+        ];
+        if let Some(d) = drop {
+            spans.push(Span::styled(
+                format!(" · ▼ {:.1}% below median", 100.0 * d),
+                t.fg(Role::Bad).add_modifier(Modifier::BOLD),
+            ));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
 }

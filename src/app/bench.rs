@@ -1,0 +1,232 @@
+//! The Bench tab's state: which benchmarks are checked, the size and backend chosen, the run in
+//! progress (a row per benchmark with its progress), its results, and the stored history.
+
+use crate::bench::{self, BenchResult, DeviceInfo, Event, Kind, Precision, Request};
+use crate::store::StoredBench;
+
+/// GEMM sizes the tab offers; None runs the backend's defaults.
+pub const SIZES: [Option<u64>; 6] = [
+    None,
+    Some(1024),
+    Some(2048),
+    Some(4096),
+    Some(8192),
+    Some(16384),
+];
+
+/// One row of the checklist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    Kind(Kind),
+    Precision(Precision),
+    Size,
+}
+
+/// The checklist, top to bottom.
+pub const ITEMS: [Item; 10] = [
+    Item::Kind(Kind::Gemm),
+    Item::Precision(Precision::Fp32),
+    Item::Precision(Precision::Tf32),
+    Item::Precision(Precision::Fp16),
+    Item::Precision(Precision::Bf16),
+    Item::Size,
+    Item::Kind(Kind::Membw),
+    Item::Kind(Kind::H2d),
+    Item::Kind(Kind::D2h),
+    Item::Kind(Kind::Launch),
+];
+
+/// Whether CUDA can be used here, as far as known.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Cuda {
+    #[default]
+    Unknown,
+    /// The libraries load; the device is named after the first run.
+    Available,
+    /// Why not: "CUDA not available: libcuda.so …".
+    Unavailable(String),
+}
+
+/// A benchmark of the run in progress or just ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub label: String,
+    pub done: usize,
+    pub reps: usize,
+    pub result: Option<BenchResult>,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct BenchState {
+    pub cursor: usize,
+    pub kinds: Vec<Kind>,
+    pub precisions: Vec<Precision>,
+    /// Index into SIZES.
+    pub size: usize,
+    /// Run the CPU backend.
+    pub cpu: bool,
+    pub cuda: Cuda,
+    /// The device of the last run.
+    pub device: Option<DeviceInfo>,
+    pub running: bool,
+    /// How many benchmarks the run has, once known.
+    pub total: usize,
+    pub rows: Vec<Row>,
+    pub history: Vec<StoredBench>,
+    pub history_loaded: bool,
+    pub pending: bool,
+}
+
+impl Default for BenchState {
+    fn default() -> Self {
+        BenchState {
+            cursor: 0,
+            kinds: Kind::ALL.to_vec(),
+            precisions: Precision::GPU.to_vec(),
+            size: 0,
+            cpu: false,
+            cuda: Cuda::Unknown,
+            device: None,
+            running: false,
+            total: 0,
+            rows: Vec::new(),
+            history: Vec::new(),
+            history_loaded: false,
+            pending: false,
+        }
+    }
+}
+
+impl BenchState {
+    pub fn checked(&self, item: Item) -> bool {
+        match item {
+            Item::Kind(k) => self.kinds.contains(&k),
+            Item::Precision(p) => self.precisions.contains(&p),
+            Item::Size => true,
+        }
+    }
+
+    /// Space on the row under the cursor: toggle a box, or step the size.
+    pub fn toggle(&mut self) {
+        match ITEMS.get(self.cursor) {
+            Some(Item::Kind(k)) => flip(&mut self.kinds, *k),
+            Some(Item::Precision(p)) => flip(&mut self.precisions, *p),
+            Some(Item::Size) => self.size = (self.size + 1) % SIZES.len(),
+            None => {}
+        }
+    }
+
+    pub fn size_text(&self) -> String {
+        match SIZES[self.size] {
+            None if self.cpu => "256, 512, 1024".into(),
+            None => "1024 to 16384".into(),
+            Some(n) => n.to_string(),
+        }
+    }
+
+    /// What `r` runs.
+    pub fn request(&self) -> Request {
+        let mut precisions = self.precisions.clone();
+        if self.cpu && precisions.contains(&Precision::Fp32) {
+            precisions.push(Precision::Fp64);
+        }
+        Request {
+            only: self.kinds.clone(),
+            sizes: SIZES[self.size].into_iter().collect(),
+            precisions,
+            reps: bench::MIN_REPS,
+        }
+    }
+
+    pub fn start(&mut self) {
+        self.running = true;
+        self.total = 0;
+        self.rows.clear();
+    }
+
+    pub fn event(&mut self, e: Event) {
+        match e {
+            Event::Started { index, total, spec } => {
+                self.total = total;
+                self.rows.truncate(index);
+                self.rows.push(Row {
+                    label: spec.label(),
+                    done: 0,
+                    reps: bench::MIN_REPS,
+                    result: None,
+                    error: None,
+                });
+            }
+            Event::Progress { index, done, reps } => {
+                if let Some(r) = self.rows.get_mut(index) {
+                    r.done = done;
+                    r.reps = reps;
+                }
+            }
+            Event::Finished { index, result } => {
+                if let Some(r) = self.rows.get_mut(index) {
+                    r.done = r.reps;
+                    r.result = Some(result);
+                }
+            }
+            Event::Failed { index, error, .. } => {
+                if let Some(r) = self.rows.get_mut(index) {
+                    r.error = Some(error);
+                }
+            }
+        }
+    }
+
+    /// The device whose history is shown: the last run's, else the newest stored.
+    pub fn history_device(&self) -> Option<String> {
+        self.device
+            .as_ref()
+            .map(|d| d.uuid.clone())
+            .or_else(|| self.history.last().map(|h| h.device_uuid.clone()))
+    }
+
+    /// Past medians of `spec` on `device`, oldest first, and whether the newest is a drop of
+    /// more than 5% below the median of those before it.
+    pub fn trend(&self, device: &str, spec: &bench::Spec) -> (Vec<f64>, Option<f64>) {
+        let past: Vec<&StoredBench> = self
+            .history
+            .iter()
+            .filter(|h| h.device_uuid == device && &h.spec == spec)
+            .collect();
+        let values: Vec<f64> = past.iter().map(|h| h.stats.median).collect();
+        let drop = match (values.split_last(), past.last()) {
+            (Some((last, before)), Some(h)) => bench::drop_below(*last, h.unit, before),
+            _ => None,
+        };
+        (values, drop)
+    }
+
+    /// The specs the history panel lists: the last run's, else the newest stored ones.
+    pub fn history_specs(&self) -> Vec<bench::Spec> {
+        let mut v: Vec<bench::Spec> = self
+            .rows
+            .iter()
+            .filter_map(|r| r.result.as_ref().map(|x| x.spec.clone()))
+            .collect();
+        if v.is_empty()
+            && let Some(dev) = self.history_device()
+        {
+            for h in self.history.iter().rev().filter(|h| h.device_uuid == dev) {
+                if !v.contains(&h.spec) {
+                    v.push(h.spec.clone());
+                }
+            }
+            v.reverse();
+        }
+        v
+    }
+}
+
+fn flip<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
+    if let Some(i) = v.iter().position(|y| *y == x) {
+        v.remove(i);
+    } else {
+        v.push(x);
+    }
+}

@@ -1,0 +1,301 @@
+//! `gantry bench`: CUDA micro-benchmarks (or the CPU backend) with a progress bar per benchmark
+//! on stderr, results against peak, stored as history and compared with this GPU's past.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use serde_json::json;
+
+use crate::bench::{self, BenchBackend, BenchResult, DeviceInfo, Event, Kind, Precision, Request};
+use crate::error::UserError;
+
+/// `gantry bench`
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Only these benchmarks: gemm, membw, h2d, d2h, launch (comma-separated)
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub only: Vec<String>,
+    /// GEMM precisions: fp32, tf32, fp16, bf16 (fp64 on the CPU)
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub precision: Vec<String>,
+    /// A GEMM size N (N×N×N) instead of the defaults; may be repeated
+    #[arg(long, value_name = "N")]
+    pub size: Vec<u64>,
+    /// Timed repetitions per benchmark (at least 20)
+    #[arg(long, default_value_t = bench::MIN_REPS, value_name = "N")]
+    pub reps: usize,
+    /// Print JSON (docs/cli-json.md)
+    #[arg(long)]
+    pub json: bool,
+    /// Run the CPU backend (GEMM through matrixmultiply, memory copy, thread wake-up)
+    #[arg(long)]
+    pub cpu: bool,
+    /// Run even when other processes use the GPU
+    #[arg(long)]
+    pub yes: bool,
+}
+
+fn request(args: &Args) -> Result<Request, UserError> {
+    let only = args
+        .only
+        .iter()
+        .map(|s| {
+            Kind::parse(s.trim()).ok_or_else(|| {
+                UserError::new(format!("--only: no benchmark `{s}`"))
+                    .hint("choose from gemm, membw, h2d, d2h, launch")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let precisions = args
+        .precision
+        .iter()
+        .map(|s| {
+            Precision::parse(s.trim()).ok_or_else(|| {
+                UserError::new(format!("--precision: no precision `{s}`"))
+                    .hint("choose from fp32, tf32, fp16, bf16 (fp64 with --cpu)")
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if args.reps < bench::MIN_REPS {
+        return Err(UserError::new(format!(
+            "--reps {} is too few: medians and spreads need at least {} repetitions",
+            args.reps,
+            bench::MIN_REPS
+        )));
+    }
+    if let Some(bad) = args.size.iter().find(|n| **n == 0 || **n > 65536) {
+        return Err(UserError::new(format!("--size {bad} is out of range"))
+            .hint("give N between 1 and 65536"));
+    }
+    Ok(Request {
+        only,
+        sizes: args.size.clone(),
+        precisions,
+        reps: args.reps,
+    })
+}
+
+/// Other processes on the GPU with `uuid`: (pid, name, memory bytes).
+fn busy(uuid: &str) -> Vec<(u32, String, Option<u64>)> {
+    use nvml_wrapper::enums::device::UsedGpuMemory;
+    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
+        return Vec::new();
+    };
+    let Ok(d) = nvml.device_by_uuid(uuid) else {
+        return Vec::new();
+    };
+    let me = std::process::id();
+    let mut out = Vec::new();
+    for p in d
+        .running_compute_processes()
+        .unwrap_or_default()
+        .into_iter()
+        .chain(d.running_graphics_processes().unwrap_or_default())
+    {
+        if p.pid == me || out.iter().any(|(pid, _, _)| *pid == p.pid) {
+            continue;
+        }
+        let name = std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+        let mem = match p.used_gpu_memory {
+            UsedGpuMemory::Used(b) => Some(b),
+            UsedGpuMemory::Unavailable => None,
+        };
+        out.push((p.pid, name, mem));
+    }
+    out
+}
+
+pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let req = request(&args)?;
+    let (_, store) = super::common::open(workspace).await?;
+    let cpu = args.cpu;
+    let backend: Box<dyn BenchBackend + Send> = if cpu {
+        bench::open_cpu()
+    } else {
+        match tokio::task::spawn_blocking(bench::open_cuda).await? {
+            Ok(b) => b,
+            Err(why) => {
+                eprintln!(
+                    "gantry: {why}\n  to fix: `gantry bench --cpu` runs the same harness on the CPU"
+                );
+                return Ok(ExitCode::from(3));
+            }
+        }
+    };
+    let device = backend.device().clone();
+    if !cpu {
+        let others = busy(&device.uuid);
+        if !others.is_empty() && !args.yes {
+            eprintln!(
+                "gantry: other processes use {} ({}):",
+                device.name, device.uuid
+            );
+            for (pid, name, mem) in &others {
+                let mem = mem.map_or("n/a".into(), crate::registry::bytes);
+                eprintln!("  pid {pid:<8} {name:<20} {mem}");
+            }
+            eprintln!("  their work would slow the benchmarks, and the benchmarks theirs");
+            let go = if std::io::stdin().is_terminal() {
+                eprint!("run anyway? [y/N] ");
+                let mut line = String::new();
+                std::io::stdin().read_line(&mut line)?;
+                matches!(line.trim(), "y" | "Y" | "yes")
+            } else {
+                false
+            };
+            if !go {
+                return Err(UserError::new("not run: the GPU is in use")
+                    .hint("wait for those processes, or pass --yes to run anyway")
+                    .into());
+            }
+        }
+    }
+    let started = crate::domain::now_ms();
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    let show = !args.json || std::io::stderr().is_terminal();
+    let results = tokio::task::spawn_blocking(move || {
+        let mut backend = backend;
+        let bars = MultiProgress::new();
+        if !show {
+            bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+        }
+        let style = ProgressStyle::with_template("{prefix:<28} {bar:30} {pos:>3}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+        let mut current: Option<ProgressBar> = None;
+        let mut on = |e: Event| match e {
+            Event::Started { index, total, spec } => {
+                let pb = bars.add(ProgressBar::new(req.reps.max(bench::MIN_REPS) as u64));
+                pb.set_style(style.clone());
+                pb.set_prefix(format!("[{}/{total}] {}", index + 1, spec.label()));
+                current = Some(pb);
+            }
+            Event::Progress { done, .. } => {
+                if let Some(pb) = &current {
+                    pb.set_position(done as u64);
+                }
+            }
+            Event::Finished { result, .. } => {
+                if let Some(pb) = current.take() {
+                    pb.finish_with_message(format!(
+                        "{} {}",
+                        crate::ui::text::num(result.stats.median),
+                        result.unit.as_str()
+                    ));
+                }
+            }
+            Event::Failed { error, .. } => {
+                if let Some(pb) = current.take() {
+                    pb.abandon_with_message(format!("failed: {error}"));
+                }
+            }
+        };
+        bench::run(backend.as_mut(), &req, &mut on, &cancel)
+    })
+    .await?;
+
+    let history = store.bench_history(Some(&device.uuid)).await?;
+    let host = crate::capture::supervise::hostname();
+    let mut rows = Vec::new();
+    for r in &results {
+        let past: Vec<f64> = history
+            .iter()
+            .filter(|h| h.spec == r.spec)
+            .map(|h| h.stats.median)
+            .collect();
+        let drop = bench::drop_below(r.stats.median, r.unit, &past);
+        store.record_bench(started, &host, &device, r).await?;
+        rows.push((r, past, drop));
+    }
+    if args.json {
+        let out = json!({
+            "device": device,
+            "started_ms": started,
+            "results": rows.iter().map(|(r, past, drop)| result_json(r, past, *drop)).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", table(&device, &rows));
+    }
+    if results.iter().any(|r| !r.correct()) {
+        eprintln!(
+            "gantry: a correctness check failed: the GPU or its libraries computed a wrong result"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn result_json(r: &BenchResult, past: &[f64], drop: Option<f64>) -> serde_json::Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["label"] = r.spec.label().into();
+    v["counts"] = r.spec.counts().into();
+    v["history"] = json!({
+        "runs": past.len(),
+        "median": bench::stats::median(past),
+        "drop_pct": drop.map(|d| 100.0 * d),
+    });
+    v
+}
+
+fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let _ = writeln!(o, "device   {} ({})", device.name, device.backend);
+    if device.backend == "cuda" {
+        let _ = writeln!(
+            o,
+            "driver   {} · CUDA {}",
+            device.driver.as_deref().unwrap_or("n/a"),
+            device.cuda.as_deref().unwrap_or("n/a")
+        );
+    }
+    let _ = writeln!(o, "loaded   {}", device.libraries.join(", "));
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}  check",
+        "BENCHMARK", "MEDIAN", "UNIT", "MIN-MAX", "STDDEV", "PEAK%"
+    );
+    for (r, past, drop) in rows {
+        let n = crate::ui::text::num;
+        let check = match r.check {
+            None => "-".to_string(),
+            Some(c) if c.ok => format!("ok ({:.1e})", c.max_rel_err),
+            Some(c) => format!("WRONG ({:.1e} > {:.0e})", c.max_rel_err, c.bound),
+        };
+        let _ = write!(
+            o,
+            "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}  {check}",
+            r.spec.label(),
+            n(r.stats.median),
+            r.unit.as_str(),
+            format!("{}-{}", n(r.stats.min), n(r.stats.max)),
+            n(r.stats.stddev),
+            r.pct_of_peak.map_or("-".into(), |p| format!("{p:.1}")),
+        );
+        if let Some(d) = drop {
+            let _ = write!(
+                o,
+                "  ▼ {:.1}% below this GPU's median of {} runs",
+                100.0 * d,
+                past.len()
+            );
+        }
+        let _ = writeln!(o);
+    }
+    o
+}

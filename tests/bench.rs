@@ -1,0 +1,92 @@
+//! `gantry bench` through the binary: no CUDA is a clear exit 3, the CPU backend end to end with
+//! JSON, history stored and compared on the next run, and bad arguments.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn gantry(ws: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("--workspace")
+        .arg(ws)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn workspace() -> (tempfile::TempDir, std::path::PathBuf) {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("ws");
+    std::fs::create_dir_all(&ws).unwrap();
+    assert!(gantry(&ws, &["init"]).status.success());
+    (home, ws)
+}
+
+#[test]
+fn without_cuda_bench_exits_3_and_names_the_missing_library() {
+    if Path::new("/proc/driver/nvidia").exists() {
+        return; // with a driver, CUDA opens: scripts/device-check.sh runs it there
+    }
+    let (_h, ws) = workspace();
+    let out = gantry(&ws, &["bench", "--only", "launch"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("CUDA not available: libcuda.so"), "{err}");
+    assert!(err.contains("--cpu"), "{err}");
+}
+
+#[test]
+fn the_cpu_backend_measures_checks_stores_and_compares() {
+    let (_h, ws) = workspace();
+    let run = || {
+        let out = gantry(&ws, &["bench", "--cpu", "--size", "64", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let first = run();
+    assert_eq!(first["device"]["backend"], "cpu");
+    let results = first["results"].as_array().unwrap();
+    let labels: Vec<&str> = results.iter().map(|r| r["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["gemm fp32 64", "gemm fp64 64", "membw cpu-copy 1 MiB", "launch thread-wake"]);
+    for r in results {
+        let s = &r["stats"];
+        assert_eq!(s["reps"], 20);
+        let (lo, med, hi) = (s["min"].as_f64().unwrap(), s["median"].as_f64().unwrap(), s["max"].as_f64().unwrap());
+        assert!(lo > 0.0 && lo <= med && med <= hi, "{r}");
+        assert!(s["stddev"].as_f64().unwrap() >= 0.0);
+        assert_eq!(r["history"]["runs"], 0);
+    }
+    assert_eq!(results[0]["unit"], "TFLOP/s");
+    assert_eq!(results[0]["check"]["ok"], true);
+    assert_eq!(results[2]["unit"], "GB/s");
+    assert_eq!(results[2]["counts"], "bytes read + written");
+    assert_eq!(results[3]["unit"], "us");
+    // The second run is compared with the first.
+    let second = run();
+    for r in second["results"].as_array().unwrap() {
+        assert_eq!(r["history"]["runs"], 1, "{r}");
+        assert!(r["history"]["median"].as_f64().is_some());
+    }
+    // The human table names the device and each result.
+    let out = gantry(&ws, &["bench", "--cpu", "--size", "32", "--only", "gemm", "--precision", "fp32"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("device ") && text.contains("gemm fp32 32") && text.contains("ok ("), "{text}");
+}
+
+#[test]
+fn bad_arguments_say_what_to_give() {
+    let (_h, ws) = workspace();
+    for (args, says) in [
+        (&["bench", "--cpu", "--reps", "5"][..], "at least 20"),
+        (&["bench", "--cpu", "--only", "gemm,nope"][..], "no benchmark `nope`"),
+        (&["bench", "--cpu", "--precision", "fp8"][..], "no precision `fp8`"),
+        (&["bench", "--cpu", "--size", "0"][..], "out of range"),
+    ] {
+        let out = gantry(&ws, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}

@@ -1,0 +1,76 @@
+//! On a machine with an NVIDIA GPU and CUDA's libraries only (`cargo test --test cuda --
+//! --ignored`, or the prebuilt binary scripts/device-check.sh runs): the CUDA backend opens,
+//! names its device and libraries, and each benchmark runs, is checked and lands near its peak.
+
+use std::sync::atomic::AtomicBool;
+
+use gantry::bench::{self, BenchBackend, Kind, Precision, Request, Spec};
+
+fn backend() -> Box<dyn BenchBackend + Send> {
+    bench::open_cuda().unwrap_or_else(|e| panic!("the CUDA backend opens here: {e}"))
+}
+
+fn one(b: &mut dyn BenchBackend, spec: Spec) -> bench::BenchResult {
+    let cancel = AtomicBool::new(false);
+    let m = b.measure(&spec, bench::MIN_REPS, &mut |_| {}, &cancel).unwrap();
+    let r = bench::BenchResult::from_measured(spec, &m, &b.device().peaks).unwrap();
+    println!(
+        "{:<28} median {:>10.3} {} ({:.1}% of peak) check {:?}",
+        r.spec.label(),
+        r.stats.median,
+        r.unit.as_str(),
+        r.pct_of_peak.unwrap_or(f64::NAN),
+        r.check.map(|c| (c.ok, c.max_rel_err))
+    );
+    r
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA's libraries"]
+fn the_device_and_its_libraries_are_named() {
+    let b = backend();
+    let d = b.device();
+    println!("{d:#?}");
+    assert_eq!(d.backend, "cuda");
+    assert!(d.uuid.starts_with("GPU-") && !d.name.is_empty());
+    assert!(d.cuda.is_some());
+    for lib in ["libcuda.so", "libcublas", "libnvrtc"] {
+        assert!(d.libraries.iter().any(|l| l.contains(lib)), "{lib} in {:?}", d.libraries);
+    }
+    assert!(d.peaks.memory.is_some() && d.peaks.fp32.is_some(), "{:?}", d.peaks);
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA's libraries"]
+fn every_gemm_precision_is_right_and_fast() {
+    let mut b = backend();
+    for p in Precision::GPU {
+        let r = one(b.as_mut(), Spec::gemm(p, 4096, "cublas"));
+        assert!(r.correct(), "{r:?}");
+        if let Some(pct) = r.pct_of_peak {
+            assert!(pct > 20.0 && pct < 110.0, "{} at {pct:.1}% of peak", r.spec.label());
+        }
+    }
+}
+
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA's libraries"]
+fn bandwidth_copies_and_launches_run() {
+    let mut b = backend();
+    for v in ["copy-engine", "sm-copy", "sm-triad"] {
+        let r = one(b.as_mut(), Spec::other(Kind::Membw, 256 << 20, v));
+        assert!(r.pct_of_peak.unwrap() > 30.0 && r.pct_of_peak.unwrap() < 105.0, "{r:?}");
+    }
+    for k in [Kind::H2d, Kind::D2h] {
+        for v in ["pinned", "pageable"] {
+            let r = one(b.as_mut(), Spec::other(k, 64 << 20, v));
+            assert!(r.stats.median > 1.0, "{r:?}");
+        }
+    }
+    for v in ["events", "wall"] {
+        let r = one(b.as_mut(), Spec::other(Kind::Launch, 100, v));
+        assert!(r.stats.median > 0.0 && r.stats.median < 1000.0, "{r:?}");
+    }
+    let specs = b.specs(&Request::default());
+    assert!(specs.len() > 20);
+}
