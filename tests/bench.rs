@@ -41,18 +41,37 @@ fn the_cpu_backend_measures_checks_stores_and_compares() {
     let (_h, ws) = workspace();
     let run = || {
         let out = gantry(&ws, &["bench", "--cpu", "--size", "64", "--json"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<Value>(&out.stdout).unwrap()
     };
     let first = run();
     assert_eq!(first["device"]["backend"], "cpu");
     let results = first["results"].as_array().unwrap();
-    let labels: Vec<&str> = results.iter().map(|r| r["label"].as_str().unwrap()).collect();
-    assert_eq!(labels, ["gemm fp32 64", "gemm fp64 64", "membw cpu-copy 1 MiB", "launch thread-wake"]);
+    let labels: Vec<&str> = results
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        labels,
+        [
+            "gemm fp32 64",
+            "gemm fp64 64",
+            "membw cpu-copy 1 MiB",
+            "launch thread-wake"
+        ]
+    );
     for r in results {
         let s = &r["stats"];
         assert_eq!(s["reps"], 20);
-        let (lo, med, hi) = (s["min"].as_f64().unwrap(), s["median"].as_f64().unwrap(), s["max"].as_f64().unwrap());
+        let (lo, med, hi) = (
+            s["min"].as_f64().unwrap(),
+            s["median"].as_f64().unwrap(),
+            s["max"].as_f64().unwrap(),
+        );
         assert!(lo > 0.0 && lo <= med && med <= hi, "{r}");
         assert!(s["stddev"].as_f64().unwrap() >= 0.0);
         assert_eq!(r["history"]["runs"], 0);
@@ -69,10 +88,25 @@ fn the_cpu_backend_measures_checks_stores_and_compares() {
         assert!(r["history"]["median"].as_f64().is_some());
     }
     // The human table names the device and each result.
-    let out = gantry(&ws, &["bench", "--cpu", "--size", "32", "--only", "gemm", "--precision", "fp32"]);
+    let out = gantry(
+        &ws,
+        &[
+            "bench",
+            "--cpu",
+            "--size",
+            "32",
+            "--only",
+            "gemm",
+            "--precision",
+            "fp32",
+        ],
+    );
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("device ") && text.contains("gemm fp32 32") && text.contains("ok ("), "{text}");
+    assert!(
+        text.contains("device ") && text.contains("gemm fp32 32") && text.contains("ok ("),
+        "{text}"
+    );
 }
 
 #[test]
@@ -80,8 +114,14 @@ fn bad_arguments_say_what_to_give() {
     let (_h, ws) = workspace();
     for (args, says) in [
         (&["bench", "--cpu", "--reps", "5"][..], "at least 20"),
-        (&["bench", "--cpu", "--only", "gemm,nope"][..], "no benchmark `nope`"),
-        (&["bench", "--cpu", "--precision", "fp8"][..], "no precision `fp8`"),
+        (
+            &["bench", "--cpu", "--only", "gemm,nope"][..],
+            "no benchmark `nope`",
+        ),
+        (
+            &["bench", "--cpu", "--precision", "fp8"][..],
+            "no precision `fp8`",
+        ),
         (&["bench", "--cpu", "--size", "0"][..], "out of range"),
     ] {
         let out = gantry(&ws, args);

@@ -12,7 +12,9 @@ fn backend() -> Box<dyn BenchBackend + Send> {
 
 fn one(b: &mut dyn BenchBackend, spec: Spec) -> bench::BenchResult {
     let cancel = AtomicBool::new(false);
-    let m = b.measure(&spec, bench::MIN_REPS, &mut |_| {}, &cancel).unwrap();
+    let m = b
+        .measure(&spec, bench::MIN_REPS, &mut |_| {}, &cancel)
+        .unwrap();
     let r = bench::BenchResult::from_measured(spec, &m, &b.device().peaks).unwrap();
     println!(
         "{:<28} median {:>10.3} {} ({:.1}% of peak) check {:?}",
@@ -35,9 +37,17 @@ fn the_device_and_its_libraries_are_named() {
     assert!(d.uuid.starts_with("GPU-") && !d.name.is_empty());
     assert!(d.cuda.is_some());
     for lib in ["libcuda.so", "libcublas", "libnvrtc"] {
-        assert!(d.libraries.iter().any(|l| l.contains(lib)), "{lib} in {:?}", d.libraries);
+        assert!(
+            d.libraries.iter().any(|l| l.contains(lib)),
+            "{lib} in {:?}",
+            d.libraries
+        );
     }
-    assert!(d.peaks.memory.is_some() && d.peaks.fp32.is_some(), "{:?}", d.peaks);
+    assert!(
+        d.peaks.memory.is_some() && d.peaks.fp32.is_some(),
+        "{:?}",
+        d.peaks
+    );
 }
 
 #[test]
@@ -48,7 +58,11 @@ fn every_gemm_precision_is_right_and_fast() {
         let r = one(b.as_mut(), Spec::gemm(p, 4096, "cublas"));
         assert!(r.correct(), "{r:?}");
         if let Some(pct) = r.pct_of_peak {
-            assert!(pct > 20.0 && pct < 110.0, "{} at {pct:.1}% of peak", r.spec.label());
+            assert!(
+                pct > 20.0 && pct < 110.0,
+                "{} at {pct:.1}% of peak",
+                r.spec.label()
+            );
         }
     }
 }
@@ -59,7 +73,10 @@ fn bandwidth_copies_and_launches_run() {
     let mut b = backend();
     for v in ["copy-engine", "sm-copy", "sm-triad"] {
         let r = one(b.as_mut(), Spec::other(Kind::Membw, 256 << 20, v));
-        assert!(r.pct_of_peak.unwrap() > 30.0 && r.pct_of_peak.unwrap() < 105.0, "{r:?}");
+        assert!(
+            r.pct_of_peak.unwrap() > 30.0 && r.pct_of_peak.unwrap() < 105.0,
+            "{r:?}"
+        );
     }
     for k in [Kind::H2d, Kind::D2h] {
         for v in ["pinned", "pageable"] {

@@ -160,7 +160,8 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
         t.contains("No GPU data") || t.contains("GPUs (")
     });
     s.send("4");
-    s.wait_text("No benchmark results");
+    s.wait_text("History · NVIDIA A100-SXM4-80GB");
+    s.wait_text("▼ 8.0% below median");
     s.send("\t");
     s.wait_text("Runs (7)");
     s.send("?");

@@ -143,6 +143,10 @@ pub async fn run(
     println!(
         "  {w}   (3: GPUs; m switches the chart, s sorts, / filters and t trees the processes)"
     );
+    println!(
+        "  {w}   (4: Bench; the A100's history flags a drop; c picks the CPU backend, r runs)"
+    );
+    println!("  {w} bench --cpu   (or, on a GPU box: {w} bench)");
     println!("  {w} show resnet50-cosine");
     println!(
         "  {w} serve   (then MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python3 your_mlflow_script.py logs here; curl 127.0.0.1:5000/metrics)"
@@ -316,7 +320,86 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
         }
     }
     seed_models(ws, store, &made).await?;
+    seed_bench(store, now_ms).await?;
     Ok(live)
+}
+
+/// Five days of benchmark history on the recording's first GPU, the last day's bf16 GEMM 8%
+/// below its median, so the Bench tab has history to show and a drop to flag.
+async fn seed_bench(store: &Store, now_ms: i64) -> Result<()> {
+    use crate::bench::{BenchResult, Check, DeviceInfo, Kind, Peaks, Precision, Spec, Stats};
+    let device = DeviceInfo {
+        backend: "cuda".into(),
+        name: "NVIDIA A100-SXM4-80GB".into(),
+        uuid: "GPU-a100-00-made-up".into(),
+        driver: Some("580.95.05".into()),
+        cuda: Some("13.0".into()),
+        libraries: vec![
+            "libcuda.so.1".into(),
+            "libcublas.so.13".into(),
+            "libnvrtc.so.13".into(),
+        ],
+        peaks: Peaks::default(),
+    };
+    let series: [(Spec, Option<f64>, [f64; 5]); 6] = [
+        (
+            Spec::gemm(Precision::Bf16, 8192, "cublas"),
+            Some(312.0),
+            [281.0, 283.5, 280.2, 282.9, 259.4],
+        ),
+        (
+            Spec::gemm(Precision::Tf32, 8192, "cublas"),
+            Some(156.0),
+            [141.2, 142.0, 140.8, 141.7, 141.1],
+        ),
+        (
+            Spec::gemm(Precision::Fp32, 8192, "cublas"),
+            Some(19.5),
+            [18.9, 19.0, 18.8, 19.1, 18.9],
+        ),
+        (
+            Spec::other(Kind::Membw, 1 << 30, "sm-triad"),
+            Some(2039.0),
+            [1720.0, 1722.5, 1718.1, 1725.3, 1721.0],
+        ),
+        (
+            Spec::other(Kind::H2d, 1 << 30, "pinned"),
+            Some(31.5),
+            [24.8, 24.9, 24.7, 24.9, 24.8],
+        ),
+        (
+            Spec::other(Kind::Launch, 1000, "events"),
+            None,
+            [2.31, 2.29, 2.33, 2.30, 2.32],
+        ),
+    ];
+    for day in 0..5 {
+        let started = now_ms - (5 - day as i64) * 86_400_000;
+        for (spec, peak, medians) in &series {
+            let m = medians[day];
+            let r = BenchResult {
+                unit: spec.kind.unit(),
+                stats: Stats {
+                    median: m,
+                    min: m * 0.985,
+                    max: m * 1.01,
+                    stddev: m * 0.006,
+                    reps: 20,
+                },
+                peak: *peak,
+                pct_of_peak: peak.map(|p| 100.0 * m / p),
+                check: (spec.kind == Kind::Gemm).then_some(Check {
+                    max_rel_err: 1.2e-3,
+                    bound: crate::bench::check::bound(spec.precision.unwrap_or(Precision::Fp32)),
+                    samples: 64,
+                    ok: true,
+                }),
+                spec: spec.clone(),
+            };
+            store.record_bench(started, DEMO_HOST, &device, &r).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Two models made from the demo runs, several versions each, with aliases.

@@ -59,7 +59,7 @@ pub fn render(frame: &mut Frame, body: Rect, state: &State) {
             t.fg(Role::Muted),
         ),
         Line::styled(
-            "From a shell: gantry run, import, export, model, gpu, serve (MLflow API, /metrics)",
+            "From a shell: gantry run, import, export, model, gpu, bench, serve (MLflow API)",
             t.fg(Role::Muted),
         ),
     ];

@@ -382,20 +382,21 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
                 format!("{:>14}", format!("{} {unit}", num(*last))),
                 t.fg(Role::Text),
             ),
-            Span::styled(
-                match med {
-                    Some(m) => format!(" · median {} of {}", num(m), before.len()),
-                    None => " · first run".into(),
-                },
-                t.fg(Role::Muted),
-            ),
         ];
+        // The flag first: on a narrow terminal it is what must not be cut.
         if let Some(d) = drop {
             spans.push(Span::styled(
                 format!(" · ▼ {:.1}% below median", 100.0 * d),
                 t.fg(Role::Bad).add_modifier(Modifier::BOLD),
             ));
         }
+        spans.push(Span::styled(
+            match med {
+                Some(m) => format!(" · median {} of {}", num(m), before.len()),
+                None => " · first run".into(),
+            },
+            t.fg(Role::Muted),
+        ));
         lines.push(Line::from(spans));
     }
     frame.render_widget(Paragraph::new(lines).block(block), area);
