@@ -78,28 +78,11 @@ impl BenchBackend for CpuBackend {
     }
 
     fn specs(&self, req: &Request) -> Vec<Spec> {
-        let mut v = Vec::new();
-        if req.wants(Kind::Gemm) {
-            let precisions: Vec<Precision> = if req.precisions.is_empty() {
-                vec![Precision::Fp32, Precision::Fp64]
-            } else {
-                req.precisions
-                    .iter()
-                    .copied()
-                    .filter(|p| matches!(p, Precision::Fp32 | Precision::Fp64))
-                    .collect()
-            };
-            let sizes = if req.sizes.is_empty() {
-                vec![256, 512, 1024]
-            } else {
-                req.sizes.clone()
-            };
-            for p in precisions {
-                for &n in &sizes {
-                    v.push(Spec::gemm(p, n, "matrixmultiply"));
-                }
-            }
-        }
+        let mut v = req.gemm_specs(
+            &[Precision::Fp32, Precision::Fp64],
+            &[256, 512, 1024],
+            "matrixmultiply",
+        );
         if req.wants(Kind::Membw) {
             // The copy follows the GEMM size when one is given (small in tests), else 256 MiB.
             let bytes = req

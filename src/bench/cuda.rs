@@ -229,13 +229,17 @@ impl CudaBackend {
         })
     }
 
-    /// Blocks per grid for the bandwidth kernels: as many as the SMs hold at once.
-    fn grid(&self, f: &CudaFunction) -> u32 {
+    /// A launch of `f` that fills every SM: as many blocks as the SMs hold at once.
+    fn fill_sms(&self, f: &CudaFunction) -> LaunchConfig {
         let per_sm = f
             .occupancy_max_active_blocks_per_multiprocessor(BLOCK, 0, None)
             .unwrap_or(8)
             .max(1);
-        self.sms * per_sm
+        LaunchConfig {
+            grid_dim: (self.sms * per_sm, 1, 1),
+            block_dim: (BLOCK, 1, 1),
+            shared_mem_bytes: 0,
+        }
     }
 
     /// Time `reps` repetitions of `body` with events around it; `before` runs untimed first.
@@ -436,83 +440,45 @@ impl CudaBackend {
         let floats = bytes / 4;
         let n4 = (floats / 4) as u64;
         let stream = self.stream.clone();
-        let src: CudaSlice<f32> = stream
-            .clone_htod(&vec![1.0f32; floats])
-            .map_err(err("allocating"))?;
-        let src2: CudaSlice<f32> = stream
-            .clone_htod(&vec![2.0f32; floats])
-            .map_err(err("allocating"))?;
+        let alloc = |v: f32| {
+            stream
+                .clone_htod(&vec![v; floats])
+                .map_err(err("allocating"))
+        };
+        let (src, src2): (CudaSlice<f32>, CudaSlice<f32>) = (alloc(1.0)?, alloc(2.0)?);
         let mut dst: CudaSlice<f32> = stream.alloc_zeros(floats).map_err(err("allocating"))?;
+        let none = || Ok(());
         let (seconds, work) = match spec.variant.as_str() {
             "copy-engine" => {
-                let dst = std::cell::RefCell::new(&mut dst);
-                let s = self.timed(
-                    reps,
-                    tick,
-                    cancel,
-                    || Ok(()),
-                    || {
-                        stream
-                            .memcpy_dtod(&src, &mut **dst.borrow_mut())
-                            .map_err(err("memcpy"))
-                    },
-                )?;
-                (s, 2.0 * bytes as f64)
+                let copy = || stream.memcpy_dtod(&src, &mut dst).map_err(err("memcpy"));
+                (self.timed(reps, tick, cancel, none, copy)?, 2.0)
             }
             "sm-copy" => {
-                let grid = self.grid(&self.copy4);
-                let cfg = LaunchConfig {
-                    grid_dim: (grid, 1, 1),
-                    block_dim: (BLOCK, 1, 1),
-                    shared_mem_bytes: 0,
+                let (f, cfg) = (&self.copy4, self.fill_sms(&self.copy4));
+                let copy = || {
+                    let mut l = stream.launch_builder(f);
+                    l.arg(&src).arg(&mut dst).arg(&n4);
+                    unsafe { l.launch(cfg) }
+                        .map(|_| ())
+                        .map_err(err("copy kernel"))
                 };
-                let f = &self.copy4;
-                let dst = std::cell::RefCell::new(&mut dst);
-                let s = self.timed(
-                    reps,
-                    tick,
-                    cancel,
-                    || Ok(()),
-                    || {
-                        let mut d = dst.borrow_mut();
-                        let mut l = stream.launch_builder(f);
-                        l.arg(&src).arg(&mut **d).arg(&n4);
-                        unsafe { l.launch(cfg) }
-                            .map(|_| ())
-                            .map_err(err("copy kernel"))
-                    },
-                )?;
-                (s, 2.0 * bytes as f64)
+                (self.timed(reps, tick, cancel, none, copy)?, 2.0)
             }
             "sm-triad" => {
-                let grid = self.grid(&self.triad4);
-                let cfg = LaunchConfig {
-                    grid_dim: (grid, 1, 1),
-                    block_dim: (BLOCK, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                let f = &self.triad4;
+                let (f, cfg) = (&self.triad4, self.fill_sms(&self.triad4));
                 let scale = 3.0f32;
-                let dst = std::cell::RefCell::new(&mut dst);
-                let s = self.timed(
-                    reps,
-                    tick,
-                    cancel,
-                    || Ok(()),
-                    || {
-                        let mut d = dst.borrow_mut();
-                        let mut l = stream.launch_builder(f);
-                        l.arg(&src).arg(&src2).arg(&mut **d).arg(&scale).arg(&n4);
-                        unsafe { l.launch(cfg) }
-                            .map(|_| ())
-                            .map_err(err("triad kernel"))
-                    },
-                )?;
-                (s, 3.0 * bytes as f64)
+                let triad = || {
+                    let mut l = stream.launch_builder(f);
+                    l.arg(&src).arg(&src2).arg(&mut dst).arg(&scale).arg(&n4);
+                    unsafe { l.launch(cfg) }
+                        .map(|_| ())
+                        .map_err(err("triad kernel"))
+                };
+                (self.timed(reps, tick, cancel, none, triad)?, 3.0)
             }
             other => return Err(format!("no memory benchmark `{other}`")),
         };
-        // The kernels did their work: spot-check the destination.
+        // The copies did their work: spot-check the destination (1, or 1 + 3·2 for the triad).
         let host: Vec<f32> = stream.clone_dtoh(&dst).map_err(err("reading back"))?;
         let want = if spec.variant == "sm-triad" { 7.0 } else { 1.0 };
         if host.first() != Some(&want) || host.last() != Some(&want) {
@@ -521,9 +487,10 @@ impl CudaBackend {
                 spec.label()
             ));
         }
+        // Bytes read plus written: two arrays for a copy, three for the triad.
         Ok(Measured {
             seconds,
-            work,
+            work: work * bytes as f64,
             check: None,
         })
     }
@@ -661,28 +628,7 @@ impl BenchBackend for CudaBackend {
     }
 
     fn specs(&self, req: &Request) -> Vec<Spec> {
-        let mut v = Vec::new();
-        if req.wants(Kind::Gemm) {
-            let precisions = if req.precisions.is_empty() {
-                Precision::GPU.to_vec()
-            } else {
-                req.precisions
-                    .iter()
-                    .copied()
-                    .filter(|p| *p != Precision::Fp64)
-                    .collect()
-            };
-            let sizes = if req.sizes.is_empty() {
-                vec![1024, 2048, 4096, 8192, 16384]
-            } else {
-                req.sizes.clone()
-            };
-            for p in precisions {
-                for &n in &sizes {
-                    v.push(Spec::gemm(p, n, "cublas"));
-                }
-            }
-        }
+        let mut v = req.gemm_specs(&Precision::GPU, &[1024, 2048, 4096, 8192, 16384], "cublas");
         if req.wants(Kind::Membw) {
             for variant in ["copy-engine", "sm-copy", "sm-triad"] {
                 v.push(Spec::other(Kind::Membw, 1 << 30, variant));

@@ -316,6 +316,37 @@ impl Request {
     pub fn wants(&self, k: Kind) -> bool {
         self.only.is_empty() || self.only.contains(&k)
     }
+
+    /// The GEMM specs asked of a backend that runs `supported` precisions (all of them by
+    /// default) at `default_sizes` unless sizes are given.
+    pub fn gemm_specs(
+        &self,
+        supported: &[Precision],
+        default_sizes: &[u64],
+        variant: &str,
+    ) -> Vec<Spec> {
+        if !self.wants(Kind::Gemm) {
+            return Vec::new();
+        }
+        let precisions: Vec<Precision> = if self.precisions.is_empty() {
+            supported.to_vec()
+        } else {
+            self.precisions
+                .iter()
+                .copied()
+                .filter(|p| supported.contains(p))
+                .collect()
+        };
+        let sizes = if self.sizes.is_empty() {
+            default_sizes
+        } else {
+            &self.sizes[..]
+        };
+        precisions
+            .iter()
+            .flat_map(|p| sizes.iter().map(move |n| Spec::gemm(*p, *n, variant)))
+            .collect()
+    }
 }
 
 /// Where benchmarks run.
