@@ -160,6 +160,30 @@ fn without_cuda_r_says_why_and_the_cpu_backend_runs() {
     assert!(again.effects.is_empty(), "one run at a time");
     let out = update(&mut s, key("esc"));
     assert_eq!(out.effects, [Effect::CancelBench]);
+    let spec = Spec::gemm(Precision::Fp32, 256, "matrixmultiply");
+    update(
+        &mut s,
+        Msg::BenchEvent(Event::Started {
+            index: 0,
+            total: 8,
+            spec: spec.clone(),
+        }),
+    );
+    update(
+        &mut s,
+        Msg::BenchEvent(Event::Finished {
+            index: 0,
+            result: result(spec, 0.04, None, Some(true)),
+        }),
+    );
+    let cpu = DeviceInfo {
+        backend: "cpu".into(),
+        name: "cpu".into(),
+        ..DeviceInfo::default()
+    };
+    update(&mut s, Msg::BenchDone(Ok(cpu)));
+    assert_eq!(s.toast.as_deref(), Some("cancelled: 1 of 8 benchmarks ran"));
+    assert!(!s.bench.running);
 }
 
 #[test]

@@ -70,6 +70,8 @@ pub struct BenchState {
     /// The device of the last run.
     pub device: Option<DeviceInfo>,
     pub running: bool,
+    /// Esc was pressed during the run.
+    pub cancelled: bool,
     /// How many benchmarks the run has, once known.
     pub total: usize,
     pub rows: Vec<Row>,
@@ -89,6 +91,7 @@ impl Default for BenchState {
             cuda: Cuda::Unknown,
             device: None,
             running: false,
+            cancelled: false,
             total: 0,
             rows: Vec::new(),
             history: Vec::new(),
@@ -141,6 +144,7 @@ impl BenchState {
 
     pub fn start(&mut self) {
         self.running = true;
+        self.cancelled = false;
         self.total = 0;
         self.rows.clear();
     }

@@ -363,7 +363,16 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                         .iter()
                         .filter(|r| r.result.as_ref().is_some_and(|x| !x.correct()))
                         .count();
+                    let done = state
+                        .bench
+                        .rows
+                        .iter()
+                        .filter(|r| r.result.is_some())
+                        .count();
                     state.toast = Some(match (failed, wrong) {
+                        _ if state.bench.cancelled => {
+                            format!("cancelled: {done} of {} benchmarks ran", state.bench.total)
+                        }
                         (0, 0) => format!(
                             "{} benchmarks done on {}",
                             state.bench.rows.len(),
@@ -707,6 +716,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         }
         Action::BenchCancel => {
             if state.bench.running {
+                state.bench.cancelled = true;
                 effects.push(Effect::CancelBench);
                 state.toast = Some("cancelling after the current repetition".into());
             }
