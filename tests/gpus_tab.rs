@@ -409,3 +409,71 @@ fn the_tree_puts_processes_under_their_parents_and_launchers() {
     assert_eq!(s.tab, Tab::Runs);
     assert_eq!(s.runs.detail.as_deref(), Some(run.id.as_str()));
 }
+
+#[test]
+fn each_gpu_panel_names_its_newest_benchmark_and_a_drop() {
+    use gantry::bench::{Kind, Precision, Spec, Stats};
+    use gantry::store::StoredBench;
+    let mut s = with(recording("a100-x2"), HashMap::new());
+    let stored = |spec: Spec, median: f64, when: i64| StoredBench {
+        id: format!("{when}-{}", spec.label()),
+        started_ms: when,
+        host: "gpu01".into(),
+        backend: "cuda".into(),
+        device: "NVIDIA A100-SXM4-80GB".into(),
+        device_uuid: "GPU-a100-00-made-up".into(),
+        driver: "580.95.05".into(),
+        cuda: "13.0".into(),
+        unit: spec.kind.unit(),
+        spec,
+        stats: Stats {
+            median,
+            min: median,
+            max: median,
+            stddev: 0.0,
+            reps: 20,
+        },
+        peak: Some(312.0),
+        pct_of_peak: Some(100.0 * median / 312.0),
+        check_ok: Some(true),
+        max_rel_err: None,
+    };
+    let day = 86_400_000;
+    let mut h = Vec::new();
+    for (i, m) in [281.0, 283.0, 280.0, 259.0].iter().enumerate() {
+        let when = common::NOW_MS - (4 - i as i64) * day;
+        h.push(stored(
+            Spec::gemm(Precision::Bf16, 8192, "cublas"),
+            *m,
+            when,
+        ));
+        h.push(stored(
+            Spec::gemm(Precision::Bf16, 4096, "cublas"),
+            250.0,
+            when,
+        ));
+        h.push(stored(Spec::other(Kind::Launch, 1000, "events"), 2.3, when));
+    }
+    let out = update(&mut s, Msg::BenchHistory(Ok(h)));
+    assert!(out.redraw);
+    let text = screen(&s, 140, 40);
+    assert!(
+        text.contains("bench 1d ago: gemm bf16 8192 259 TFLOP/s · 83% of peak ▼ 7.8% below median"),
+        "{text}"
+    );
+    // GPU 1 has no benchmark: its panel says nothing of one.
+    assert_eq!(text.matches("bench 1d ago").count(), 1);
+}
+
+#[test]
+fn the_gpus_tab_asks_for_the_benchmark_history_once() {
+    let mut s = common::state();
+    let out = update(&mut s, key("3"));
+    assert!(out.effects.contains(&Effect::LoadBenchHistory));
+    assert!(
+        !out.effects.contains(&Effect::ProbeCuda),
+        "CUDA is the Bench tab's business"
+    );
+    let again = update(&mut s, key("1"));
+    assert!(!again.effects.contains(&Effect::LoadBenchHistory));
+}

@@ -41,6 +41,8 @@ pub const ITEMS: [Item; 10] = [
 pub enum Cuda {
     #[default]
     Unknown,
+    /// Asked, no answer yet.
+    Probing,
     /// The libraries load; the device is named after the first run.
     Available,
     /// Why not: "CUDA not available: libcuda.so …".
@@ -224,6 +226,30 @@ impl BenchState {
             v.reverse();
         }
         v
+    }
+}
+
+impl BenchState {
+    /// The headline of the newest stored run on the GPU `uuid`: its bf16 GEMM at the largest size
+    /// when there is one, else its first GEMM, else its first result; with the drop, if flagged.
+    pub fn headline(&self, uuid: &str) -> Option<(&StoredBench, Option<f64>)> {
+        let newest = self.history.iter().rev().find(|h| h.device_uuid == uuid)?;
+        let run: Vec<&StoredBench> = self
+            .history
+            .iter()
+            .filter(|h| h.device_uuid == uuid && h.started_ms == newest.started_ms)
+            .collect();
+        let gemm = |p: Option<Precision>| {
+            run.iter()
+                .filter(|h| h.spec.kind == Kind::Gemm && (p.is_none() || h.spec.precision == p))
+                .max_by_key(|h| h.spec.size)
+                .copied()
+        };
+        let pick = gemm(Some(Precision::Bf16))
+            .or_else(|| gemm(None))
+            .or_else(|| run.first().copied())?;
+        let (_, drop) = self.trend(uuid, &pick.spec);
+        Some((pick, drop))
     }
 }
 

@@ -144,9 +144,17 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             out.effects.push(Effect::LoadVersions(name));
         }
     }
-    if state.tab == Tab::Bench && !state.bench.history_loaded && !state.bench.pending {
+    if matches!(state.tab, Tab::Bench | Tab::Gpus)
+        && !state.bench.history_loaded
+        && !state.bench.pending
+    {
+        // The GPUs tab names each GPU's newest benchmark too.
         state.bench.pending = true;
         out.effects.push(Effect::LoadBenchHistory);
+    }
+    if state.tab == Tab::Bench && state.bench.cuda == super::bench::Cuda::Unknown {
+        // Probed once, the first time the tab is shown.
+        state.bench.cuda = super::bench::Cuda::Probing;
         out.effects.push(Effect::ProbeCuda);
     }
     if state.runs.view == View::Detail

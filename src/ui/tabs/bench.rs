@@ -107,7 +107,7 @@ fn backend_line(state: &State) -> Line<'static> {
             "CUDA libraries found; the device and loaded libraries are named after a run",
             t.fg(Role::Muted),
         ),
-        Cuda::Unknown => Line::styled("Looking for CUDA…", t.fg(Role::Muted)),
+        Cuda::Unknown | Cuda::Probing => Line::styled("Looking for CUDA…", t.fg(Role::Muted)),
     }
 }
 

@@ -164,6 +164,32 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
             Span::styled(format!("{}{pcie}{throttle} ", g.bus_id), t.fg(Role::Muted)),
         ]))
         .border_style(t.fg(Role::Border));
+    // The newest benchmark of this GPU, from the Bench tab's history.
+    let block = match state.bench.headline(&g.uuid) {
+        Some((h, drop)) => {
+            let pct = h
+                .pct_of_peak
+                .map_or(String::new(), |p| format!(" · {p:.0}% of peak"));
+            let mut spans = vec![Span::styled(
+                format!(
+                    " bench {}: {} {} {}{pct} ",
+                    crate::ui::text::ago(h.started_ms, state.now_ms),
+                    h.spec.label(),
+                    crate::ui::text::num(h.stats.median),
+                    h.unit.as_str()
+                ),
+                t.fg(Role::Muted),
+            )];
+            if let Some(d) = drop {
+                spans.push(Span::styled(
+                    format!("▼ {:.1}% below median ", 100.0 * d),
+                    t.fg(Role::Bad).add_modifier(Modifier::BOLD),
+                ));
+            }
+            block.title_bottom(Line::from(spans).right_aligned())
+        }
+        None => block,
+    };
     let inner = block.inner(area);
     frame.render_widget(block, area);
     let [gauges, facts, chart] = Layout::vertical([
