@@ -50,13 +50,17 @@ fn the_mlflow_client_logs_10k_points_and_every_value_reads_back() {
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/serve/log_with_mlflow.py"
     );
-    let out = Command::new(py)
+    let child = Command::new(py)
         .arg(script)
         .arg("served")
         .env("MLFLOW_TRACKING_URI", &server.url)
         .env_remove("MLFLOW_TRACKING_TOKEN")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let script_pid = child.id();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "the mlflow script failed:\n{}",
@@ -77,6 +81,17 @@ fn the_mlflow_client_logs_10k_points_and_every_value_reads_back() {
     );
     assert_eq!(v["tags"]["stage"], "test");
     assert_eq!(v["tags"]["mlflow.runName"], "mlflow-client");
+    // The script connected over loopback: the run is its process's, as under `gantry run`.
+    assert_eq!(v["pid"].as_i64(), Some(i64::from(script_pid)));
+    assert!(
+        v["command"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a.as_str() == Some(script)),
+        "{}",
+        v["command"]
+    );
     let t0 = 1_700_000_000_000i64;
     let check = |key: &str, n: usize, value: &dyn Fn(usize) -> f64| {
         let s = &v["series"][key];
@@ -578,4 +593,32 @@ fn without_a_driver_metrics_say_gpu_down_and_the_api_still_serves() {
         "{text}"
     );
     assert_eq!(s.get("experiments/get", &[("experiment_id", "0")]).0, 200);
+}
+
+#[test]
+fn a_script_that_dies_without_ending_its_run_leaves_it_crashed() {
+    let (_home, ws) = workspace();
+    let s = Server::start(&ws, &[], &[]);
+    // A client of its own (plain urllib), which makes a run over loopback and exits.
+    let script = r#"
+import json, sys, urllib.request
+req = urllib.request.Request(sys.argv[1] + "/api/2.0/mlflow/runs/create",
+    data=json.dumps({"experiment_id": "0", "run_name": "orphan"}).encode(),
+    headers={"Content-Type": "application/json"})
+print(json.load(urllib.request.urlopen(req))["run"]["info"]["run_id"])
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, &s.url])
+        .output();
+    let Some(out) = out.ok().filter(|o| o.status.success()) else {
+        eprintln!("skipped: python3 is needed to play a client of its own");
+        return;
+    };
+    let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    // The server still runs; the script is gone: the next command catches up.
+    let v = show(&ws, &id);
+    assert_eq!(v["status"], "crashed", "{v}");
+    // A run made by a process still alive (this test) stays running.
+    let mine = s.new_run("default", "mine");
+    assert_eq!(show(&ws, &mine)["status"], "running");
 }

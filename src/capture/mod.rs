@@ -11,5 +11,6 @@ pub mod params;
 pub mod procs;
 pub mod protocol;
 pub mod recover;
+pub mod sockets;
 pub mod spawn;
 pub mod supervise;

@@ -88,13 +88,19 @@ pub const ENDPOINTS: &[&str] = &[
 ];
 
 /// Answer one API request. `size` is the request body's length in bytes.
-pub async fn dispatch(s: &Served, endpoint: &str, req: &Map<String, Value>, size: usize) -> Reply {
+pub async fn dispatch(
+    s: &Served,
+    endpoint: &str,
+    req: &Map<String, Value>,
+    size: usize,
+    peer: std::net::SocketAddr,
+) -> Reply {
     match endpoint {
         "experiments/get-by-name" => get_experiment_by_name(s, req).await,
         "experiments/create" => create_experiment(s, req).await,
         "experiments/get" => get_experiment(s, req).await,
         "experiments/search" => search_experiments(s, req).await,
-        "runs/create" => create_run(s, req).await,
+        "runs/create" => create_run(s, req, peer).await,
         "runs/get" => get_run(s, req).await,
         "runs/update" => update_run(s, req).await,
         "runs/log-metric" => log_metric(s, req).await,
@@ -712,7 +718,24 @@ async fn run_reply(s: &Served, id: &str) -> Result<(RunRecord, String), ApiError
     Ok((rec, exp))
 }
 
-async fn create_run(s: &Served, req: &Map<String, Value>) -> Reply {
+/// The process on this host that sent a request over loopback: (pid, start, command, cwd).
+async fn client_process(
+    s: &Served,
+    peer: std::net::SocketAddr,
+) -> Option<(i64, Option<i64>, Vec<String>, Option<String>)> {
+    if !peer.ip().is_loopback() {
+        return None;
+    }
+    let pid = tokio::task::spawn_blocking(move || crate::capture::sockets::owner(peer))
+        .await
+        .ok()
+        .flatten()
+        .filter(|p| *p != s.pid)?;
+    let (cmd, cwd) = crate::capture::sockets::command_and_cwd(pid);
+    Some((pid, crate::capture::procs::start_ticks(pid), cmd, cwd))
+}
+
+async fn create_run(s: &Served, req: &Map<String, Value>, peer: std::net::SocketAddr) -> Reply {
     let exp_id = opt_str(req, "experiment_id")
         .filter(|e| !e.is_empty())
         .unwrap_or_else(|| DEFAULT_EXPERIMENT_ID.to_string());
@@ -769,9 +792,24 @@ async fn create_run(s: &Served, req: &Map<String, Value>) -> Reply {
     if tag("mlflow.runName").is_none() {
         tags.push(("mlflow.runName".into(), new.name.clone()));
     }
+    // A script on this host that connects over loopback owns its run, as under `gantry run`: its
+    // GPU processes are the run's, and the run ends as crashed if the script dies without ending
+    // it. Otherwise the run belongs to this server.
+    let mut new = new;
+    let (pid, pid_start) = match client_process(s, peer).await {
+        Some((pid, start, cmd, cwd)) => {
+            if !cmd.is_empty() {
+                new.command = cmd;
+            }
+            new.cwd = cwd.unwrap_or_default();
+            (pid, start)
+        }
+        None => (s.pid, s.pid_start),
+    };
+    new.pid = Some(pid);
     let run = s.store.create_run(&new).await.map_err(ApiError::internal)?;
     s.store
-        .set_pid(&run.id, s.pid, s.pid_start)
+        .set_pid(&run.id, pid, pid_start)
         .await
         .map_err(ApiError::internal)?;
     s.store

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{ConnectInfo, Path, RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
@@ -220,9 +220,12 @@ pub async fn serve(
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }
 
@@ -265,17 +268,18 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 async fn mlflow(
     State(s): State<Arc<Served>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(endpoint): Path<String>,
     method: Method,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let (endpoint_label, result) = match handle(&s, &endpoint, &method, query, &headers, body).await
-    {
-        Ok(v) => (endpoint.as_str(), Ok(v)),
-        Err(e) => (endpoint.as_str(), Err(e)),
-    };
+    let (endpoint_label, result) =
+        match handle(&s, &endpoint, &method, query, &headers, body, peer).await {
+            Ok(v) => (endpoint.as_str(), Ok(v)),
+            Err(e) => (endpoint.as_str(), Err(e)),
+        };
     let known = api::ENDPOINTS.contains(&endpoint_label);
     let label = if known { endpoint_label } else { "other" };
     match result {
@@ -297,6 +301,7 @@ async fn handle(
     query: Option<String>,
     headers: &HeaderMap,
     body: Body,
+    peer: SocketAddr,
 ) -> Result<Value, ApiError> {
     authorized(s, headers)?;
     let too_large = || {
@@ -350,7 +355,7 @@ async fn handle(
             }
         }
     }
-    api::dispatch(s, endpoint, &req, size).await
+    api::dispatch(s, endpoint, &req, size, peer).await
 }
 
 fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
