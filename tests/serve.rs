@@ -45,7 +45,7 @@ fn the_mlflow_client_logs_10k_points_and_every_value_reads_back() {
         return;
     };
     let (_home, ws) = workspace();
-    let server = Server::start(&ws, &[], &[]);
+    let server = Server::start(&ws, &[], &["--gpu-interval", "0.2"]);
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/serve/log_with_mlflow.py"
@@ -91,6 +91,15 @@ fn the_mlflow_client_logs_10k_points_and_every_value_reads_back() {
             .any(|a| a.as_str() == Some(script)),
         "{}",
         v["command"]
+    );
+    // ... and its CPU and memory were sampled while it ran, as `gantry run` samples its command.
+    for key in ["rss_mb", "cpu_percent"] {
+        let n = v["system"][key]["points"].as_i64().unwrap_or(0);
+        assert!(n >= 1, "{key}: {}", v["system"]);
+    }
+    assert!(
+        v["system"]["rss_mb"]["max"].as_f64().unwrap() > 10.0,
+        "a Python with mlflow loaded"
     );
     let t0 = 1_700_000_000_000i64;
     let check = |key: &str, n: usize, value: &dyn Fn(usize) -> f64| {

@@ -434,7 +434,8 @@ async fn store_samples(
 }
 
 /// Samples the run's process tree: CPU% and RSS from /proc, GPU use through NVML when present.
-struct Sampler {
+/// `gantry serve` samples the scripts that own its runs with it too.
+pub struct Sampler {
     pid: i64,
     last: (Instant, f64),
     gpu: Option<crate::gpu::ProcessSampler>,
@@ -442,7 +443,7 @@ struct Sampler {
 }
 
 impl Sampler {
-    fn new(pid: i64) -> Sampler {
+    pub fn new(pid: i64) -> Sampler {
         let (cpu, _) = procs::usage(&[pid]);
         Sampler {
             pid,
@@ -452,7 +453,8 @@ impl Sampler {
         }
     }
 
-    fn sample(&mut self) -> Vec<(&'static str, f64)> {
+    /// One sample of each system series: (key, value).
+    pub fn sample(&mut self) -> Vec<(&'static str, f64)> {
         let pids = procs::tree(self.pid);
         let (cpu, rss) = procs::usage(&pids);
         let now = Instant::now();

@@ -23,7 +23,8 @@ pub struct Args {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
-    /// Seconds between GPU samples for /metrics
+    /// Seconds between samples: GPUs for /metrics, and the scripts that own running runs (CPU,
+    /// memory and GPU use, as `gantry run` records them)
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub gpu_interval: f64,
 }
@@ -55,6 +56,7 @@ pub async fn run(
         opts.runs_dir,
         gpu,
     ));
+    serve::spawn_client_sampler(state.clone(), opts.gpu_interval);
     let label = ws.label();
     let auth = opts.token.is_some();
     serve::serve(state, opts.bind, move |addr| {

@@ -807,7 +807,11 @@ async fn create_run(s: &Served, req: &Map<String, Value>, peer: std::net::Socket
         None => (s.pid, s.pid_start),
     };
     new.pid = Some(pid);
+    let owned_by_client = pid != s.pid;
     let run = s.store.create_run(&new).await.map_err(ApiError::internal)?;
+    if owned_by_client && let Ok(mut c) = s.clients.lock() {
+        c.insert(run.id.clone(), (pid, pid_start));
+    }
     s.store
         .set_pid(&run.id, pid, pid_start)
         .await

@@ -89,6 +89,8 @@ pub struct Served {
     pub pid_start: Option<i64>,
     /// Appends per run since its tail was last merged.
     appends: Mutex<std::collections::HashMap<String, u32>>,
+    /// Runs owned by a client process on this host: run id -> (pid, start), sampled while they run.
+    pub clients: Mutex<std::collections::HashMap<String, (i64, Option<i64>)>>,
 }
 
 /// Appends to a run between merges of its small trailing chunks.
@@ -107,6 +109,7 @@ impl Served {
             pid,
             pid_start: crate::capture::procs::start_ticks(pid),
             appends: Mutex::new(Default::default()),
+            clients: Mutex::new(Default::default()),
         }
     }
 
@@ -185,6 +188,63 @@ pub fn spawn_gpu_sampler(
         })
         .ok();
     view
+}
+
+/// Sample the client processes that own running runs every `every`, into the runs' system series
+/// (CPU %, RSS, GPU memory and utilisation, as `gantry run` records them), on a thread of its own.
+/// A run leaves the list when it ends or its process does.
+pub fn spawn_client_sampler(state: Arc<Served>, every: Duration) {
+    let rt = tokio::runtime::Handle::current();
+    let spawned = std::thread::Builder::new()
+        .name("client-sampler".into())
+        .spawn(move || {
+            use crate::capture::supervise::Sampler;
+            use crate::domain::{RunStatus, Series, SeriesKind};
+            let mut samplers: std::collections::HashMap<String, Sampler> = Default::default();
+            loop {
+                std::thread::sleep(every);
+                let clients: Vec<(String, (i64, Option<i64>))> = match state.clients.lock() {
+                    Ok(c) => c.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+                    Err(_) => return,
+                };
+                for (run, (pid, start)) in clients {
+                    let running = crate::capture::procs::is_same_process(pid, start)
+                        && rt
+                            .block_on(state.store.run(&run))
+                            .is_ok_and(|r| r.status == RunStatus::Running);
+                    if !running {
+                        samplers.remove(&run);
+                        if let Ok(mut c) = state.clients.lock() {
+                            c.remove(&run);
+                        }
+                        continue;
+                    }
+                    let points = samplers
+                        .entry(run.clone())
+                        .or_insert_with(|| Sampler::new(pid))
+                        .sample();
+                    let now = crate::domain::now_ms();
+                    let series: Vec<(&str, Series)> = points
+                        .iter()
+                        .map(|(k, v)| {
+                            let mut s = Series::with_capacity(1);
+                            s.push(now / 1000, now, *v);
+                            (*k, s)
+                        })
+                        .collect();
+                    let batch: Vec<_> = series
+                        .iter()
+                        .map(|(k, s)| (SeriesKind::System, *k, s))
+                        .collect();
+                    if let Err(e) = rt.block_on(state.store.append(&run, &batch)) {
+                        tracing::warn!("serve: system samples of run {run}: {e:#}");
+                    }
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("serve: no client sampler: {e}");
+    }
 }
 
 /// The router: the MLflow API, /metrics and /health.
