@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use gantry::bench::{self, BenchBackend, Kind, Precision, Request, Spec};
 
 fn backend() -> Box<dyn BenchBackend + Send> {
-    bench::open_cuda().unwrap_or_else(|e| panic!("the CUDA backend opens here: {e}"))
+    bench::open_cuda(0).unwrap_or_else(|e| panic!("the CUDA backend opens here: {e}"))
 }
 
 fn one(b: &mut dyn BenchBackend, spec: Spec) -> bench::BenchResult {

@@ -211,7 +211,7 @@ impl EffectRunner {
                         let opened = if cpu {
                             Ok(crate::bench::open_cpu())
                         } else {
-                            crate::bench::open_cuda()
+                            crate::bench::open_cuda(0)
                         };
                         let mut backend = match opened {
                             Ok(b) => b,

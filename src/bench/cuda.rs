@@ -155,13 +155,25 @@ fn nvml_facts(uuid: &str) -> NvmlFacts {
 }
 
 impl CudaBackend {
-    /// Open device 0, or say why CUDA cannot be used.
-    pub fn open() -> Result<CudaBackend, String> {
+    /// Open device `ordinal` (CUDA's numbering, which CUDA_VISIBLE_DEVICES changes), or say why
+    /// CUDA cannot be used.
+    pub fn open(ordinal: usize) -> Result<CudaBackend, String> {
         if let Some(why) = missing_library() {
             return Err(why);
         }
         use cudarc::driver::sys::CUdevice_attribute as A;
-        let ctx = CudaContext::new(0).map_err(|e| format!("CUDA not available: {e:?}"))?;
+        let count =
+            CudaContext::device_count().map_err(|e| format!("CUDA not available: {e:?}"))?;
+        if count <= 0 {
+            return Err("CUDA not available: the driver sees no GPU".into());
+        }
+        if ordinal >= count as usize {
+            return Err(format!(
+                "there is no GPU {ordinal}: CUDA sees {count} (0 to {})",
+                count - 1
+            ));
+        }
+        let ctx = CudaContext::new(ordinal).map_err(|e| format!("CUDA not available: {e:?}"))?;
         // One stream: no cross-stream event tracking around every call.
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
@@ -688,7 +700,7 @@ mod tests {
         if std::path::Path::new("/proc/driver/nvidia").exists() {
             return; // a machine with a driver opens, tested by tests/nvml.rs with --ignored
         }
-        let e = CudaBackend::open().err().unwrap();
+        let e = CudaBackend::open(0).err().unwrap();
         assert!(e.starts_with("CUDA not available: libcuda.so"), "{e}");
     }
 }

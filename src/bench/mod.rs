@@ -453,9 +453,9 @@ pub fn drop_below(value: f64, unit: Unit, past: &[f64]) -> Option<f64> {
     (short > DROP).then_some(short)
 }
 
-/// Open the backend for this machine: CUDA when its libraries load, else why not.
-pub fn open_cuda() -> Result<Box<dyn BenchBackend + Send>, String> {
-    cuda::CudaBackend::open().map(|b| Box::new(b) as Box<dyn BenchBackend + Send>)
+/// Open the CUDA backend on GPU `ordinal`, or say why not.
+pub fn open_cuda(ordinal: usize) -> Result<Box<dyn BenchBackend + Send>, String> {
+    cuda::CudaBackend::open(ordinal).map(|b| Box::new(b) as Box<dyn BenchBackend + Send>)
 }
 
 pub fn open_cpu() -> Box<dyn BenchBackend + Send> {

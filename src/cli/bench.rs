@@ -37,6 +37,9 @@ pub struct Args {
     /// Run even when other processes use the GPU
     #[arg(long)]
     pub yes: bool,
+    /// Which GPU, in CUDA's numbering (CUDA_VISIBLE_DEVICES applies)
+    #[arg(long, default_value_t = 0, value_name = "INDEX")]
+    pub gpu: usize,
 }
 
 fn request(args: &Args) -> Result<Request, UserError> {
@@ -118,8 +121,14 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
     let backend: Box<dyn BenchBackend + Send> = if cpu {
         bench::open_cpu()
     } else {
-        match tokio::task::spawn_blocking(bench::open_cuda).await? {
+        let gpu = args.gpu;
+        match tokio::task::spawn_blocking(move || bench::open_cuda(gpu)).await? {
             Ok(b) => b,
+            Err(why) if why.starts_with("there is no GPU") => {
+                return Err(UserError::new(why)
+                    .hint("`gantry gpu` lists the GPUs; pick one with --gpu INDEX")
+                    .into());
+            }
             Err(why) => {
                 eprintln!(
                     "gantry: {why}\n  to fix: `gantry bench --cpu` runs the same harness on the CPU"
