@@ -140,7 +140,7 @@ fn the_checklist_toggles_and_steps_the_size() {
 fn without_cuda_r_says_why_and_the_cpu_backend_runs() {
     let mut s = on_the_bench_tab();
     let why = "CUDA not available: libcuda.so (the NVIDIA driver) was not found".to_string();
-    update(&mut s, Msg::BenchProbed(Some(why.clone())));
+    update(&mut s, Msg::BenchProbed(Err(why.clone())));
     assert_eq!(s.bench.cuda, Cuda::Unavailable(why.clone()));
     let out = update(&mut s, key("r"));
     assert!(out.effects.is_empty());
@@ -190,7 +190,7 @@ fn without_cuda_r_says_why_and_the_cpu_backend_runs() {
 fn a_busy_gpu_is_listed_and_asked_about() {
     use gantry::gpu::source::{GpuProcess, GpuSnapshot};
     let mut s = on_the_bench_tab();
-    update(&mut s, Msg::BenchProbed(None));
+    update(&mut s, Msg::BenchProbed(Ok(h200())));
     s.gpus.snapshot = Some(GpuSnapshot {
         processes: vec![GpuProcess {
             pid: 4242,
@@ -223,7 +223,7 @@ fn a_busy_gpu_is_listed_and_asked_about() {
 #[test]
 fn snapshots_idle_running_and_with_results_and_history() {
     let mut s = on_the_bench_tab();
-    update(&mut s, Msg::BenchProbed(None));
+    update(&mut s, Msg::BenchProbed(Ok(h200())));
     insta::assert_snapshot!("idle", screen(&s, 120, 30));
 
     let specs = specs();

@@ -184,7 +184,13 @@ impl EffectRunner {
             }
             Effect::ProbeCuda => {
                 tokio::task::spawn_blocking(move || {
-                    let _ = tx.send(Msg::BenchProbed(crate::bench::cuda::missing_library()));
+                    // Open and close the backend once: the tab can then name the device, the
+                    // driver's CUDA version and the library files loaded before any run.
+                    let probed = match crate::bench::cuda::missing_library() {
+                        Some(why) => Err(why),
+                        None => crate::bench::open_cuda(0).map(|b| b.device().clone()),
+                    };
+                    let _ = tx.send(Msg::BenchProbed(probed));
                 });
             }
             Effect::LoadBenchHistory => {

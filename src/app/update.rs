@@ -43,8 +43,8 @@ pub enum Msg {
     GpuProbed(GpuProbe),
     /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
     GpuSample(Box<super::gpus::GpuTick>),
-    /// Whether CUDA's libraries load: None, or why not.
-    BenchProbed(Option<String>),
+    /// The CUDA device the Bench tab would use, or why there is none.
+    BenchProbed(Result<crate::bench::DeviceInfo, String>),
     BenchEvent(crate::bench::Event),
     /// A benchmark run ended (its results are stored), or could not start.
     BenchDone(Result<crate::bench::DeviceInfo, String>),
@@ -341,11 +341,16 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             state.gpu = p;
             Outcome::redraw()
         }
-        Msg::BenchProbed(why) => {
-            state.bench.cuda = match why {
-                None => super::bench::Cuda::Available,
-                Some(w) => super::bench::Cuda::Unavailable(w),
-            };
+        Msg::BenchProbed(probed) => {
+            match probed {
+                Ok(device) => {
+                    state.bench.cuda = super::bench::Cuda::Available;
+                    if state.bench.device.is_none() {
+                        state.bench.device = Some(device);
+                    }
+                }
+                Err(why) => state.bench.cuda = super::bench::Cuda::Unavailable(why),
+            }
             Outcome::redraw()
         }
         Msg::BenchEvent(e) => {

@@ -399,5 +399,11 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
         ));
         lines.push(Line::from(spans));
     }
+    if lines.is_empty() {
+        lines.push(Line::styled(
+            " No results stored yet for this device: each run adds to its history.",
+            t.fg(Role::Muted),
+        ));
+    }
     frame.render_widget(Paragraph::new(lines).block(block), area);
 }
