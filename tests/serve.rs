@@ -532,6 +532,14 @@ print(json.dumps(out))
     assert_eq!(one("gantry_runs_running", None), 1.0);
     assert_eq!(one("gantry_ingest_points_total", None), 250.0);
     assert_eq!(one("gantry_ingest_runs_created_total", None), 1.0);
+    // The running run's metric, its last value and step.
+    let metric: Vec<&Value> = find("gantry_run_metric", None);
+    assert_eq!(metric.len(), 1, "{text}");
+    assert_eq!(metric[0]["labels"]["run"], "p");
+    assert_eq!(metric[0]["labels"]["key"], "loss");
+    assert_eq!(metric[0]["labels"]["run_id"].as_str(), Some(run.as_str()));
+    assert_eq!(metric[0]["value"].as_f64(), Some(1.0));
+    assert_eq!(one("gantry_run_metric_step", None), 249.0);
     let batches = find("gantry_http_requests_total", None)
         .into_iter()
         .find(|s| s["labels"]["endpoint"] == "runs/log-batch")

@@ -140,6 +140,50 @@ pub async fn render(s: &Served) -> anyhow::Result<String> {
     );
     f.sample("gantry_runs_running", &[], running as f64);
 
+    // The latest value and step of each metric of each running run, whatever logs it: a
+    // dashboard can chart training beside the GPUs it runs on.
+    let mut live = Vec::new();
+    for run in s
+        .store
+        .runs_with_status(crate::domain::RunStatus::Running)
+        .await?
+    {
+        live.push(s.store.run_record(&run.id).await?.0);
+    }
+    for (name, help, step) in [
+        (
+            "gantry_run_metric",
+            "The last value of each metric of each running run",
+            false,
+        ),
+        (
+            "gantry_run_metric_step",
+            "The step of that last value",
+            true,
+        ),
+    ] {
+        f.head(name, "gauge", help);
+        for rec in &live {
+            let r = &rec.run;
+            for m in rec.metrics.values() {
+                let v = if step {
+                    m.last_step.map(|x| x as f64)
+                } else {
+                    m.last
+                };
+                if let Some(v) = v {
+                    let labels = [
+                        ("run_id", r.id.as_str()),
+                        ("run", r.name.as_str()),
+                        ("experiment", r.experiment.as_str()),
+                        ("key", m.key.as_str()),
+                    ];
+                    f.sample(name, &labels, v);
+                }
+            }
+        }
+    }
+
     let c = &s.counters;
     for (name, help, v) in [
         (
