@@ -188,7 +188,10 @@ impl EffectRunner {
                     // driver's CUDA version and the library files loaded before any run.
                     let probed = match crate::bench::cuda::missing_library() {
                         Some(why) => Err(why),
-                        None => crate::bench::open_cuda(0).map(|b| b.device().clone()),
+                        None => crate::error::contain("opening CUDA", || {
+                            crate::bench::open_cuda(0).map(|b| b.device().clone())
+                        })
+                        .and_then(|r| r),
                     };
                     let _ = tx.send(Msg::BenchProbed(probed));
                 });
@@ -217,7 +220,8 @@ impl EffectRunner {
                         let opened = if cpu {
                             Ok(crate::bench::open_cpu())
                         } else {
-                            crate::bench::open_cuda(0)
+                            crate::error::contain("opening CUDA", || crate::bench::open_cuda(0))
+                                .and_then(|r| r)
                         };
                         let mut backend = match opened {
                             Ok(b) => b,
@@ -227,14 +231,23 @@ impl EffectRunner {
                             }
                         };
                         let started = crate::domain::now_ms();
-                        let results = crate::bench::run(
-                            backend.as_mut(),
-                            &request,
-                            &mut |e| {
-                                let _ = tx.send(Msg::BenchEvent(e));
-                            },
-                            &cancel,
-                        );
+                        let ran = crate::error::contain("the benchmarks", || {
+                            crate::bench::run(
+                                backend.as_mut(),
+                                &request,
+                                &mut |e| {
+                                    let _ = tx.send(Msg::BenchEvent(e));
+                                },
+                                &cancel,
+                            )
+                        });
+                        let results = match ran {
+                            Ok(r) => r,
+                            Err(why) => {
+                                let _ = tx.send(Msg::BenchDone(Err(why)));
+                                return;
+                            }
+                        };
                         let device = backend.device().clone();
                         let host = crate::capture::supervise::hostname();
                         for r in &results {

@@ -122,7 +122,10 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         bench::open_cpu()
     } else {
         let gpu = args.gpu;
-        match tokio::task::spawn_blocking(move || bench::open_cuda(gpu)).await? {
+        let opened = tokio::task::spawn_blocking(move || {
+            crate::error::contain("opening CUDA", || bench::open_cuda(gpu)).and_then(|r| r)
+        });
+        match opened.await? {
             Ok(b) => b,
             Err(why) if why.starts_with("there is no GPU") => {
                 return Err(UserError::new(why)
@@ -212,9 +215,12 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 }
             }
         };
-        bench::run(backend.as_mut(), &req, &mut on, &cancel)
+        crate::error::contain("the benchmarks", || {
+            bench::run(backend.as_mut(), &req, &mut on, &cancel)
+        })
     })
-    .await?;
+    .await?
+    .map_err(|why| UserError::new(why).hint("the log (gantry where) has the details"))?;
 
     let history = store.bench_history(Some(&device.uuid)).await?;
     let host = crate::capture::supervise::hostname();

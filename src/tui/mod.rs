@@ -102,7 +102,10 @@ fn install_panic_hook() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            restore();
+            // A panic that `error::contain` catches is reported by its caller; the screen stays.
+            if !crate::error::panic_contained() {
+                restore();
+            }
             previous(info);
         }));
     });
