@@ -639,3 +639,58 @@ print(json.load(urllib.request.urlopen(req))["run"]["info"]["run_id"])
     let mine = s.new_run("default", "mine");
     assert_eq!(show(&ws, &mine)["status"], "running");
 }
+
+#[test]
+fn a_script_under_gantry_run_logs_into_that_run() {
+    let (_home, ws) = workspace();
+    let s = Server::start(&ws, &[], &[]);
+    // What an MLflow-instrumented script does, with urllib: start a run, log, end it.
+    let script = r#"
+import json, sys, time, urllib.request
+def call(path, body):
+    req = urllib.request.Request(sys.argv[1] + "/api/2.0/mlflow/" + path,
+        data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+run = call("runs/create", {"experiment_id": "0", "run_name": "from-mlflow",
+                           "tags": [{"key": "mlflow.source.type", "value": "LOCAL"}]})["run"]["info"]["run_id"]
+for step in range(3):
+    call("runs/log-metric", {"run_id": run, "key": "acc", "value": 0.5 + step / 10,
+                             "timestamp": int(time.time() * 1000), "step": step})
+call("runs/log-parameter", {"run_id": run, "key": "lr", "value": "0.01"})
+call("runs/update", {"run_id": run, "status": "FINISHED"})
+print("logged into", run)
+"#;
+    let python = Command::new("python3").arg("--version").output();
+    if !python.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: python3 is needed to play an MLflow-instrumented script");
+        return;
+    }
+    let out = gantry(
+        &ws,
+        &["run", "-n", "both", "--", "python3", "-c", script, &s.url],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs = gantry(&ws, &["runs", "--json"]);
+    let runs: Value = serde_json::from_slice(&runs.stdout).unwrap();
+    let runs = runs.as_array().unwrap();
+    assert_eq!(runs.len(), 1, "one run, not two: {runs:?}");
+    let v = show(&ws, "both");
+    assert_eq!(v["status"], "finished");
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["params"]["lr"], "0.01");
+    assert_eq!(v["tags"]["mlflow.source.type"], "LOCAL");
+    assert!(
+        v["tags"].get("mlflow.runName").is_none(),
+        "gantry's name stays"
+    );
+    assert_eq!(v["series"]["acc"]["values"], json!([0.5, 0.6, 0.7]));
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        printed.contains(&format!("logged into {}", v["id"].as_str().unwrap())),
+        "{printed}"
+    );
+}

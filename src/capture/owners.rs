@@ -11,14 +11,7 @@ use crate::store::Store;
 /// running run's process tree on this host.
 pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, String)> {
     owners_with(store, snap, &|pid| {
-        std::fs::read(format!("/proc/{pid}/environ"))
-            .ok()
-            .and_then(|env| {
-                env.split(|b| *b == 0).find_map(|kv| {
-                    kv.strip_prefix(b"GANTRY_RUN_ID=")
-                        .map(|v| String::from_utf8_lossy(v).into_owned())
-                })
-            })
+        crate::capture::procs::gantry_run_id(i64::from(pid))
     })
     .await
 }

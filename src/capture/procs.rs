@@ -205,6 +205,15 @@ impl Describer {
     }
 }
 
+/// GANTRY_RUN_ID from a process's environment, when it is there and readable.
+pub fn gantry_run_id(pid: i64) -> Option<String> {
+    let env = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    env.split(|b| *b == 0).find_map(|kv| {
+        kv.strip_prefix(b"GANTRY_RUN_ID=")
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+    })
+}
+
 /// A process's command line, and GANTRY_RUN_ID from its environment. Both are empty while exec
 /// is still setting the process up.
 fn command_and_run(pid: u32) -> (String, Option<String>) {
@@ -215,15 +224,7 @@ fn command_and_run(pid: u32) -> (String, Option<String>) {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    let run = std::fs::read(format!("/proc/{pid}/environ"))
-        .ok()
-        .and_then(|env| {
-            env.split(|b| *b == 0).find_map(|kv| {
-                kv.strip_prefix(b"GANTRY_RUN_ID=")
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-            })
-        });
-    (command, run)
+    (command, gantry_run_id(i64::from(pid)))
 }
 
 fn user_of(uid: u32) -> String {

@@ -718,11 +718,15 @@ async fn run_reply(s: &Served, id: &str) -> Result<(RunRecord, String), ApiError
     Ok((rec, exp))
 }
 
-/// The process on this host that sent a request over loopback: (pid, start, command, cwd).
-async fn client_process(
-    s: &Served,
-    peer: std::net::SocketAddr,
-) -> Option<(i64, Option<i64>, Vec<String>, Option<String>)> {
+/// The process on this host that sent a request over loopback.
+struct ClientProcess {
+    pid: i64,
+    start: Option<i64>,
+    command: Vec<String>,
+    cwd: Option<String>,
+}
+
+async fn client_process(s: &Served, peer: std::net::SocketAddr) -> Option<ClientProcess> {
     if !peer.ip().is_loopback() {
         return None;
     }
@@ -731,8 +735,20 @@ async fn client_process(
         .ok()
         .flatten()
         .filter(|p| *p != s.pid)?;
-    let (cmd, cwd) = crate::capture::sockets::command_and_cwd(pid);
-    Some((pid, crate::capture::procs::start_ticks(pid), cmd, cwd))
+    let (command, cwd) = crate::capture::sockets::command_and_cwd(pid);
+    Some(ClientProcess {
+        pid,
+        start: crate::capture::procs::start_ticks(pid),
+        command,
+        cwd,
+    })
+}
+
+/// The running `gantry run` run whose command is the client (its GANTRY_RUN_ID).
+async fn adopted_run(s: &Served, client: Option<&ClientProcess>) -> Option<crate::domain::Run> {
+    let id = crate::capture::procs::gantry_run_id(client?.pid)?;
+    let run = s.store.run(&id).await.ok()?;
+    (run.status == RunStatus::Running).then_some(run)
 }
 
 async fn create_run(s: &Served, req: &Map<String, Value>, peer: std::net::SocketAddr) -> Reply {
@@ -743,6 +759,20 @@ async fn create_run(s: &Served, req: &Map<String, Value>, peer: std::net::Socket
     let mut tags = pairs(req, "tags")?;
     for (i, (k, v)) in tags.iter().enumerate() {
         check_tag(&format!("tags[{i}]."), k, v)?;
+    }
+    let client = client_process(s, peer).await;
+    // A script running under `gantry run` logs into that run: one run with its output, git
+    // state and system samples, and the metrics it sends here.
+    if let Some(run) = adopted_run(s, client.as_ref()).await {
+        let keep: Vec<(String, String)> = tags
+            .into_iter()
+            .filter(|(k, _)| k != "mlflow.runName")
+            .collect();
+        if !keep.is_empty() {
+            set_tags(s, &run.id, &keep).await?;
+        }
+        let (rec, exp_id) = run_reply(s, &run.id).await?;
+        return Ok(json!({"run": run_json(s, &rec, &exp_id)}));
     }
     let tag = |k: &str| tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.clone());
     let name = match opt_str(req, "run_name")
@@ -796,13 +826,13 @@ async fn create_run(s: &Served, req: &Map<String, Value>, peer: std::net::Socket
     // GPU processes are the run's, and the run ends as crashed if the script dies without ending
     // it. Otherwise the run belongs to this server.
     let mut new = new;
-    let (pid, pid_start) = match client_process(s, peer).await {
-        Some((pid, start, cmd, cwd)) => {
-            if !cmd.is_empty() {
-                new.command = cmd;
+    let (pid, pid_start) = match client {
+        Some(c) => {
+            if !c.command.is_empty() {
+                new.command = c.command;
             }
-            new.cwd = cwd.unwrap_or_default();
-            (pid, start)
+            new.cwd = c.cwd.unwrap_or_default();
+            (c.pid, c.start)
         }
         None => (s.pid, s.pid_start),
     };
@@ -843,6 +873,12 @@ async fn update_run(s: &Served, req: &Map<String, Value>) -> Reply {
         ended = Some(now_ms());
     }
     let name = opt_str(req, "run_name").filter(|n| !n.is_empty());
+    // A `gantry run` run (it has a run directory) ends when its command does, with its exit code:
+    // the script saying FINISHED first does not end it.
+    let (status, ended) = match s.store.run(&id).await {
+        Ok(r) if !r.run_dir.is_empty() => (None, None),
+        _ => (status, ended),
+    };
     s.store
         .update_run(&id, status, ended, name.as_deref())
         .await
