@@ -40,13 +40,16 @@ fn main() {
         "/fixtures/gpu/h100-x8.made-up.jsonl"
     );
     let mut src = ReplaySource::open(std::path::Path::new(rec), 0.0).unwrap();
-    // 200 processes: this machine's real pids, repeated as needed, so /proc is read for each as on
-    // a busy box.
-    let real: Vec<u32> = std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+    // 200 processes of our own, each with its /proc entry read as on a busy box.
+    let mut children: Vec<std::process::Child> = (0..200)
+        .map(|_| {
+            std::process::Command::new("sleep")
+                .arg("600")
+                .spawn()
+                .unwrap()
+        })
         .collect();
-    let pids: Vec<u32> = real.iter().copied().cycle().take(200).collect();
+    let pids: Vec<u32> = children.iter().map(|c| c.id()).collect();
     let (keymap, _) = Keymap::build(&Config::defaults());
     let mut state = State::new(
         keymap,
@@ -92,6 +95,10 @@ fn main() {
         let t = Instant::now();
         Drawer::draw(&mut term, &state).unwrap();
         draw_times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    for c in &mut children {
+        let _ = c.kill();
+        let _ = c.wait();
     }
     let (m, lo, hi) = common::median(tick_cpu);
     println!(
