@@ -28,11 +28,15 @@ dirs = set()
 for root in site.getsitepackages() + [site.getusersitepackages()]:
     for pat in ("nvidia/*/lib", "torch/lib"):
         dirs.update(glob.glob(os.path.join(root, pat)))
+# and a CUDA toolkit's own, when the loader is not told of it
+for pat in ("/usr/local/cuda/lib64", "/usr/local/cuda/targets/*/lib", "/usr/local/cuda-*/lib64"):
+    dirs.update(glob.glob(pat))
 print(":".join(sorted(dirs)))
 PY
 )
     [ -n "$extra" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$extra"
   fi
+  echo "LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-}"
   echo "== CUDA-only tests (the CUDA backend: device, libraries, each benchmark checked)"
   if [ -x "$cuda_tests" ]; then timeout 150 "$cuda_tests" --ignored --test-threads=1 --nocapture; else echo "no $cuda_tests"; fi
   echo "== gantry bench --json (every benchmark, default sizes; also stored as history)"

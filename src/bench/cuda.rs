@@ -179,7 +179,21 @@ impl CudaBackend {
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?;
         let ptx = cudarc::nvrtc::compile_ptx(KERNELS).map_err(|e| format!("NVRTC: {e:?}"))?;
-        let module = ctx.load_module(ptx).map_err(err("loading the kernels"))?;
+        let module = ctx.load_module(ptx).map_err(|e| {
+            use cudarc::driver::sys::cudaError_enum::CUDA_ERROR_UNSUPPORTED_PTX_VERSION;
+            if e.0 == CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
+                let (mut major, mut minor) = (0, 0);
+                // Safety: nvrtcVersion writes two ints.
+                let _ = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
+                format!(
+                    "loading the kernels: NVRTC {major}.{minor} wrote PTX newer than this driver \
+                     loads; put the NVRTC of a CUDA no newer than the driver first on \
+                     LD_LIBRARY_PATH, or update the driver"
+                )
+            } else {
+                format!("loading the kernels: {e:?}")
+            }
+        })?;
         let f = |n: &str| module.load_function(n).map_err(err("loading a kernel"));
         let (copy4, triad4, empty) = (f("copy4")?, f("triad4")?, f("empty")?);
 
