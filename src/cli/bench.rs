@@ -286,7 +286,7 @@ fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) ->
         "BENCHMARK", "MEDIAN", "UNIT", "MIN-MAX", "STDDEV", "PEAK%"
     );
     for (r, past, drop) in rows {
-        let n = crate::ui::text::num;
+        let n = crate::ui::text::fig;
         let check = match r.check {
             None => "-".to_string(),
             Some(c) if c.ok => format!("ok ({:.1e})", c.max_rel_err),

@@ -41,6 +41,22 @@ pub fn num(x: f64) -> String {
     }
 }
 
+/// A measured figure to four significant digits, its zeros kept so that the digits say how
+/// precise it is: `0.1394`, `22.39`, `4322`, `7.35e-5`; from 10,000 on, the whole number.
+pub fn fig(x: f64) -> String {
+    let a = x.abs();
+    if !x.is_finite() || a == 0.0 || !(1e-3..1e7).contains(&a) {
+        return num(x);
+    }
+    if a >= 1e4 {
+        return format!("{x:.0}");
+    }
+    // Round to four digits first, so that 99.996 is 100.0, not 100.00.
+    let r: f64 = format!("{x:.3e}").parse().unwrap_or(x);
+    let decimals = (3 - r.abs().log10().floor() as i32).max(0) as usize;
+    format!("{r:.decimals$}")
+}
+
 /// A number for an axis label: about four significant digits, at most 7 characters.
 pub fn short(x: f64) -> String {
     let a = x.abs();
@@ -95,6 +111,15 @@ mod tests {
         assert_eq!(num(f64::NAN), "NaN");
         assert_eq!(num(f64::NEG_INFINITY), "-inf");
         assert_eq!(short(100.9596), "101");
+        assert_eq!(fig(0.13941), "0.1394");
+        assert_eq!(fig(0.0297), "0.02970");
+        assert_eq!(fig(22.387), "22.39");
+        assert_eq!(fig(4321.7), "4322");
+        assert_eq!(fig(123_456.0), "123456");
+        assert_eq!(fig(99.996), "100.0");
+        assert_eq!(fig(-2.5), "-2.500");
+        assert_eq!(fig(7.35e-5), "7.35e-5");
+        assert_eq!(fig(0.0), "0");
         assert_eq!(short(61189.95), "61190");
         assert_eq!(short(0.48713), "0.487");
         assert_eq!(short(12.3456), "12.35");

@@ -15,7 +15,7 @@ use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
 use crate::app::{Modal, State};
 use crate::bench::{Kind, Precision};
 use crate::config::Role;
-use crate::ui::text::{fit, num};
+use crate::ui::text::{fig, fit, num};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -206,9 +206,9 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
                 };
                 TableRow::new(vec![
                     Cell::from(r.label.clone()),
-                    Cell::from(format!("{} {}", num(x.stats.median), x.unit.as_str())),
-                    Cell::from(format!("{}-{}", num(x.stats.min), num(x.stats.max))),
-                    Cell::from(num(x.stats.stddev)),
+                    Cell::from(format!("{} {}", fig(x.stats.median), x.unit.as_str())),
+                    Cell::from(format!("{}-{}", fig(x.stats.min), fig(x.stats.max))),
+                    Cell::from(fig(x.stats.stddev)),
                     Cell::from(x.pct_of_peak.map_or("-".into(), |p| format!("{p:.1}%"))),
                     check,
                 ])
@@ -379,7 +379,7 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
                 t.fg(Role::Accent),
             ),
             Span::styled(
-                format!("{:>14}", format!("{} {unit}", num(*last))),
+                format!("{:>14}", format!("{} {unit}", fig(*last))),
                 t.fg(Role::Text),
             ),
         ];
@@ -392,7 +392,7 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
         }
         spans.push(Span::styled(
             match med {
-                Some(m) => format!(" · median {} of {}", num(m), before.len()),
+                Some(m) => format!(" · median {} of {}", fig(m), before.len()),
                 None => " · first run".into(),
             },
             t.fg(Role::Muted),
