@@ -32,6 +32,26 @@ fn nvml_reports_every_gpu_with_its_core_readings() {
         snap.driver,
         snap.cuda
     );
+    // PCIe throughput comes from a thread of its own after the first sample: later samples still
+    // carry it, and no longer wait 2 × 20 ms per GPU for it.
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let t = std::time::Instant::now();
+    let later = src.sample().unwrap();
+    println!(
+        "a later NVML sample took {:.1} ms; PCIe rx/tx of GPU 0: {:?}/{:?} KB/s (first sample {:?}/{:?})",
+        t.elapsed().as_secs_f64() * 1e3,
+        later.gpus[0].pcie_rx,
+        later.gpus[0].pcie_tx,
+        snap.gpus[0].pcie_rx,
+        snap.gpus[0].pcie_tx
+    );
+    for (a, b) in snap.gpus.iter().zip(&later.gpus) {
+        assert_eq!(
+            a.pcie_rx.is_some(),
+            b.pcie_rx.is_some(),
+            "PCIe readings stay where the GPU has them"
+        );
+    }
 }
 
 /// Tolerances, stated: memory total exact; memory used within 5% + 64 MiB; temperature within 3 °C;

@@ -5,6 +5,8 @@
 
 use std::io::BufRead;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use nvml_wrapper::Nvml;
@@ -122,20 +124,86 @@ pub fn throttle_words(r: ThrottleReasons) -> Vec<String> {
     v
 }
 
-/// NVML, initialised once; keep it on one thread (the sampler's).
+/// NVML, initialised once, asked from the sampler's thread, with PCIe throughput read on a thread
+/// of its own: NVML measures it by watching a byte counter for 20 ms, so two readings of eight
+/// GPUs would hold a tick for 320 ms.
 pub struct NvmlSource {
-    nvml: Nvml,
+    nvml: Arc<Nvml>,
     last_seen_us: u64,
+    /// The latest (rx, tx) in KB/s of each GPU by index, kept by the PCIe thread.
+    pcie: Arc<Mutex<Vec<PcieReading>>>,
+    /// Whether the PCIe thread runs; set to false when the source is dropped.
+    pcie_on: Option<Arc<AtomicBool>>,
+}
+
+type PcieReading = (Option<u32>, Option<u32>);
+
+/// Pause between two rounds of PCIe readings.
+const PCIE_EVERY: Duration = Duration::from_millis(250);
+
+/// One round of PCIe readings: rx and tx of every GPU, 20 ms each. A GPU that does not support
+/// them answers at once.
+fn read_pcie(nvml: &Nvml) -> Vec<PcieReading> {
+    let count = nvml.device_count().unwrap_or(0);
+    (0..count)
+        .map(|i| match nvml.device_by_index(i) {
+            Ok(d) => (
+                d.pcie_throughput(PcieUtilCounter::Receive).ok(),
+                d.pcie_throughput(PcieUtilCounter::Send).ok(),
+            ),
+            Err(_) => (None, None),
+        })
+        .collect()
 }
 
 impl NvmlSource {
     pub fn open() -> Result<NvmlSource, String> {
         Nvml::init()
             .map(|nvml| NvmlSource {
-                nvml,
+                nvml: Arc::new(nvml),
                 last_seen_us: 0,
+                pcie: Arc::new(Mutex::new(Vec::new())),
+                pcie_on: None,
             })
             .map_err(|e| super::why_absent(&e))
+    }
+
+    /// The latest PCIe readings. The first call reads them itself, so that a single sample
+    /// (`gantry gpu --once`) has them, and starts the thread that keeps them fresh.
+    fn pcie(&mut self) -> Vec<PcieReading> {
+        if self.pcie_on.is_none() {
+            let first = read_pcie(&self.nvml);
+            let supported = first.iter().any(|(rx, tx)| rx.is_some() || tx.is_some());
+            *self.pcie.lock().unwrap_or_else(|e| e.into_inner()) = first.clone();
+            let on = Arc::new(AtomicBool::new(supported));
+            self.pcie_on = Some(on.clone());
+            if supported {
+                let (nvml, shared) = (self.nvml.clone(), self.pcie.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("gantry-pcie".into())
+                    .spawn(move || {
+                        while on.load(Ordering::Relaxed) {
+                            std::thread::sleep(PCIE_EVERY);
+                            let now = read_pcie(&nvml);
+                            *shared.lock().unwrap_or_else(|e| e.into_inner()) = now;
+                        }
+                    });
+                if spawned.is_err() {
+                    // No thread: the first readings stay, and the rest of each sample is whole.
+                    self.pcie_on = Some(Arc::new(AtomicBool::new(false)));
+                }
+            }
+            return first;
+        }
+        self.pcie.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+impl Drop for NvmlSource {
+    fn drop(&mut self) {
+        if let Some(on) = &self.pcie_on {
+            on.store(false, Ordering::Relaxed);
+        }
     }
 }
 
@@ -145,6 +213,7 @@ impl GpuSource for NvmlSource {
     }
 
     fn sample(&mut self) -> Result<GpuSnapshot, String> {
+        let pcie = self.pcie();
         let n = &self.nvml;
         let count = n
             .device_count()
@@ -206,8 +275,8 @@ impl GpuSource for NvmlSource {
                 fan: d.fan_speed(0).ok(),
                 pcie_gen: d.current_pcie_link_gen().ok(),
                 pcie_width: d.current_pcie_link_width().ok(),
-                pcie_rx: d.pcie_throughput(PcieUtilCounter::Receive).ok(),
-                pcie_tx: d.pcie_throughput(PcieUtilCounter::Send).ok(),
+                pcie_rx: pcie.get(i as usize).and_then(|p| p.0),
+                pcie_tx: pcie.get(i as usize).and_then(|p| p.1),
                 enc_util: d.encoder_utilization().ok().map(|u| u.utilization),
                 dec_util: d.decoder_utilization().ok().map(|u| u.utilization),
                 throttle: d
