@@ -102,7 +102,21 @@ fn json_keys_are_stable() {
     );
     assert_eq!(
         keys(&v["processes"][0]),
-        ["gpu", "mem_used", "pid", "run", "sm_util"]
+        [
+            "command",
+            "elapsed_secs",
+            "gpu",
+            "mem_used",
+            "pid",
+            "rss",
+            "run",
+            "sm_util",
+            "user"
+        ]
+    );
+    assert!(
+        v["processes"][0]["command"].is_null(),
+        "a pid with no /proc entry here has no command"
     );
     assert!(v["gpus"][0]["fan"].is_null(), "n/a is null");
 }
@@ -189,6 +203,9 @@ fn gpu_processes_are_named_with_their_runs() {
     let o = g(&["--gpu-replay", rec.to_str().unwrap(), "gpu", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["processes"][0]["run"]["name"], "by-env", "{v}");
+    assert_eq!(v["processes"][0]["command"], "sleep 4", "{v}");
+    assert!(v["processes"][0]["rss"].as_u64().unwrap() > 0, "{v}");
+    assert!(v["processes"][0]["user"].is_string(), "{v}");
     // By the run's process tree, when the variable was taken away.
     assert!(
         g(&[
@@ -209,7 +226,15 @@ fn gpu_processes_are_named_with_their_runs() {
     let pid = run_pid(ws, "by-tree");
     let rec = recording_with(ws, pid);
     let t = String::from_utf8(g(&["--gpu-replay", rec.to_str().unwrap(), "gpu"]).stdout).unwrap();
-    assert!(t.contains("by-tree ("), "{t}");
+    let line = t
+        .lines()
+        .find(|l| l.starts_with(&pid.to_string()))
+        .expect(&t);
+    // env has exec'd sleep by now, or is about to: either way the command ends with it.
+    assert!(
+        line.contains("by-tree (") && line.ends_with("sleep 4"),
+        "{t}"
+    );
 }
 
 #[test]

@@ -75,12 +75,17 @@ pub async fn run(
         Ok(ws) => Store::open(&ws.db_path()).await.ok(),
         Err(_) => None,
     };
+    // User, command and memory of each GPU process, from /proc (a process in another pid
+    // namespace, as from inside a container, is not there: null).
+    let mut describer = crate::capture::procs::Describer::default();
     loop {
         let snap = src.sample().map_err(|e| anyhow::anyhow!(e))?;
         let owners = match &store {
             Some(s) => crate::capture::owners::owners(s, &snap).await,
             None => HashMap::new(),
         };
+        let pids: Vec<u32> = snap.processes.iter().map(|p| p.pid).collect();
+        let described = describer.describe(&pids);
         if args.json {
             let mut v = serde_json::to_value(&snap)?;
             if let Some(procs) = v["processes"].as_array_mut() {
@@ -90,11 +95,16 @@ pub async fn run(
                         serde_json::Value::Null,
                         |(id, name)| serde_json::json!({"id": id, "name": name}),
                     );
+                    let info = described.get(&pid);
+                    p["user"] = serde_json::json!(info.map(|i| &i.user));
+                    p["command"] = serde_json::json!(info.map(|i| &i.command));
+                    p["rss"] = serde_json::json!(info.map(|i| i.rss));
+                    p["elapsed_secs"] = serde_json::json!(info.map(|i| i.elapsed_secs));
                 }
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
         } else {
-            print!("{}", table(&snap, &owners));
+            print!("{}", table(&snap, &owners, &described));
         }
         let Some(secs) = args.watch else { break };
         std::io::stdout().flush()?;
@@ -110,8 +120,13 @@ fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
     v.map_or_else(|| "n/a".into(), |x| format!("{x}{unit}"))
 }
 
-/// Like nvidia-smi, denser: a line per GPU, then the GPU processes with their runs.
-pub fn table(snap: &GpuSnapshot, owners: &HashMap<u32, (String, String)>) -> String {
+/// Like nvidia-smi, denser: a line per GPU, then the GPU processes with their user, memory, run
+/// and command.
+pub fn table(
+    snap: &GpuSnapshot,
+    owners: &HashMap<u32, (String, String)>,
+    procs: &HashMap<u32, crate::capture::procs::ProcInfo>,
+) -> String {
     use std::fmt::Write;
     let mut o = String::new();
     let _ = writeln!(
@@ -175,23 +190,40 @@ pub fn table(snap: &GpuSnapshot, owners: &HashMap<u32, (String, String)>) -> Str
         }
     }
     if !snap.processes.is_empty() {
+        let runs: Vec<String> = snap
+            .processes
+            .iter()
+            .map(|p| {
+                owners.get(&p.pid).map_or_else(
+                    || "-".to_string(),
+                    |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
+                )
+            })
+            .collect();
+        let run_w = runs
+            .iter()
+            .map(|r| r.chars().count())
+            .max()
+            .unwrap_or(3)
+            .clamp(3, 40);
         let _ = writeln!(
             o,
-            "\n{:<8} {:<3} {:>10} {:>4}  RUN",
-            "PID", "GPU", "GPU MEM", "SM%"
+            "\n{:<8} {:<10} {:<3} {:>10} {:>4} {:>10}  {:<run_w$}  COMMAND",
+            "PID", "USER", "GPU", "GPU MEM", "SM%", "RSS", "RUN"
         );
-        for p in &snap.processes {
-            let run = owners.get(&p.pid).map_or_else(
-                || "-".to_string(),
-                |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
-            );
+        for (p, run) in snap.processes.iter().zip(&runs) {
+            let info = procs.get(&p.pid);
             let _ = writeln!(
                 o,
-                "{:<8} {:<3} {:>10} {:>4}  {run}",
+                "{:<8} {:<10} {:<3} {:>10} {:>4} {:>10}  {:<run_w$}  {}",
                 p.pid,
+                crate::ui::text::fit(info.map_or("n/a", |i| i.user.as_str()), 10),
                 p.gpu,
                 p.mem_used.map_or("n/a".into(), bytes),
-                opt(p.sm_util, "")
+                opt(p.sm_util, ""),
+                info.map_or("n/a".into(), |i| bytes(i.rss)),
+                crate::ui::text::fit(run, run_w),
+                info.map_or("n/a (no /proc entry here)", |i| i.command.as_str()),
             );
         }
     }
