@@ -130,3 +130,53 @@ fn bad_arguments_say_what_to_give() {
         assert!(err.contains(says), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn a_result_keeps_its_gpu_conditions_in_the_store() {
+    use gantry::bench::{BenchResult, Conditions, DeviceInfo, Precision, Spec, Stats};
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = gantry::store::Store::open(&dir.path().join("g.db"))
+            .await
+            .unwrap();
+        let device = DeviceInfo {
+            backend: "cuda".into(),
+            name: "NVIDIA H200".into(),
+            uuid: "GPU-1".into(),
+            ..DeviceInfo::default()
+        };
+        let spec = Spec::gemm(Precision::Bf16, 8192, "cublas");
+        let conditions = Conditions {
+            samples: 4,
+            sm_clock_mhz: Some(1830),
+            sm_clock_min_mhz: Some(1755),
+            sm_clock_max_mhz: Some(1980),
+            power_w: Some(699.5),
+            power_limit_w: Some(700.0),
+            temp_max_c: Some(66),
+            throttle: vec!["power cap".into(), "sw thermal".into()],
+        };
+        let mut r = BenchResult {
+            unit: spec.kind.unit(),
+            spec,
+            stats: Stats {
+                median: 700.0,
+                min: 690.0,
+                max: 705.0,
+                stddev: 3.0,
+                reps: 20,
+            },
+            peak: None,
+            pct_of_peak: None,
+            check: None,
+            conditions: Some(conditions.clone()),
+        };
+        store.record_bench(1, "h", &device, &r).await.unwrap();
+        r.conditions = None;
+        store.record_bench(2, "h", &device, &r).await.unwrap();
+        let h = store.bench_history(Some("GPU-1")).await.unwrap();
+        assert_eq!(h[0].conditions.as_ref(), Some(&conditions));
+        assert_eq!(h[1].conditions, None, "none sampled is none stored");
+    });
+}

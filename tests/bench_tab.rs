@@ -7,7 +7,7 @@ mod common;
 use gantry::app::bench::Cuda;
 use gantry::app::{Drawer, Effect, Modal, Msg, State, update};
 use gantry::bench::{
-    BenchResult, Check, DeviceInfo, Event, Kind, Peaks, Precision, Spec, Stats, Unit,
+    BenchResult, Check, Conditions, DeviceInfo, Event, Kind, Peaks, Precision, Spec, Stats, Unit,
 };
 use gantry::config::KeyChord;
 use gantry::store::StoredBench;
@@ -60,6 +60,21 @@ fn result(spec: Spec, median: f64, peak: Option<f64>, ok: Option<bool>) -> Bench
             samples: 64,
             ok,
         }),
+        conditions: Some(gpu_during(None)),
+    }
+}
+
+/// What the H200 went through: full clocks, or held down for `throttle`.
+fn gpu_during(throttle: Option<&str>) -> Conditions {
+    Conditions {
+        samples: 8,
+        sm_clock_mhz: Some(if throttle.is_some() { 1830 } else { 1980 }),
+        sm_clock_min_mhz: Some(if throttle.is_some() { 1755 } else { 1980 }),
+        sm_clock_max_mhz: Some(1980),
+        power_w: Some(if throttle.is_some() { 699.0 } else { 652.0 }),
+        power_limit_w: Some(700.0),
+        temp_max_c: Some(63),
+        throttle: throttle.into_iter().map(String::from).collect(),
     }
 }
 
@@ -86,6 +101,7 @@ fn stored(spec: &Spec, median: f64, when: i64) -> StoredBench {
         pct_of_peak: None,
         check_ok: None,
         max_rel_err: None,
+        conditions: None,
     }
 }
 
@@ -239,7 +255,10 @@ fn snapshots_idle_running_and_with_results_and_history() {
             }),
         );
         if i < 2 {
-            let r = result(spec.clone(), [610.0, 705.0][i], Some(989.4), Some(true));
+            let mut r = result(spec.clone(), [610.0, 705.0][i], Some(989.4), Some(true));
+            if i == 1 {
+                r.conditions = Some(gpu_during(Some("power cap")));
+            }
             update(
                 &mut s,
                 Msg::BenchEvent(Event::Finished {
@@ -302,11 +321,21 @@ fn snapshots_idle_running_and_with_results_and_history() {
         h.push(stored(&specs[1], *m, i as i64));
         h.push(stored(&specs[4], 3640.0 + i as f64, i as i64));
     }
-    h.push(stored(&specs[1], 640.0, 10));
+    let mut newest = stored(&specs[1], 640.0, 10);
+    newest.conditions = Some(gpu_during(Some("power cap")));
+    h.push(newest);
     h.push(stored(&specs[4], 3650.0, 10));
     update(&mut s, Msg::BenchHistory(Ok(h)));
     let text = screen(&s, 120, 40);
-    assert!(text.contains("▼ 9.6% below median"), "{text}");
+    assert!(text.contains("▼ 9.6% below median (power cap)"), "{text}");
+    assert!(
+        text.contains("ok power cap"),
+        "the throttle beside the result: {text}"
+    );
+    assert!(
+        text.contains("GPU during: 1755-1980 MHz · up to 699 W · up to 63C"),
+        "{text}"
+    );
     assert!(text.contains("GEMM TFLOP/s by size"));
     assert!(text.contains("WRONG"));
     assert!(text.contains("CUDA · NVIDIA H200 · CUDA 13.0 · driver 580.95.05 · libcuda.so.580.95.05, libcublas.so.13, libnvrtc.so.13"));

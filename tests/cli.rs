@@ -276,10 +276,25 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
         .arg("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status;")
         .output()
     {
-        Ok(o) if o.status.success() => assert_eq!(
-            String::from_utf8_lossy(&o.stdout),
-            "crashed|1\nfailed|1\nfinished|3\nkilled|1\nrunning|1\n"
-        ),
+        Ok(o) if o.status.success() => {
+            assert_eq!(
+                String::from_utf8_lossy(&o.stdout),
+                "crashed|1\nfailed|1\nfinished|3\nkilled|1\nrunning|1\n"
+            );
+            // The GPU conditions of each benchmark are JSON that SQLite itself can read: one
+            // result, the last day's bf16 GEMM, ran with its clocks held down.
+            let o = std::process::Command::new("sqlite3")
+                .arg(dir.join(".gantry/gantry.db"))
+                .arg(
+                    "SELECT json_extract(config, '$.precision'), \
+                     json_extract(conditions, '$.throttle[0]'), \
+                     json_extract(conditions, '$.sm_clock_mhz') FROM bench_results \
+                     WHERE json_array_length(conditions, '$.throttle') > 0;",
+                )
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "bf16|sw thermal|1245\n");
+        }
         _ => eprintln!("skipped the sqlite3 check: the sqlite3 tool is not installed"),
     }
 }

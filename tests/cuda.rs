@@ -91,3 +91,30 @@ fn bandwidth_copies_and_launches_run() {
     let specs = b.specs(&Request::default());
     assert!(specs.len() > 20);
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA's libraries and NVML"]
+fn results_carry_what_the_gpu_went_through() {
+    let mut b = backend();
+    let monitor = bench::monitor_for(b.device()).expect("NVML answers where CUDA does");
+    let req = Request {
+        only: vec![Kind::Gemm],
+        sizes: vec![8192],
+        precisions: vec![Precision::Bf16],
+        ..Request::default()
+    };
+    let results = bench::run(
+        b.as_mut(),
+        &req,
+        Some(&monitor),
+        &mut |_| {},
+        &AtomicBool::new(false),
+    );
+    let c = results[0].conditions.clone().expect("sampled while it ran");
+    println!("gemm bf16 8192 ran with {c:?}");
+    assert!(
+        c.samples >= 1 && c.sm_clock_mhz.is_some_and(|m| m > 0),
+        "{c:?}"
+    );
+    assert!(monitor.stopped().is_none(), "{:?}", monitor.stopped());
+}

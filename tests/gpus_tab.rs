@@ -437,6 +437,13 @@ fn each_gpu_panel_names_its_newest_benchmark_and_a_drop() {
         pct_of_peak: Some(100.0 * median / 312.0),
         check_ok: Some(true),
         max_rel_err: None,
+        // The newest ran hot: the panel says what held its clocks down.
+        conditions: (median < 270.0).then(|| gantry::bench::Conditions {
+            samples: 10,
+            sm_clock_mhz: Some(1245),
+            throttle: vec!["sw thermal".into()],
+            ..Default::default()
+        }),
     };
     let day = 86_400_000;
     let mut h = Vec::new();
@@ -458,7 +465,9 @@ fn each_gpu_panel_names_its_newest_benchmark_and_a_drop() {
     assert!(out.redraw);
     let text = screen(&s, 140, 40);
     assert!(
-        text.contains("bench 1d ago: gemm bf16 8192 259 TFLOP/s · 83% of peak ▼ 7.8% below median"),
+        text.contains(
+            "bench 1d ago: gemm bf16 8192 259 TFLOP/s · 83% of peak ▼ 7.8% below median (sw thermal)"
+        ),
         "{text}"
     );
     // GPU 1 has no benchmark: its panel says nothing of one.

@@ -208,6 +208,14 @@ impl BenchState {
         (values, drop)
     }
 
+    /// The newest stored result of `spec` on `device`.
+    pub fn newest(&self, device: &str, spec: &bench::Spec) -> Option<&StoredBench> {
+        self.history
+            .iter()
+            .rev()
+            .find(|h| h.device_uuid == device && &h.spec == spec)
+    }
+
     /// The specs the history panel lists: the last run's, else the newest stored ones.
     pub fn history_specs(&self) -> Vec<bench::Spec> {
         let mut v: Vec<bench::Spec> = self

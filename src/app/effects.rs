@@ -231,10 +231,12 @@ impl EffectRunner {
                             }
                         };
                         let started = crate::domain::now_ms();
+                        let monitor = crate::bench::monitor_for(backend.device());
                         let ran = crate::error::contain("the benchmarks", || {
                             crate::bench::run(
                                 backend.as_mut(),
                                 &request,
+                                monitor.as_ref(),
                                 &mut |e| {
                                     let _ = tx.send(Msg::BenchEvent(e));
                                 },

@@ -279,6 +279,7 @@ mod tests {
         let results = super::super::run(
             &mut b,
             &req,
+            None,
             &mut |e| events.push(e),
             &AtomicBool::new(false),
         );
@@ -312,6 +313,7 @@ mod tests {
         let results = super::super::run(
             &mut b,
             &req,
+            None,
             &mut |e| {
                 if let super::super::Event::Progress { done, .. } = e {
                     seen += 1;

@@ -5,6 +5,7 @@
 //! peaks and the correctness verdict here.
 
 pub mod check;
+pub mod conditions;
 pub mod cpu;
 pub mod cuda;
 pub mod peaks;
@@ -15,6 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use serde::{Deserialize, Serialize};
 
 pub use check::Check;
+pub use conditions::{Conditions, Monitor};
 pub use peaks::Peaks;
 pub use stats::Stats;
 
@@ -256,6 +258,9 @@ pub struct BenchResult {
     /// The median as a percentage of the peak.
     pub pct_of_peak: Option<f64>,
     pub check: Option<Check>,
+    /// What the GPU went through while it ran (CUDA backend, with NVML).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Conditions>,
 }
 
 impl BenchResult {
@@ -271,6 +276,7 @@ impl BenchResult {
             stats,
             peak,
             check: m.check,
+            conditions: None,
         })
     }
     /// False when a correctness check failed.
@@ -390,10 +396,12 @@ pub enum Event {
 }
 
 /// Run every spec of `req` on `backend`. Stops between benchmarks (and inside one, through the
-/// backend) when `cancel` is set.
+/// backend) when `cancel` is set. With a `monitor` on the benchmarked GPU, each result carries
+/// the GPU's conditions from its first timed repetition to just after its last.
 pub fn run(
     backend: &mut dyn BenchBackend,
     req: &Request,
+    monitor: Option<&Monitor>,
     on: &mut dyn FnMut(Event),
     cancel: &AtomicBool,
 ) -> Vec<BenchResult> {
@@ -410,12 +418,22 @@ pub fn run(
             total,
             spec: spec.clone(),
         });
-        let mut tick = |done: usize| on(Event::Progress { index, done, reps });
+        let mut tick = |done: usize| {
+            // Allocation, input and warm-up are behind: from here the GPU works on what is timed.
+            if done == 1
+                && let Some(m) = monitor
+            {
+                m.clear();
+            }
+            on(Event::Progress { index, done, reps })
+        };
         let measured = backend.measure(&spec, reps, &mut tick, cancel);
+        let conditions = monitor.and_then(|m| Conditions::of(&m.take()));
         match measured {
             Ok(m) if cancel.load(Ordering::Relaxed) && m.seconds.len() < reps => break,
             Ok(m) => match BenchResult::from_measured(spec.clone(), &m, &backend.device().peaks) {
-                Some(result) => {
+                Some(mut result) => {
+                    result.conditions = conditions;
                     on(Event::Finished {
                         index,
                         result: result.clone(),
@@ -458,6 +476,22 @@ pub fn open_cuda(ordinal: usize) -> Result<Box<dyn BenchBackend + Send>, String>
     cuda::CudaBackend::open(ordinal).map(|b| Box::new(b) as Box<dyn BenchBackend + Send>)
 }
 
+/// A monitor of the GPU a backend runs on, through NVML: None for the CPU backend, or where NVML
+/// does not answer (the results then carry no conditions).
+pub fn monitor_for(device: &DeviceInfo) -> Option<Monitor> {
+    if device.backend != "cuda" || device.uuid.is_empty() {
+        return None;
+    }
+    let nvml = crate::error::contain("opening NVML", crate::gpu::source::NvmlSource::open)
+        .ok()?
+        .ok()?;
+    Some(Monitor::start(
+        Box::new(nvml),
+        device.uuid.clone(),
+        conditions::EVERY,
+    ))
+}
+
 pub fn open_cpu() -> Box<dyn BenchBackend + Send> {
     Box::new(cpu::CpuBackend::new())
 }
@@ -465,6 +499,129 @@ pub fn open_cpu() -> Box<dyn BenchBackend + Send> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gpu::source::{GpuSample, GpuSnapshot, GpuSource};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// A GPU that idles at 345 MHz until `hot`, then runs at 1980 MHz against a power cap.
+    struct Card {
+        hot: Arc<AtomicBool>,
+    }
+
+    impl GpuSource for Card {
+        fn sample(&mut self) -> Result<GpuSnapshot, String> {
+            let hot = self.hot.load(Ordering::SeqCst);
+            Ok(GpuSnapshot {
+                gpus: vec![GpuSample {
+                    uuid: "GPU-test".into(),
+                    sm_clock: Some(if hot { 1980 } else { 345 }),
+                    power: Some(if hot { 699.0 } else { 80.0 }),
+                    temp: Some(if hot { 70 } else { 35 }),
+                    throttle: vec![if hot { "power cap" } else { "idle" }.into()],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        }
+        fn describe(&self) -> String {
+            "test card".into()
+        }
+    }
+
+    /// Sets up for 80 ms with the card idle, then times 20 repetitions with it hot.
+    struct Slow {
+        hot: Arc<AtomicBool>,
+        info: DeviceInfo,
+    }
+
+    impl BenchBackend for Slow {
+        fn device(&self) -> &DeviceInfo {
+            &self.info
+        }
+        fn specs(&self, _: &Request) -> Vec<Spec> {
+            vec![Spec::other(Kind::Launch, 1, "test")]
+        }
+        fn measure(
+            &mut self,
+            _: &Spec,
+            reps: usize,
+            tick: &mut dyn FnMut(usize),
+            _: &AtomicBool,
+        ) -> Result<Measured, String> {
+            std::thread::sleep(Duration::from_millis(80));
+            self.hot.store(true, Ordering::SeqCst);
+            // A sample read just before is stored well before the first repetition ends.
+            std::thread::sleep(Duration::from_millis(40));
+            for i in 1..=reps {
+                tick(i);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            Ok(Measured {
+                seconds: vec![1e-3; reps],
+                work: 1.0,
+                check: None,
+            })
+        }
+    }
+
+    #[test]
+    fn results_carry_the_gpu_conditions_of_their_timed_part_only() {
+        let hot = Arc::new(AtomicBool::new(false));
+        let monitor = Monitor::start(
+            Box::new(Card { hot: hot.clone() }),
+            "GPU-test".into(),
+            Duration::from_millis(5),
+        );
+        let mut b = Slow {
+            hot,
+            info: DeviceInfo::default(),
+        };
+        let results = run(
+            &mut b,
+            &Request::default(),
+            Some(&monitor),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        );
+        let c = results[0].conditions.as_ref().expect("sampled");
+        assert!(c.samples >= 2, "{c:?}");
+        assert_eq!(
+            c.sm_clock_min_mhz,
+            Some(1980),
+            "set-up and warm-up are left out"
+        );
+        assert_eq!(c.throttle, ["power cap"]);
+        assert!(monitor.stopped().is_none());
+    }
+
+    #[test]
+    fn a_monitor_of_a_gpu_not_there_says_so_and_results_have_no_conditions() {
+        let monitor = Monitor::start(
+            Box::new(Card {
+                hot: Arc::new(AtomicBool::new(true)),
+            }),
+            "GPU-other".into(),
+            Duration::from_millis(5),
+        );
+        let mut cpu = cpu::CpuBackend::new();
+        let req = Request {
+            only: vec![Kind::Launch],
+            ..Request::default()
+        };
+        let results = run(
+            &mut cpu,
+            &req,
+            Some(&monitor),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        );
+        assert!(results[0].conditions.is_none());
+        assert!(
+            monitor.stopped().unwrap().contains("no GPU GPU-other"),
+            "{:?}",
+            monitor.stopped()
+        );
+    }
 
     #[test]
     fn units_turn_work_and_time_into_values() {

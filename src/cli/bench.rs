@@ -215,9 +215,14 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 }
             }
         };
-        crate::error::contain("the benchmarks", || {
-            bench::run(backend.as_mut(), &req, &mut on, &cancel)
-        })
+        let monitor = bench::monitor_for(backend.device());
+        let ran = crate::error::contain("the benchmarks", || {
+            bench::run(backend.as_mut(), &req, monitor.as_ref(), &mut on, &cancel)
+        });
+        if let Some(why) = monitor.as_ref().and_then(|m| m.stopped()) {
+            eprintln!("gantry: the GPU's clocks and power were not sampled throughout: {why}");
+        }
+        ran
     })
     .await?
     .map_err(|why| UserError::new(why).hint("the log (gantry where) has the details"))?;
@@ -280,9 +285,16 @@ fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) ->
     }
     let _ = writeln!(o, "loaded   {}", device.libraries.join(", "));
     let _ = writeln!(o);
+    // What the GPU went through, where a monitor sampled it.
+    let gpu_col = rows.iter().any(|(r, _, _)| r.conditions.is_some());
+    let gpu_head = if gpu_col {
+        format!(" {:<19}", "GPU DURING")
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}  check",
+        "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}{gpu_head}  check",
         "BENCHMARK", "MEDIAN", "UNIT", "MIN-MAX", "STDDEV", "PEAK%"
     );
     for (r, past, drop) in rows {
@@ -292,9 +304,17 @@ fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) ->
             Some(c) if c.ok => format!("ok ({:.1e})", c.max_rel_err),
             Some(c) => format!("WRONG ({:.1e} > {:.0e})", c.max_rel_err, c.bound),
         };
+        let gpu = if gpu_col {
+            format!(
+                " {:<19}",
+                r.conditions.as_ref().map_or("-".to_string(), |c| c.brief())
+            )
+        } else {
+            String::new()
+        };
         let _ = write!(
             o,
-            "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}  {check}",
+            "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}{gpu}  {check}",
             r.spec.label(),
             n(r.stats.median),
             r.unit.as_str(),
@@ -310,7 +330,80 @@ fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) ->
                 past.len()
             );
         }
+        if let Some(c) = r.conditions.as_ref().filter(|c| c.throttled()) {
+            let _ = write!(o, "  throttled: {}", c.throttle.join(", "));
+        }
         let _ = writeln!(o);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{Conditions, Kind, Precision, Spec, Stats, Unit};
+
+    fn result(spec: Spec, median: f64, conditions: Option<Conditions>) -> BenchResult {
+        BenchResult {
+            unit: spec.kind.unit(),
+            spec,
+            stats: Stats {
+                median,
+                min: median * 0.99,
+                max: median * 1.01,
+                stddev: median * 0.004,
+                reps: 20,
+            },
+            peak: None,
+            pct_of_peak: None,
+            check: None,
+            conditions,
+        }
+    }
+
+    #[test]
+    fn the_table_shows_what_the_gpu_went_through_and_why_it_was_slow() {
+        let device = DeviceInfo {
+            backend: "cuda".into(),
+            name: "NVIDIA H200".into(),
+            ..DeviceInfo::default()
+        };
+        let hot = Conditions {
+            samples: 9,
+            sm_clock_mhz: Some(1755),
+            power_w: Some(699.4),
+            temp_max_c: Some(71),
+            throttle: vec!["power cap".into()],
+            ..Conditions::default()
+        };
+        let a = result(
+            Spec::gemm(Precision::Bf16, 8192, "cublas"),
+            640.0,
+            Some(hot),
+        );
+        let b = result(Spec::other(Kind::Launch, 1000, "events"), 2.1, None);
+        assert_eq!(a.unit, Unit::TflopS);
+        let text = table(
+            &device,
+            &[(&a, vec![700.0, 712.0], Some(0.09)), (&b, vec![], None)],
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("gemm bf16 8192"))
+            .unwrap();
+        assert!(line.contains("1755 MHz 699 W 71C"), "{line}");
+        assert!(
+            line.ends_with("▼ 9.0% below this GPU's median of 2 runs  throttled: power cap"),
+            "{line}"
+        );
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("launch events"))
+            .unwrap();
+        assert!(line.contains(" - "), "no conditions: {line}");
+        assert!(text.contains("GPU DURING"));
+        // Without a monitor (the CPU backend) there is no such column.
+        let text = table(&device, &[(&b, vec![], None)]);
+        assert!(!text.contains("GPU DURING"), "{text}");
+    }
 }

@@ -144,7 +144,7 @@ pub async fn run(
         "  {w}   (3: GPUs; m switches the chart, s sorts, / filters and t trees the processes)"
     );
     println!(
-        "  {w}   (4: Bench; the A100's history flags a drop; c picks the CPU backend, r runs)"
+        "  {w}   (4: Bench; the A100's history flags a drop and the thermal slowdown behind it; c picks the CPU backend, r runs)"
     );
     println!("  {w} bench --cpu   (or, on a GPU box: {w} bench)");
     println!("  {w} show resnet50-cosine");
@@ -326,6 +326,33 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
 
 /// Five days of benchmark history on the recording's first GPU, the last day's bf16 GEMM 8%
 /// below its median, so the Bench tab has history to show and a drop to flag.
+/// What the demo's A100 went through during a benchmark: full clocks, except on the last day's
+/// bf16 GEMM, which a thermal slowdown explains.
+fn demo_conditions(spec: &crate::bench::Spec, day: usize) -> Option<crate::bench::Conditions> {
+    use crate::bench::Kind;
+    let hot = day == 4 && spec.precision == Some(crate::bench::Precision::Bf16);
+    let power = match spec.kind {
+        Kind::Gemm => 392.0,
+        Kind::Membw => 305.0,
+        Kind::H2d | Kind::D2h => 118.0,
+        Kind::Launch => 88.0,
+    };
+    Some(crate::bench::Conditions {
+        samples: 12,
+        sm_clock_mhz: Some(if hot { 1245 } else { 1410 }),
+        sm_clock_min_mhz: Some(if hot { 1185 } else { 1395 }),
+        sm_clock_max_mhz: Some(1410),
+        power_w: Some(power),
+        power_limit_w: Some(400.0),
+        temp_max_c: Some(if hot { 87 } else { 61 + day as u32 % 3 }),
+        throttle: if hot {
+            vec!["sw thermal".into()]
+        } else {
+            Vec::new()
+        },
+    })
+}
+
 async fn seed_bench(store: &Store, now_ms: i64) -> Result<()> {
     use crate::bench::{BenchResult, Check, DeviceInfo, Kind, Peaks, Precision, Spec, Stats};
     let device = DeviceInfo {
@@ -395,6 +422,7 @@ async fn seed_bench(store: &Store, now_ms: i64) -> Result<()> {
                     ok: true,
                 }),
                 spec: spec.clone(),
+                conditions: demo_conditions(spec, day),
             };
             store.record_bench(started, DEMO_HOST, &device, &r).await?;
         }

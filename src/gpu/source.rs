@@ -101,6 +101,12 @@ pub trait GpuSource: Send {
     fn sample(&mut self) -> Result<GpuSnapshot, String>;
     /// How to name this source ("NVML", "replay of FILE").
     fn describe(&self) -> String;
+    /// The GPU whose UUID is `uuid`, for the bench monitor, which asks fifty times a second:
+    /// None when there is no such GPU. A source may answer with fewer readings than `sample`
+    /// (NVML gives utilisation, clocks, power, temperature and throttle reasons).
+    fn sample_gpu(&mut self, uuid: &str) -> Result<Option<GpuSample>, String> {
+        Ok(self.sample()?.gpus.into_iter().find(|g| g.uuid == uuid))
+    }
 }
 
 /// Throttle reasons in words.
@@ -210,6 +216,34 @@ impl Drop for NvmlSource {
 impl GpuSource for NvmlSource {
     fn describe(&self) -> String {
         "NVML".into()
+    }
+
+    fn sample_gpu(&mut self, uuid: &str) -> Result<Option<GpuSample>, String> {
+        let Ok(d) = self.nvml.device_by_uuid(uuid) else {
+            return Ok(None);
+        };
+        let util = d.utilization_rates().ok();
+        Ok(Some(GpuSample {
+            index: d.index().unwrap_or(0),
+            name: String::new(),
+            uuid: uuid.to_string(),
+            util: util.as_ref().map(|u| u.gpu),
+            mem_util: util.as_ref().map(|u| u.memory),
+            temp: d.temperature(TemperatureSensor::Gpu).ok(),
+            power: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+            power_limit: d
+                .enforced_power_limit()
+                .ok()
+                .map(|mw| f64::from(mw) / 1000.0),
+            sm_clock: d.clock_info(Clock::SM).ok(),
+            sm_clock_max: d.max_clock_info(Clock::SM).ok(),
+            mem_clock: d.clock_info(Clock::Memory).ok(),
+            throttle: d
+                .current_throttle_reasons()
+                .map(throttle_words)
+                .unwrap_or_default(),
+            ..Default::default()
+        }))
     }
 
     fn sample(&mut self) -> Result<GpuSnapshot, String> {

@@ -5,7 +5,7 @@ use anyhow::Result;
 use sqlx::Row;
 
 use super::Store;
-use crate::bench::{BenchResult, DeviceInfo, Kind, Precision, Spec, Stats, Unit};
+use crate::bench::{BenchResult, Conditions, DeviceInfo, Kind, Precision, Spec, Stats, Unit};
 
 /// A stored result.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,7 @@ pub struct StoredBench {
     pub pct_of_peak: Option<f64>,
     pub check_ok: Option<bool>,
     pub max_rel_err: Option<f64>,
+    pub conditions: Option<Conditions>,
 }
 
 impl Store {
@@ -41,9 +42,9 @@ impl Store {
         sqlx::query(
             "INSERT INTO bench_results (id, started_ms, host, backend, device, benchmark, config, \
              unit, median, min_value, max_value, stddev, repetitions, peak, device_uuid, driver, \
-             cuda_version, pct_of_peak, check_ok, max_rel_err) \
+             cuda_version, pct_of_peak, check_ok, max_rel_err, conditions) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
-             $18, $19, $20)",
+             $18, $19, $20, $21)",
         )
         .bind(&id)
         .bind(started_ms)
@@ -65,6 +66,11 @@ impl Store {
         .bind(r.pct_of_peak)
         .bind(r.check.map(|c| i64::from(c.ok)))
         .bind(r.check.map(|c| c.max_rel_err).filter(|e| e.is_finite()))
+        .bind(
+            r.conditions
+                .as_ref()
+                .and_then(|c| serde_json::to_string(c).ok()),
+        )
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -76,7 +82,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT id, started_ms, host, backend, device, device_uuid, driver, cuda_version, \
              benchmark, config, unit, median, min_value, max_value, stddev, repetitions, peak, \
-             pct_of_peak, check_ok, max_rel_err FROM bench_results \
+             pct_of_peak, check_ok, max_rel_err, conditions FROM bench_results \
              WHERE $1 IS NULL OR device_uuid = $1 ORDER BY started_ms, id",
         )
         .bind(device_uuid)
@@ -121,6 +127,9 @@ impl Store {
                 pct_of_peak: r.get(17),
                 check_ok: r.get::<Option<i64>, _>(18).map(|v| v != 0),
                 max_rel_err: r.get(19),
+                conditions: r
+                    .get::<Option<&str>, _>(20)
+                    .and_then(|j| serde_json::from_str(j).ok()),
             });
         }
         Ok(out)

@@ -40,6 +40,13 @@ fn migrator() -> Migrator {
             include_str!("migrations/0002_bench_history.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            3,
+            "bench conditions".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0003_bench_conditions.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

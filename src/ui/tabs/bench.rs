@@ -13,7 +13,7 @@ use ratatui::widgets::{
 
 use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
 use crate::app::{Modal, State};
-use crate::bench::{Kind, Precision};
+use crate::bench::{Conditions, Kind, Precision};
 use crate::config::Role;
 use crate::ui::text::{fig, fit, num};
 
@@ -196,14 +196,22 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
         .iter()
         .map(|r| match (&r.result, &r.error) {
             (Some(x), _) => {
-                let check = match x.check {
-                    None => Cell::from(""),
-                    Some(c) if c.ok => Cell::from(Span::styled("ok", t.fg(Role::Good))),
-                    Some(c) => Cell::from(Span::styled(
+                let mut check = match x.check {
+                    None => Vec::new(),
+                    Some(c) if c.ok => vec![Span::styled("ok", t.fg(Role::Good))],
+                    Some(c) => vec![Span::styled(
                         format!("WRONG {:.0e}", c.max_rel_err),
                         t.fg(Role::Bad),
-                    )),
+                    )],
                 };
+                // A clock held down while it ran explains a low figure: say why beside it.
+                if let Some(c) = x.conditions.as_ref().filter(|c| c.throttled()) {
+                    if !check.is_empty() {
+                        check.push(Span::raw(" "));
+                    }
+                    check.push(Span::styled(c.throttle.join(", "), t.fg(Role::Warn)));
+                }
+                let check = Cell::from(Line::from(check));
                 TableRow::new(vec![
                     Cell::from(r.label.clone()),
                     Cell::from(format!("{} {}", fig(x.stats.median), x.unit.as_str())),
@@ -227,6 +235,16 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
             ]),
         })
         .collect();
+    // The range of what the GPU went through over the results, on the block's bottom edge.
+    let done: Vec<&Conditions> = b
+        .rows
+        .iter()
+        .filter_map(|r| r.result.as_ref()?.conditions.as_ref())
+        .collect();
+    let block = match conditions_range(&done) {
+        Some(text) => block.title_bottom(Line::styled(format!(" {text} "), t.fg(Role::Muted))),
+        None => block,
+    };
     let table = Table::new(
         rows,
         [
@@ -241,6 +259,28 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
     .header(header)
     .block(block);
     frame.render_widget(table, area);
+}
+
+/// "GPU during: 1245-1410 MHz · up to 392 W · up to 87C", over every result that has conditions.
+fn conditions_range(all: &[&Conditions]) -> Option<String> {
+    if all.is_empty() {
+        return None;
+    }
+    let mut parts = Vec::new();
+    let lo = all.iter().filter_map(|c| c.sm_clock_min_mhz).min();
+    let hi = all.iter().filter_map(|c| c.sm_clock_mhz).max();
+    match (lo, hi) {
+        (Some(lo), Some(hi)) if lo < hi => parts.push(format!("{lo}-{hi} MHz")),
+        (_, Some(hi)) => parts.push(format!("{hi} MHz")),
+        _ => {}
+    }
+    if let Some(p) = all.iter().filter_map(|c| c.power_w).reduce(f64::max) {
+        parts.push(format!("up to {p:.0} W"));
+    }
+    if let Some(t) = all.iter().filter_map(|c| c.temp_max_c).max() {
+        parts.push(format!("up to {t}C"));
+    }
+    (!parts.is_empty()).then(|| format!("GPU during: {}", parts.join(" · ")))
 }
 
 /// GEMM medians by precision: (precision, [(log2 size, TFLOP/s)]).
@@ -388,6 +428,17 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
             spans.push(Span::styled(
                 format!(" · ▼ {:.1}% below median", 100.0 * d),
                 t.fg(Role::Bad).add_modifier(Modifier::BOLD),
+            ));
+        }
+        // What held the clocks down in the newest of them, which may explain it.
+        if let Some(c) = b
+            .newest(&device, spec)
+            .and_then(|h| h.conditions.as_ref())
+            .filter(|c| c.throttled())
+        {
+            spans.push(Span::styled(
+                format!(" ({})", c.throttle.join(", ")),
+                t.fg(Role::Warn),
             ));
         }
         spans.push(Span::styled(

@@ -186,6 +186,12 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
                     t.fg(Role::Bad).add_modifier(Modifier::BOLD),
                 ));
             }
+            if let Some(c) = h.conditions.as_ref().filter(|c| c.throttled()) {
+                spans.push(Span::styled(
+                    format!("({}) ", c.throttle.join(", ")),
+                    t.fg(Role::Warn),
+                ));
+            }
             block.title_bottom(Line::from(spans).right_aligned())
         }
         None => block,
