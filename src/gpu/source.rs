@@ -205,6 +205,30 @@ impl NvmlSource {
     }
 }
 
+/// What both a full sample and the bench monitor's read of a GPU: utilisation, temperature,
+/// power and limit, clocks and the throttle reasons.
+fn core_readings(d: &nvml_wrapper::Device) -> GpuSample {
+    let util = d.utilization_rates().ok();
+    GpuSample {
+        util: util.as_ref().map(|u| u.gpu),
+        mem_util: util.as_ref().map(|u| u.memory),
+        temp: d.temperature(TemperatureSensor::Gpu).ok(),
+        power: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
+        power_limit: d
+            .enforced_power_limit()
+            .ok()
+            .map(|mw| f64::from(mw) / 1000.0),
+        sm_clock: d.clock_info(Clock::SM).ok(),
+        sm_clock_max: d.max_clock_info(Clock::SM).ok(),
+        mem_clock: d.clock_info(Clock::Memory).ok(),
+        throttle: d
+            .current_throttle_reasons()
+            .map(throttle_words)
+            .unwrap_or_default(),
+        ..Default::default()
+    }
+}
+
 impl Drop for NvmlSource {
     fn drop(&mut self) {
         if let Some(on) = &self.pcie_on {
@@ -222,27 +246,10 @@ impl GpuSource for NvmlSource {
         let Ok(d) = self.nvml.device_by_uuid(uuid) else {
             return Ok(None);
         };
-        let util = d.utilization_rates().ok();
         Ok(Some(GpuSample {
             index: d.index().unwrap_or(0),
-            name: String::new(),
             uuid: uuid.to_string(),
-            util: util.as_ref().map(|u| u.gpu),
-            mem_util: util.as_ref().map(|u| u.memory),
-            temp: d.temperature(TemperatureSensor::Gpu).ok(),
-            power: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
-            power_limit: d
-                .enforced_power_limit()
-                .ok()
-                .map(|mw| f64::from(mw) / 1000.0),
-            sm_clock: d.clock_info(Clock::SM).ok(),
-            sm_clock_max: d.max_clock_info(Clock::SM).ok(),
-            mem_clock: d.clock_info(Clock::Memory).ok(),
-            throttle: d
-                .current_throttle_reasons()
-                .map(throttle_words)
-                .unwrap_or_default(),
-            ..Default::default()
+            ..core_readings(&d)
         }))
     }
 
@@ -266,7 +273,6 @@ impl GpuSource for NvmlSource {
             let Ok(d) = n.device_by_index(i) else {
                 continue;
             };
-            let util = d.utilization_rates().ok();
             let mem = d.memory_info().ok();
             let mig = d.mig_mode().ok().map(|m| m.current == 1);
             let mut mig_instances = Vec::new();
@@ -291,20 +297,9 @@ impl GpuSource for NvmlSource {
                 name: d.name().unwrap_or_else(|_| "n/a".into()),
                 uuid: d.uuid().unwrap_or_default(),
                 bus_id: d.pci_info().map(|p| p.bus_id).unwrap_or_default(),
-                util: util.as_ref().map(|u| u.gpu),
-                mem_util: util.as_ref().map(|u| u.memory),
                 mem_used: mem.as_ref().map(|m| m.used),
                 mem_total: mem.as_ref().map(|m| m.total),
-                temp: d.temperature(TemperatureSensor::Gpu).ok(),
                 temp_slowdown: d.temperature_threshold(TemperatureThreshold::Slowdown).ok(),
-                power: d.power_usage().ok().map(|mw| f64::from(mw) / 1000.0),
-                power_limit: d
-                    .enforced_power_limit()
-                    .ok()
-                    .map(|mw| f64::from(mw) / 1000.0),
-                sm_clock: d.clock_info(Clock::SM).ok(),
-                sm_clock_max: d.max_clock_info(Clock::SM).ok(),
-                mem_clock: d.clock_info(Clock::Memory).ok(),
                 mem_clock_max: d.max_clock_info(Clock::Memory).ok(),
                 fan: d.fan_speed(0).ok(),
                 pcie_gen: d.current_pcie_link_gen().ok(),
@@ -313,10 +308,6 @@ impl GpuSource for NvmlSource {
                 pcie_tx: pcie.get(i as usize).and_then(|p| p.1),
                 enc_util: d.encoder_utilization().ok().map(|u| u.utilization),
                 dec_util: d.decoder_utilization().ok().map(|u| u.utilization),
-                throttle: d
-                    .current_throttle_reasons()
-                    .map(throttle_words)
-                    .unwrap_or_default(),
                 ecc_uncorrected: d
                     .total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile)
                     .ok(),
@@ -324,6 +315,7 @@ impl GpuSource for NvmlSource {
                 mig_instances,
                 persistence: d.is_in_persistent_mode().ok(),
                 compute_mode: d.compute_mode().ok().map(|m| format!("{m:?}")),
+                ..core_readings(&d)
             });
             let mut procs: Vec<GpuProcess> = Vec::new();
             for list in [
