@@ -85,10 +85,12 @@ PY
   echo "== workbench GPU probe, read from the GPUs tab through a pseudo-terminal"
   if command -v python3 >/dev/null; then
     python3 - "$bin" "$ws/demo" <<'PY'
-import os, pty, select, sys, time
+import fcntl, os, pty, select, struct, sys, termios, time
 bin, ws = sys.argv[1], sys.argv[2]
 pid, fd = pty.fork()
 if pid == 0:
+    # A pseudo-terminal starts at 0x0: give it a size the tab can draw in.
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 140, 0, 0))
     os.environ["TERM"] = "xterm-256color"
     os.execv(bin, [bin, "--workspace", ws])
 buf = b""
@@ -102,7 +104,7 @@ def pump(t):
             except OSError: return
 pump(2); os.write(fd, b"3"); pump(2); os.write(fd, b"q"); pump(1)
 text = buf.decode("utf-8", "replace")
-for word in ["GPUs (", "No GPU data", "driver"]:
+for word in ["PCIe gen", "No GPU data", "Processes ("]:
     print(f"{word!r} on screen: {word in text}")
 os.waitpid(pid, 0)
 PY
