@@ -109,7 +109,7 @@ fn on_the_bench_tab() -> State {
     let mut s = common::state();
     let out = update(&mut s, key("4"));
     assert!(out.effects.contains(&Effect::LoadBenchHistory));
-    assert!(out.effects.contains(&Effect::ProbeCuda));
+    assert!(out.effects.contains(&Effect::ProbeCuda { gpu: 0 }));
     update(&mut s, Msg::BenchHistory(Ok(Vec::new())));
     s
 }
@@ -166,7 +166,7 @@ fn without_cuda_r_says_why_and_the_cpu_backend_runs() {
     update(&mut s, key("c"));
     let out = update(&mut s, key("r"));
     let run = out.effects.iter().find_map(|e| match e {
-        Effect::RunBench { request, cpu } => Some((request.clone(), *cpu)),
+        Effect::RunBench { request, cpu, .. } => Some((request.clone(), *cpu)),
         _ => None,
     });
     let (req, cpu) = run.expect("r runs the CPU backend");
@@ -234,6 +234,74 @@ fn a_busy_gpu_is_listed_and_asked_about() {
         out.effects[..],
         [Effect::RunBench { cpu: false, .. }]
     ));
+}
+
+#[test]
+fn the_gpu_row_picks_a_gpu_by_cuda_number_and_finds_its_processes_by_uuid() {
+    use gantry::gpu::source::{GpuProcess, GpuSample, GpuSnapshot};
+    let mut s = on_the_bench_tab();
+    update(
+        &mut s,
+        Msg::BenchGpus(vec![
+            ("NVIDIA H200".into(), "GPU-h200-00-made-up".into()),
+            ("NVIDIA H200".into(), "GPU-h200-01-made-up".into()),
+        ]),
+    );
+    update(&mut s, Msg::BenchProbed(Ok(h200())));
+    // NVML lists the second CUDA GPU first (PCI order against CUDA's fastest-first), and a
+    // process uses it.
+    let gpu = |index: u32, uuid: &str| GpuSample {
+        index,
+        uuid: uuid.into(),
+        ..GpuSample::default()
+    };
+    s.gpus.snapshot = Some(GpuSnapshot {
+        gpus: vec![gpu(0, "GPU-h200-01-made-up"), gpu(1, "GPU-h200-00-made-up")],
+        processes: vec![GpuProcess {
+            pid: 4242,
+            gpu: 0,
+            mem_used: Some(1 << 30),
+            sm_util: Some(80),
+        }],
+        ..GpuSnapshot::default()
+    });
+    // CUDA's GPU 0 is NVML's 1, which is idle: r runs at once.
+    let out = update(&mut s, key("r"));
+    assert!(
+        matches!(out.effects[..], [Effect::RunBench { gpu: 0, .. }]),
+        "{:?}",
+        out.effects
+    );
+    update(&mut s, Msg::BenchDone(Ok(h200())));
+    // The GPU row is the last: space steps to GPU 1 and asks CUDA about it.
+    for _ in 0..10 {
+        update(&mut s, key("down"));
+    }
+    let out = update(&mut s, key("space"));
+    assert_eq!(out.effects, [Effect::ProbeCuda { gpu: 1 }]);
+    assert_eq!(s.bench.gpu, 1);
+    let text = screen(&s, 120, 30);
+    assert!(text.contains("GPU 1/2: H200"), "{text}");
+    assert!(
+        !text.contains("driver 580.95.05"),
+        "GPU 0's facts are not shown for GPU 1: {text}"
+    );
+    assert_eq!(
+        s.bench.history_device().as_deref(),
+        Some("GPU-h200-01-made-up")
+    );
+    // CUDA's GPU 1 is NVML's 0, which pid 4242 uses: r asks first.
+    let out = update(&mut s, key("r"));
+    assert!(out.effects.is_empty());
+    let text = screen(&s, 120, 30);
+    assert!(text.contains("1 other processes use GPU 1"), "{text}");
+    let out = update(&mut s, key("y"));
+    assert!(matches!(out.effects[..], [Effect::RunBench { gpu: 1, .. }]));
+    // The CPU backend has no GPU to pick.
+    update(&mut s, Msg::BenchDone(Ok(h200())));
+    update(&mut s, key("c"));
+    let out = update(&mut s, key("space"));
+    assert!(out.effects.is_empty() && s.bench.gpu == 1);
 }
 
 #[test]
@@ -375,7 +443,11 @@ fn the_cpu_backend_runs_through_the_effect_runner_into_the_store() {
         let mut request = s.bench.request();
         request.sizes = vec![48];
         s.bench.start();
-        runner.run(Effect::RunBench { request, cpu: true });
+        runner.run(Effect::RunBench {
+            request,
+            cpu: true,
+            gpu: 0,
+        });
         let device = loop {
             match tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
                 .await

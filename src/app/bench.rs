@@ -20,10 +20,12 @@ pub enum Item {
     Kind(Kind),
     Precision(Precision),
     Size,
+    /// Which GPU (CUDA's numbering) the CUDA backend runs on.
+    Gpu,
 }
 
 /// The checklist, top to bottom.
-pub const ITEMS: [Item; 10] = [
+pub const ITEMS: [Item; 11] = [
     Item::Kind(Kind::Gemm),
     Item::Precision(Precision::Fp32),
     Item::Precision(Precision::Tf32),
@@ -34,6 +36,7 @@ pub const ITEMS: [Item; 10] = [
     Item::Kind(Kind::H2d),
     Item::Kind(Kind::D2h),
     Item::Kind(Kind::Launch),
+    Item::Gpu,
 ];
 
 /// Whether CUDA can be used here, as far as known.
@@ -80,6 +83,10 @@ pub struct BenchState {
     pub history: Vec<StoredBench>,
     pub history_loaded: bool,
     pub pending: bool,
+    /// The GPUs CUDA sees (name, UUID), once probed.
+    pub gpus: Vec<(String, String)>,
+    /// The chosen one, in CUDA's numbering.
+    pub gpu: usize,
 }
 
 impl Default for BenchState {
@@ -99,6 +106,8 @@ impl Default for BenchState {
             history: Vec::new(),
             history_loaded: false,
             pending: false,
+            gpus: Vec::new(),
+            gpu: 0,
         }
     }
 }
@@ -108,7 +117,7 @@ impl BenchState {
         match item {
             Item::Kind(k) => self.kinds.contains(&k),
             Item::Precision(p) => self.precisions.contains(&p),
-            Item::Size => true,
+            Item::Size | Item::Gpu => true,
         }
     }
 
@@ -118,7 +127,10 @@ impl BenchState {
             Some(Item::Kind(k)) => flip(&mut self.kinds, *k),
             Some(Item::Precision(p)) => flip(&mut self.precisions, *p),
             Some(Item::Size) => self.size = (self.size + 1) % SIZES.len(),
-            None => {}
+            Some(Item::Gpu) if !self.cpu && self.gpus.len() > 1 => {
+                self.gpu = (self.gpu + 1) % self.gpus.len();
+            }
+            Some(Item::Gpu) | None => {}
         }
     }
 
@@ -184,12 +196,31 @@ impl BenchState {
         }
     }
 
-    /// The device whose history is shown: the last run's, else the newest stored.
+    /// The device whose history is shown: the chosen GPU's, else the last run's, else the
+    /// newest stored.
     pub fn history_device(&self) -> Option<String> {
+        if !self.cpu
+            && let Some((_, uuid)) = self.gpus.get(self.gpu)
+        {
+            return Some(uuid.clone());
+        }
         self.device
             .as_ref()
             .map(|d| d.uuid.clone())
             .or_else(|| self.history.last().map(|h| h.device_uuid.clone()))
+    }
+
+    /// "GPU 2/8: H100 80GB HBM3", the checklist's last row.
+    pub fn gpu_text(&self) -> String {
+        match self.gpus.get(self.gpu) {
+            Some((name, _)) => format!(
+                "GPU {}/{}: {}",
+                self.gpu,
+                self.gpus.len(),
+                name.trim_start_matches("NVIDIA ")
+            ),
+            None => format!("GPU {}", self.gpu),
+        }
     }
 
     /// Past medians of `spec` on `device`, oldest first, and whether the newest is a drop of

@@ -182,14 +182,17 @@ impl EffectRunner {
                     let _ = tx.send(Msg::StoreChanged);
                 });
             }
-            Effect::ProbeCuda => {
+            Effect::ProbeCuda { gpu } => {
                 tokio::task::spawn_blocking(move || {
                     // Open and close the backend once: the tab can then name the device, the
                     // driver's CUDA version and the library files loaded before any run.
                     let probed = match crate::bench::cuda::missing_library() {
                         Some(why) => Err(why),
                         None => crate::error::contain("opening CUDA", || {
-                            crate::bench::open_cuda(0).map(|b| b.device().clone())
+                            if let Ok(gpus) = crate::bench::cuda::list_devices() {
+                                let _ = tx.send(Msg::BenchGpus(gpus));
+                            }
+                            crate::bench::open_cuda(gpu).map(|b| b.device().clone())
                         })
                         .and_then(|r| r),
                     };
@@ -209,7 +212,7 @@ impl EffectRunner {
                 self.bench_cancel
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            Effect::RunBench { request, cpu } => {
+            Effect::RunBench { request, cpu, gpu } => {
                 let cancel = self.bench_cancel.clone();
                 cancel.store(false, std::sync::atomic::Ordering::Relaxed);
                 let rt = tokio::runtime::Handle::current();
@@ -220,7 +223,7 @@ impl EffectRunner {
                         let opened = if cpu {
                             Ok(crate::bench::open_cpu())
                         } else {
-                            crate::error::contain("opening CUDA", || crate::bench::open_cuda(0))
+                            crate::error::contain("opening CUDA", || crate::bench::open_cuda(gpu))
                                 .and_then(|r| r)
                         };
                         let mut backend = match opened {

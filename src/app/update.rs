@@ -43,6 +43,8 @@ pub enum Msg {
     GpuProbed(GpuProbe),
     /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
     GpuSample(Box<super::gpus::GpuTick>),
+    /// The GPUs CUDA sees, in its numbering: name and UUID.
+    BenchGpus(Vec<(String, String)>),
     /// The CUDA device the Bench tab would use, or why there is none.
     BenchProbed(Result<crate::bench::DeviceInfo, String>),
     BenchEvent(crate::bench::Event),
@@ -92,12 +94,16 @@ pub enum Effect {
         pid: u32,
         signal: i32,
     },
-    /// Ask whether CUDA's libraries load.
-    ProbeCuda,
-    /// Run benchmarks on a thread of their own, storing the results.
+    /// Ask whether CUDA's libraries load, which GPUs CUDA sees, and what GPU `gpu` (CUDA's
+    /// numbering) is.
+    ProbeCuda {
+        gpu: usize,
+    },
+    /// Run benchmarks on a thread of their own, storing the results; on CUDA GPU `gpu`.
     RunBench {
         request: crate::bench::Request,
         cpu: bool,
+        gpu: usize,
     },
     CancelBench,
     LoadBenchHistory,
@@ -155,7 +161,9 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     if state.tab == Tab::Bench && state.bench.cuda == super::bench::Cuda::Unknown {
         // Probed once, the first time the tab is shown.
         state.bench.cuda = super::bench::Cuda::Probing;
-        out.effects.push(Effect::ProbeCuda);
+        out.effects.push(Effect::ProbeCuda {
+            gpu: state.bench.gpu,
+        });
     }
     if state.runs.view == View::Detail
         && let Some(d) = &state.runs.detail
@@ -341,11 +349,19 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             state.gpu = p;
             Outcome::redraw()
         }
+        Msg::BenchGpus(gpus) => {
+            state.bench.gpus = gpus;
+            if state.bench.gpu >= state.bench.gpus.len() {
+                state.bench.gpu = 0;
+            }
+            Outcome::redraw()
+        }
         Msg::BenchProbed(probed) => {
             match probed {
                 Ok(device) => {
                     state.bench.cuda = super::bench::Cuda::Available;
-                    if state.bench.device.is_none() {
+                    // A run's own device stands until the run ends.
+                    if state.bench.device.is_none() || !state.bench.running {
                         state.bench.device = Some(device);
                     }
                 }
@@ -718,7 +734,16 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::ModelBack => {
             return models_action(state, action, effects);
         }
-        Action::BenchToggle => state.bench.toggle(),
+        Action::BenchToggle => {
+            let before = state.bench.gpu;
+            state.bench.toggle();
+            if state.bench.gpu != before {
+                // Name the newly chosen GPU, its driver and libraries, and show its history.
+                effects.push(Effect::ProbeCuda {
+                    gpu: state.bench.gpu,
+                });
+            }
+        }
         Action::BenchCpu => {
             state.bench.cpu = !state.bench.cpu;
             state.toast = Some(if state.bench.cpu {
@@ -743,6 +768,13 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             } else if b.kinds.is_empty() {
                 state.toast = Some("check at least one benchmark (space)".into());
             } else {
+                // NVML numbers GPUs by PCI bus, CUDA by speed unless told otherwise: the
+                // chosen GPU's processes are found by its UUID.
+                let nvml_index = state.gpus.snapshot.as_ref().and_then(|s| {
+                    let uuid = b.gpus.get(b.gpu).map(|(_, u)| u.as_str())?;
+                    s.gpus.iter().find(|g| g.uuid == uuid).map(|g| g.index)
+                });
+                let index = nvml_index.unwrap_or(b.gpu as u32);
                 let busy: Vec<String> = if b.cpu {
                     Vec::new()
                 } else {
@@ -751,7 +783,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                         .snapshot
                         .iter()
                         .flat_map(|s| &s.processes)
-                        .filter(|p| p.gpu == 0 && p.pid != std::process::id())
+                        .filter(|p| p.gpu == index && p.pid != std::process::id())
                         .map(|p| {
                             let cmd = state
                                 .gpus
@@ -768,6 +800,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                     effects.push(Effect::RunBench {
                         request: state.bench.request(),
                         cpu: state.bench.cpu,
+                        gpu: state.bench.gpu,
                     });
                 } else {
                     state.modal = Some(Modal::ConfirmBench { processes: busy });
@@ -1097,6 +1130,7 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 effects.push(Effect::RunBench {
                     request: state.bench.request(),
                     cpu: state.bench.cpu,
+                    gpu: state.bench.gpu,
                 });
             } else {
                 state.toast = Some("not run: the GPU is in use".into());

@@ -73,6 +73,27 @@ pub fn missing_library() -> Option<String> {
     None
 }
 
+/// The GPUs CUDA sees, in its numbering (which CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER
+/// change): name and UUID, read without creating a context.
+pub fn list_devices() -> Result<Vec<(String, String)>, String> {
+    if let Some(why) = missing_library() {
+        return Err(why);
+    }
+    use cudarc::driver::result::{self, device};
+    result::init().map_err(|e| format!("CUDA not available: {e:?}"))?;
+    let count = device::get_count().map_err(|e| format!("CUDA not available: {e:?}"))?;
+    (0..count)
+        .map(|i| {
+            let d = device::get(i).map_err(err("a device"))?;
+            let name = device::get_name(d).map_err(err("a device's name"))?;
+            let uuid = device::get_uuid(d)
+                .map(|u| uuid_text(&u.bytes))
+                .unwrap_or_default();
+            Ok((name, uuid))
+        })
+        .collect()
+}
+
 pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,

@@ -49,7 +49,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     history_panel(frame, history, state);
     if let Some(Modal::ConfirmBench { processes }) = &state.modal {
         let mut lines = vec![Line::styled(
-            format!("{} other processes use GPU 0:", processes.len()),
+            format!("{} other processes use GPU {}:", processes.len(), b.gpu),
             t.fg(Role::Warn),
         )];
         for p in processes.iter().take(6) {
@@ -75,7 +75,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
 fn backend_line(state: &State) -> Line<'static> {
     let t = &state.theme;
     let b = &state.bench;
-    let device = b.device.as_ref().filter(|d| (d.backend == "cpu") == b.cpu);
+    // The device of the backend and GPU chosen: another GPU's stays unnamed until probed.
+    let chosen = b.gpus.get(b.gpu).map(|(_, u)| u.as_str());
+    let device = b
+        .device
+        .as_ref()
+        .filter(|d| (d.backend == "cpu") == b.cpu)
+        .filter(|d| b.cpu || chosen.is_none_or(|u| u == d.uuid));
     if let Some(d) = device {
         let mut s = format!("{} · {}", d.backend.to_uppercase(), d.name);
         if let Some(c) = &d.cuda {
@@ -123,12 +129,14 @@ fn checklist(frame: &mut Frame, area: Rect, state: &State) {
             Item::Kind(k) => format!("[{}] {}", mark(b.checked(*item)), k.title()),
             Item::Precision(p) => format!("  [{}] {}", mark(b.checked(*item)), p.as_str()),
             Item::Size => format!("  size: {}", b.size_text()),
+            Item::Gpu => b.gpu_text(),
         };
         let dim = matches!(item, Item::Precision(_) | Item::Size) && !b.kinds.contains(&Kind::Gemm)
             || b.cpu
                 && matches!(
                     item,
                     Item::Kind(Kind::H2d | Kind::D2h)
+                        | Item::Gpu
                         | Item::Precision(Precision::Tf32 | Precision::Fp16 | Precision::Bf16)
                 );
         let mut style = t.fg(if dim { Role::Muted } else { Role::Text });
