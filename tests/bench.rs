@@ -29,11 +29,16 @@ fn without_cuda_bench_exits_3_and_names_the_missing_library() {
         return; // with a driver, CUDA opens: scripts/device-check.sh runs it there
     }
     let (_h, ws) = workspace();
-    let out = gantry(&ws, &["bench", "--only", "launch"]);
-    assert_eq!(out.status.code(), Some(3));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("CUDA not available: libcuda.so"), "{err}");
-    assert!(err.contains("--cpu"), "{err}");
+    for args in [
+        &["bench", "--only", "launch"][..],
+        &["bench", "--only", "launch", "--gpu", "all"][..],
+    ] {
+        let out = gantry(&ws, args);
+        assert_eq!(out.status.code(), Some(3), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("CUDA not available: libcuda.so"), "{err}");
+        assert!(err.contains("--cpu"), "{err}");
+    }
 }
 
 #[test]
@@ -123,6 +128,10 @@ fn bad_arguments_say_what_to_give() {
             "no precision `fp8`",
         ),
         (&["bench", "--cpu", "--size", "0"][..], "out of range"),
+        (
+            &["bench", "--gpu", "first"][..],
+            "`first` is not a GPU: give an index (0, 1, …) or all",
+        ),
     ] {
         let out = gantry(&ws, args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

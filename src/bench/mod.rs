@@ -471,6 +471,57 @@ pub fn drop_below(value: f64, unit: Unit, past: &[f64]) -> Option<f64> {
     (short > DROP).then_some(short)
 }
 
+/// One benchmark across the GPUs of a box: each GPU's median (None where it has no result), and
+/// the GPUs more than [`DROP`] behind the median of all of them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Comparison {
+    pub label: String,
+    pub spec: Spec,
+    pub unit: Unit,
+    /// By GPU, in the order given.
+    pub medians: Vec<Option<f64>>,
+    /// The median of the GPUs' medians.
+    pub median: f64,
+    /// (GPU, how far behind, as a fraction).
+    pub behind: Vec<(usize, f64)>,
+}
+
+/// Compare the same benchmarks run on several GPUs, spec by spec, in the order first seen.
+pub fn compare(per_gpu: &[(DeviceInfo, Vec<BenchResult>)]) -> Vec<Comparison> {
+    let mut specs: Vec<(Spec, Unit)> = Vec::new();
+    for (_, results) in per_gpu {
+        for r in results {
+            if !specs.iter().any(|(s, _)| *s == r.spec) {
+                specs.push((r.spec.clone(), r.unit));
+            }
+        }
+    }
+    specs
+        .into_iter()
+        .filter_map(|(spec, unit)| {
+            let medians: Vec<Option<f64>> = per_gpu
+                .iter()
+                .map(|(_, rs)| rs.iter().find(|r| r.spec == spec).map(|r| r.stats.median))
+                .collect();
+            let all: Vec<f64> = medians.iter().flatten().copied().collect();
+            let median = stats::median(&all)?;
+            let behind = medians
+                .iter()
+                .enumerate()
+                .filter_map(|(g, m)| Some((g, drop_below((*m)?, unit, &all)?)))
+                .collect();
+            Some(Comparison {
+                label: spec.label(),
+                spec,
+                unit,
+                medians,
+                median,
+                behind,
+            })
+        })
+        .collect()
+}
+
 /// Open the CUDA backend on GPU `ordinal`, or say why not.
 pub fn open_cuda(ordinal: usize) -> Result<Box<dyn BenchBackend + Send>, String> {
     cuda::CudaBackend::open(ordinal).map(|b| Box::new(b) as Box<dyn BenchBackend + Send>)
@@ -562,6 +613,47 @@ mod tests {
                 check: None,
             })
         }
+    }
+
+    #[test]
+    fn the_gpu_behind_the_others_is_flagged() {
+        let r = |spec: &Spec, median: f64| BenchResult {
+            spec: spec.clone(),
+            unit: spec.kind.unit(),
+            stats: Stats {
+                median,
+                min: median,
+                max: median,
+                stddev: 0.0,
+                reps: 20,
+            },
+            peak: None,
+            pct_of_peak: None,
+            check: None,
+            conditions: None,
+        };
+        let gemm = Spec::gemm(Precision::Bf16, 8192, "cublas");
+        let launch = Spec::other(Kind::Launch, 1000, "events");
+        let gpu = |g: &[f64], l: Option<f64>| {
+            let mut v = vec![r(&gemm, g[0])];
+            v.extend(l.map(|l| r(&launch, l)));
+            (DeviceInfo::default(), v)
+        };
+        let c = compare(&[
+            gpu(&[702.0], Some(2.1)),
+            gpu(&[698.0], Some(2.1)),
+            gpu(&[640.0], Some(2.4)),
+            gpu(&[705.0], None),
+        ]);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].label, "gemm bf16 8192");
+        assert_eq!(c[0].median, 700.0, "the middle two of four, averaged");
+        assert_eq!(c[0].behind.len(), 1);
+        assert_eq!(c[0].behind[0].0, 2, "GPU 2 is the slow one");
+        assert!((c[0].behind[0].1 - 60.0 / 700.0).abs() < 1e-12);
+        // Latency: higher is worse; a GPU without the result is left out.
+        assert_eq!(c[1].medians, [Some(2.1), Some(2.1), Some(2.4), None]);
+        assert_eq!(c[1].behind.iter().map(|b| b.0).collect::<Vec<_>>(), [2]);
     }
 
     #[test]

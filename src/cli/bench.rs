@@ -37,9 +37,30 @@ pub struct Args {
     /// Run even when other processes use the GPU
     #[arg(long)]
     pub yes: bool,
-    /// Which GPU, in CUDA's numbering (CUDA_VISIBLE_DEVICES applies)
-    #[arg(long, default_value_t = 0, value_name = "INDEX")]
-    pub gpu: usize,
+    /// Which GPU, in CUDA's numbering (CUDA_VISIBLE_DEVICES applies), or `all`: each in turn,
+    /// then the GPUs compared, the ones more than 5% behind the others flagged
+    #[arg(long, default_value = "0", value_name = "INDEX|all")]
+    pub gpu: GpuArg,
+}
+
+/// `--gpu`: one GPU, or every GPU CUDA sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GpuArg {
+    One(usize),
+    All,
+}
+
+impl std::str::FromStr for GpuArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<GpuArg, String> {
+        match s {
+            "all" => Ok(GpuArg::All),
+            n => n
+                .parse()
+                .map(GpuArg::One)
+                .map_err(|_| format!("`{n}` is not a GPU: give an index (0, 1, …) or all")),
+        }
+    }
 }
 
 fn request(args: &Args) -> Result<Request, UserError> {
@@ -117,11 +138,132 @@ fn busy(uuid: &str) -> Vec<(u32, String, Option<u64>)> {
 pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
     let req = request(&args)?;
     let (_, store) = super::common::open(workspace).await?;
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    }
+    let gpus: Vec<usize> = match (args.cpu, args.gpu) {
+        (true, _) => vec![0],
+        (false, GpuArg::One(i)) => vec![i],
+        (false, GpuArg::All) => {
+            let listed = tokio::task::spawn_blocking(|| {
+                crate::error::contain("listing the GPUs", bench::cuda::list_devices).and_then(|r| r)
+            });
+            match listed.await? {
+                Ok(list) if !list.is_empty() => (0..list.len()).collect(),
+                Ok(_) => {
+                    eprintln!("gantry: CUDA not available: the driver sees no GPU");
+                    return Ok(ExitCode::from(3));
+                }
+                Err(why) => {
+                    eprintln!(
+                        "gantry: {why}\n  to fix: `gantry bench --cpu` runs the same harness on the CPU"
+                    );
+                    return Ok(ExitCode::from(3));
+                }
+            }
+        }
+    };
+    let mut runs: Vec<GpuRun> = Vec::new();
+    for (n, gpu) in gpus.iter().enumerate() {
+        if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
+        if gpus.len() > 1 && !args.json {
+            if n > 0 {
+                println!();
+            }
+            println!("== GPU {gpu} of {}", gpus.len());
+        }
+        match one(&args, &req, *gpu, &store, &cancel).await? {
+            One::Ran(run) => {
+                if args.json {
+                    if gpus.len() == 1 {
+                        println!("{}", serde_json::to_string_pretty(&run_json(&run))?);
+                    }
+                } else {
+                    let refs: Vec<_> = run
+                        .rows
+                        .iter()
+                        .map(|(r, p, d)| (r, p.clone(), *d))
+                        .collect();
+                    print!("{}", table(&run.device, &refs));
+                }
+                runs.push(*run);
+            }
+            One::Exit(code) if gpus.len() == 1 => return Ok(code),
+            One::Exit(_) => {}
+        }
+    }
+    if gpus.len() > 1 {
+        let per_gpu: Vec<(DeviceInfo, Vec<BenchResult>)> = runs
+            .iter()
+            .map(|g| {
+                let results = g.rows.iter().map(|(r, _, _)| r.clone()).collect();
+                (g.device.clone(), results)
+            })
+            .collect();
+        let compared = bench::compare(&per_gpu);
+        if args.json {
+            let out = json!({
+                "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
+                "comparison": compared,
+            });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!();
+            print!("{}", comparison_table(&compared));
+        }
+    }
+    if runs
+        .iter()
+        .flat_map(|g| &g.rows)
+        .any(|(r, _, _)| !r.correct())
+    {
+        eprintln!(
+            "gantry: a correctness check failed: the GPU or its libraries computed a wrong result"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A result, this device's earlier medians of the same benchmark, and how far it falls behind
+/// them (when flagged).
+type Row = (BenchResult, Vec<f64>, Option<f64>);
+
+/// One GPU's (or the CPU's) run: the device, when it started, its results.
+struct GpuRun {
+    device: DeviceInfo,
+    started: i64,
+    rows: Vec<Row>,
+}
+
+/// What one GPU's (or the CPU's) benchmarks came to.
+enum One {
+    Ran(Box<GpuRun>),
+    /// Not run: the exit code, its reason already on stderr.
+    Exit(ExitCode),
+}
+
+/// Open the backend for GPU `gpu` (or the CPU), ask when others use the GPU, run `req` with a
+/// progress bar per benchmark, and store the results.
+async fn one(
+    args: &Args,
+    req: &Request,
+    gpu: usize,
+    store: &crate::store::Store,
+    cancel: &Arc<AtomicBool>,
+) -> anyhow::Result<One> {
     let cpu = args.cpu;
     let backend: Box<dyn BenchBackend + Send> = if cpu {
         bench::open_cpu()
     } else {
-        let gpu = args.gpu;
         let opened = tokio::task::spawn_blocking(move || {
             crate::error::contain("opening CUDA", || bench::open_cuda(gpu)).and_then(|r| r)
         });
@@ -129,14 +271,14 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
             Ok(b) => b,
             Err(why) if why.starts_with("there is no GPU") => {
                 return Err(UserError::new(why)
-                    .hint("`gantry gpu` lists the GPUs; pick one with --gpu INDEX")
+                    .hint("`gantry gpu` lists the GPUs; pick one with --gpu INDEX, or --gpu all")
                     .into());
             }
             Err(why) => {
                 eprintln!(
                     "gantry: {why}\n  to fix: `gantry bench --cpu` runs the same harness on the CPU"
                 );
-                return Ok(ExitCode::from(3));
+                return Ok(One::Exit(ExitCode::from(3)));
             }
         }
     };
@@ -162,23 +304,15 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 false
             };
             if !go {
-                return Err(UserError::new("not run: the GPU is in use")
+                return Err(UserError::new(format!("not run: GPU {gpu} is in use"))
                     .hint("wait for those processes, or pass --yes to run anyway")
                     .into());
             }
         }
     }
     let started = crate::domain::now_ms();
-    let cancel = Arc::new(AtomicBool::new(false));
-    {
-        let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                cancel.store(true, std::sync::atomic::Ordering::Relaxed);
-            }
-        });
-    }
     let show = !args.json || std::io::stderr().is_terminal();
+    let (req, cancel) = (req.clone(), cancel.clone());
     let results = tokio::task::spawn_blocking(move || {
         let mut backend = backend;
         let bars = MultiProgress::new();
@@ -204,7 +338,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 if let Some(pb) = current.take() {
                     pb.finish_with_message(format!(
                         "{} {}",
-                        crate::ui::text::num(result.stats.median),
+                        crate::ui::text::fig(result.stats.median),
                         result.unit.as_str()
                     ));
                 }
@@ -230,33 +364,62 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
     let history = store.bench_history(Some(&device.uuid)).await?;
     let host = crate::capture::supervise::hostname();
     let mut rows = Vec::new();
-    for r in &results {
+    for r in results {
         let past: Vec<f64> = history
             .iter()
             .filter(|h| h.spec == r.spec)
             .map(|h| h.stats.median)
             .collect();
         let drop = bench::drop_below(r.stats.median, r.unit, &past);
-        store.record_bench(started, &host, &device, r).await?;
+        store.record_bench(started, &host, &device, &r).await?;
         rows.push((r, past, drop));
     }
-    if args.json {
-        let out = json!({
-            "device": device,
-            "started_ms": started,
-            "results": rows.iter().map(|(r, past, drop)| result_json(r, past, *drop)).collect::<Vec<_>>(),
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        print!("{}", table(&device, &rows));
+    Ok(One::Ran(Box::new(GpuRun {
+        device,
+        started,
+        rows,
+    })))
+}
+
+fn run_json(run: &GpuRun) -> serde_json::Value {
+    json!({
+        "device": run.device,
+        "started_ms": run.started,
+        "results": run.rows.iter().map(|(r, past, drop)| result_json(r, past, *drop)).collect::<Vec<_>>(),
+    })
+}
+
+/// Each benchmark's median on every GPU, with the GPUs behind the others flagged.
+fn comparison_table(compared: &[bench::Comparison]) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let gpus = compared.first().map_or(0, |c| c.medians.len());
+    let _ = write!(o, "{:<28} {:<8}", "GPUs COMPARED", "UNIT");
+    for i in 0..gpus {
+        let _ = write!(o, " {:>9}", format!("GPU {i}"));
     }
-    if results.iter().any(|r| !r.correct()) {
-        eprintln!(
-            "gantry: a correctness check failed: the GPU or its libraries computed a wrong result"
+    let _ = writeln!(o, "  behind the others");
+    for c in compared {
+        let _ = write!(o, "{:<28} {:<8}", c.label, c.unit.as_str());
+        for m in &c.medians {
+            let _ = write!(o, " {:>9}", m.map_or("-".to_string(), crate::ui::text::fig));
+        }
+        let behind: Vec<String> = c
+            .behind
+            .iter()
+            .map(|(g, d)| format!("▼ GPU {g} {:.1}%", 100.0 * d))
+            .collect();
+        let _ = writeln!(
+            o,
+            "  {}",
+            if behind.is_empty() {
+                "-".to_string()
+            } else {
+                behind.join(", ")
+            }
         );
-        return Ok(ExitCode::from(1));
     }
-    Ok(ExitCode::SUCCESS)
+    o
 }
 
 fn result_json(r: &BenchResult, past: &[f64], drop: Option<f64>) -> serde_json::Value {
@@ -359,6 +522,24 @@ mod tests {
             check: None,
             conditions,
         }
+    }
+
+    #[test]
+    fn the_comparison_names_the_gpu_behind_the_others() {
+        let spec = Spec::gemm(Precision::Bf16, 8192, "cublas");
+        let gpu = |m: f64| (DeviceInfo::default(), vec![result(spec.clone(), m, None)]);
+        let c = bench::compare(&[gpu(702.0), gpu(640.0), gpu(699.0)]);
+        let text = comparison_table(&c);
+        let mut lines = text.lines();
+        let head = lines.next().unwrap();
+        assert!(
+            head.starts_with("GPUs COMPARED") && head.contains("GPU 2"),
+            "{text}"
+        );
+        let row = lines.next().unwrap();
+        assert!(row.starts_with("gemm bf16 8192"), "{text}");
+        assert!(row.contains("702.0") && row.contains("640.0"), "{text}");
+        assert!(row.ends_with("▼ GPU 1 8.4%"), "{text}");
     }
 
     #[test]
