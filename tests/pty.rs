@@ -392,3 +392,23 @@ fn a_run_logged_through_gantry_serve_appears_live_in_the_workbench() {
     assert!(s.wait_exit().success());
     s.assert_terminal_restored();
 }
+
+#[test]
+fn gantry_gpu_watch_redraws_in_place_on_a_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    let rec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/gpu/a100-x2.made-up.jsonl"
+    );
+    let mut s = Session::start(home.path(), &["--gpu-replay", rec, "gpu", "--watch", "0.1"]);
+    s.wait_text("ctrl-c stops");
+    // Several frames later the table still starts at the top: drawn over, not appended.
+    std::thread::sleep(Duration::from_millis(800));
+    let screen = s.screen();
+    assert!(
+        screen.starts_with("driver 580.95.05") && screen.matches("driver 580.95.05").count() == 1,
+        "{screen}"
+    );
+    s.send("\x03");
+    s.wait_exit();
+}

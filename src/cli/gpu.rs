@@ -1,5 +1,5 @@
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -78,6 +78,8 @@ pub async fn run(
     // User, command and memory of each GPU process, from /proc (a process in another pid
     // namespace, as from inside a container, is not there: null).
     let mut describer = crate::capture::procs::Describer::default();
+    // --watch to a terminal redraws in place; to a file or pipe, tables follow one another.
+    let in_place = args.watch.is_some() && !args.json && std::io::stdout().is_terminal();
     loop {
         let snap = src.sample().map_err(|e| anyhow::anyhow!(e))?;
         let owners = match &store {
@@ -103,13 +105,21 @@ pub async fn run(
                 }
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
+        } else if in_place {
+            // As `watch` does: each table over the last, with when and how to stop.
+            let now = chrono::Local::now().format("%H:%M:%S");
+            print!(
+                "\x1b[H\x1b[2J{}\nevery {}s · {now} · ctrl-c stops\n",
+                table(&snap, &owners, &described),
+                args.watch.unwrap_or(1.0)
+            );
         } else {
             print!("{}", table(&snap, &owners, &described));
         }
         let Some(secs) = args.watch else { break };
         std::io::stdout().flush()?;
         tokio::time::sleep(Duration::from_secs_f64(secs.max(0.1))).await;
-        if !args.json {
+        if !args.json && !in_place {
             println!();
         }
     }
