@@ -2,7 +2,8 @@
 //! - the first frame after process start (the real binary in a pseudo-terminal): target <= 200 ms;
 //! - keypress to frame with 10 runs x 10k points overlaid (update + render): target <= 16 ms;
 //! - RSS of the workbench with W loaded and 10 runs overlaid: target <= 150 MB;
-//! - CPU while idle: target about 0.
+//! - CPU while idle: target about 0;
+//! - CPU on the GPUs tab with 8 GPUs at a 1 s refresh (a recording in real time): target < 1%.
 //!
 //! `cargo bench --bench tui`; under `cargo test --benches` a small smoke run.
 
@@ -30,6 +31,10 @@ struct Pty {
 
 impl Pty {
     fn start(ws: &std::path::Path, home: &std::path::Path) -> Pty {
+        Pty::start_with(ws, home, &[])
+    }
+
+    fn start_with(ws: &std::path::Path, home: &std::path::Path, extra: &[&str]) -> Pty {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: 50,
@@ -40,6 +45,7 @@ impl Pty {
             .unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_gantry"));
         cmd.args(["--workspace", ws.to_str().unwrap()]);
+        cmd.args(extra);
         cmd.env("TERM", "xterm-256color");
         cmd.env("XDG_CONFIG_HOME", home);
         let child = pair.slave.spawn_command(cmd).unwrap();
@@ -158,6 +164,28 @@ fn main() {
     let c1 = p.cpu_seconds();
     println!(
         "idle     CPU over {idle} s with nothing running: {:.3} s = {:.2}% of one core",
+        c1 - c0,
+        (c1 - c0) / idle * 100.0
+    );
+    p.send("q");
+    let _ = p.child.wait();
+
+    // 2b. The GPUs tab at its default 1 s refresh, 8 GPUs replayed in real time: the whole
+    // process's CPU (sampler thread, updates, draws).
+    let rec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/gpu/h100-x8.made-up.jsonl"
+    );
+    let mut p = Pty::start_with(&ws, dir.path(), &["--gpu-replay", rec]);
+    p.wait(&format!("Runs ({runs})"));
+    p.send("3");
+    p.wait("H100 80GB HBM3");
+    std::thread::sleep(Duration::from_millis(1500));
+    let c0 = p.cpu_seconds();
+    std::thread::sleep(Duration::from_secs_f64(idle));
+    let c1 = p.cpu_seconds();
+    println!(
+        "gpus     CPU over {idle} s on the GPUs tab, 8 GPUs at a 1 s refresh: {:.3} s = {:.2}% of one core",
         c1 - c0,
         (c1 - c0) / idle * 100.0
     );
