@@ -122,6 +122,24 @@ fn json_keys_are_stable() {
 }
 
 #[test]
+fn json_with_watch_is_one_object_a_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["--gpu-replay", H100, "gpu", "--json", "--watch", "0.1"])
+        .env_remove("GANTRY_WORKSPACE")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    for _ in 0..3 {
+        let line = lines.next().unwrap().unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["gpus"].as_array().unwrap().len(), 8);
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[test]
 fn record_then_replay() {
     let dir = tempfile::tempdir().unwrap();
     let rec = dir.path().join("rec.jsonl");

@@ -104,7 +104,12 @@ pub async fn run(
                     p["elapsed_secs"] = serde_json::json!(info.map(|i| i.elapsed_secs));
                 }
             }
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            if args.watch.is_some() {
+                // A stream: one object a line (JSON Lines), for jq or a log.
+                println!("{}", serde_json::to_string(&v)?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            }
         } else if in_place {
             // As `watch` does: each table over the last, with when and how to stop.
             let now = chrono::Local::now().format("%H:%M:%S");
