@@ -106,6 +106,7 @@ fn json_keys_are_stable() {
             "command",
             "elapsed_secs",
             "gpu",
+            "job",
             "mem_used",
             "pid",
             "rss",
@@ -253,6 +254,35 @@ fn gpu_processes_are_named_with_their_runs() {
         line.contains("by-tree (") && line.ends_with("sleep 4"),
         "{t}"
     );
+}
+
+#[test]
+fn a_process_of_no_run_is_named_with_its_batch_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut job = Command::new("sleep")
+        .arg("5")
+        .env("SLURM_JOB_ID", "777")
+        .spawn()
+        .unwrap();
+    let rec = recording_with(dir.path(), job.id());
+    // Give exec a moment to set up the environment the table reads.
+    std::thread::sleep(Duration::from_millis(100));
+    let o = gantry(&["--gpu-replay", rec.to_str().unwrap(), "gpu", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["processes"][0]["job"], "slurm 777", "{v}");
+    assert!(v["processes"][0]["run"].is_null());
+    let o = gantry(&["--gpu-replay", rec.to_str().unwrap(), "gpu"]);
+    let t = String::from_utf8(o.stdout).unwrap();
+    let line = t
+        .lines()
+        .find(|l| l.starts_with(&job.id().to_string()))
+        .expect(&t);
+    assert!(
+        line.contains("slurm 777") && line.ends_with("sleep 5"),
+        "{line}"
+    );
+    job.kill().unwrap();
+    job.wait().unwrap();
 }
 
 #[test]

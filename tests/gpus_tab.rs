@@ -252,7 +252,13 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
         owners: HashMap::from([(10, (run.id.clone(), run.name.clone()))]),
         procs: HashMap::from([
             (10, info("bob", "python train.py --lr 3e-4")),
-            (20, info("alice", "python eval.py")),
+            (
+                20,
+                ProcInfo {
+                    job: Some("slurm 4242".into()),
+                    ..info("alice", "python eval.py")
+                },
+            ),
             (
                 30,
                 ProcInfo {
@@ -287,6 +293,10 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
     assert!(text.contains("Processes (2 of 3)"), "{text}");
     assert!(text.contains("153%"), "CPU % of the process: {text}");
     assert!(
+        !text.contains("slurm 4242"),
+        "alice's process is filtered out: {text}"
+    );
+    assert!(
         text.contains("filter processes"),
         "the prompt is open: {text}"
     );
@@ -308,7 +318,16 @@ fn the_process_filter_matches_pid_gpu_user_command_and_run() {
     update(&mut s, key("2"));
     update(&mut s, key("0"));
     assert_eq!(pids(&s), [20], "a pid");
+    update(&mut s, key("space"));
+    for c in "slurm".chars() {
+        update(&mut s, key(&c.to_string()));
+    }
+    assert_eq!(pids(&s), [20], "its batch job");
     update(&mut s, key("enter"));
+    assert!(
+        screen(&s, 120, 40).contains("slurm 4242"),
+        "a process of no run shows its job in the run column"
+    );
     update(&mut s, key("/"));
     update(&mut s, key("ctrl-u"));
     update(&mut s, key("enter"));

@@ -154,7 +154,7 @@ impl GpusState {
     }
 
     /// Whether a process matches one lower-case filter word: a pid, `gpuN`, or a part of its
-    /// user, command line, or owning run's name or id.
+    /// user, command line, job or container, or owning run's name or id.
     fn matches(&self, p: &GpuProcess, word: &str) -> bool {
         if p.pid.to_string() == word || format!("gpu{}", p.gpu) == word {
             return true;
@@ -162,7 +162,7 @@ impl GpusState {
         let has = |s: &str| s.to_lowercase().contains(word);
         self.procs
             .get(&p.pid)
-            .is_some_and(|i| has(&i.user) || has(&i.command))
+            .is_some_and(|i| has(&i.user) || has(&i.command) || i.job.as_deref().is_some_and(has))
             || self
                 .owners
                 .get(&p.pid)

@@ -93,6 +93,9 @@ pub struct ProcInfo {
     pub command: String,
     /// GANTRY_RUN_ID in its environment, when readable.
     pub run_id: Option<String>,
+    /// The batch job or container it belongs to, when it says: "slurm 4242" (SLURM_JOB_ID),
+    /// "pbs …", "lsf …", or "container 3f2a9c1b0d4e" from its cgroup.
+    pub job: Option<String>,
 }
 
 /// Describes processes for a table, tick after tick. What does not change while a process lives
@@ -119,6 +122,7 @@ struct Fixed {
     user: String,
     command: String,
     run: Option<String>,
+    job: Option<String>,
     /// CPU ticks and when they were read, for the next tick's CPU %.
     cpu: u64,
     at: std::time::Instant,
@@ -212,7 +216,7 @@ impl Describer {
                     f.at = now;
                     // Only a young process can be mid-exec; a kernel thread's stays empty.
                     if f.command.is_empty() && uptime - f.start as f64 / tick < 5.0 {
-                        (f.command, f.run) = command_and_run(pid);
+                        (f.command, f.run, f.job) = command_and_run(pid);
                     }
                 }
                 _ => {
@@ -224,7 +228,7 @@ impl Describer {
                         .entry(meta.uid())
                         .or_insert_with(|| user_of(meta.uid()))
                         .clone();
-                    let (command, run) = command_and_run(pid);
+                    let (command, run, job) = command_and_run(pid);
                     if file.is_some() {
                         open += 1;
                     }
@@ -236,6 +240,7 @@ impl Describer {
                             user,
                             command,
                             run,
+                            job,
                             cpu: s.cpu,
                             at: now,
                         },
@@ -256,6 +261,7 @@ impl Describer {
                     elapsed_secs: (uptime - f.start as f64 / tick).max(0.0) as u64,
                     command: f.command.clone(),
                     run_id: f.run.clone(),
+                    job: f.job.clone(),
                 },
             );
         }
@@ -273,9 +279,9 @@ pub fn gantry_run_id(pid: i64) -> Option<String> {
     })
 }
 
-/// A process's command line, and GANTRY_RUN_ID from its environment. Both are empty while exec
-/// is still setting the process up.
-fn command_and_run(pid: u32) -> (String, Option<String>) {
+/// A process's command line, GANTRY_RUN_ID from its environment, and the job or container it
+/// belongs to. The first two are empty while exec is still setting the process up.
+fn command_and_run(pid: u32) -> (String, Option<String>, Option<String>) {
     let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
     let command = cmd
         .split(|b| *b == 0)
@@ -283,7 +289,47 @@ fn command_and_run(pid: u32) -> (String, Option<String>) {
         .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect::<Vec<_>>()
         .join(" ");
-    (command, gantry_run_id(i64::from(pid)))
+    let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let var = |name: &str| {
+        env.split(|b| *b == 0).find_map(|kv| {
+            kv.strip_prefix(name.as_bytes())?
+                .strip_prefix(b"=")
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+        })
+    };
+    let job = [
+        ("SLURM_JOB_ID", "slurm"),
+        ("PBS_JOBID", "pbs"),
+        ("LSB_JOBID", "lsf"),
+    ]
+    .iter()
+    .find_map(|(v, what)| var(v).map(|id| format!("{what} {id}")))
+    .or_else(|| {
+        let cgroup = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+        container_of(&cgroup).map(|id| format!("container {id}"))
+    });
+    (command, var("GANTRY_RUN_ID"), job)
+}
+
+/// The short id (12 hex digits, as docker ps shows it) of the container a /proc/PID/cgroup
+/// names: docker, containerd, CRI-O and podman paths, with cgroup v1 or v2.
+fn container_of(cgroup: &str) -> Option<String> {
+    for line in cgroup.lines() {
+        let path = line.splitn(3, ':').nth(2).unwrap_or("");
+        for part in path.rsplit('/') {
+            // "docker-<id>.scope", "cri-containerd-<id>.scope", "crio-<id>.scope",
+            // "libpod-<id>.scope", or a bare "<id>" under /docker/ or /kubepods/.
+            let id = part
+                .trim_end_matches(".scope")
+                .rsplit('-')
+                .next()
+                .unwrap_or("");
+            if id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Some(id[..12].to_string());
+            }
+        }
+    }
+    None
 }
 
 fn user_of(uid: u32) -> String {
@@ -369,10 +415,32 @@ mod tests {
     }
 
     #[test]
+    fn containers_are_named_from_the_cgroup() {
+        let id = "3f2a9c1b0d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a2b3c4";
+        for cgroup in [
+            format!("0::/system.slice/docker-{id}.scope\n"),
+            format!("12:memory:/docker/{id}\n1:name=systemd:/docker/{id}\n"),
+            format!("0::/kubepods.slice/kubepods-burstable.slice/cri-containerd-{id}.scope\n"),
+            format!("0::/machine.slice/libpod-{id}.scope/container\n"),
+        ] {
+            assert_eq!(
+                container_of(&cgroup).as_deref(),
+                Some("3f2a9c1b0d4e"),
+                "{cgroup}"
+            );
+        }
+        assert_eq!(
+            container_of("0::/user.slice/user-1000.slice/session-3.scope\n"),
+            None
+        );
+    }
+
+    #[test]
     fn the_describer_reads_a_process_and_forgets_it_when_gone() {
         let mut child = std::process::Command::new("sleep")
             .arg("5")
             .env("GANTRY_RUN_ID", "abc")
+            .env("SLURM_JOB_ID", "4242")
             .spawn()
             .unwrap();
         let pid = child.id();
@@ -385,6 +453,7 @@ mod tests {
         let again = d.describe(&[pid]).remove(&pid).unwrap();
         assert_eq!(again.command, "sleep 5");
         assert_eq!(again.run_id.as_deref(), Some("abc"));
+        assert_eq!(again.job.as_deref(), Some("slurm 4242"));
         assert!(again.rss > 0);
         assert!(again.cpu.is_some_and(|c| c < 50.0), "sleep hardly runs");
         assert!(d.fixed[&pid].file.is_some(), "its stat file stays open");

@@ -102,6 +102,7 @@ pub async fn run(
                     p["command"] = serde_json::json!(info.map(|i| &i.command));
                     p["rss"] = serde_json::json!(info.map(|i| i.rss));
                     p["elapsed_secs"] = serde_json::json!(info.map(|i| i.elapsed_secs));
+                    p["job"] = serde_json::json!(info.and_then(|i| i.job.as_ref()));
                 }
             }
             if args.watch.is_some() {
@@ -210,7 +211,12 @@ pub fn table(
             .iter()
             .map(|p| {
                 owners.get(&p.pid).map_or_else(
-                    || "-".to_string(),
+                    || {
+                        procs
+                            .get(&p.pid)
+                            .and_then(|i| i.job.clone())
+                            .unwrap_or_else(|| "-".to_string())
+                    },
                     |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
                 )
             })

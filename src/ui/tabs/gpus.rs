@@ -393,8 +393,12 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
     let rows = list.iter().skip(first).take(visible).map(|row| {
         let info = g.procs.get(&row.pid);
         let owner = g.owner_of(row.pid);
+        // No run of ours: the batch job or container, when the process says.
         let run = owner.map_or_else(
-            || "-".to_string(),
+            || {
+                info.and_then(|i| i.job.clone())
+                    .unwrap_or_else(|| "-".to_string())
+            },
             |(id, name)| format!("{name} ({})", &id[..8.min(id.len())]),
         );
         let (gpu, mem, sm) = match row.gpu {
