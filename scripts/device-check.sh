@@ -42,6 +42,9 @@ PY
   echo "== gantry bench --json (every benchmark, default sizes; also stored as history)"
   timeout 240 "$bin" --workspace "$ws" bench --json --yes > "${OUT:-/tmp}/bench.json"; echo "exit $?"
   "$bin" --workspace "$ws" bench --only launch --yes | head -20
+  echo "== gantry bench --burn 20 (bf16 8192 back to back: how the throughput holds, clocks, power)"
+  timeout 60 "$bin" --workspace "$ws" bench --burn 20 --yes --json > "${OUT:-/tmp}/burn.json"; echo "exit $?"
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1]))['devices'][0]['result']; print('start %.1f end %.1f held %.3f min %.1f TFLOP/s; %s; check %s' % (d['start'], d['end'], d['sustained'], d['min'], d.get('conditions'), d['check']))" "${OUT:-/tmp}/burn.json" 2>&1
   echo "== gantry against torch: bf16 GEMM 8192^3 and device copy (targets: 0.95 or better)"
   if python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
     python3 - "${OUT:-/tmp}/bench.json" <<'PY'

@@ -32,6 +32,7 @@ fn without_cuda_bench_exits_3_and_names_the_missing_library() {
     for args in [
         &["bench", "--only", "launch"][..],
         &["bench", "--only", "launch", "--gpu", "all"][..],
+        &["bench", "--burn", "5"][..],
     ] {
         let out = gantry(&ws, args);
         assert_eq!(out.status.code(), Some(3), "{args:?}");
@@ -129,6 +130,14 @@ fn bad_arguments_say_what_to_give() {
         ),
         (&["bench", "--cpu", "--size", "0"][..], "out of range"),
         (
+            &["bench", "--cpu", "--burn", "0.5"][..],
+            "--burn 0.5 is out of range",
+        ),
+        (
+            &["bench", "--cpu", "--burn", "5", "--only", "membw"][..],
+            "--burn runs a GEMM",
+        ),
+        (
             &["bench", "--gpu", "first"][..],
             "`first` is not a GPU: give an index (0, 1, …) or all",
         ),
@@ -138,6 +147,38 @@ fn bad_arguments_say_what_to_give() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(says), "{args:?}: {err}");
     }
+}
+
+#[test]
+fn the_cpu_sustains_a_load_and_says_how_it_held_up() {
+    let (_h, ws) = workspace();
+    let out = gantry(
+        &ws,
+        &["bench", "--cpu", "--burn", "2", "--size", "64", "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["burn"]["label"], "gemm fp32 64");
+    let d = &v["devices"][0];
+    assert!(d["gpu"].is_null(), "the CPU is no GPU");
+    let r = &d["result"];
+    let windows = r["windows"].as_array().unwrap();
+    assert!(!windows.is_empty() && windows.len() <= 2, "{r}");
+    assert!(windows.iter().all(|w| w["value"].as_f64().unwrap() > 0.0));
+    assert_eq!(r["check"]["ok"], true);
+    assert!(r["sustained"].as_f64().unwrap() > 0.0);
+    let out = gantry(&ws, &["bench", "--cpu", "--burn", "1", "--size", "32"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("sustained load: gemm fp32 32 for 1 s") && text.contains("HELD"),
+        "{text}"
+    );
+    assert!(text.lines().nth(2).unwrap().ends_with("ok"), "{text}");
 }
 
 #[test]

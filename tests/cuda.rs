@@ -118,3 +118,27 @@ fn results_carry_what_the_gpu_went_through() {
     );
     assert!(monitor.stopped().is_none(), "{:?}", monitor.stopped());
 }
+
+#[test]
+#[ignore = "needs an NVIDIA GPU with CUDA's libraries and NVML"]
+fn a_sustained_load_holds_and_is_checked() {
+    let mut b = backend();
+    let monitor = bench::monitor_for(b.device());
+    let spec = Spec::gemm(Precision::Bf16, 8192, "cublas");
+    let burn = bench::burn(
+        b.as_mut(),
+        &spec,
+        5.0,
+        1.0,
+        monitor.as_ref(),
+        &mut |w| println!("{:>5.1} s {:>8.1} TFLOP/s {:?}", w.t, w.value, w.conditions),
+        &AtomicBool::new(false),
+    )
+    .unwrap();
+    println!(
+        "sustained {:.3} (start {:.1}, end {:.1}, min {:.1} TFLOP/s) check {:?} conditions {:?}",
+        burn.sustained, burn.start, burn.end, burn.min, burn.check, burn.conditions
+    );
+    assert!(burn.correct() && burn.check.is_some(), "{:?}", burn.check);
+    assert!(burn.windows.len() >= 4, "{:?}", burn.windows);
+}

@@ -167,6 +167,18 @@ impl Monitor {
             .clear();
     }
 
+    /// Hand over every sample since the last `clear`, `take` or `drain`, without waiting.
+    pub fn drain(&self) -> Vec<GpuSample> {
+        std::mem::take(
+            &mut self
+                .shared
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .samples,
+        )
+    }
+
     /// Wait for the next sample (or a while, if sampling stopped), then hand over every sample
     /// since the last `clear` or `take`.
     pub fn take(&self) -> Vec<GpuSample> {

@@ -7,7 +7,9 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use super::check::{self, Check};
-use super::{BenchBackend, DeviceInfo, Kind, Measured, Peaks, Precision, Request, Spec};
+use super::{
+    BenchBackend, DeviceInfo, Kind, Loop, Measured, Peaks, Precision, Request, Spec, Sustained,
+};
 
 /// Warm-up repetitions, untimed.
 const WARMUP: usize = 2;
@@ -72,6 +74,37 @@ fn timed(
     out
 }
 
+/// Repeat `once` as `lp` says: timed repetitions, or back to back in windows (seconds per
+/// repetition of each).
+fn repeat(lp: Loop, cancel: &AtomicBool, mut once: impl FnMut()) -> Vec<f64> {
+    match lp {
+        Loop::Reps { reps, tick } => timed(reps, tick, cancel, once),
+        Loop::For { secs, every, on } => {
+            for _ in 0..WARMUP {
+                once();
+            }
+            on(Sustained::Started);
+            let start = Instant::now();
+            let mut out = Vec::new();
+            while start.elapsed().as_secs_f64() < secs && !cancel.load(Ordering::Relaxed) {
+                let w = Instant::now();
+                let mut n = 0u32;
+                while w.elapsed().as_secs_f64() < every {
+                    once();
+                    n += 1;
+                }
+                let spr = w.elapsed().as_secs_f64() / f64::from(n);
+                out.push(spr);
+                on(Sustained::Window {
+                    t: start.elapsed().as_secs_f64(),
+                    seconds_per_rep: spr,
+                });
+            }
+            out
+        }
+    }
+}
+
 impl BenchBackend for CpuBackend {
     fn device(&self) -> &DeviceInfo {
         &self.info
@@ -107,7 +140,7 @@ impl BenchBackend for CpuBackend {
         match spec.kind {
             Kind::Gemm => {
                 let p = spec.precision.ok_or("a GEMM needs a precision")?;
-                gemm(spec.size as usize, p, reps, tick, cancel)
+                gemm(spec.size as usize, p, Loop::Reps { reps, tick }, cancel)
             }
             Kind::Membw => {
                 let n = spec.size as usize;
@@ -130,15 +163,21 @@ impl BenchBackend for CpuBackend {
             Kind::H2d | Kind::D2h => Err("host-device copies need a GPU".into()),
         }
     }
+
+    fn sustain(
+        &mut self,
+        spec: &Spec,
+        secs: f64,
+        every: f64,
+        on: &mut dyn FnMut(Sustained),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let p = spec.precision.ok_or("a sustained load is a GEMM")?;
+        gemm(spec.size as usize, p, Loop::For { secs, every, on }, cancel)
+    }
 }
 
-fn gemm(
-    n: usize,
-    p: Precision,
-    reps: usize,
-    tick: &mut dyn FnMut(usize),
-    cancel: &AtomicBool,
-) -> Result<Measured, String> {
+fn gemm(n: usize, p: Precision, lp: Loop, cancel: &AtomicBool) -> Result<Measured, String> {
     if n == 0 {
         return Err("a GEMM of size 0".into());
     }
@@ -149,7 +188,7 @@ fn gemm(
     let (seconds, check): (Vec<f64>, Check) = match p {
         Precision::Fp32 => {
             let mut c = vec![0f32; n * n];
-            let seconds = timed(reps, tick, cancel, || {
+            let seconds = repeat(lp, cancel, || {
                 c.fill(f32::NAN); // poison: an entry nothing writes fails the check
                 unsafe {
                     matrixmultiply::sgemm(
@@ -179,7 +218,7 @@ fn gemm(
             let a64: Vec<f64> = a.iter().map(|x| f64::from(*x)).collect();
             let b64: Vec<f64> = b.iter().map(|x| f64::from(*x)).collect();
             let mut c = vec![0f64; n * n];
-            let seconds = timed(reps, tick, cancel, || {
+            let seconds = repeat(lp, cancel, || {
                 c.fill(f64::NAN);
                 unsafe {
                     matrixmultiply::dgemm(

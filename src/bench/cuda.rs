@@ -19,7 +19,7 @@ use cudarc::driver::{
 
 use super::check::{self, Check};
 use super::peaks::{self, Peaks};
-use super::{BenchBackend, DeviceInfo, Kind, Measured, Precision, Request, Spec};
+use super::{BenchBackend, DeviceInfo, Kind, Loop, Measured, Precision, Request, Spec, Sustained};
 
 /// Untimed repetitions before timing.
 const WARMUP: usize = 3;
@@ -326,19 +326,78 @@ impl CudaBackend {
         Ok(out)
     }
 
+    /// `body` back to back for `secs`, in windows of about `every` seconds: batches of
+    /// repetitions between two events, the batch doubling until it is an eighth of a window, so
+    /// the GPU is fed and the host waits rarely. Seconds per repetition of each window, by the
+    /// events. A last, untimed repetition after `before` leaves the product that is checked.
+    fn sustained(
+        &self,
+        secs: f64,
+        every: f64,
+        on: &mut dyn FnMut(Sustained),
+        cancel: &AtomicBool,
+        mut before: impl FnMut() -> Result<(), String>,
+        mut body: impl FnMut() -> Result<(), String>,
+    ) -> Result<Vec<f64>, String> {
+        use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
+        for _ in 0..WARMUP {
+            before()?;
+            body()?;
+        }
+        self.stream.synchronize().map_err(err("warm-up"))?;
+        on(Sustained::Started);
+        let start = Instant::now();
+        let mut out = Vec::new();
+        let mut batch = 1usize;
+        while start.elapsed().as_secs_f64() < secs && !cancel.load(Ordering::Relaxed) {
+            let window = Instant::now();
+            let (mut gpu_seconds, mut reps) = (0.0, 0usize);
+            while window.elapsed().as_secs_f64() < every && !cancel.load(Ordering::Relaxed) {
+                let a = self
+                    .stream
+                    .record_event(Some(CU_EVENT_DEFAULT))
+                    .map_err(err("an event"))?;
+                for _ in 0..batch {
+                    body()?;
+                }
+                let b = self
+                    .stream
+                    .record_event(Some(CU_EVENT_DEFAULT))
+                    .map_err(err("an event"))?;
+                let s = f64::from(a.elapsed_ms(&b).map_err(err("event timing"))?) / 1e3;
+                gpu_seconds += s;
+                reps += batch;
+                if s < every / 8.0 {
+                    batch *= 2;
+                }
+            }
+            if reps == 0 {
+                break;
+            }
+            let spr = gpu_seconds / reps as f64;
+            out.push(spr);
+            on(Sustained::Window {
+                t: start.elapsed().as_secs_f64(),
+                seconds_per_rep: spr,
+            });
+        }
+        before()?;
+        body()?;
+        Ok(out)
+    }
+
     fn gemm(
         &mut self,
         n: usize,
         p: Precision,
-        reps: usize,
-        tick: &mut dyn FnMut(usize),
+        lp: Loop,
         cancel: &AtomicBool,
     ) -> Result<Measured, String> {
         let a = check::inputs(n, p, 11);
         let b = check::inputs(n, p, 12);
         let (seconds, check) = match p {
             Precision::Fp32 | Precision::Tf32 => {
-                self.gemm_typed::<f32>(n, p, &a, &b, |x| x, f64::from, reps, tick, cancel)?
+                self.gemm_typed::<f32>(n, p, &a, &b, |x| x, f64::from, lp, cancel)?
             }
             Precision::Fp16 => self.gemm_typed::<half::f16>(
                 n,
@@ -347,8 +406,7 @@ impl CudaBackend {
                 &b,
                 half::f16::from_f32,
                 |x| x.to_f64(),
-                reps,
-                tick,
+                lp,
                 cancel,
             )?,
             Precision::Bf16 => self.gemm_typed::<half::bf16>(
@@ -358,8 +416,7 @@ impl CudaBackend {
                 &b,
                 half::bf16::from_f32,
                 |x| x.to_f64(),
-                reps,
-                tick,
+                lp,
                 cancel,
             )?,
             Precision::Fp64 => return Err("the CUDA backend runs no fp64 GEMM".into()),
@@ -380,8 +437,7 @@ impl CudaBackend {
         b: &[f32],
         to: fn(f32) -> T,
         back: fn(T) -> f64,
-        reps: usize,
-        tick: &mut dyn FnMut(usize),
+        lp: Loop,
         cancel: &AtomicBool,
     ) -> Result<(Vec<f64>, Check), String>
     where
@@ -462,13 +518,13 @@ impl CudaBackend {
                         .map_err(|e| format!("cuBLAS GEMM: {e:?}"))
                 }
             };
-            self.timed(
-                reps,
-                tick,
-                cancel,
-                || poison(&mut dc_cell.borrow_mut()),
-                run,
-            )?
+            let poisoned = || poison(&mut dc_cell.borrow_mut());
+            match lp {
+                Loop::Reps { reps, tick } => self.timed(reps, tick, cancel, poisoned, run)?,
+                Loop::For { secs, every, on } => {
+                    self.sustained(secs, every, on, cancel, poisoned, run)?
+                }
+            }
         };
         let host: Vec<T> = self.stream.clone_dtoh(&dc).map_err(err("reading C"))?;
         let at = check::positions(n, 64, 13);
@@ -708,12 +764,27 @@ impl BenchBackend for CudaBackend {
         match spec.kind {
             Kind::Gemm => {
                 let p = spec.precision.ok_or("a GEMM needs a precision")?;
-                self.gemm(spec.size as usize, p, reps, tick, cancel)
+                self.gemm(spec.size as usize, p, Loop::Reps { reps, tick }, cancel)
             }
             Kind::Membw => self.membw(spec, reps, tick, cancel),
             Kind::H2d | Kind::D2h => self.transfer(spec, reps, tick, cancel),
             Kind::Launch => self.launch(spec, reps, tick, cancel),
         }
+    }
+
+    fn sustain(
+        &mut self,
+        spec: &Spec,
+        secs: f64,
+        every: f64,
+        on: &mut dyn FnMut(Sustained),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let p = spec.precision.ok_or("a sustained load is a GEMM")?;
+        if spec.kind != Kind::Gemm {
+            return Err("a sustained load is a GEMM".into());
+        }
+        self.gemm(spec.size as usize, p, Loop::For { secs, every, on }, cancel)
     }
 }
 

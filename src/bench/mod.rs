@@ -355,6 +355,29 @@ impl Request {
     }
 }
 
+/// What a sustained load reports as it goes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sustained {
+    /// Inputs are ready and warmed up: timing starts now.
+    Started,
+    /// A window ended `t` seconds after the start; a repetition took `seconds_per_rep` in it.
+    Window { t: f64, seconds_per_rep: f64 },
+}
+
+/// How a backend repeats what it times: `reps` times, or back to back for `secs` in windows of
+/// about `every` seconds.
+pub enum Loop<'a> {
+    Reps {
+        reps: usize,
+        tick: &'a mut dyn FnMut(usize),
+    },
+    For {
+        secs: f64,
+        every: f64,
+        on: &'a mut dyn FnMut(Sustained),
+    },
+}
+
 /// Where benchmarks run.
 pub trait BenchBackend {
     fn device(&self) -> &DeviceInfo;
@@ -369,6 +392,127 @@ pub trait BenchBackend {
         tick: &mut dyn FnMut(usize),
         cancel: &AtomicBool,
     ) -> Result<Measured, String>;
+    /// Run the GEMM `spec` back to back for `secs` (a sustained load, as gpu-burn does),
+    /// reporting each window of about `every` seconds. `Measured.seconds` holds the seconds per
+    /// repetition of each window; the check is of the last product, computed over a poisoned
+    /// output.
+    fn sustain(
+        &mut self,
+        spec: &Spec,
+        secs: f64,
+        every: f64,
+        on: &mut dyn FnMut(Sustained),
+        cancel: &AtomicBool,
+    ) -> Result<Measured, String> {
+        let _ = (spec, secs, every, on, cancel);
+        Err(format!(
+            "the {} backend runs no sustained load",
+            self.device().backend
+        ))
+    }
+}
+
+/// One window of a sustained load.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Window {
+    /// Seconds from the start to the window's end.
+    pub t: f64,
+    /// In the spec's unit (TFLOP/s).
+    pub value: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Conditions>,
+}
+
+/// A sustained load on one device: how its throughput held up, and what the GPU went through.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Burn {
+    pub label: String,
+    pub spec: Spec,
+    pub unit: Unit,
+    pub seconds: f64,
+    /// The median of the first and of the last tenth of the windows (at least one each).
+    pub start: f64,
+    pub end: f64,
+    /// `end` as a fraction of `start`.
+    pub sustained: f64,
+    pub min: f64,
+    pub max: f64,
+    /// Over the whole load.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Conditions>,
+    pub check: Option<Check>,
+    pub windows: Vec<Window>,
+}
+
+impl Burn {
+    pub fn correct(&self) -> bool {
+        self.check.is_none_or(|c| c.ok)
+    }
+}
+
+/// Run a sustained GEMM load of `spec` on `backend` for `secs`, in windows of `every` seconds,
+/// each window with what `monitor` saw of the GPU in it; `on` hears of each window.
+pub fn burn(
+    backend: &mut dyn BenchBackend,
+    spec: &Spec,
+    secs: f64,
+    every: f64,
+    monitor: Option<&Monitor>,
+    on: &mut dyn FnMut(&Window),
+    cancel: &AtomicBool,
+) -> Result<Burn, String> {
+    if spec.kind != Kind::Gemm {
+        return Err("a sustained load is a GEMM".into());
+    }
+    let unit = spec.kind.unit();
+    let work = 2.0 * (spec.size as f64).powi(3);
+    let mut windows: Vec<Window> = Vec::new();
+    let mut all = Vec::new();
+    let measured = backend.sustain(
+        spec,
+        secs,
+        every,
+        &mut |e| match e {
+            Sustained::Started => {
+                if let Some(m) = monitor {
+                    m.clear();
+                }
+            }
+            Sustained::Window { t, seconds_per_rep } => {
+                let samples = monitor.map(Monitor::drain).unwrap_or_default();
+                let w = Window {
+                    t,
+                    value: unit.value(work, seconds_per_rep),
+                    conditions: Conditions::of(&samples),
+                };
+                all.extend(samples);
+                on(&w);
+                windows.push(w);
+            }
+        },
+        cancel,
+    )?;
+    if windows.is_empty() {
+        return Err("the load ended before its first window".into());
+    }
+    let values: Vec<f64> = windows.iter().map(|w| w.value).collect();
+    let tenth = (values.len() / 10).max(1);
+    let start = stats::median(&values[..tenth]).unwrap_or(f64::NAN);
+    let end = stats::median(&values[values.len() - tenth..]).unwrap_or(f64::NAN);
+    Ok(Burn {
+        label: spec.label(),
+        spec: spec.clone(),
+        unit,
+        seconds: windows.last().map_or(0.0, |w| w.t),
+        start,
+        end,
+        sustained: end / start,
+        min: values.iter().copied().fold(f64::INFINITY, f64::min),
+        max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        conditions: Conditions::of(&all),
+        check: measured.check,
+        windows,
+    })
 }
 
 /// What a run reports as it goes.
@@ -613,6 +757,141 @@ mod tests {
                 check: None,
             })
         }
+    }
+
+    /// A load whose throughput fades by 1% a window: 2 TFLOP/s at first.
+    struct Fading {
+        info: DeviceInfo,
+    }
+
+    impl BenchBackend for Fading {
+        fn device(&self) -> &DeviceInfo {
+            &self.info
+        }
+        fn specs(&self, _: &Request) -> Vec<Spec> {
+            Vec::new()
+        }
+        fn measure(
+            &mut self,
+            _: &Spec,
+            _: usize,
+            _: &mut dyn FnMut(usize),
+            _: &AtomicBool,
+        ) -> Result<Measured, String> {
+            Err("not here".into())
+        }
+        fn sustain(
+            &mut self,
+            _: &Spec,
+            _: f64,
+            _: f64,
+            on: &mut dyn FnMut(Sustained),
+            _: &AtomicBool,
+        ) -> Result<Measured, String> {
+            on(Sustained::Started);
+            let seconds: Vec<f64> = (0..20).map(|i| 1.0 + 0.01 * f64::from(i)).collect();
+            for (i, s) in seconds.iter().enumerate() {
+                on(Sustained::Window {
+                    t: (i + 1) as f64,
+                    seconds_per_rep: *s,
+                });
+            }
+            Ok(Measured {
+                seconds,
+                work: 2e12,
+                check: None,
+            })
+        }
+    }
+
+    #[test]
+    fn a_sustained_load_reports_how_it_held_up() {
+        // 2 · (10⁴)³ FLOP a product: 2 TFLOP/s at 1 s a product.
+        let spec = Spec::gemm(Precision::Bf16, 10_000, "test");
+        let mut seen = 0;
+        let b = burn(
+            &mut Fading {
+                info: DeviceInfo::default(),
+            },
+            &spec,
+            20.0,
+            1.0,
+            None,
+            &mut |_| seen += 1,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!((seen, b.windows.len()), (20, 20));
+        // The first and last tenth: two windows each.
+        let v = |s: f64| 2.0 / s;
+        assert!(
+            (b.start - (v(1.0) + v(1.01)) / 2.0).abs() < 1e-9,
+            "{}",
+            b.start
+        );
+        assert!(
+            (b.end - (v(1.18) + v(1.19)) / 2.0).abs() < 1e-9,
+            "{}",
+            b.end
+        );
+        assert!((b.sustained - b.end / b.start).abs() < 1e-12 && b.sustained < 0.86);
+        assert!((b.min - v(1.19)).abs() < 1e-12 && (b.max - 2.0).abs() < 1e-12);
+        assert_eq!(b.seconds, 20.0);
+        // The CPU and a backend without the load say so.
+        let e = burn(
+            &mut Slow {
+                hot: Arc::new(AtomicBool::new(true)),
+                info: DeviceInfo {
+                    backend: "test".into(),
+                    ..DeviceInfo::default()
+                },
+            },
+            &spec,
+            1.0,
+            1.0,
+            None,
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+        assert_eq!(e, "the test backend runs no sustained load");
+    }
+
+    #[test]
+    fn the_cpu_sustains_a_checked_load_with_the_gpu_conditions_of_each_window() {
+        let monitor = Monitor::start(
+            Box::new(Card {
+                hot: Arc::new(AtomicBool::new(true)),
+            }),
+            "GPU-test".into(),
+            Duration::from_millis(5),
+        );
+        let spec = Spec::gemm(Precision::Fp32, 48, "matrixmultiply");
+        let b = burn(
+            &mut cpu::CpuBackend::new(),
+            &spec,
+            0.5,
+            0.1,
+            Some(&monitor),
+            &mut |_| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert!(b.windows.len() >= 3, "{:?}", b.windows);
+        assert!(b.correct() && b.check.is_some());
+        assert!(b.windows.iter().all(|w| w.value > 0.0));
+        assert!(
+            b.windows.iter().all(|w| w
+                .conditions
+                .as_ref()
+                .is_some_and(|c| c.throttle == ["power cap"])),
+            "{:?}",
+            b.windows
+        );
+        assert_eq!(
+            b.conditions.as_ref().and_then(|c| c.sm_clock_mhz),
+            Some(1980)
+        );
     }
 
     #[test]

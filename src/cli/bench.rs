@@ -41,6 +41,11 @@ pub struct Args {
     /// then the GPUs compared, the ones more than 5% behind the others flagged
     #[arg(long, default_value = "0", value_name = "INDEX|all")]
     pub gpu: GpuArg,
+    /// A sustained load instead: one GEMM (the first --precision and --size; bf16 8192 on a GPU)
+    /// back to back for SECS seconds, its throughput each second and what the GPU went through;
+    /// with --gpu all, on every GPU at once
+    #[arg(long, value_name = "SECS")]
+    pub burn: Option<f64>,
 }
 
 /// `--gpu`: one GPU, or every GPU CUDA sees.
@@ -147,6 +152,21 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
             }
         });
     }
+    if let Some(secs) = args.burn {
+        if !(1.0..=86_400.0).contains(&secs) {
+            return Err(UserError::new(format!("--burn {secs} is out of range"))
+                .hint("give the seconds of load, from 1 to 86400")
+                .into());
+        }
+        if !args.only.is_empty() && args.only.iter().any(|o| o != "gemm") {
+            return Err(
+                UserError::new("--burn runs a GEMM: --only has no place beside it")
+                    .hint("drop --only, or run the benchmarks without --burn")
+                    .into(),
+            );
+        }
+        return burn(&args, &req, secs, &cancel).await;
+    }
     let gpus: Vec<usize> = match (args.cpu, args.gpu) {
         (true, _) => vec![0],
         (false, GpuArg::One(i)) => vec![i],
@@ -231,6 +251,261 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The GPUs (CUDA's numbering) `--gpu` names, or why there are none (the exit code, said).
+async fn chosen_gpus(arg: GpuArg) -> anyhow::Result<Result<Vec<(usize, String)>, ExitCode>> {
+    let listed = tokio::task::spawn_blocking(|| {
+        crate::error::contain("listing the GPUs", bench::cuda::list_devices).and_then(|r| r)
+    });
+    let list = match listed.await? {
+        Ok(list) if !list.is_empty() => list,
+        Ok(_) => {
+            eprintln!("gantry: CUDA not available: the driver sees no GPU");
+            return Ok(Err(ExitCode::from(3)));
+        }
+        Err(why) => {
+            eprintln!(
+                "gantry: {why}\n  to fix: `gantry bench --cpu` runs the same harness on the CPU"
+            );
+            return Ok(Err(ExitCode::from(3)));
+        }
+    };
+    let uuids = list.into_iter().map(|(_, u)| u).enumerate();
+    match arg {
+        GpuArg::All => Ok(Ok(uuids.collect())),
+        GpuArg::One(i) => match uuids.clone().find(|(n, _)| *n == i) {
+            Some(g) => Ok(Ok(vec![g])),
+            None => Err(UserError::new(format!(
+                "there is no GPU {i}: CUDA sees {}",
+                uuids.count()
+            ))
+            .hint("`gantry gpu` lists the GPUs; pick one with --gpu INDEX, or --gpu all")
+            .into()),
+        },
+    }
+}
+
+/// Asks before loading a GPU that other processes use; false when the answer is no.
+fn go_ahead(uuid: &str, what: &str, yes: bool) -> anyhow::Result<bool> {
+    let others = busy(uuid);
+    if others.is_empty() || yes {
+        return Ok(true);
+    }
+    eprintln!("gantry: other processes use {what} ({uuid}):");
+    for (pid, name, mem) in &others {
+        let mem = mem.map_or("n/a".into(), crate::registry::bytes);
+        eprintln!("  pid {pid:<8} {name:<20} {mem}");
+    }
+    eprintln!("  their work would slow the benchmarks, and the benchmarks theirs");
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("run anyway? [y/N] ");
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(matches!(line.trim(), "y" | "Y" | "yes"))
+}
+
+/// `--burn SECS`: a sustained GEMM on the CPU, one GPU, or every GPU at once, each on a thread of
+/// its own with its own monitor; a progress bar per device, then how each held up.
+async fn burn(
+    args: &Args,
+    req: &Request,
+    secs: f64,
+    cancel: &Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    let gpus: Vec<(usize, String)> = if args.cpu {
+        vec![(0, String::new())]
+    } else {
+        match chosen_gpus(args.gpu).await? {
+            Ok(g) => g,
+            Err(code) => return Ok(code),
+        }
+    };
+    if !args.cpu {
+        for (i, uuid) in &gpus {
+            if !go_ahead(uuid, &format!("GPU {i}"), args.yes)? {
+                return Err(UserError::new(format!("not run: GPU {i} is in use"))
+                    .hint("wait for those processes, or pass --yes to run anyway")
+                    .into());
+            }
+        }
+    }
+    let spec = bench::Spec::gemm(
+        req.precisions.first().copied().unwrap_or(if args.cpu {
+            Precision::Fp32
+        } else {
+            Precision::Bf16
+        }),
+        req.sizes
+            .first()
+            .copied()
+            .unwrap_or(if args.cpu { 512 } else { 8192 }),
+        if args.cpu { "matrixmultiply" } else { "cublas" },
+    );
+    let bars = MultiProgress::new();
+    if args.json && !std::io::stderr().is_terminal() {
+        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let style = ProgressStyle::with_template("{prefix:<10} {bar:30} {pos:>5}/{len} s {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    let mut threads = Vec::new();
+    for (i, _) in &gpus {
+        let pb = bars.add(ProgressBar::new(secs.ceil() as u64));
+        pb.set_style(style.clone());
+        pb.set_prefix(if args.cpu {
+            "CPU".to_string()
+        } else {
+            format!("GPU {i}")
+        });
+        let (i, cpu, spec, cancel) = (*i, args.cpu, spec.clone(), cancel.clone());
+        threads.push(std::thread::spawn(move || {
+            let opened = if cpu {
+                Ok(bench::open_cpu())
+            } else {
+                crate::error::contain("opening CUDA", || bench::open_cuda(i)).and_then(|r| r)
+            };
+            let mut backend = opened?;
+            let monitor = bench::monitor_for(backend.device());
+            let mut on = |w: &bench::Window| {
+                pb.set_position(w.t.round() as u64);
+                let gpu = w.conditions.as_ref().map_or(String::new(), |c| c.brief());
+                pb.set_message(format!(
+                    "{} {} {gpu}",
+                    crate::ui::text::fig(w.value),
+                    bench::Unit::TflopS.as_str()
+                ));
+            };
+            let burned = crate::error::contain("the load", || {
+                bench::burn(
+                    backend.as_mut(),
+                    &spec,
+                    secs,
+                    1.0,
+                    monitor.as_ref(),
+                    &mut on,
+                    &cancel,
+                )
+            })
+            .and_then(|r| r);
+            pb.finish();
+            burned.map(|b| (backend.device().clone(), b))
+        }));
+    }
+    let mut done: Vec<(usize, DeviceInfo, bench::Burn)> = Vec::new();
+    let mut failed = false;
+    for ((i, _), t) in gpus.iter().zip(threads) {
+        let joined = tokio::task::spawn_blocking(move || t.join()).await?;
+        match joined {
+            Ok(Ok((device, b))) => done.push((*i, device, b)),
+            Ok(Err(why)) => {
+                failed = true;
+                eprintln!("gantry: GPU {i}: {why}");
+            }
+            Err(_) => {
+                failed = true;
+                eprintln!("gantry: GPU {i}: the load's thread ended abruptly");
+            }
+        }
+    }
+    let ends: Vec<f64> = done.iter().map(|(_, _, b)| b.end).collect();
+    let behind = |b: &bench::Burn| {
+        if done.len() > 1 {
+            bench::drop_below(b.end, b.unit, &ends)
+        } else {
+            None
+        }
+    };
+    if args.json {
+        let out = json!({
+            "burn": {"seconds": secs, "label": spec.label(), "spec": spec},
+            "devices": done.iter().map(|(i, d, b)| json!({
+                "gpu": (d.backend != "cpu").then_some(*i), "device": d, "result": b,
+                "behind_pct": behind(b).map(|x| 100.0 * x),
+            })).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        print!("{}", burn_table(&spec, secs, &done, &behind));
+    }
+    if done.iter().any(|(_, _, b)| !b.correct()) {
+        eprintln!(
+            "gantry: a correctness check failed: the GPU or its libraries computed a wrong result"
+        );
+        return Ok(ExitCode::from(1));
+    }
+    if failed && done.is_empty() {
+        return Ok(ExitCode::from(3));
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// How each device held up under the load.
+fn burn_table(
+    spec: &bench::Spec,
+    secs: f64,
+    done: &[(usize, DeviceInfo, bench::Burn)],
+    behind: &dyn Fn(&bench::Burn) -> Option<f64>,
+) -> String {
+    use std::fmt::Write;
+    let n = crate::ui::text::fig;
+    let mut o = String::new();
+    let unit = spec.kind.unit().as_str();
+    let _ = writeln!(
+        o,
+        "sustained load: {} for {secs} s, {unit} each second",
+        spec.label()
+    );
+    let _ = writeln!(
+        o,
+        "{:<4} {:<22} {:>9} {:>9} {:>6} {:>9} {:>11} {:>6} {:>5}  throttled / check",
+        "GPU", "DEVICE", "START", "END", "HELD", "MIN", "SM MHz", "POWER", "TEMP"
+    );
+    for (i, d, b) in done {
+        let c = b.conditions.clone().unwrap_or_default();
+        let clock = match (c.sm_clock_mhz, c.sm_clock_min_mhz) {
+            (Some(m), Some(lo)) if lo < m => format!("{m} ({lo})"),
+            (Some(m), _) => m.to_string(),
+            _ => "-".into(),
+        };
+        let check = match b.check {
+            None => "-".to_string(),
+            Some(k) if k.ok => "ok".to_string(),
+            Some(k) => format!("WRONG ({:.1e})", k.max_rel_err),
+        };
+        let mut notes = Vec::new();
+        if c.throttled() {
+            notes.push(c.throttle.join(", "));
+        }
+        notes.push(check);
+        if let Some(x) = behind(b) {
+            notes.push(format!("▼ {:.1}% behind the others", 100.0 * x));
+        }
+        let _ = writeln!(
+            o,
+            "{:<4} {:<22} {:>9} {:>9} {:>5.1}% {:>9} {:>11} {:>6} {:>5}  {}",
+            if d.backend == "cpu" {
+                "-".to_string()
+            } else {
+                i.to_string()
+            },
+            crate::ui::text::fit(d.name.trim_start_matches("NVIDIA "), 22),
+            n(b.start),
+            n(b.end),
+            100.0 * b.sustained,
+            n(b.min),
+            clock,
+            c.power_w.map_or("-".into(), |p| format!("{p:.0} W")),
+            c.temp_max_c.map_or("-".into(), |t| format!("{t}C")),
+            notes.join(" · ")
+        );
+    }
+    o
 }
 
 /// A result, this device's earlier medians of the same benchmark, and how far it falls behind

@@ -147,6 +147,9 @@ pub async fn run(
         "  {w}   (4: Bench; the A100's history flags a drop and the thermal slowdown behind it; c picks the CPU backend, r runs)"
     );
     println!("  {w} bench --cpu   (or, on a GPU box: {w} bench)");
+    println!(
+        "  {w} bench --cpu --burn 10   (a sustained load; on a GPU box: bench --burn 60 --gpu all)"
+    );
     println!("  {w} show resnet50-cosine");
     println!(
         "  {w} serve   (then MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python3 your_mlflow_script.py logs here; curl 127.0.0.1:5000/metrics)"
