@@ -170,7 +170,7 @@ fn without_cuda_r_says_why_and_the_cpu_backend_runs() {
         _ => None,
     });
     let (req, cpu) = run.expect("r runs the CPU backend");
-    assert!(cpu && req.reps >= 20);
+    assert!(cpu && req.expect("benchmarks are checked").reps >= 20);
     assert!(s.bench.running);
     let again = update(&mut s, key("r"));
     assert!(again.effects.is_empty(), "one run at a time");
@@ -274,7 +274,7 @@ fn the_gpu_row_picks_a_gpu_by_cuda_number_and_finds_its_processes_by_uuid() {
     );
     update(&mut s, Msg::BenchDone(Ok(h200())));
     // The GPU row is the last: space steps to GPU 1 and asks CUDA about it.
-    for _ in 0..10 {
+    for _ in 0..11 {
         update(&mut s, key("down"));
     }
     let out = update(&mut s, key("space"));
@@ -302,6 +302,104 @@ fn the_gpu_row_picks_a_gpu_by_cuda_number_and_finds_its_processes_by_uuid() {
     update(&mut s, key("c"));
     let out = update(&mut s, key("space"));
     assert!(out.effects.is_empty() && s.bench.gpu == 1);
+}
+
+#[test]
+fn a_sustained_load_alone_is_charted_second_by_second() {
+    use gantry::bench::{Burn, Conditions, Window};
+    let mut s = on_the_bench_tab();
+    update(&mut s, Msg::BenchProbed(Ok(h200())));
+    // The load row steps through its lengths; the benchmarks are unchecked one by one.
+    for _ in 0..10 {
+        update(&mut s, key("down"));
+    }
+    update(&mut s, key("space"));
+    assert_eq!(s.bench.burn_text(), "[x] Sustained load 30 s");
+    update(&mut s, key("space"));
+    for _ in 0..10 {
+        update(&mut s, key("up"));
+    }
+    update(&mut s, key("space")); // GEMM off
+    for i in [6, 7, 8, 9] {
+        s.bench.cursor = i;
+        update(&mut s, key("space"));
+    }
+    assert!(s.bench.kinds.is_empty());
+    let out = update(&mut s, key("r"));
+    let spec = Spec::gemm(Precision::Bf16, 8192, "cublas");
+    assert_eq!(
+        out.effects,
+        [Effect::RunBench {
+            request: None,
+            cpu: false,
+            gpu: 0,
+            burn: Some((spec.clone(), 60.0)),
+        }]
+    );
+    let during = |clock: u32, throttle: Option<&str>| Conditions {
+        samples: 50,
+        sm_clock_mhz: Some(clock),
+        sm_clock_min_mhz: Some(clock),
+        sm_clock_max_mhz: Some(1980),
+        power_w: Some(699.0),
+        power_limit_w: Some(700.0),
+        temp_max_c: Some(70),
+        throttle: throttle.into_iter().map(String::from).collect(),
+    };
+    let mut windows = Vec::new();
+    for i in 0..60 {
+        let hot = i >= 30;
+        let w = Window {
+            t: f64::from(i + 1),
+            value: if hot { 688.0 } else { 702.0 },
+            conditions: Some(during(
+                if hot { 1830 } else { 1980 },
+                hot.then_some("power cap"),
+            )),
+        };
+        windows.push(w.clone());
+        update(&mut s, Msg::BenchWindow(w));
+    }
+    let text = screen(&s, 120, 40);
+    assert!(
+        text.contains("Sustained gemm bf16 8192 · 60/60 s · 688.0 TFLOP/s"),
+        "{text}"
+    );
+    let burned = Burn {
+        label: spec.label(),
+        spec: spec.clone(),
+        unit: Unit::TflopS,
+        seconds: 60.0,
+        start: 702.0,
+        end: 688.0,
+        sustained: 688.0 / 702.0,
+        min: 688.0,
+        max: 702.0,
+        conditions: Some(Conditions {
+            sm_clock_min_mhz: Some(1830),
+            ..during(1905, Some("power cap"))
+        }),
+        check: Some(Check {
+            max_rel_err: 2e-4,
+            bound: 1e-2,
+            samples: 64,
+            ok: true,
+        }),
+        windows,
+    };
+    update(&mut s, Msg::BenchBurned(Ok(burned)));
+    update(&mut s, Msg::BenchDone(Ok(h200())));
+    assert_eq!(
+        s.toast.as_deref(),
+        Some("on NVIDIA H200 · sustained load held 98.0% (702.0 → 688.0 TFLOP/s)")
+    );
+    let text = screen(&s, 120, 40);
+    assert!(
+        text.contains("Sustained gemm bf16 8192: 702.0 → 688.0 TFLOP/s, held 98.0%")
+            && text.contains("1905 MHz 699 W 70C · power cap"),
+        "{text}"
+    );
+    insta::assert_snapshot!("sustained", text);
 }
 
 #[test]
@@ -444,10 +542,12 @@ fn the_cpu_backend_runs_through_the_effect_runner_into_the_store() {
         request.sizes = vec![48];
         s.bench.start();
         runner.run(Effect::RunBench {
-            request,
+            request: Some(request),
             cpu: true,
             gpu: 0,
+            burn: Some((Spec::gemm(Precision::Fp32, 48, "matrixmultiply"), 1.0)),
         });
+        let mut windows = 0;
         let device = loop {
             match tokio::time::timeout(std::time::Duration::from_secs(60), rx.recv())
                 .await
@@ -458,11 +558,27 @@ fn the_cpu_backend_runs_through_the_effect_runner_into_the_store() {
                 m @ Msg::BenchEvent(_) => {
                     update(&mut s, m);
                 }
+                m @ Msg::BenchWindow(_) => {
+                    windows += 1;
+                    update(&mut s, m);
+                }
+                m @ Msg::BenchBurned(_) => {
+                    update(&mut s, m);
+                }
                 other => panic!("unexpected {other:?}"),
             }
         };
         assert_eq!(device.backend, "cpu");
         update(&mut s, Msg::BenchDone(Ok(device)));
+        // After the benchmarks, the sustained load: a second, checked.
+        assert_eq!(windows, 1);
+        let burned = s.bench.burned.clone().unwrap().unwrap();
+        assert!(burned.correct() && burned.windows.len() == 1);
+        assert!(
+            s.toast.as_deref().unwrap().contains("sustained load held"),
+            "{:?}",
+            s.toast
+        );
         let labels: Vec<&str> = s.bench.rows.iter().map(|r| r.label.as_str()).collect();
         assert_eq!(
             labels,

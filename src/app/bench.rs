@@ -1,7 +1,7 @@
 //! The Bench tab's state: which benchmarks are checked, the size and backend chosen, the run in
 //! progress (a row per benchmark with its progress), its results, and the stored history.
 
-use crate::bench::{self, BenchResult, DeviceInfo, Event, Kind, Precision, Request};
+use crate::bench::{self, BenchResult, Burn, DeviceInfo, Event, Kind, Precision, Request, Window};
 use crate::store::StoredBench;
 
 /// GEMM sizes the tab offers; None runs the backend's defaults.
@@ -22,10 +22,15 @@ pub enum Item {
     Size,
     /// Which GPU (CUDA's numbering) the CUDA backend runs on.
     Gpu,
+    /// A sustained load after the benchmarks, and for how long.
+    Burn,
 }
 
+/// Lengths of the sustained load the tab offers, in seconds; None runs none.
+pub const BURNS: [Option<u32>; 4] = [None, Some(30), Some(60), Some(300)];
+
 /// The checklist, top to bottom.
-pub const ITEMS: [Item; 11] = [
+pub const ITEMS: [Item; 12] = [
     Item::Kind(Kind::Gemm),
     Item::Precision(Precision::Fp32),
     Item::Precision(Precision::Tf32),
@@ -36,6 +41,7 @@ pub const ITEMS: [Item; 11] = [
     Item::Kind(Kind::H2d),
     Item::Kind(Kind::D2h),
     Item::Kind(Kind::Launch),
+    Item::Burn,
     Item::Gpu,
 ];
 
@@ -87,6 +93,11 @@ pub struct BenchState {
     pub gpus: Vec<(String, String)>,
     /// The chosen one, in CUDA's numbering.
     pub gpu: usize,
+    /// Index into BURNS.
+    pub burn: usize,
+    /// The sustained load's seconds so far, and its summary once done (or why it failed).
+    pub windows: Vec<Window>,
+    pub burned: Option<Result<Burn, String>>,
 }
 
 impl Default for BenchState {
@@ -108,6 +119,9 @@ impl Default for BenchState {
             pending: false,
             gpus: Vec::new(),
             gpu: 0,
+            burn: 0,
+            windows: Vec::new(),
+            burned: None,
         }
     }
 }
@@ -118,6 +132,7 @@ impl BenchState {
             Item::Kind(k) => self.kinds.contains(&k),
             Item::Precision(p) => self.precisions.contains(&p),
             Item::Size | Item::Gpu => true,
+            Item::Burn => BURNS[self.burn].is_some(),
         }
     }
 
@@ -130,6 +145,7 @@ impl BenchState {
             Some(Item::Gpu) if !self.cpu && self.gpus.len() > 1 => {
                 self.gpu = (self.gpu + 1) % self.gpus.len();
             }
+            Some(Item::Burn) => self.burn = (self.burn + 1) % BURNS.len(),
             Some(Item::Gpu) | None => {}
         }
     }
@@ -139,6 +155,32 @@ impl BenchState {
             None if self.cpu => "256, 512, 1024".into(),
             None => "1024 to 16384".into(),
             Some(n) => n.to_string(),
+        }
+    }
+
+    /// The sustained load `r` runs after the benchmarks: its GEMM (the fastest precision checked,
+    /// bf16 first, and the size chosen; bf16 8192 on a GPU, fp32 512 on the CPU) and seconds.
+    pub fn burn_spec(&self) -> Option<(bench::Spec, f64)> {
+        let secs = BURNS[self.burn]?;
+        let p = if self.cpu {
+            Precision::Fp32
+        } else {
+            Precision::GPU
+                .into_iter()
+                .rev()
+                .find(|p| self.precisions.contains(p))
+                .unwrap_or(Precision::Bf16)
+        };
+        let n = SIZES[self.size].unwrap_or(if self.cpu { 512 } else { 8192 });
+        let variant = if self.cpu { "matrixmultiply" } else { "cublas" };
+        Some((bench::Spec::gemm(p, n, variant), f64::from(secs)))
+    }
+
+    /// "Sustained load 60 s", the checklist's row.
+    pub fn burn_text(&self) -> String {
+        match BURNS[self.burn] {
+            Some(s) => format!("[x] Sustained load {s} s"),
+            None => "[ ] Sustained load".into(),
         }
     }
 
@@ -161,6 +203,8 @@ impl BenchState {
         self.cancelled = false;
         self.total = 0;
         self.rows.clear();
+        self.windows.clear();
+        self.burned = None;
     }
 
     pub fn event(&mut self, e: Event) {

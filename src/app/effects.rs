@@ -212,7 +212,12 @@ impl EffectRunner {
                 self.bench_cancel
                     .store(true, std::sync::atomic::Ordering::Relaxed);
             }
-            Effect::RunBench { request, cpu, gpu } => {
+            Effect::RunBench {
+                request,
+                cpu,
+                gpu,
+                burn,
+            } => {
                 let cancel = self.bench_cancel.clone();
                 cancel.store(false, std::sync::atomic::Ordering::Relaxed);
                 let rt = tokio::runtime::Handle::current();
@@ -235,17 +240,20 @@ impl EffectRunner {
                         };
                         let started = crate::domain::now_ms();
                         let monitor = crate::bench::monitor_for(backend.device());
-                        let ran = crate::error::contain("the benchmarks", || {
-                            crate::bench::run(
-                                backend.as_mut(),
-                                &request,
-                                monitor.as_ref(),
-                                &mut |e| {
-                                    let _ = tx.send(Msg::BenchEvent(e));
-                                },
-                                &cancel,
-                            )
-                        });
+                        let ran = match &request {
+                            Some(request) => crate::error::contain("the benchmarks", || {
+                                crate::bench::run(
+                                    backend.as_mut(),
+                                    request,
+                                    monitor.as_ref(),
+                                    &mut |e| {
+                                        let _ = tx.send(Msg::BenchEvent(e));
+                                    },
+                                    &cancel,
+                                )
+                            }),
+                            None => Ok(Vec::new()),
+                        };
                         let results = match ran {
                             Ok(r) => r,
                             Err(why) => {
@@ -262,6 +270,25 @@ impl EffectRunner {
                                 let _ =
                                     tx.send(Msg::Notice(format!("cannot store a result: {e:#}")));
                             }
+                        }
+                        if let Some((spec, secs)) = burn
+                            && !cancel.load(std::sync::atomic::Ordering::Relaxed)
+                        {
+                            let burned = crate::error::contain("the sustained load", || {
+                                crate::bench::burn(
+                                    backend.as_mut(),
+                                    &spec,
+                                    secs,
+                                    1.0,
+                                    monitor.as_ref(),
+                                    &mut |w| {
+                                        let _ = tx.send(Msg::BenchWindow(w.clone()));
+                                    },
+                                    &cancel,
+                                )
+                            })
+                            .and_then(|r| r);
+                            let _ = tx.send(Msg::BenchBurned(burned));
                         }
                         let _ = tx.send(Msg::BenchDone(Ok(device)));
                     });

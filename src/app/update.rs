@@ -48,6 +48,10 @@ pub enum Msg {
     /// The CUDA device the Bench tab would use, or why there is none.
     BenchProbed(Result<crate::bench::DeviceInfo, String>),
     BenchEvent(crate::bench::Event),
+    /// A second of the sustained load.
+    BenchWindow(crate::bench::Window),
+    /// The sustained load's summary, or why it failed.
+    BenchBurned(Result<crate::bench::Burn, String>),
     /// A benchmark run ended (its results are stored), or could not start.
     BenchDone(Result<crate::bench::DeviceInfo, String>),
     BenchHistory(Result<Vec<crate::store::StoredBench>, String>),
@@ -99,11 +103,13 @@ pub enum Effect {
     ProbeCuda {
         gpu: usize,
     },
-    /// Run benchmarks on a thread of their own, storing the results; on CUDA GPU `gpu`.
+    /// Run benchmarks on a thread of their own, storing the results, then a sustained load
+    /// (its GEMM and seconds); on CUDA GPU `gpu`. None runs no benchmarks, only the load.
     RunBench {
-        request: crate::bench::Request,
+        request: Option<crate::bench::Request>,
         cpu: bool,
         gpu: usize,
+        burn: Option<(crate::bench::Spec, f64)>,
     },
     CancelBench,
     LoadBenchHistory,
@@ -376,6 +382,20 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                 effects: Vec::new(),
             }
         }
+        Msg::BenchWindow(w) => {
+            state.bench.windows.push(w);
+            Outcome {
+                redraw: state.tab == Tab::Bench,
+                effects: Vec::new(),
+            }
+        }
+        Msg::BenchBurned(b) => {
+            state.bench.burned = Some(b);
+            Outcome {
+                redraw: state.tab == Tab::Bench,
+                effects: Vec::new(),
+            }
+        }
         Msg::BenchDone(r) => {
             state.bench.running = false;
             match r {
@@ -398,10 +418,11 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                         .iter()
                         .filter(|r| r.result.is_some())
                         .count();
-                    state.toast = Some(match (failed, wrong) {
+                    let mut toast = match (failed, wrong) {
                         _ if state.bench.cancelled => {
                             format!("cancelled: {done} of {} benchmarks ran", state.bench.total)
                         }
+                        _ if state.bench.rows.is_empty() => format!("on {}", device.name),
                         (0, 0) => format!(
                             "{} benchmarks done on {}",
                             state.bench.rows.len(),
@@ -409,7 +430,22 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                         ),
                         (f, 0) => format!("{f} benchmarks failed"),
                         (_, w) => format!("{w} results failed the correctness check"),
-                    });
+                    };
+                    match &state.bench.burned {
+                        Some(Ok(b)) if !b.correct() => {
+                            toast.push_str(" · the sustained load computed a wrong result");
+                        }
+                        Some(Ok(b)) => toast.push_str(&format!(
+                            " · sustained load held {:.1}% ({} → {} {})",
+                            100.0 * b.sustained,
+                            crate::ui::text::fig(b.start),
+                            crate::ui::text::fig(b.end),
+                            b.unit.as_str()
+                        )),
+                        Some(Err(e)) => toast.push_str(&format!(" · sustained load: {e}")),
+                        None => {}
+                    }
+                    state.toast = Some(toast);
                     state.bench.device = Some(device);
                 }
                 Err(why) => {
@@ -765,7 +801,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                 state.toast = Some("benchmarks are running; esc cancels them".into());
             } else if let (false, super::bench::Cuda::Unavailable(why)) = (b.cpu, &b.cuda) {
                 state.toast = Some(format!("{why} · c switches to the CPU backend"));
-            } else if b.kinds.is_empty() {
+            } else if b.kinds.is_empty() && b.burn_spec().is_none() {
                 state.toast = Some("check at least one benchmark (space)".into());
             } else {
                 // NVML numbers GPUs by PCI bus, CUDA by speed unless told otherwise: the
@@ -796,12 +832,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                         .collect()
                 };
                 if busy.is_empty() {
-                    state.bench.start();
-                    effects.push(Effect::RunBench {
-                        request: state.bench.request(),
-                        cpu: state.bench.cpu,
-                        gpu: state.bench.gpu,
-                    });
+                    effects.push(start_bench(&mut state.bench));
                 } else {
                     state.modal = Some(Modal::ConfirmBench { processes: busy });
                 }
@@ -1126,12 +1157,7 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
         }
         Modal::ConfirmBench { .. } => {
             if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                state.bench.start();
-                effects.push(Effect::RunBench {
-                    request: state.bench.request(),
-                    cpu: state.bench.cpu,
-                    gpu: state.bench.gpu,
-                });
+                effects.push(start_bench(&mut state.bench));
             } else {
                 state.toast = Some("not run: the GPU is in use".into());
             }
@@ -1184,5 +1210,17 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
     Outcome {
         redraw: true,
         effects,
+    }
+}
+
+/// Start what the Bench tab's checklist asks for: the benchmarks checked, then the sustained
+/// load when one is chosen.
+fn start_bench(b: &mut super::bench::BenchState) -> Effect {
+    b.start();
+    Effect::RunBench {
+        request: (!b.kinds.is_empty()).then(|| b.request()),
+        cpu: b.cpu,
+        gpu: b.gpu,
+        burn: b.burn_spec(),
     }
 }

@@ -30,7 +30,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     checklist(frame, list, state);
     let gemm_points = gemm_points(b);
     let history_rows = b.history_specs().len().min(8) as u16;
-    let show_chart = gemm_points.iter().any(|(_, pts)| pts.len() >= 2) && right.height >= 24;
+    // The sustained load's chart takes the GEMM chart's place once it has begun.
+    let show_burn = !b.windows.is_empty() && right.height >= 20;
+    let show_chart =
+        show_burn || gemm_points.iter().any(|(_, pts)| pts.len() >= 2) && right.height >= 24;
     let result_rows = (b.rows.len() as u16 + 3).max(5);
     let [results, chart, history] = Layout::vertical([
         Constraint::Length(if show_chart {
@@ -43,7 +46,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     ])
     .areas(right);
     results_table(frame, results, state);
-    if show_chart {
+    if show_burn {
+        burn_chart(frame, chart, state);
+    } else if show_chart {
         gemm_chart(frame, chart, state, &gemm_points);
     }
     history_panel(frame, history, state);
@@ -130,6 +135,7 @@ fn checklist(frame: &mut Frame, area: Rect, state: &State) {
             Item::Precision(p) => format!("  [{}] {}", mark(b.checked(*item)), p.as_str()),
             Item::Size => format!("  size: {}", b.size_text()),
             Item::Gpu => b.gpu_text(),
+            Item::Burn => b.burn_text(),
         };
         let dim = matches!(item, Item::Precision(_) | Item::Size) && !b.kinds.contains(&Kind::Gemm)
             || b.cpu
@@ -356,6 +362,132 @@ fn gemm_chart(
             Axis::default()
                 .bounds([0.0, y1 * 1.1])
                 .labels(vec![Line::from("0"), Line::from(num(y1))])
+                .style(t.fg(Role::Muted)),
+        );
+    frame.render_widget(chart, area);
+}
+
+/// The sustained load, a point a second: throughput as a share of the first second's, and the
+/// SM clock as a share of its highest, on one percent axis; the summary on the edges once done.
+fn burn_chart(frame: &mut Frame, area: Rect, state: &State) {
+    let t = &state.theme;
+    let b = &state.bench;
+    let unit = crate::bench::Unit::TflopS.as_str();
+    let first = b
+        .windows
+        .first()
+        .map_or(1.0, |w| w.value)
+        .max(f64::MIN_POSITIVE);
+    let held: Vec<(f64, f64)> = b
+        .windows
+        .iter()
+        .map(|w| (w.t, 100.0 * w.value / first))
+        .collect();
+    let max_clock = b
+        .windows
+        .iter()
+        .filter_map(|w| {
+            let c = w.conditions.as_ref()?;
+            c.sm_clock_max_mhz.or(c.sm_clock_mhz)
+        })
+        .max()
+        .map_or(0.0, f64::from);
+    let clock: Vec<(f64, f64)> = b
+        .windows
+        .iter()
+        .filter_map(|w| Some((w.t, f64::from(w.conditions.as_ref()?.sm_clock_mhz?))))
+        .filter(|_| max_clock > 0.0)
+        .map(|(x, c)| (x, 100.0 * c / max_clock))
+        .collect();
+    let lo = held
+        .iter()
+        .chain(&clock)
+        .map(|p| p.1)
+        .fold(100.0f64, f64::min);
+    let lo = (lo - 5.0).floor().max(0.0);
+    let hi = held
+        .iter()
+        .chain(&clock)
+        .map(|p| p.1)
+        .fold(100.0f64, f64::max)
+        + 2.0;
+    let x1 = held.last().map_or(1.0, |p| p.0).max(1.0);
+    let mut datasets = vec![
+        Dataset::default()
+            .name(format!("{unit}, % of the first second"))
+            .marker(Marker::Braille)
+            .graph_type(GraphType::Line)
+            .style(ratatui::style::Style::default().fg(t.series(0)))
+            .data(&held),
+    ];
+    if !clock.is_empty() {
+        datasets.push(
+            Dataset::default()
+                .name(format!("SM clock, % of {max_clock:.0} MHz"))
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(ratatui::style::Style::default().fg(t.series(1)))
+                .data(&clock),
+        );
+    }
+    let (label, secs) = b
+        .burn_spec()
+        .map_or((String::new(), 0.0), |(spec, secs)| (spec.label(), secs));
+    let (title, bottom) = match &b.burned {
+        Some(Ok(x)) => {
+            let c = x.conditions.clone().unwrap_or_default();
+            let mut bottom = c.brief();
+            if c.throttled() {
+                bottom.push_str(&format!(" · {}", c.throttle.join(", ")));
+            }
+            if !x.correct() {
+                bottom.push_str(" · WRONG");
+            }
+            (
+                format!(
+                    " Sustained {label}: {} → {} {unit}, held {:.1}% ",
+                    fig(x.start),
+                    fig(x.end),
+                    100.0 * x.sustained
+                ),
+                bottom,
+            )
+        }
+        Some(Err(e)) => (format!(" Sustained {label}: {e} "), String::new()),
+        None => (
+            format!(
+                " Sustained {label} · {x1:.0}/{secs:.0} s · {} {unit} ",
+                b.windows.last().map_or("-".into(), |w| fig(w.value))
+            ),
+            b.windows
+                .last()
+                .and_then(|w| w.conditions.as_ref())
+                .map_or(String::new(), |c| c.brief()),
+        ),
+    };
+    let mut block = Block::bordered()
+        .title(title)
+        .border_style(t.fg(Role::Border));
+    if !bottom.is_empty() {
+        block = block.title_bottom(Line::styled(format!(" {bottom} "), t.fg(Role::Muted)));
+    }
+    let chart = Chart::new(datasets)
+        .legend_position(Some(ratatui::widgets::LegendPosition::BottomLeft))
+        .hidden_legend_constraints((Constraint::Ratio(1, 1), Constraint::Ratio(1, 1)))
+        .block(block)
+        .x_axis(
+            Axis::default()
+                .bounds([0.0, x1])
+                .labels(vec![Line::from("0 s"), Line::from(format!("{x1:.0} s"))])
+                .style(t.fg(Role::Muted)),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([lo, hi])
+                .labels(vec![
+                    Line::from(format!("{lo:.0}%")),
+                    Line::from(format!("{hi:.0}%")),
+                ])
                 .style(t.fg(Role::Muted)),
         );
     frame.render_widget(chart, area);
