@@ -96,6 +96,18 @@ impl Pty {
             .unwrap_or(f64::NAN)
             / 1024.0
     }
+    /// Prints the process's CPU over the next `secs` seconds.
+    fn report_cpu(&self, tag: &str, what: &str, secs: f64) {
+        let c0 = self.cpu_seconds();
+        std::thread::sleep(Duration::from_secs_f64(secs));
+        let c1 = self.cpu_seconds();
+        println!(
+            "{tag} CPU over {secs} s {what}: {:.3} s = {:.2}% of one core",
+            c1 - c0,
+            (c1 - c0) / secs * 100.0
+        );
+    }
+
     fn cpu_seconds(&self) -> f64 {
         let pid = self.child.process_id().unwrap();
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -159,14 +171,7 @@ fn main() {
         "memory   workbench with W loaded, 10 runs x 4 metrics x {steps} points overlaid: RSS {rss:.1} MB (peak {hwm:.1} MB)"
     );
     let idle = if quick { 1.0 } else { 10.0 };
-    let c0 = p.cpu_seconds();
-    std::thread::sleep(Duration::from_secs_f64(idle));
-    let c1 = p.cpu_seconds();
-    println!(
-        "idle     CPU over {idle} s with nothing running: {:.3} s = {:.2}% of one core",
-        c1 - c0,
-        (c1 - c0) / idle * 100.0
-    );
+    p.report_cpu("idle    ", "with nothing running", idle);
     p.send("q");
     let _ = p.child.wait();
 
@@ -181,14 +186,7 @@ fn main() {
     p.send("3");
     p.wait("H100 80GB HBM3");
     std::thread::sleep(Duration::from_millis(1500));
-    let c0 = p.cpu_seconds();
-    std::thread::sleep(Duration::from_secs_f64(idle));
-    let c1 = p.cpu_seconds();
-    println!(
-        "gpus     CPU over {idle} s on the GPUs tab, 8 GPUs at a 1 s refresh: {:.3} s = {:.2}% of one core",
-        c1 - c0,
-        (c1 - c0) / idle * 100.0
-    );
+    p.report_cpu("gpus    ", "on the GPUs tab, 8 GPUs at a 1 s refresh", idle);
     p.send("q");
     let _ = p.child.wait();
 

@@ -289,6 +289,35 @@ impl CudaBackend {
         }
     }
 
+    /// Untimed repetitions, `before` and `body` each, until the GPU has done them.
+    fn warm_up(
+        &self,
+        before: &mut impl FnMut() -> Result<(), String>,
+        body: &mut impl FnMut() -> Result<(), String>,
+    ) -> Result<(), String> {
+        for _ in 0..WARMUP {
+            before()?;
+            body()?;
+        }
+        self.stream.synchronize().map_err(err("warm-up"))
+    }
+
+    /// Seconds of GPU time between two events recorded around what `work` queues.
+    fn between_events(&self, work: impl FnOnce() -> Result<(), String>) -> Result<f64, String> {
+        use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
+        let start = self
+            .stream
+            .record_event(Some(CU_EVENT_DEFAULT))
+            .map_err(err("an event"))?;
+        work()?;
+        let end = self
+            .stream
+            .record_event(Some(CU_EVENT_DEFAULT))
+            .map_err(err("an event"))?;
+        let ms = start.elapsed_ms(&end).map_err(err("event timing"))?;
+        Ok(f64::from(ms) / 1e3)
+    }
+
     /// Time `reps` repetitions of `body` with events around it; `before` runs untimed first.
     fn timed(
         &self,
@@ -298,29 +327,14 @@ impl CudaBackend {
         mut before: impl FnMut() -> Result<(), String>,
         mut body: impl FnMut() -> Result<(), String>,
     ) -> Result<Vec<f64>, String> {
-        use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
-        for _ in 0..WARMUP {
-            before()?;
-            body()?;
-        }
-        self.stream.synchronize().map_err(err("warm-up"))?;
+        self.warm_up(&mut before, &mut body)?;
         let mut out = Vec::with_capacity(reps);
         for i in 0..reps {
             if cancel.load(Ordering::Relaxed) {
                 break;
             }
             before()?;
-            let start = self
-                .stream
-                .record_event(Some(CU_EVENT_DEFAULT))
-                .map_err(err("an event"))?;
-            body()?;
-            let end = self
-                .stream
-                .record_event(Some(CU_EVENT_DEFAULT))
-                .map_err(err("an event"))?;
-            let ms = start.elapsed_ms(&end).map_err(err("event timing"))?;
-            out.push(f64::from(ms) / 1e3);
+            out.push(self.between_events(&mut body)?);
             tick(i + 1);
         }
         Ok(out)
@@ -339,12 +353,7 @@ impl CudaBackend {
         mut before: impl FnMut() -> Result<(), String>,
         mut body: impl FnMut() -> Result<(), String>,
     ) -> Result<Vec<f64>, String> {
-        use cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT;
-        for _ in 0..WARMUP {
-            before()?;
-            body()?;
-        }
-        self.stream.synchronize().map_err(err("warm-up"))?;
+        self.warm_up(&mut before, &mut body)?;
         on(Sustained::Started);
         let start = Instant::now();
         let mut out = Vec::new();
@@ -353,18 +362,12 @@ impl CudaBackend {
             let window = Instant::now();
             let (mut gpu_seconds, mut reps) = (0.0, 0usize);
             while window.elapsed().as_secs_f64() < every && !cancel.load(Ordering::Relaxed) {
-                let a = self
-                    .stream
-                    .record_event(Some(CU_EVENT_DEFAULT))
-                    .map_err(err("an event"))?;
-                for _ in 0..batch {
-                    body()?;
-                }
-                let b = self
-                    .stream
-                    .record_event(Some(CU_EVENT_DEFAULT))
-                    .map_err(err("an event"))?;
-                let s = f64::from(a.elapsed_ms(&b).map_err(err("event timing"))?) / 1e3;
+                let s = self.between_events(|| {
+                    for _ in 0..batch {
+                        body()?;
+                    }
+                    Ok(())
+                })?;
                 gpu_seconds += s;
                 reps += batch;
                 if s < every / 8.0 {
