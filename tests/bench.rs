@@ -182,6 +182,55 @@ fn the_cpu_sustains_a_load_and_says_how_it_held_up() {
 }
 
 #[test]
+fn history_lists_each_devices_benchmarks_with_their_trend_and_drops() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["demo", "--no-open"])
+        .arg(&ws)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = gantry(&ws, &["bench", "--history"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.starts_with("NVIDIA A100-SXM4-80GB (cuda) · "),
+        "{text}"
+    );
+    let bf16 = text
+        .lines()
+        .find(|l| l.starts_with("gemm bf16 8192"))
+        .expect(&text);
+    assert!(
+        bf16.contains("259.4 TFLOP/s") && bf16.ends_with("▼ 8.0% below median (sw thermal)"),
+        "{bf16}"
+    );
+    let launch = text
+        .lines()
+        .find(|l| l.starts_with("launch events"))
+        .unwrap();
+    assert!(!launch.contains('▼'), "{launch}");
+    let out = gantry(&ws, &["bench", "--history", "--only", "membw", "--json"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 1, "--only filters: {v}");
+    assert_eq!(rows[0]["label"], "membw sm-triad 1 GiB");
+    assert_eq!(rows[0]["runs"], 5);
+    assert!(rows[0]["drop_pct"].is_null());
+    // A workspace with none says so, and how to get some.
+    let (_h, empty) = workspace();
+    let out = gantry(&empty, &["bench", "--history"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no benchmark results are stored"));
+}
+
+#[test]
 fn a_result_keeps_its_gpu_conditions_in_the_store() {
     use gantry::bench::{BenchResult, Conditions, DeviceInfo, Precision, Spec, Stats};
     let dir = tempfile::tempdir().unwrap();

@@ -146,7 +146,7 @@ pub async fn run(
     println!(
         "  {w}   (4: Bench; the A100's history flags a drop and the thermal slowdown behind it; c picks the CPU backend, r runs)"
     );
-    println!("  {w} bench --cpu   (or, on a GPU box: {w} bench)");
+    println!("  {w} bench --cpu   (or, on a GPU box: {w} bench); {w} bench --history");
     println!(
         "  {w} bench --cpu --burn 10   (a sustained load; on a GPU box: bench --burn 60 --gpu all)"
     );

@@ -77,6 +77,25 @@ pub fn short(x: f64) -> String {
     }
 }
 
+const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+
+/// The last `w` values as block characters, lowest to highest.
+pub fn sparkline(values: &[f64], w: usize) -> String {
+    let v = &values[values.len().saturating_sub(w)..];
+    let (lo, hi) = v
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
+    v.iter()
+        .map(|x| {
+            if hi - lo <= f64::EPSILON {
+                SPARK[3]
+            } else {
+                SPARK[(((x - lo) / (hi - lo)) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
 /// Cut to `width` characters, marking the cut with `…`.
 pub fn fit(s: &str, width: usize) -> String {
     if s.chars().count() <= width {

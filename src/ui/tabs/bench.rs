@@ -15,7 +15,7 @@ use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
 use crate::app::{Modal, State};
 use crate::bench::{Conditions, Kind, Precision};
 use crate::config::Role;
-use crate::ui::text::{fig, fit, num};
+use crate::ui::text::{fig, fit, num, sparkline};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -491,24 +491,6 @@ fn burn_chart(frame: &mut Frame, area: Rect, state: &State) {
                 .style(t.fg(Role::Muted)),
         );
     frame.render_widget(chart, area);
-}
-
-const SPARK: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
-
-fn sparkline(values: &[f64], w: usize) -> String {
-    let v = &values[values.len().saturating_sub(w)..];
-    let (lo, hi) = v
-        .iter()
-        .fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(*x), b.max(*x)));
-    v.iter()
-        .map(|x| {
-            if hi - lo <= f64::EPSILON {
-                SPARK[3]
-            } else {
-                SPARK[(((x - lo) / (hi - lo)) * 7.0).round() as usize]
-            }
-        })
-        .collect()
 }
 
 fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
