@@ -391,7 +391,7 @@ fn a_sustained_load_alone_is_charted_second_by_second() {
     update(&mut s, Msg::BenchDone(Ok(h200())));
     assert_eq!(
         s.toast.as_deref(),
-        Some("on NVIDIA H200 · sustained load held 98.0% (702.0 → 688.0 TFLOP/s)")
+        Some("NVIDIA H200: sustained load held 98.0% (702.0 → 688.0 TFLOP/s)")
     );
     let text = screen(&s, 120, 40);
     assert!(

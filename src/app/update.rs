@@ -422,7 +422,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                         _ if state.bench.cancelled => {
                             format!("cancelled: {done} of {} benchmarks ran", state.bench.total)
                         }
-                        _ if state.bench.rows.is_empty() => format!("on {}", device.name),
+                        _ if state.bench.rows.is_empty() => format!("{}:", device.name),
                         (0, 0) => format!(
                             "{} benchmarks done on {}",
                             state.bench.rows.len(),
@@ -431,18 +431,21 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                         (f, 0) => format!("{f} benchmarks failed"),
                         (_, w) => format!("{w} results failed the correctness check"),
                     };
+                    let sep = if toast.ends_with(':') { " " } else { " · " };
                     match &state.bench.burned {
                         Some(Ok(b)) if !b.correct() => {
-                            toast.push_str(" · the sustained load computed a wrong result");
+                            toast.push_str(&format!(
+                                "{sep}the sustained load computed a wrong result"
+                            ));
                         }
                         Some(Ok(b)) => toast.push_str(&format!(
-                            " · sustained load held {:.1}% ({} → {} {})",
+                            "{sep}sustained load held {:.1}% ({} → {} {})",
                             100.0 * b.sustained,
                             crate::ui::text::fig(b.start),
                             crate::ui::text::fig(b.end),
                             b.unit.as_str()
                         )),
-                        Some(Err(e)) => toast.push_str(&format!(" · sustained load: {e}")),
+                        Some(Err(e)) => toast.push_str(&format!("{sep}sustained load: {e}")),
                         None => {}
                     }
                     state.toast = Some(toast);
