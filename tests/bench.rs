@@ -179,6 +179,17 @@ fn the_cpu_sustains_a_load_and_says_how_it_held_up() {
         "{text}"
     );
     assert!(text.lines().nth(2).unwrap().ends_with("ok"), "{text}");
+    // A precision the CPU has not: said, and a failure.
+    let out = gantry(
+        &ws,
+        &["bench", "--cpu", "--burn", "1", "--precision", "bf16"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("CPU: the CPU backend has no bf16 GEMM"),
+        "{err}"
+    );
 }
 
 #[test]

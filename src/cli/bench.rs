@@ -459,11 +459,7 @@ async fn burn(
     for (i, _) in &gpus {
         let pb = bars.add(ProgressBar::new(secs.ceil() as u64));
         pb.set_style(style.clone());
-        pb.set_prefix(if args.cpu {
-            "CPU".to_string()
-        } else {
-            format!("GPU {i}")
-        });
+        pb.set_prefix(device_name(args.cpu, *i));
         let (i, cpu, spec, cancel) = (*i, args.cpu, spec.clone(), cancel.clone());
         threads.push(std::thread::spawn(move || {
             let opened = if cpu {
@@ -506,11 +502,14 @@ async fn burn(
             Ok(Ok((device, b))) => done.push((*i, device, b)),
             Ok(Err(why)) => {
                 failed = true;
-                eprintln!("gantry: GPU {i}: {why}");
+                eprintln!("gantry: {}: {why}", device_name(args.cpu, *i));
             }
             Err(_) => {
                 failed = true;
-                eprintln!("gantry: GPU {i}: the load's thread ended abruptly");
+                eprintln!(
+                    "gantry: {}: the load's thread ended abruptly",
+                    device_name(args.cpu, *i)
+                );
             }
         }
     }
@@ -540,14 +539,20 @@ async fn burn(
         );
         return Ok(ExitCode::from(1));
     }
-    if failed && done.is_empty() {
-        return Ok(ExitCode::from(3));
-    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// "CPU" or "GPU 3", for messages about one device of a load.
+fn device_name(cpu: bool, gpu: usize) -> String {
+    if cpu {
+        "CPU".into()
+    } else {
+        format!("GPU {gpu}")
+    }
 }
 
 /// How each device held up under the load.
