@@ -613,6 +613,40 @@ fn without_a_driver_metrics_say_gpu_down_and_the_api_still_serves() {
 }
 
 #[test]
+fn metrics_carry_the_newest_benchmark_of_each_device_and_its_drop() {
+    let home = tempfile::tempdir().unwrap();
+    let ws = home.path().join("demo");
+    let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .args(["demo", "--no-open"])
+        .arg(&ws)
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let s = Server::start(&ws, &[], &[]);
+    let (st, text) = s.text("/metrics");
+    assert_eq!(st, 200);
+    let line = |name: &str, bench: &str| {
+        text.lines()
+            .find(|l| {
+                l.starts_with(&format!("{name}{{")) && l.contains(&format!("benchmark=\"{bench}\""))
+            })
+            .unwrap_or_else(|| panic!("no {name} for {bench}:\n{text}"))
+            .to_string()
+    };
+    // The demo's A100: bf16 dropped 8% on its last day, the triad held.
+    let bf16 = line("gantry_bench_result", "gemm bf16 8192");
+    assert!(
+        bf16.contains("device=\"NVIDIA A100-SXM4-80GB\"") && bf16.contains("unit=\"TFLOP/s\""),
+        "{bf16}"
+    );
+    assert!(bf16.ends_with(" 259.4"), "{bf16}");
+    assert!(line("gantry_bench_below_median", "gemm bf16 8192").ends_with(" 1"));
+    assert!(line("gantry_bench_below_median", "membw sm-triad 1 GiB").ends_with(" 0"));
+    assert!(text.contains("# TYPE gantry_bench_result_timestamp_seconds gauge"));
+}
+
+#[test]
 fn a_script_that_dies_without_ending_its_run_leaves_it_crashed() {
     let (_home, ws) = workspace();
     let s = Server::start(&ws, &[], &[]);

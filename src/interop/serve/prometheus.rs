@@ -184,6 +184,62 @@ pub async fn render(s: &Served) -> anyhow::Result<String> {
         }
     }
 
+    // The newest result of each benchmark on each device, from the bench history: a rule can
+    // alert on a GPU that benchmarks slower than it used to.
+    let history = s.store.bench_history(None).await?;
+    let mut groups: Vec<(&str, &str, &crate::bench::Spec)> = Vec::new();
+    for h in &history {
+        let k = (h.device_uuid.as_str(), h.host.as_str(), &h.spec);
+        if !groups.contains(&k) {
+            groups.push(k);
+        }
+    }
+    let mut newest = Vec::new();
+    for (uuid, host, spec) in groups {
+        let runs: Vec<&crate::store::StoredBench> = history
+            .iter()
+            .filter(|h| h.device_uuid == uuid && h.host == host && &h.spec == spec)
+            .collect();
+        let Some(last) = runs.last() else { continue };
+        let before: Vec<f64> = runs[..runs.len() - 1]
+            .iter()
+            .map(|h| h.stats.median)
+            .collect();
+        let drop = crate::bench::drop_below(last.stats.median, last.unit, &before);
+        newest.push((*last, spec.label(), drop));
+    }
+    for (name, help) in [
+        (
+            "gantry_bench_result",
+            "The median of the newest result of each benchmark on each device, in its unit",
+        ),
+        (
+            "gantry_bench_result_timestamp_seconds",
+            "When that result was measured",
+        ),
+        (
+            "gantry_bench_below_median",
+            "1 when that result is more than 5% worse than the median of the device's earlier ones",
+        ),
+    ] {
+        f.head(name, "gauge", help);
+        for (h, label, drop) in &newest {
+            let labels = [
+                ("device", h.device.as_str()),
+                ("uuid", h.device_uuid.as_str()),
+                ("host", h.host.as_str()),
+                ("benchmark", label.as_str()),
+                ("unit", h.unit.as_str()),
+            ];
+            let v = match name {
+                "gantry_bench_result" => h.stats.median,
+                "gantry_bench_result_timestamp_seconds" => h.started_ms as f64 / 1000.0,
+                _ => f64::from(u8::from(drop.is_some())),
+            };
+            f.sample(name, &labels, v);
+        }
+    }
+
     let c = &s.counters;
     for (name, help, v) in [
         (
