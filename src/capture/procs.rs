@@ -112,8 +112,25 @@ pub struct Describer {
     parents: Vec<u32>,
 }
 
-/// At most this many /proc/PID/stat files are kept open; further processes are read by path.
+/// At most this many /proc/PID/stat files are kept open (fewer under a low open-file limit: a
+/// quarter of it); further processes are read by path.
 const MAX_OPEN: usize = 512;
+
+fn max_open() -> usize {
+    static LIMIT: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *LIMIT.get_or_init(|| {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the struct we pass.
+        if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) } == 0 {
+            MAX_OPEN.min((r.rlim_cur / 4) as usize)
+        } else {
+            64
+        }
+    })
+}
 
 struct Fixed {
     start: i64,
@@ -187,7 +204,7 @@ impl Describer {
             let mut file = None;
             let s = match known {
                 Some(s) => s,
-                None if !self.fixed.contains_key(&pid) && open < MAX_OPEN => {
+                None if !self.fixed.contains_key(&pid) && open < max_open() => {
                     let Some(f) = open_stat(i64::from(pid)) else {
                         continue;
                     };
