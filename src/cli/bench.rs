@@ -220,6 +220,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                         .map(|(r, p, d)| (r, p.clone(), *d))
                         .collect();
                     print!("{}", table(&run.device, &refs));
+                    println!("{}", verdict(&run.rows));
                 }
                 runs.push(*run);
             }
@@ -544,6 +545,44 @@ async fn burn(
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One line under the table: how many results, which fell below this device's history (and
+/// what held the clocks down), and whether every check passed.
+fn verdict(rows: &[Row]) -> String {
+    let below: Vec<String> = rows
+        .iter()
+        .filter(|(_, _, d)| d.is_some())
+        .map(
+            |(r, _, _)| match r.conditions.as_ref().filter(|c| c.throttled()) {
+                Some(c) => format!("{} ({})", r.spec.label(), c.throttle.join(", ")),
+                None => r.spec.label(),
+            },
+        )
+        .collect();
+    let compared = rows.iter().filter(|(_, past, _)| !past.is_empty()).count();
+    let wrong = rows.iter().filter(|(r, _, _)| !r.correct()).count();
+    let checked = rows.iter().filter(|(r, _, _)| r.check.is_some()).count();
+    let mut parts = vec![format!(
+        "{} result{}",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    )];
+    parts.push(match (compared, below.len()) {
+        (0, _) => "the first on this device: the next run is compared with them".into(),
+        (n, 0) => format!("{n} compared with this device's history, none below it"),
+        (n, _) => format!(
+            "{n} compared, ▼ below this device's history: {}",
+            below.join(", ")
+        ),
+    });
+    if checked > 0 {
+        parts.push(match wrong {
+            0 => format!("all {checked} checks ok"),
+            w => format!("{w} of {checked} checks WRONG"),
+        });
+    }
+    parts.join(" · ")
 }
 
 /// "CPU" or "GPU 3", for messages about one device of a load.
@@ -907,6 +946,36 @@ mod tests {
             check: None,
             conditions,
         }
+    }
+
+    #[test]
+    fn the_verdict_names_what_fell_below_and_why() {
+        let spec = Spec::gemm(Precision::Bf16, 8192, "cublas");
+        let hot = Conditions {
+            throttle: vec!["power cap".into()],
+            ..Conditions::default()
+        };
+        let first = vec![(result(spec.clone(), 700.0, None), vec![], None)];
+        assert_eq!(
+            verdict(&first),
+            "1 result · the first on this device: the next run is compared with them"
+        );
+        let rows = vec![
+            (
+                result(spec.clone(), 640.0, Some(hot)),
+                vec![700.0],
+                Some(0.086),
+            ),
+            (
+                result(Spec::other(Kind::Launch, 1000, "events"), 2.1, None),
+                vec![2.1],
+                None,
+            ),
+        ];
+        assert_eq!(
+            verdict(&rows),
+            "2 results · 2 compared, ▼ below this device's history: gemm bf16 8192 (power cap)"
+        );
     }
 
     #[test]
