@@ -97,14 +97,36 @@ impl Workspace {
         }
         for dir in lookup.cwd.ancestors() {
             let marker = dir.join(MARKER);
-            if marker.is_dir() {
-                return Ok(Workspace {
-                    root: dir.to_path_buf(),
-                    source: Source::Ancestor {
-                        cwd: lookup.cwd.clone(),
-                    },
-                });
+            if fs::symlink_metadata(&marker).is_err() {
+                continue; // nothing named .gantry here
             }
+            // Something is named .gantry: a workspace, or a mistake to name, never to pass over
+            // for another workspace.
+            match fs::metadata(&marker) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(UserError::new(format!(
+                        "{} is a file, not a workspace folder",
+                        marker.display()
+                    ))
+                    .hint("move that file aside, then run `gantry init` there, or pass --workspace DIR"));
+                }
+                Err(e) => {
+                    return Err(
+                        UserError::new(format!("{} cannot be followed", marker.display()))
+                            .cause(e)
+                            .hint(
+                                "a broken symbolic link? fix or remove it, or pass --workspace DIR",
+                            ),
+                    );
+                }
+            }
+            return Ok(Workspace {
+                root: dir.to_path_buf(),
+                source: Source::Ancestor {
+                    cwd: lookup.cwd.clone(),
+                },
+            });
         }
         let data = lookup.user_data.clone().ok_or_else(|| {
             UserError::new("no workspace found and no user data directory is known")
@@ -279,6 +301,27 @@ mod tests {
         let ws = Workspace::resolve(&l).unwrap();
         assert_eq!(ws.root, t.path().join("proj"));
         assert!(matches!(ws.source, Source::Ancestor { .. }));
+    }
+
+    #[test]
+    fn a_gantry_file_or_broken_link_above_is_an_error_not_a_fallback() {
+        let t = tempfile::tempdir().unwrap();
+        let proj = t.path().join("proj");
+        std::fs::create_dir_all(proj.join("src")).unwrap();
+        std::fs::write(proj.join(MARKER), "not a folder").unwrap();
+        let mut l = lookup(&proj.join("src"));
+        l.user_data = Some(t.path().join("data"));
+        let e = Workspace::resolve(&l).unwrap_err().to_string();
+        assert!(e.contains(&proj.join(MARKER).display().to_string()), "{e}");
+        assert!(e.contains("is a file"), "{e}");
+        std::fs::remove_file(proj.join(MARKER)).unwrap();
+        std::os::unix::fs::symlink(t.path().join("gone"), proj.join(MARKER)).unwrap();
+        let e = Workspace::resolve(&l).unwrap_err().to_string();
+        assert!(e.contains("cannot be followed"), "{e}");
+        assert!(
+            !t.path().join("data").exists(),
+            "no fallback workspace was made"
+        );
     }
 
     #[test]

@@ -340,3 +340,80 @@ fn a_hand_edited_or_dirty_registry_is_named_not_trusted() {
     let e = ws.err(&["model", "add", "m", "m"]);
     assert!(e.contains("has uncommitted edits"), "{e}");
 }
+
+#[test]
+fn names_git_cannot_tag_are_refused_before_anything_is_written() {
+    let ws = Ws::new();
+    ws.write("m/w.bin", b"x");
+    ws.ok(&["model", "add", "m", "m"]);
+    let head = ws.git(&["rev-parse", "main"]);
+    for bad in ["-x", "--help", "a..b", "w.lock", "dot.", ".hidden"] {
+        let e = ws.err(&["model", "add", "--", bad, "m"]);
+        assert!(e.contains("is not a model name"), "{bad}: {e}");
+    }
+    assert_eq!(
+        ws.git(&["rev-parse", "main"]),
+        head,
+        "no commit left behind"
+    );
+    assert_eq!(ws.git(&["tag"]).trim(), "m@v1");
+    ws.git(&["fsck"]);
+}
+
+#[test]
+fn aliases_that_resolve_as_versions_are_refused_and_latest_is_the_newest() {
+    let ws = Ws::new();
+    ws.write("m/w.bin", b"1");
+    ws.ok(&["model", "add", "m", "m"]);
+    ws.write("m/w.bin", b"2");
+    ws.ok(&["model", "add", "m", "m"]);
+    for bad in ["3", "v3", "latest"] {
+        let e = ws.err(&["model", "promote", "m@v1", bad]);
+        assert!(
+            e.contains("looks like a version") || e.contains("always means the newest"),
+            "{bad}: {e}"
+        );
+    }
+    let shown = ws.ok(&["model", "show", "m@latest", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["version"], 2);
+}
+
+#[test]
+fn a_file_rewritten_while_it_is_added_is_refused_not_registered_corrupt() {
+    use gantry::registry::{NewVersion, Registry};
+    let t = tempfile::tempdir().unwrap();
+    let gantry_dir = t.path().join(".gantry");
+    std::fs::create_dir_all(&gantry_dir).unwrap();
+    let file = t.path().join("ckpt.pt");
+    std::fs::write(&file, vec![1u8; 4 << 20]).unwrap();
+    let reg = Registry::open(&gantry_dir).unwrap();
+    let req = NewVersion {
+        name: "m".into(),
+        files: vec![("ckpt.pt".into(), file.clone())],
+        run: None,
+        notes: String::new(),
+        author: "t".into(),
+        hard_link: false,
+    };
+    // The training script is still saving: the checkpoint changes after gantry hashed it.
+    let seen = std::cell::Cell::new(0u64);
+    let err = reg
+        .add(&req, &|n| {
+            seen.set(seen.get() + n);
+            if seen.get() == 4 << 20 {
+                std::fs::write(&file, vec![2u8; 4 << 20]).unwrap();
+            }
+        })
+        .unwrap_err();
+    assert!(
+        format!("{err:#}").contains("changed while it was being stored"),
+        "{err:#}"
+    );
+    assert!(reg.versions("m").unwrap().is_empty(), "nothing registered");
+    // Once the file is whole, it registers and checks out.
+    let m = reg.add(&req, &|_| {}).unwrap();
+    assert_eq!(m.version, 1);
+    let (checked, problems) = reg.verify(None).unwrap();
+    assert_eq!((checked, problems.len()), (1, 0));
+}

@@ -87,12 +87,35 @@ async fn runs_round_trip_with_params_tags_and_status() {
     assert_eq!(a2.experiment, "vision");
     assert_eq!(a2.duration_ms(0), 8_000);
     assert!(
-        store
+        !store
             .finish_run("nope", RunStatus::Finished, None, 1)
             .await
-            .is_err()
+            .unwrap(),
+        "no such run: nothing recorded"
     );
-    let _ = b;
+    // Ends are compare-and-set: another command's `crashed` never overwrites a recorded end, and
+    // the supervisor's end replaces a `crashed` guessed while it was still finishing.
+    assert!(!store.mark_crashed(&a.id, 10_000).await.unwrap());
+    assert_eq!(store.run(&a.id).await.unwrap().status, RunStatus::Failed);
+    assert!(store.mark_crashed(&b.id, 10_000).await.unwrap());
+    assert!(
+        store
+            .finish_run(&b.id, RunStatus::Finished, Some(0), 11_000)
+            .await
+            .unwrap()
+    );
+    let b2 = store.run(&b.id).await.unwrap();
+    assert_eq!(
+        (b2.status, b2.exit_code, b2.ended_ms),
+        (RunStatus::Finished, Some(0), Some(11_000))
+    );
+    assert!(
+        !store
+            .finish_run(&b.id, RunStatus::Failed, Some(1), 12_000)
+            .await
+            .unwrap(),
+        "a second end is refused"
+    );
 }
 
 #[tokio::test]

@@ -25,6 +25,9 @@ pub const KEEP_MALFORMED: i64 = 20;
 /// At most this much is read per step, so one step's memory stays bounded.
 const READ_LIMIT: u64 = 64 << 20;
 
+/// How many of a file's first bytes are kept to tell a rewrite in place from an append.
+pub const HEAD_BYTES: usize = 256;
+
 /// What one step found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StepReport {
@@ -33,8 +36,15 @@ pub struct StepReport {
     pub malformed: usize,
     /// The file is missing (not created yet, or deleted).
     pub missing: bool,
-    /// The file shrank below what was read: it was replaced, and is read again from the start.
+    /// Another file took its place (a new inode): the old one is finished, the new one read from
+    /// its start.
     pub replaced: bool,
+    /// The same file was rewritten in place (`>` instead of `>>`, `open(path, "w")` again): it is
+    /// shorter than what was read, or its first bytes changed. It is read again from its start.
+    pub rewritten: bool,
+    /// The path holds something other than a regular file (a FIFO, a directory) or cannot be
+    /// opened (a symbolic link loop): why. Nothing is read from it and nothing waits on it.
+    pub unreadable: Option<String>,
     /// More is waiting beyond the read limit.
     pub more: bool,
 }
@@ -46,9 +56,38 @@ impl StepReport {
         self.malformed += o.malformed;
         self.missing |= o.missing;
         self.replaced |= o.replaced;
+        self.rewritten |= o.rewritten;
+        self.unreadable = self.unreadable.or(o.unreadable);
         self.more |= o.more;
         self
     }
+}
+
+/// Open a file to read only if it is a regular file, without ever waiting: a FIFO or a device at
+/// the path is refused at once (opening a FIFO to read would block until a writer came).
+pub fn open_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let t = f.metadata()?.file_type();
+    if t.is_file() {
+        return Ok(f);
+    }
+    let what = if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a device"
+    };
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("{} is {what}, not a regular file", path.display()),
+    ))
 }
 
 pub struct Tail {
@@ -68,6 +107,10 @@ pub struct Tail {
     /// The offset the store holds for this source (it differs from `state.byte_offset` only
     /// right after a switch to a replacing file).
     stored_offset: i64,
+    /// The first bytes read (at most `HEAD_BYTES`, never past `state.byte_offset`).
+    head: Vec<u8>,
+    /// After a rewrite in place: lines ending at or before this offset were read once before.
+    reread_until: i64,
 }
 
 impl Tail {
@@ -78,7 +121,7 @@ impl Tail {
         source: &'static str,
         path: &Path,
     ) -> Result<Tail> {
-        let state = store.ingest_state(run_id, source).await?;
+        let (state, head) = store.ingest_state(run_id, source).await?;
         let next_step = store
             .last_steps(run_id)
             .await?
@@ -96,6 +139,8 @@ impl Tail {
             buf: Vec::new(),
             file: None,
             stored_offset: state.byte_offset,
+            head,
+            reread_until: 0,
         })
     }
 
@@ -103,15 +148,52 @@ impl Tail {
         self.state
     }
 
+    /// Read from the start again: `rewrite` when the same file was rewritten in place.
+    fn restart(&mut self, rewrite: bool) {
+        self.reread_until = if rewrite { self.state.byte_offset } else { 0 };
+        if rewrite {
+            self.state.rewrites += 1;
+        }
+        self.state.byte_offset = 0;
+        self.state.line_count = 0;
+        self.skipping = false;
+        self.head.clear();
+    }
+
+    /// Whether `file` no longer holds what was read from it: shorter than what was read, or its
+    /// first bytes differ.
+    fn rewritten_in_place(&self, file: &std::fs::File) -> Result<bool> {
+        use std::os::unix::fs::FileExt;
+        let len = file.metadata()?.len();
+        if len < self.state.byte_offset as u64 {
+            return Ok(true);
+        }
+        if self.head.is_empty() {
+            return Ok(false);
+        }
+        let mut now = vec![0u8; self.head.len()];
+        file.read_exact_at(&mut now, 0)?;
+        Ok(now != self.head)
+    }
+
     /// Read what is new and store it. `at_end`: the writer is gone, so a last line without its
-    /// newline is taken too. `now_ms` stamps lines that carry no time.
+    /// newline is taken too. `now_ms` stamps lines that carry no time. An error (the store
+    /// failing, a full disk) leaves the position where it was: the same lines are read and stored
+    /// by a later step, none lost.
     pub async fn step(&mut self, store: &Store, now_ms: i64, at_end: bool) -> Result<StepReport> {
         use std::os::unix::fs::MetadataExt;
         let mut report = StepReport::default();
         let on_disk = match std::fs::metadata(&self.path) {
-            Ok(m) => Some(m),
+            Ok(m) if m.is_file() => Some(m),
+            Ok(_) => {
+                report.unreadable = open_regular(&self.path).err().map(|e| e.to_string());
+                None
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
+            Err(e) => {
+                report.unreadable = Some(format!("cannot read {}: {e}", self.path.display()));
+                None
+            }
         };
         let held_ino = self
             .file
@@ -120,47 +202,50 @@ impl Tail {
             .map(|m| m.ino());
         match (&on_disk, held_ino) {
             (None, None) => {
-                report.missing = true;
+                report.missing = report.unreadable.is_none();
                 return Ok(report);
             }
-            (None, Some(_)) => report.missing = true, // deleted: read what the held file still has
+            // Deleted, or something else put there: read what the held file still has.
+            (None, Some(_)) => report.missing = report.unreadable.is_none(),
             (Some(m), Some(ino)) if m.ino() != ino => {
                 // Replaced: finish the old file, then start the new one from its beginning.
                 let mut old = self.read_held(store, now_ms, true).await?;
                 old.replaced = true;
                 self.file = None;
-                self.state.byte_offset = 0;
-                self.state.line_count = 0;
-                self.skipping = false;
-                self.file = std::fs::File::open(&self.path).ok();
+                self.restart(false);
+                self.file = open_regular(&self.path).ok();
                 let new = self.read_held(store, now_ms, at_end).await?;
-                return Ok(old.merge(new));
+                return Ok(report.merge(old).merge(new));
             }
             _ => {}
         }
         if self.file.is_none() {
-            let f = match std::fs::File::open(&self.path) {
+            let f = match open_regular(&self.path) {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                     report.missing = true;
                     return Ok(report);
                 }
-                Err(e) => return Err(anyhow::anyhow!("cannot read {}: {e}", self.path.display())),
+                Err(e) => {
+                    report.unreadable = Some(e.to_string());
+                    return Ok(report);
+                }
             };
-            if f.metadata()?.len() < self.state.byte_offset as u64 {
-                // Shorter than what was stored: replaced while no gantry was watching.
-                report.replaced = true;
-                self.state.byte_offset = 0;
-                self.state.line_count = 0;
-                self.skipping = false;
-            }
             self.file = Some(f);
+        }
+        if let Some(f) = &self.file
+            && on_disk.is_some()
+            && self.rewritten_in_place(f)?
+        {
+            self.restart(true);
+            report.rewritten = true;
         }
         let r = self.read_held(store, now_ms, at_end).await?;
         Ok(report.merge(r))
     }
 
-    /// Read and store what the held file has beyond the current offset.
+    /// Read and store what the held file has beyond the current offset. On an error nothing of
+    /// this read is kept: the position, steps and head are as they were before it.
     async fn read_held(&mut self, store: &Store, now_ms: i64, at_end: bool) -> Result<StepReport> {
         let mut report = StepReport::default();
         let Some(file) = self.file.as_mut() else {
@@ -176,11 +261,32 @@ impl Tail {
         self.buf.clear();
         file.seek(SeekFrom::Start(start))?;
         file.take(want).read_to_end(&mut self.buf)?;
+        let before = (
+            self.state,
+            self.next_step.clone(),
+            self.skipping,
+            self.head.len(),
+        );
         let buf = std::mem::take(&mut self.buf);
         let mut batch = self.parse(&buf, now_ms, at_end && !report.more, &mut report);
+        // The head grows with what was read until it holds HEAD_BYTES.
+        let consumed = (self.state.byte_offset as u64 - start) as usize;
+        if self.head.len() as u64 == start && self.head.len() < HEAD_BYTES {
+            let take = consumed.min(HEAD_BYTES - self.head.len());
+            self.head.extend_from_slice(&buf[..take]);
+        }
         self.buf = buf;
         batch.from_offset = self.stored_offset;
-        if !store.ingest(&self.run_id, self.source, &batch).await? {
+        batch.head = self.head.clone();
+        let stored = match store.ingest(&self.run_id, self.source, &batch).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                (self.state, self.next_step, self.skipping) = (before.0, before.1, before.2);
+                self.head.truncate(before.3);
+                return Err(e);
+            }
+        };
+        if !stored {
             // Another reader (recovery in another gantry) stored this part first: take its word.
             *self =
                 Tail::open(store, &self.run_id.clone(), self.source, &self.path.clone()).await?;
@@ -204,6 +310,7 @@ impl Tail {
         let mut series: Vec<(SeriesKind, String, Series)> = Vec::new();
         let mut malformed = Vec::new();
         let mut pos = 0usize;
+        let base = self.state.byte_offset;
         let mut bad = |state: &mut IngestState, line_no: i64, reason: String| {
             if state.malformed < KEEP_MALFORMED {
                 malformed.push((line_no, reason));
@@ -236,6 +343,9 @@ impl Tail {
             }
             self.state.line_count += 1;
             report.lines += 1;
+            if base + pos as i64 <= self.reread_until {
+                self.state.reread += 1;
+            }
             let line_no = self.state.line_count;
             if line.len() > MAX_LINE {
                 bad(
@@ -287,6 +397,7 @@ impl Tail {
             series,
             state: self.state,
             malformed,
+            head: Vec::new(),
         }
     }
 }
@@ -505,5 +616,142 @@ mod tests {
             .unwrap();
         assert_eq!(t.step(&store, 0, false).await.unwrap().points, 0);
         assert_eq!(t.step(&store, 0, true).await.unwrap().points, 1);
+    }
+
+    fn rewrite(path: &Path, text: &[u8]) {
+        // `>`: truncate and write the same file (same inode), as a shell redirection does.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(path)
+            .unwrap()
+            .write_all(text)
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_file_rewritten_in_place_is_read_again_from_its_start() {
+        let (_d, store, run, path) = setup().await;
+        append(&path, b"");
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
+        // `echo '{"step": N, "loss": N}' > $GANTRY_METRICS` in a loop: each line the same length.
+        let mut rewrites = 0;
+        for i in 1..=5 {
+            rewrite(
+                &path,
+                format!("{{\"step\": {i}, \"loss\": {i}}}\n").as_bytes(),
+            );
+            rewrites += usize::from(t.step(&store, 0, false).await.unwrap().rewritten);
+        }
+        // Python's open(path, "w") reopened with a longer batch each time.
+        rewrite(
+            &path,
+            b"{\"step\": 6, \"loss\": 6}\n{\"step\": 7, \"loss\": 7}\n",
+        );
+        rewrites += usize::from(t.step(&store, 0, false).await.unwrap().rewritten);
+        let loss = store
+            .load_series(&run, SeriesKind::Metric, "loss")
+            .await
+            .unwrap();
+        assert_eq!(loss.steps, [1, 2, 3, 4, 5, 6, 7], "every line stored once");
+        assert_eq!(rewrites, 5);
+        assert_eq!(
+            store.rewrites(&run).await.unwrap(),
+            [("metrics".to_string(), 5, 5)]
+        );
+        // A new reader (another gantry command) tells the next rewrite from what the store kept.
+        drop(t);
+        rewrite(&path, b"{\"step\": 8, \"loss\": 8}\n");
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
+        assert!(t.step(&store, 0, true).await.unwrap().rewritten);
+        let loss = store
+            .load_series(&run, SeriesKind::Metric, "loss")
+            .await
+            .unwrap();
+        assert_eq!(loss.steps.last(), Some(&8));
+        // Appending still just appends.
+        append(&path, b"{\"step\": 9, \"loss\": 9}\n");
+        assert!(!t.step(&store, 0, true).await.unwrap().rewritten);
+    }
+
+    #[tokio::test]
+    async fn a_fifo_or_a_directory_at_the_path_is_reported_and_never_waited_on() {
+        let (d, store, run, _) = setup().await;
+        let fifo = d.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid path string.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let dir = d.path().join("dir");
+        std::fs::create_dir(&dir).unwrap();
+        let looped = d.path().join("loop");
+        std::os::unix::fs::symlink(&looped, &looped).unwrap();
+        for (path, says) in [
+            (&fifo, "a FIFO (named pipe), not a regular file"),
+            (&dir, "a directory, not a regular file"),
+            (&looped, "cannot read"),
+        ] {
+            let mut t = Tail::open(&store, &run, SOURCE_METRICS, path)
+                .await
+                .unwrap();
+            // Opening a FIFO to read would block here until a writer came.
+            let r =
+                tokio::time::timeout(std::time::Duration::from_secs(10), t.step(&store, 0, true))
+                    .await
+                    .expect("a step never waits on the path")
+                    .unwrap();
+            let why = r.unreadable.expect("reported");
+            assert!(why.contains(says), "{why}");
+            assert!(!r.missing);
+        }
+        assert!(open_regular(&fifo).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_store_that_fails_loses_no_line_and_stores_each_once_when_it_recovers() {
+        let (d, store, run, path) = setup().await;
+        let db = d.path().join("g.db");
+        let sql = |q: &str| {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+            c.execute_batch(q).unwrap();
+        };
+        let mut t = Tail::open(&store, &run, SOURCE_METRICS, &path)
+            .await
+            .unwrap();
+        let lines = |from: i64, to: i64| {
+            (from..to)
+                .map(|i| format!("{{\"step\": {i}, \"x\": {i}}}\n"))
+                .collect::<String>()
+        };
+        append(&path, lines(0, 10).as_bytes());
+        t.step(&store, 0, false).await.unwrap();
+        // The disk fills: every write to the store fails, as SQLITE_FULL would.
+        sql("CREATE TRIGGER full BEFORE UPDATE ON ingest_sources BEGIN \
+             SELECT RAISE(ABORT, 'database or disk is full'); END;");
+        for k in 1..=3 {
+            append(&path, lines(k * 10, k * 10 + 10).as_bytes());
+            let e = t.step(&store, 0, false).await.unwrap_err();
+            assert!(format!("{e:#}").contains("disk is full"), "{e:#}");
+        }
+        sql("DROP TRIGGER full;");
+        append(&path, lines(40, 50).as_bytes());
+        while t.step(&store, 0, false).await.unwrap().more {}
+        let x = store
+            .load_series(&run, SeriesKind::Metric, "x")
+            .await
+            .unwrap();
+        assert_eq!(x.steps, (0..50).collect::<Vec<i64>>(), "each line once");
+        assert_eq!(t.state().line_count, 50);
+        // The pool still works: no connection was left inside a failed transaction.
+        for _ in 0..8 {
+            store
+                .set_tags(&run, &[("k".into(), "v".into())])
+                .await
+                .unwrap();
+        }
     }
 }

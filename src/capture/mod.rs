@@ -1,8 +1,10 @@
 //! `gantry run`: spawning the command (spawn), teeing its output and reading metric lines from it
 //! (output), tailing metrics files into the store exactly once (ingest, protocol), git state,
 //! params from flags, process sampling (procs), the supervisor that ties them (supervise), and
-//! catching up after gantry died (recover).
+//! catching up after gantry died (recover), and a run's end kept in its folder when the store
+//! cannot take it (ended).
 
+pub mod ended;
 pub mod git;
 pub mod ingest;
 pub mod output;

@@ -259,7 +259,7 @@ mod tests {
         );
         assert_eq!(
             classify("gantry: step=1 acc=0.5"),
-            Some(Ok(r#"{"step":1.0,"acc":0.5}"#.into()))
+            Some(Ok(r#"{"step":1,"acc":0.5}"#.into()))
         );
         assert_eq!(
             classify(r#"gantry: {"lr": 0.1}"#),
@@ -301,7 +301,7 @@ mod tests {
             "{}",
             lines[1]
         );
-        assert_eq!(lines[2], r#"{"time":3.000,"x":1.0}"#);
+        assert_eq!(lines[2], r#"{"time":3.000,"x":1}"#);
     }
 
     #[test]

@@ -60,6 +60,7 @@ impl Parser {
             return Err("not a JSON object".into());
         }
         let mut sink = Sink {
+            line: src,
             step: None,
             time: None,
             keys: &mut self.keys,
@@ -102,6 +103,7 @@ impl Parser {
 const OWNED_BASE: usize = usize::MAX / 2;
 
 struct Sink<'a> {
+    line: &'a str,
     step: Option<i64>,
     time: Option<f64>,
     keys: &'a mut Vec<(usize, usize, f64)>,
@@ -119,6 +121,12 @@ impl<'de> Visitor<'de> for &mut Sink<'_> {
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let val = map.next_value_seed(ValueSeed)?;
             match (key.as_ref(), val) {
+                ("step", Val::Int(s)) if i64::try_from(s).is_ok() => self.step = Some(s as i64),
+                ("step", Val::Int(s)) => {
+                    return Err(de::Error::custom(format!(
+                        "step must be an integer that fits in 64 bits, got {s}"
+                    )));
+                }
                 ("step", Val::Num(s)) if s.is_finite() && s.fract() == 0.0 && s.abs() < 9.0e15 => {
                     self.step = Some(s as i64)
                 }
@@ -127,6 +135,7 @@ impl<'de> Visitor<'de> for &mut Sink<'_> {
                         "step must be an integer, got {v}"
                     )));
                 }
+                ("time" | "timestamp", Val::Int(t)) => self.time = Some(t as f64),
                 ("time" | "timestamp", Val::Num(t)) if t.is_finite() => self.time = Some(t),
                 ("time" | "timestamp", v) => {
                     return Err(de::Error::custom(format!(
@@ -134,7 +143,21 @@ impl<'de> Visitor<'de> for &mut Sink<'_> {
                         key.as_ref()
                     )));
                 }
-                (_, Val::Num(x)) => {
+                (_, val @ (Val::Num(_) | Val::Int(_))) => {
+                    let x = match val {
+                        Val::Int(i) => i as f64,
+                        Val::Num(x) => x,
+                        Val::Other(_) => continue,
+                    };
+                    // A key given twice in one line: the last value wins, as in Python's json.
+                    if let Some(slot) = self
+                        .keys
+                        .iter_mut()
+                        .find(|(s, e, _)| key_at(self.line, self.owned, *s, *e) == key.as_ref())
+                    {
+                        slot.2 = x;
+                        continue;
+                    }
                     let (start, end) = match &key {
                         Cow::Borrowed(k)
                             if (k.as_ptr() as usize).wrapping_sub(self.base) < self.len =>
@@ -178,8 +201,19 @@ impl<'de> DeserializeSeed<'de> for KeySeed {
     }
 }
 
+/// The key stored at (start, end): in the line or, past `OWNED_BASE`, in `owned`.
+fn key_at<'s>(line: &'s str, owned: &'s str, start: usize, end: usize) -> &'s str {
+    if start >= OWNED_BASE {
+        &owned[start - OWNED_BASE..end - OWNED_BASE]
+    } else {
+        &line[start..end]
+    }
+}
+
 enum Val {
     Num(f64),
+    /// An integer as written (JSON integers are exact up to 64 bits, signed or not).
+    Int(i128),
     Other(&'static str),
 }
 
@@ -187,6 +221,7 @@ impl fmt::Display for Val {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
             Val::Num(x) => write!(f, "{x}"),
+            Val::Int(x) => write!(f, "{x}"),
             Val::Other(what) => f.write_str(what),
         }
     }
@@ -206,10 +241,10 @@ impl<'de> DeserializeSeed<'de> for ValueSeed {
                 Ok(Val::Num(v))
             }
             fn visit_i64<E>(self, v: i64) -> Result<Val, E> {
-                Ok(Val::Num(v as f64))
+                Ok(Val::Int(v.into()))
             }
             fn visit_u64<E>(self, v: u64) -> Result<Val, E> {
-                Ok(Val::Num(v as f64))
+                Ok(Val::Int(v.into()))
             }
             fn visit_bool<E>(self, _: bool) -> Result<Val, E> {
                 Ok(Val::Other("a boolean"))
@@ -308,14 +343,30 @@ pub fn payload_to_json(payload: &str) -> Result<String, String> {
         if k.is_empty() {
             return Err(format!("`{pair}` has no key"));
         }
-        let value = match v.parse::<f64>() {
-            Ok(x) if x.is_finite() => serde_json::Value::from(x),
-            Ok(x) => serde_json::Value::from(x.to_string()),
-            Err(_) => match v.to_ascii_lowercase().as_str() {
-                "nan" | "inf" | "+inf" | "-inf" | "infinity" | "-infinity" => {
-                    serde_json::Value::from(v)
+        let value = match v.to_ascii_lowercase().as_str() {
+            "nan" | "inf" | "+inf" | "-inf" | "infinity" | "+infinity" | "-infinity" => {
+                serde_json::Value::from(v)
+            }
+            _ => match v.parse::<f64>() {
+                Ok(_)
+                    if v.bytes()
+                        .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+') =>
+                {
+                    // An integer: kept as written, so a step stays exact.
+                    match v.parse::<i64>() {
+                        Ok(i) => serde_json::Value::from(i),
+                        Err(_) => serde_json::Value::from(v.parse::<f64>().unwrap_or(f64::NAN)),
+                    }
                 }
-                _ => return Err(format!("`{k}` has a non-numeric value `{v}`")),
+                Ok(x) if x.is_finite() => serde_json::Value::from(x),
+                // One rule for both forms: a number too large for a double is refused, as
+                // serde_json refuses `1e309` in a JSON line; infinity is written as `inf`.
+                Ok(_) => {
+                    return Err(format!(
+                        "`{k}` is out of range: `{v}` (write inf for infinity)"
+                    ));
+                }
+                Err(_) => return Err(format!("`{k}` has a non-numeric value `{v}`")),
             },
         };
         map.insert(k.to_string(), value);
@@ -344,6 +395,47 @@ mod tests {
                 ("plain".into(), 4.0)
             ]
         );
+    }
+
+    #[test]
+    fn steps_are_exact_64_bit_integers_and_errors_show_the_value_written() {
+        assert_eq!(
+            parse_line(r#"{"step": 9223372036854775807, "x": 1}"#)
+                .unwrap()
+                .step,
+            Some(i64::MAX)
+        );
+        assert_eq!(
+            parse_line(r#"{"step": -9223372036854775808, "x": 1}"#)
+                .unwrap()
+                .step,
+            Some(i64::MIN)
+        );
+        let e = parse_line(r#"{"step": 18446744073709551615, "x": 1}"#).unwrap_err();
+        assert!(e.contains("got 18446744073709551615"), "{e}");
+        let e = parse_line(r#"{"step": 1.5, "x": 1}"#).unwrap_err();
+        assert!(e.contains("got 1.5"), "{e}");
+    }
+
+    #[test]
+    fn a_key_given_twice_keeps_its_last_value() {
+        let r = parse_line(r#"{"x": 1, "y": 2, "x": 3, "a\u0062": 4, "ab": 5}"#).unwrap();
+        assert_eq!(
+            r.metrics,
+            vec![("x".into(), 3.0), ("y".into(), 2.0), ("ab".into(), 5.0)]
+        );
+    }
+
+    #[test]
+    fn a_number_too_large_for_a_double_is_refused_in_both_forms() {
+        let e = parse_line(r#"{"a": 1e309}"#).unwrap_err();
+        assert!(e.contains("not JSON"), "{e}");
+        let e = payload_to_json("a=1e309").unwrap_err();
+        assert!(e.contains("out of range"), "{e}");
+        let j = payload_to_json("a=inf step=12345678901234567").unwrap();
+        let r = parse_line(&j).unwrap();
+        assert_eq!(r.step, Some(12_345_678_901_234_567), "exact");
+        assert_eq!(r.metrics, vec![("a".into(), f64::INFINITY)]);
     }
 
     #[test]
@@ -423,7 +515,7 @@ mod tests {
     fn key_value_payloads() {
         assert_eq!(
             payload_to_json("step=3 loss=0.25,acc=0.5").unwrap(),
-            r#"{"step":3.0,"loss":0.25,"acc":0.5}"#
+            r#"{"step":3,"loss":0.25,"acc":0.5}"#
         );
         assert!(
             parse_line(&payload_to_json("loss=nan").unwrap())

@@ -1,6 +1,8 @@
 //! Catching up after gantry itself died: every command first stores what the metrics files of
-//! running runs hold beyond the stored offsets, and marks `crashed` a run whose process is gone
-//! (same host, and the pid is dead or now belongs to another process).
+//! running runs hold beyond the stored offsets, and ends a run whose processes are gone (same
+//! host; the command's pid and the supervising `gantry run`'s pid both dead or reused): with the
+//! end its supervisor kept in the run's folder (`end.json`) when the store could not take it, else
+//! `crashed`. Ends are compare-and-set, so an end recorded meanwhile is never overwritten.
 
 use std::path::Path;
 
@@ -9,57 +11,98 @@ use anyhow::Result;
 use crate::domain::{RunStatus, now_ms};
 use crate::store::Store;
 
+use super::ended;
 use super::ingest::{SOURCE_METRICS, SOURCE_STDOUT, Tail};
 use super::procs;
 
 /// A run started this long ago with no pid recorded never started its command.
 const START_GRACE_MS: i64 = 60_000;
 
-/// Bring running runs of this host up to date. Returns a line per run marked crashed.
+/// Bring running runs of this host up to date. Returns a line per run it ended. A run that fails
+/// to catch up (the store failing again) is left running for the next command and named in the
+/// error; the other runs still catch up.
 pub async fn recover(store: &Store) -> Result<Vec<String>> {
     let host = super::supervise::hostname();
-    let now = now_ms();
     let mut notes = Vec::new();
+    let mut failed = Vec::new();
     for run in store.runs_with_status(RunStatus::Running).await? {
         if run.host != host {
             continue;
         }
-        let alive = match run.pid {
+        match recover_run(store, &run).await {
+            Ok(Some(note)) => notes.push(note),
+            Ok(None) => {}
+            Err(e) => failed.push(format!("run {}: {e:#}", run.short_id())),
+        }
+    }
+    if !failed.is_empty() {
+        anyhow::bail!("{}", failed.join("; "));
+    }
+    Ok(notes)
+}
+
+async fn recover_run(store: &Store, run: &crate::domain::Run) -> Result<Option<String>> {
+    let now = now_ms();
+    let supervised = match store.supervisor(&run.id).await? {
+        Some((pid, start)) => procs::is_same_process(pid, start),
+        None => false,
+    };
+    let alive = supervised
+        || match run.pid {
             Some(pid) => procs::is_same_process(pid, run.pid_start),
             None => now - run.started_ms < START_GRACE_MS,
         };
-        let dir = Path::new(&run.run_dir);
-        if !run.run_dir.is_empty() {
-            for (source, file) in [
-                (SOURCE_METRICS, "metrics.jsonl"),
-                (SOURCE_STDOUT, "stdout-metrics.jsonl"),
-            ] {
-                let mut tail = Tail::open(store, &run.id, source, &dir.join(file)).await?;
-                while tail.step(store, now, !alive).await?.more {}
-            }
-        }
-        if !alive {
-            let ended = ["output.log", "metrics.jsonl", "stdout-metrics.jsonl"]
-                .iter()
-                .filter_map(|f| std::fs::metadata(dir.join(f)).ok()?.modified().ok())
-                .max()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map_or(now, |d| d.as_millis() as i64)
-                .max(run.started_ms);
-            store
-                .finish_run(&run.id, RunStatus::Crashed, None, ended)
-                .await?;
-            store.compact(&run.id).await?;
-            let why = match run.pid {
-                Some(pid) => format!("its process {pid} is gone"),
-                None => "its command never started".into(),
-            };
-            notes.push(format!(
-                "run {} ({}) marked crashed: {why}",
-                run.short_id(),
-                run.name
-            ));
+    let dir = Path::new(&run.run_dir);
+    if !run.run_dir.is_empty() {
+        for (source, file) in [
+            (SOURCE_METRICS, "metrics.jsonl"),
+            (SOURCE_STDOUT, "stdout-metrics.jsonl"),
+        ] {
+            let mut tail = Tail::open(store, &run.id, source, &dir.join(file)).await?;
+            while tail.step(store, now, !alive).await?.more {}
         }
     }
-    Ok(notes)
+    if alive {
+        return Ok(None);
+    }
+    if let Some(end) = (!run.run_dir.is_empty())
+        .then(|| ended::read(dir))
+        .flatten()
+    {
+        // The supervisor saw the end but the store could not take it then.
+        if store
+            .finish_run(&run.id, end.status, end.exit_code, end.ended_ms)
+            .await?
+        {
+            ended::clear(dir);
+            store.compact(&run.id).await?;
+            return Ok(Some(format!(
+                "run {} ({}) ended {}: stored now, with the metrics that were waiting",
+                run.short_id(),
+                run.name,
+                end.status
+            )));
+        }
+        return Ok(None);
+    }
+    let ended = ["output.log", "metrics.jsonl", "stdout-metrics.jsonl"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(dir.join(f)).ok()?.modified().ok())
+        .max()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(now, |d| d.as_millis() as i64)
+        .max(run.started_ms);
+    if !store.mark_crashed(&run.id, ended).await? {
+        return Ok(None); // its supervisor recorded the end meanwhile
+    }
+    store.compact(&run.id).await?;
+    let why = match run.pid {
+        Some(pid) => format!("its process {pid} is gone"),
+        None => "its command never started".into(),
+    };
+    Ok(Some(format!(
+        "run {} ({}) marked crashed: {why}",
+        run.short_id(),
+        run.name
+    )))
 }

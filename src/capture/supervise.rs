@@ -217,6 +217,21 @@ pub async fn supervise(
     let reporter = Reporter {
         to_terminal: !detached,
     };
+    // While this process lives, no other command takes the run for crashed, even in the moment
+    // between the command's exit and its end being recorded.
+    let me = i64::from(std::process::id());
+    if let Err(e) = store
+        .set_supervisor(&run.id, me, procs::start_ticks(me))
+        .await
+    {
+        reporter.warn(&format!("cannot record gantry's pid in the store: {e:#}"));
+    }
+    if let Err(e) = super::ended::reserve(&dir) {
+        reporter.warn(&format!(
+            "cannot reserve {}: {e}; if the store fails at the end, how the run ended is lost",
+            dir.join(super::ended::FILE).display()
+        ));
+    }
     // The command appends to this file; it exists from the start so `>>` and open("a") just work.
     std::fs::OpenOptions::new()
         .create(true)
@@ -305,7 +320,7 @@ pub async fn supervise(
     let status = loop {
         tokio::select! {
             res = &mut waiter => break res.context("waiting for the command")?.context("waiting for the command")?,
-            _ = ingest_tick.tick() => ingest(&mut tails, store, false, &reporter, &mut problems).await,
+            _ = ingest_tick.tick() => { ingest(&mut tails, store, false, &reporter, &mut problems).await; }
             _ = sample_tick.tick() => {
                 let Some(mut s) = sampler.take() else { continue };
                 let (s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
@@ -330,14 +345,51 @@ pub async fn supervise(
         }
     }
     drop(ptys);
-    ingest(&mut tails, store, true, &reporter, &mut problems).await;
+    let stored_all = ingest(&mut tails, store, true, &reporter, &mut problems).await;
     let (run_status, exit_code, gantry_code) = outcome(&status);
-    store
-        .finish_run(&run.id, run_status, exit_code, now_ms())
-        .await
-        .context("recording how the run ended")?;
-    if let Err(e) = store.compact(&run.id).await {
-        tracing::warn!("compacting run {}: {e:#}", run.id);
+    let end = super::ended::End {
+        status: run_status,
+        exit_code,
+        ended_ms: now_ms(),
+    };
+    // The command's end is gantry's exit code whatever the store does: a store that fails costs
+    // freshness, never the run's outcome.
+    let recorded = if stored_all {
+        store
+            .finish_run(&run.id, end.status, end.exit_code, end.ended_ms)
+            .await
+            .map(|_| ())
+    } else {
+        Err(anyhow::anyhow!("metrics are still waiting to be stored"))
+    };
+    match recorded {
+        Ok(()) => {
+            super::ended::clear(&dir);
+            if let Err(e) = store.compact(&run.id).await {
+                tracing::warn!("compacting run {}: {e:#}", run.id);
+            }
+        }
+        Err(e) => {
+            // Kept in the run's folder; the next gantry command stores the waiting metrics, then
+            // this end.
+            let kept = super::ended::write(&dir, &end);
+            let msg = match kept {
+                Ok(()) => format!(
+                    "cannot record how run {} ended in the store ({e:#}); it is kept in {} and the run's metrics stay in its files: the next gantry command stores both once the store can take them",
+                    run.short_id(),
+                    dir.join(super::ended::FILE).display()
+                ),
+                Err(k) => format!(
+                    "cannot record how run {} ended ({e:#}; and in {}: {k})",
+                    run.short_id(),
+                    dir.join(super::ended::FILE).display()
+                ),
+            };
+            reporter.warn(&msg);
+            if detached {
+                eprintln!("gantry: {msg}");
+            }
+        }
     }
     Ok(gantry_code)
 }
@@ -353,26 +405,44 @@ pub fn outcome(status: &std::process::ExitStatus) -> (RunStatus, Option<i32>, i3
     }
 }
 
+/// What has been said already, so each problem is said once (and again only once it cleared).
 #[derive(Default)]
 struct Problems {
-    store_failing: bool,
+    /// Per metrics source: the store failed on its last step.
+    store_failing: [bool; 2],
+    /// System samples could not be stored.
+    samples_failing: bool,
     metrics_missing: bool,
+    rewritten: bool,
+    /// Per metrics source: why the path cannot be read, as last said.
+    unreadable: [Option<String>; 2],
 }
 
+/// Store what the metrics files hold beyond the stored offsets. Returns whether everything read
+/// was stored (false when the store failed on a source).
 async fn ingest(
     tails: &mut [Tail; 2],
     store: &Store,
     at_end: bool,
     reporter: &Reporter,
     problems: &mut Problems,
-) {
+) -> bool {
+    let mut all = true;
     for (i, tail) in tails.iter_mut().enumerate() {
         loop {
             match tail.step(store, now_ms(), at_end).await {
                 Ok(r) => {
-                    if problems.store_failing {
-                        problems.store_failing = false;
+                    if problems.store_failing[i] {
+                        problems.store_failing[i] = false;
                         reporter.warn("storing metrics again");
+                    }
+                    if r.unreadable != problems.unreadable[i] {
+                        if let Some(why) = &r.unreadable {
+                            reporter.warn(&format!(
+                                "{why}; metrics are not read from it (write them to a regular file at $GANTRY_METRICS)"
+                            ));
+                        }
+                        problems.unreadable[i] = r.unreadable.clone();
                     }
                     if i == 0 && r.missing && !problems.metrics_missing {
                         problems.metrics_missing = true;
@@ -382,13 +452,18 @@ async fn ingest(
                         problems.metrics_missing = false;
                         reporter.warn("the metrics file ($GANTRY_METRICS) was replaced; reading the new one from its start");
                     }
+                    if i == 0 && r.rewritten && !problems.rewritten {
+                        problems.rewritten = true;
+                        reporter.warn("the metrics file ($GANTRY_METRICS) was rewritten in place, not appended to (`>` for `>>`, or open(path, \"w\") again); reading it again from its start each time (`gantry show` counts the lines read again)");
+                    }
                     if !r.more {
                         break;
                     }
                 }
                 Err(e) => {
-                    if !problems.store_failing {
-                        problems.store_failing = true;
+                    all = false;
+                    if !problems.store_failing[i] {
+                        problems.store_failing[i] = true;
                         reporter.warn(&format!(
                             "cannot store metrics ({e:#}); they stay in the run's files and are stored when this clears"
                         ));
@@ -398,6 +473,7 @@ async fn ingest(
             }
         }
     }
+    all
 }
 
 async fn store_samples(
@@ -425,11 +501,13 @@ async fn store_samples(
         .iter()
         .map(|(k, s)| (SeriesKind::System, *k, s))
         .collect();
-    if let Err(e) = store.append(run_id, &batch).await
-        && !problems.store_failing
-    {
-        problems.store_failing = true;
-        reporter.warn(&format!("cannot store system samples: {e:#}"));
+    match store.append(run_id, &batch).await {
+        Err(e) if !problems.samples_failing => {
+            problems.samples_failing = true;
+            reporter.warn(&format!("cannot store system samples: {e:#}"));
+        }
+        Err(_) => {}
+        Ok(()) => problems.samples_failing = false,
     }
 }
 

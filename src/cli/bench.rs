@@ -1,6 +1,7 @@
 //! `gantry bench`: CUDA micro-benchmarks (or the CPU backend) with a progress bar per benchmark
 //! on stderr, results against peak, stored as history and compared with this GPU's past.
 
+use super::out::{self, out, outln};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -203,15 +204,15 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         }
         if gpus.len() > 1 && !args.json {
             if n > 0 {
-                println!();
+                outln!();
             }
-            println!("== GPU {gpu} of {}", gpus.len());
+            outln!("== GPU {gpu} of {}", gpus.len());
         }
         match one(&args, &req, *gpu, &store, &cancel).await? {
             One::Ran(run) => {
                 if args.json {
                     if gpus.len() == 1 {
-                        println!("{}", serde_json::to_string_pretty(&run_json(&run))?);
+                        out::json(&run_json(&run))?;
                     }
                 } else {
                     let refs: Vec<_> = run
@@ -219,8 +220,8 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                         .iter()
                         .map(|(r, p, d)| (r, p.clone(), *d))
                         .collect();
-                    print!("{}", table(&run.device, &refs));
-                    println!("{}", verdict(&run.rows));
+                    out!("{}", table(&run.device, &refs));
+                    outln!("{}", verdict(&run.rows));
                 }
                 runs.push(*run);
             }
@@ -242,10 +243,10 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
                 "comparison": compared,
             });
-            println!("{}", serde_json::to_string_pretty(&out)?);
+            out::json(&out)?;
         } else {
-            println!();
-            print!("{}", comparison_table(&compared));
+            outln!();
+            out!("{}", comparison_table(&compared));
         }
     }
     if runs
@@ -349,12 +350,12 @@ async fn history(
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_rows)?);
+        out::json(&json_rows)?;
     } else if text.is_empty() {
         eprintln!("gantry: no benchmark results are stored in this workspace yet");
         eprintln!("  to fix: `gantry bench` (or `gantry bench --cpu`) runs them and stores each");
     } else {
-        print!("{text}");
+        out!("{text}");
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -530,9 +531,9 @@ async fn burn(
                 "behind_pct": behind(b).map(|x| 100.0 * x),
             })).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        out::json(&out)?;
     } else {
-        print!("{}", burn_table(&spec, secs, &done, &behind));
+        out!("{}", burn_table(&spec, secs, &done, &behind));
     }
     if done.iter().any(|(_, _, b)| !b.correct()) {
         eprintln!(

@@ -17,7 +17,7 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
     match crate::capture::recover::recover(&store).await {
         Ok(notes) => {
             for n in notes {
-                eprintln!("gantry: {n}");
+                eprintln!("gantry: {}", crate::ui::text::printable(&n));
                 tracing::info!("{n}");
             }
         }

@@ -1,3 +1,4 @@
+use super::out::{self, out};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -105,7 +106,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
                 })
             }).collect::<Vec<_>>(),
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out::json(&v)?;
         return Ok(ExitCode::SUCCESS);
     }
     let mut o = String::new();
@@ -170,7 +171,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             );
         }
     }
-    print!("{o}");
+    out!("{o}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! `gantry demo`: a workspace seeded from the bundled fixtures (fixtures/demo, embedded in the
 //! binary so it works anywhere), then the workbench on it.
 
+use super::out::outln;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -132,30 +133,28 @@ pub async fn run(
             .with_context(|| format!("writing {}", train.display()))?;
     }
     let w = format!("gantry --workspace {}", shell_path(&ws.root));
-    println!("demo workspace: {}", ws.root.display());
-    println!("open it again with: {w}");
-    println!("try:");
-    println!("  {w} runs --filter 'exp:vision' --sort -metric.val/acc");
-    println!("  {w} export resnet50-cosine --format csv");
-    println!(
+    outln!("demo workspace: {}", ws.root.display());
+    outln!("open it again with: {w}");
+    outln!("try:");
+    outln!("  {w} runs --filter 'exp:vision' --sort -metric.val/acc");
+    outln!("  {w} export resnet50-cosine --format csv");
+    outln!(
         "  {w} model ls   (and: model show resnet50@production, model diff resnet50@v1 resnet50@v2)"
     );
-    println!(
-        "  {w}   (3: GPUs; m switches the chart, s sorts, / filters and t trees the processes)"
-    );
-    println!(
+    outln!("  {w}   (3: GPUs; m switches the chart, s sorts, / filters and t trees the processes)");
+    outln!(
         "  {w}   (4: Bench; the A100's history flags a drop and the thermal slowdown behind it; c picks the CPU backend, r runs)"
     );
-    println!("  {w} bench --cpu   (or, on a GPU box: {w} bench); {w} bench --history");
-    println!(
+    outln!("  {w} bench --cpu   (or, on a GPU box: {w} bench); {w} bench --history");
+    outln!(
         "  {w} bench --cpu --burn 10   (a sustained load; on a GPU box: bench --burn 60 --gpu all)"
     );
-    println!("  {w} show resnet50-cosine");
-    println!(
+    outln!("  {w} show resnet50-cosine");
+    outln!(
         "  {w} serve   (then MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python3 your_mlflow_script.py logs here; curl 127.0.0.1:5000/metrics)"
     );
-    println!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
-    println!(
+    outln!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
+    outln!(
         "  cd {} && gantry run -- python3 train.py --lr 1e-3 --epochs 2",
         shell_path(&ws.root)
     );

@@ -1,3 +1,4 @@
+use super::out::{self, out, outln};
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -107,26 +108,27 @@ pub async fn run(
             }
             if args.watch.is_some() {
                 // A stream: one object a line (JSON Lines), for jq or a log.
-                println!("{}", serde_json::to_string(&v)?);
+                out::json_line(&v)?;
             } else {
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out::json(&v)?;
             }
         } else if in_place {
             // As `watch` does: each table over the last, with when and how to stop.
             let now = chrono::Local::now().format("%H:%M:%S");
-            print!(
-                "\x1b[H\x1b[2J{}\nevery {}s · {now} · ctrl-c stops\n",
+            out::raw("\x1b[H\x1b[2J");
+            out!(
+                "{}\nevery {}s · {now} · ctrl-c stops\n",
                 table(&snap, &owners, &described),
                 args.watch.unwrap_or(1.0)
             );
         } else {
-            print!("{}", table(&snap, &owners, &described));
+            out!("{}", table(&snap, &owners, &described));
         }
         let Some(secs) = args.watch else { break };
         std::io::stdout().flush()?;
         tokio::time::sleep(Duration::from_secs_f64(secs.max(0.1))).await;
         if !args.json && !in_place {
-            println!();
+            outln!();
         }
     }
     Ok(ExitCode::SUCCESS)

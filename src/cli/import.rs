@@ -1,3 +1,4 @@
+use super::out::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -53,7 +54,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
     };
     pb.finish_and_clear();
     let secs = t.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "imported {} runs from {what}: {} new, {} updated; {} points in {secs:.2} s ({:.0} points/s)",
         sum.created + sum.updated,
         sum.created,
@@ -62,15 +63,16 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         sum.points as f64 / secs.max(1e-9)
     );
     if sum.skipped_deleted > 0 {
-        println!(
+        outln!(
             "skipped {} deleted runs or experiments",
             sum.skipped_deleted
         );
     }
     if sum.bad_records > 0 || sum.truncated_files > 0 {
-        println!(
+        outln!(
             "skipped {} corrupt records and the cut-off ends of {} files",
-            sum.bad_records, sum.truncated_files
+            sum.bad_records,
+            sum.truncated_files
         );
     }
     Ok(ExitCode::SUCCESS)

@@ -1,3 +1,4 @@
+use super::out::outln;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -28,9 +29,9 @@ pub fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> 
         Ok::<_, crate::error::UserError>(())
     })?;
     if existed {
-        println!("workspace already present at {}", ws.dir().display());
+        outln!("workspace already present at {}", ws.dir().display());
     } else {
-        println!("created workspace {}", ws.dir().display());
+        outln!("created workspace {}", ws.dir().display());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,7 @@ mod import;
 mod init;
 mod logs;
 pub mod model;
+mod out;
 mod rm;
 mod run;
 mod runs;
@@ -26,6 +27,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::UserError;
+use crate::ui::text::printable;
 use crate::workspace::{Lookup, Workspace};
 
 #[derive(Parser, Debug)]
@@ -101,8 +103,8 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             match e.downcast_ref::<UserError>() {
-                Some(u) => eprintln!("error: {u}"),
-                None => eprintln!("error: {e:#}"),
+                Some(u) => eprintln!("error: {}", printable(&u.to_string())),
+                None => eprintln!("error: {}", printable(&format!("{e:#}"))),
             }
             ExitCode::from(2)
         }

@@ -1,3 +1,4 @@
+use super::out::{self, out, outln};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -155,7 +156,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 None => None,
             };
             let m = add(&ws, &store, &name, &files, run, &notes, hardlink, true).await?;
-            println!(
+            outln!(
                 "{}@v{}: {} files, {} ({})",
                 m.name,
                 m.version,
@@ -167,15 +168,15 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         Cmd::Ls { json } => {
             let models = reg.models()?;
             if json {
-                println!("{}", serde_json::to_string_pretty(&models)?);
+                out::json(&models)?;
             } else if models.is_empty() {
-                println!("no models yet: gantry model add NAME PATH...");
+                outln!("no models yet: gantry model add NAME PATH...");
             } else {
-                println!("{:<24} {:>7} {:>9}  ALIASES", "MODEL", "LATEST", "VERSIONS");
+                outln!("{:<24} {:>7} {:>9}  ALIASES", "MODEL", "LATEST", "VERSIONS");
                 for m in models {
                     let al: Vec<String> =
                         m.aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
-                    println!(
+                    outln!(
                         "{:<24} {:>7} {:>9}  {}",
                         crate::ui::text::fit(&m.name, 24),
                         format!("v{}", m.latest),
@@ -197,9 +198,9 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 let mut v = serde_json::to_value(&m)?;
                 v["aliases"] = json!(aliases);
                 v["commit"] = json!(reg.commit_of(&m.name, m.version)?);
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                out::json(&v)?;
             } else {
-                println!(
+                outln!(
                     "{}@v{}{}",
                     m.name,
                     m.version,
@@ -209,13 +210,13 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                         format!(" ({})", aliases.join(", "))
                     }
                 );
-                println!("created  {} by {}", m.created, m.author);
+                outln!("created  {} by {}", m.created, m.author);
                 if !m.notes.is_empty() {
-                    println!("notes    {}", m.notes);
+                    outln!("notes    {}", m.notes);
                 }
-                println!("format   {}", m.framework.as_deref().unwrap_or("unknown"));
+                outln!("format   {}", m.framework.as_deref().unwrap_or("unknown"));
                 if let Some(r) = &m.run {
-                    println!(
+                    outln!(
                         "run      {} {} ({}) code {}",
                         &r.id[..8.min(r.id.len())],
                         r.name,
@@ -225,7 +226,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                             .map_or("-", |c| &c[..c.len().min(12)])
                     );
                     if !r.metrics.is_empty() {
-                        println!(
+                        outln!(
                             "metrics  {}",
                             r.metrics
                                 .iter()
@@ -235,15 +236,15 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                         );
                     }
                 }
-                println!("files    {} in all", bytes(m.total_bytes()));
+                outln!("files    {} in all", bytes(m.total_bytes()));
                 for f in &m.files {
-                    println!("  {:>10}  {}  {}", bytes(f.size), &f.blake3[..12], f.path);
+                    outln!("  {:>10}  {}  {}", bytes(f.size), &f.blake3[..12], f.path);
                 }
             }
         }
         Cmd::Diff { a, b } => {
             let (ma, mb) = (reg.resolve(&a)?, reg.resolve(&b)?);
-            print!("{}", crate::registry::diff_text(&ma, &mb));
+            out!("{}", crate::registry::diff_text(&ma, &mb));
         }
         Cmd::Promote {
             spec,
@@ -258,14 +259,14 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 &reason,
                 &crate::capture::supervise::user_name(),
             )?;
-            println!("{alias} -> {}@v{}", m.name, m.version);
+            outln!("{alias} -> {}@v{}", m.name, m.version);
         }
         Cmd::Checkout { spec, to } => {
             let m = reg.resolve(&spec)?;
             let pb = progress(m.total_bytes(), "checking out");
             reg.checkout(&m, &to, &|n| pb.inc(n))?;
             pb.finish_and_clear();
-            println!(
+            outln!(
                 "{}@v{}: {} files verified into {}",
                 m.name,
                 m.version,
@@ -276,7 +277,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         Cmd::Verify { name } => {
             let (checked, problems) = reg.verify(name.as_deref())?;
             for p in &problems {
-                println!(
+                outln!(
                     "{} {}@v{} {} ({})",
                     p.problem,
                     p.model,
@@ -285,7 +286,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                     &p.blake3[..12]
                 );
             }
-            println!("checked {checked} files: {} problems", problems.len());
+            outln!("checked {checked} files: {} problems", problems.len());
             if !problems.is_empty() {
                 return Ok(ExitCode::from(1));
             }
@@ -294,7 +295,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
             let unused = reg.unreferenced()?;
             let total: u64 = unused.iter().map(|(_, n)| n).sum();
             for (h, n) in &unused {
-                println!(
+                outln!(
                     "{} {:>10}  {h}",
                     if delete { "removed" } else { "unused " },
                     bytes(*n)
@@ -304,9 +305,9 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 }
             }
             if delete {
-                println!("removed {} objects, {}", unused.len(), bytes(total));
+                outln!("removed {} objects, {}", unused.len(), bytes(total));
             } else {
-                println!(
+                outln!(
                     "{} unused objects, {}; `gantry model gc --delete` removes them",
                     unused.len(),
                     bytes(total)
@@ -329,7 +330,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                             .to_string()
                     })
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "{}  {when}  {:<10} {}",
                     &e.commit[..10],
                     e.author,

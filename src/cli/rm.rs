@@ -1,3 +1,4 @@
+use super::out::outln;
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -74,6 +75,6 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             eprintln!("gantry: could not remove {}: {e}", dir.display());
         }
     }
-    println!("deleted {n} run(s): {}", list.join(", "));
+    outln!("deleted {n} run(s): {}", list.join(", "));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,3 +1,4 @@
+use super::out::outln;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     tracing::info!(run = %run.id, command = ?run.command, "run started");
     if args.detach {
         supervise::detach(&ws, &run)?;
-        println!("{}", run.id);
+        outln!("{}", run.id);
         eprintln!(
             "gantry: run {} ({}) started in the background; follow it with: gantry logs -f {}",
             run.short_id(),

@@ -1,3 +1,4 @@
+use super::out::{self, out, outln};
 use std::cmp::Ordering;
 use std::process::ExitCode;
 
@@ -54,12 +55,12 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     }
     if args.json {
         let v: Vec<_> = shown.iter().map(|r| run_json(r, now)).collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out::json(&v)?;
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", table(&shown, now));
+    out!("{}", table(&shown, now));
     if matched > shown.len() {
-        println!("… {} more (--limit 0 shows all)", matched - shown.len());
+        outln!("… {} more (--limit 0 shows all)", matched - shown.len());
     }
     if matched == 0 {
         eprintln!(

@@ -1,5 +1,6 @@
 //! `gantry serve`: the MLflow tracking REST API and Prometheus `/metrics` over this workspace.
 
+use super::out::outln;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -61,7 +62,7 @@ pub async fn run(
     let auth = opts.token.is_some();
     serve::serve(state, opts.bind, move |addr| {
         // The first line on stdout is the address, for scripts (and `--bind 127.0.0.1:0`).
-        println!("listening on http://{addr}");
+        outln!("listening on http://{addr}");
         eprintln!(
             "gantry serve: workspace {label}\n  MLflow clients: MLFLOW_TRACKING_URI=http://{addr}{}\n  \
              Prometheus:     http://{addr}/metrics\n  Ctrl-C stops",

@@ -1,3 +1,4 @@
+use super::out::{self, out};
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
@@ -29,6 +30,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     let run = store.resolve_run(&args.run).await?;
     let (rec, system) = store.run_record(&run.id).await?;
     let (bad, bad_total) = store.malformed(&run.id).await?;
+    let rewrites = store.rewrites(&run.id).await?;
     let now = now_ms();
     if args.json {
         let mut v = run_json(&rec, now);
@@ -41,6 +43,11 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             "total": bad_total,
             "first": bad.iter().map(|(src, line, reason)| json!({"source": src, "line": line, "reason": reason})).collect::<Vec<_>>(),
         });
+        v["rewritten"] = rewrites
+            .iter()
+            .map(|(src, n, again)| json!({"source": src, "rewrites": n, "lines_read_again": again}))
+            .collect::<Vec<_>>()
+            .into();
         if args.points {
             let mut series = serde_json::Map::new();
             for key in rec.metrics.keys() {
@@ -54,7 +61,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             }
             v["series"] = series.into();
         }
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        out::json(&v)?;
         return Ok(ExitCode::SUCCESS);
     }
     let r = &rec.run;
@@ -169,7 +176,20 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             let _ = writeln!(o, "  {file} line {line}: {reason}");
         }
     }
-    print!("{o}");
+    for (src, n, again) in &rewrites {
+        let file = if src == "stdout" {
+            "stdout-metrics.jsonl"
+        } else {
+            "metrics.jsonl"
+        };
+        let _ = writeln!(
+            o,
+            "\n{file} was rewritten in place {n} time{} (written with `>` or open(path, \"w\"), not appended to): read again from its start each time; {again} line{} came again",
+            if *n == 1 { "" } else { "s" },
+            if *again == 1 { "" } else { "s" },
+        );
+    }
+    out!("{o}");
     Ok(ExitCode::SUCCESS)
 }
 

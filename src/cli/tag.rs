@@ -1,3 +1,4 @@
+use super::out::outln;
 use std::process::ExitCode;
 
 use crate::error::UserError;
@@ -32,7 +33,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         .into_iter()
         .map(|(k, v)| format!("{k}={v}"))
         .collect();
-    println!(
+    outln!(
         "{} ({}): {}",
         run.short_id(),
         run.name,

@@ -1,3 +1,4 @@
+use super::out::{self, outln};
 use std::process::ExitCode;
 
 use serde::Serialize;
@@ -29,12 +30,12 @@ pub fn run(args: Args, ws: &Workspace) -> anyhow::Result<ExitCode> {
         log: ws.log_file().display().to_string(),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&w)?);
+        out::json(&w)?;
     } else {
-        println!("{}", w.root);
-        println!("  why:   {}", w.source);
-        println!("  store: {}", w.store);
-        println!("  log:   {}", w.log);
+        outln!("{}", w.root);
+        outln!("  why:   {}", w.source);
+        outln!("  store: {}", w.store);
+        outln!("  log:   {}", w.log);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -260,4 +260,28 @@ mod tests {
             "at column 11: expected a value after `>=`\n  param.lr>=\n            ^"
         );
     }
+
+    #[test]
+    fn deep_nesting_is_a_filter_error_not_a_stack_overflow() {
+        // Each of these aborted the process (stack overflow) before the depth limit.
+        for f in [
+            "(".repeat(10_000),
+            format!("{}x", "-".repeat(50_000)),
+            format!("{}x{}", "(-".repeat(5_000), ")".repeat(5_000)),
+        ] {
+            let e = parse(&f).unwrap_err();
+            assert!(
+                e.message.contains("nested more than 64 deep"),
+                "{}",
+                e.message
+            );
+            assert_eq!(e.column, parse::MAX_DEPTH + 1);
+        }
+        let ok = format!(
+            "{}x{}",
+            "(".repeat(parse::MAX_DEPTH),
+            ")".repeat(parse::MAX_DEPTH)
+        );
+        assert!(parse(&ok).is_ok(), "64 levels still parse");
+    }
 }

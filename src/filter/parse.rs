@@ -2,9 +2,17 @@ use crate::domain::RunStatus;
 
 use super::{Expr, FilterError, Op, Term};
 
+/// How deeply `(` and `-` may nest. Deeper filters are refused: parsing, matching and dropping
+/// an expression all recurse, and 10,000 levels would overflow the stack.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parse a filter. The empty filter matches everything.
 pub fn parse(text: &str) -> Result<Expr, FilterError> {
-    let mut p = P { s: text, pos: 0 };
+    let mut p = P {
+        s: text,
+        pos: 0,
+        depth: 0,
+    };
     let e = p.or()?;
     p.skip_ws();
     if let Some(c) = p.peek() {
@@ -16,6 +24,8 @@ pub fn parse(text: &str) -> Result<Expr, FilterError> {
 struct P<'a> {
     s: &'a str,
     pos: usize,
+    /// How many `(` and `-` enclose the current position.
+    depth: usize,
 }
 
 impl P<'_> {
@@ -75,6 +85,23 @@ impl P<'_> {
     }
 
     fn unary(&mut self) -> Result<Expr, FilterError> {
+        if matches!(self.peek(), Some('-') | Some('(')) {
+            if self.depth >= MAX_DEPTH {
+                return Err(self.err_at(
+                    self.pos,
+                    format!("nested more than {MAX_DEPTH} deep (`(` and `-`)"),
+                ));
+            }
+            self.depth += 1;
+            let e = self.nested();
+            self.depth -= 1;
+            return e;
+        }
+        self.term().map(Expr::Term)
+    }
+
+    /// A negation (at `-`) or else a group (at `(`); `unary` counts the depth around it.
+    fn nested(&mut self) -> Result<Expr, FilterError> {
         if self.peek() == Some('-') {
             self.pos += 1;
             if matches!(self.peek(), None | Some(' ') | Some('|') | Some(')')) {
@@ -82,17 +109,14 @@ impl P<'_> {
             }
             return Ok(Expr::Not(Box::new(self.unary()?)));
         }
-        if self.peek() == Some('(') {
-            self.pos += 1;
-            let e = self.or()?;
-            self.skip_ws();
-            if self.peek() != Some(')') {
-                return Err(self.err_at(self.pos, "expected `)`".into()));
-            }
-            self.pos += 1;
-            return Ok(e);
+        self.pos += 1; // `(`
+        let e = self.or()?;
+        self.skip_ws();
+        if self.peek() != Some(')') {
+            return Err(self.err_at(self.pos, "expected `)`".into()));
         }
-        self.term().map(Expr::Term)
+        self.pos += 1;
+        Ok(e)
     }
 
     /// A bare or quoted value, up to whitespace, `|` or `)`.

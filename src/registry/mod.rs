@@ -89,20 +89,45 @@ pub struct Problem {
     pub problem: &'static str,
 }
 
-/// A model name: letters, digits, `.`, `_`, `-`; not starting with `.`.
+/// A model name: letters, digits, `.`, `_`, `-`; not starting with `-` or `.`, without `..`
+/// and not ending in `.lock` or `.`, so that its tags (`NAME@vN`) are valid git ref names and it
+/// is never read as an option (`-x`, `--help`). Checked before anything is written.
 pub fn check_name(name: &str) -> Result<(), UserError> {
     let ok = !name.is_empty()
         && name.len() <= 100
-        && !name.starts_with('.')
+        && !name.starts_with(['-', '.'])
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        && !name.contains("..")
+        && !name.ends_with(".lock")
+        && !name.ends_with('.')
+        && git2::Reference::is_valid_name(&format!("refs/tags/{name}@v1"));
     if ok {
         Ok(())
     } else {
         Err(UserError::new(format!("`{name}` is not a model name"))
-            .hint("use letters, digits, `.`, `_` and `-`, not starting with `.`"))
+            .hint("use letters, digits, `.`, `_` and `-`, not starting with `-` or `.`, without `..` and not ending in `.` or `.lock`"))
     }
+}
+
+/// An alias name: as a model name, and not one that resolving `NAME@…` reads otherwise (a
+/// version number such as `3` or `v3`, or `latest`).
+pub fn check_alias(alias: &str) -> Result<(), UserError> {
+    check_name(alias).map_err(|_| {
+        UserError::new(format!("`{alias}` is not an alias name"))
+            .hint("use letters, digits, `.`, `_` and `-`, not starting with `-` or `.`")
+    })?;
+    let digits = alias.strip_prefix('v').unwrap_or(alias);
+    if digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(UserError::new(format!("`{alias}` looks like a version"))
+            .hint("choose a word: production, staging, ..."));
+    }
+    if alias == "latest" {
+        return Err(UserError::new("`latest` always means the newest version")
+            .hint("choose another word: production, staging, ..."));
+    }
+    Ok(())
 }
 
 /// A guess at the framework or format from the files' names.
@@ -336,7 +361,15 @@ impl Registry {
         for (e, abs) in &entries {
             self.objects
                 .put(abs, &e.blake3, hard_link)
-                .with_context(|| format!("storing {}", abs.display()))?;
+                .map_err(|err| -> anyhow::Error {
+                    if err.kind() == std::io::ErrorKind::InvalidData {
+                        UserError::new(format!("cannot register {name}: {err}"))
+                            .hint("wait until the file is written in full (a checkpoint may still be saving), then add it again; nothing was registered")
+                            .into()
+                    } else {
+                        anyhow::Error::from(err).context(format!("storing {}", abs.display()))
+                    }
+                })?;
         }
         let paths: Vec<String> = entries.iter().map(|(e, _)| e.path.clone()).collect();
         let manifest = Manifest {
@@ -355,15 +388,36 @@ impl Registry {
         } else {
             format!("add {name}@v{version}: {notes}")
         };
+        let before = self.head_tree()?.map(|(c, _)| c.id());
         let oid = self.commit(&[(format!("{name}/model.toml"), text)], &msg, author)?;
-        let obj = self.repo.find_object(oid, Some(ObjectType::Commit))?;
-        self.repo.tag(
-            &format!("{name}@v{version}"),
-            &obj,
-            &signature(author)?,
-            &msg,
-            false,
-        )?;
+        let tagged = (|| -> Result<()> {
+            let obj = self.repo.find_object(oid, Some(ObjectType::Commit))?;
+            self.repo.tag(
+                &format!("{name}@v{version}"),
+                &obj,
+                &signature(author)?,
+                &msg,
+                false,
+            )?;
+            Ok(())
+        })();
+        if let Err(e) = tagged {
+            // A version without its tag is not registered: take the commit back.
+            let undo = match before {
+                Some(prev) => self
+                    .repo
+                    .reference(BRANCH, prev, true, "gantry: undo a failed model add")
+                    .map(|_| ()),
+                None => self
+                    .repo
+                    .find_reference(BRANCH)
+                    .and_then(|mut r| r.delete()),
+            };
+            if let Err(u) = undo {
+                tracing::error!("undoing the commit of {name}@v{version}: {u}");
+            }
+            return Err(e.context(format!("tagging {name}@v{version}; nothing was registered")));
+        }
         Ok(manifest)
     }
 
@@ -468,7 +522,7 @@ impl Registry {
             );
         }
         let version = match r {
-            None => *versions.last().expect("not empty"),
+            None | Some("latest") => *versions.last().expect("not empty"),
             Some(r) => {
                 let num = r.strip_prefix('v').unwrap_or(r);
                 match num.parse::<u32>() {
@@ -492,16 +546,7 @@ impl Registry {
         reason: &str,
         author: &str,
     ) -> Result<()> {
-        check_name(alias).map_err(|_| {
-            UserError::new(format!("`{alias}` is not an alias name"))
-                .hint("use letters, digits, `.`, `_` and `-`")
-        })?;
-        if alias.starts_with('v') && alias[1..].chars().all(|c| c.is_ascii_digit()) {
-            bail!(
-                UserError::new(format!("`{alias}` looks like a version"))
-                    .hint("choose a word: production, staging, ...")
-            );
-        }
+        check_alias(alias)?;
         let _lock = self.lock()?;
         self.check_clean()?;
         self.manifest(name, version)?;

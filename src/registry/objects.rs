@@ -73,20 +73,43 @@ impl Objects {
             &hash[..16.min(hash.len())]
         ));
         let _ = std::fs::remove_file(&tmp);
-        let how = if hard_link && std::fs::hard_link(src, &tmp).is_ok() {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&tmp)?.permissions().mode() & !0o222;
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
-            Placed::HardLink
-        } else if reflink(src, &tmp).is_ok() {
-            Placed::Reflink
-        } else {
-            let _ = std::fs::remove_file(&tmp);
-            copy_synced(src, &tmp)?;
-            Placed::Copy
-        };
-        std::fs::rename(&tmp, &dest)?;
-        Ok(how)
+        let placed = (|| {
+            let (how, stored) = if hard_link && std::fs::hard_link(src, &tmp).is_ok() {
+                (Placed::HardLink, hash_file(&tmp, &|_| {})?.0)
+            } else if reflink(src, &tmp).is_ok() {
+                (Placed::Reflink, hash_file(&tmp, &|_| {})?.0)
+            } else {
+                let _ = std::fs::remove_file(&tmp);
+                (Placed::Copy, copy_hashed(src, &tmp)?)
+            };
+            // The name must be the hash of the bytes stored, not of the bytes read earlier: a file
+            // rewritten in between (a checkpoint still being saved) would make a corrupt object.
+            if stored != hash {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} changed while it was being stored (its bytes no longer match the hash taken a moment before)",
+                        src.display()
+                    ),
+                ));
+            }
+            if how == Placed::HardLink {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&tmp)?.permissions().mode() & !0o222;
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))?;
+            }
+            Ok(how)
+        })();
+        match placed {
+            Ok(how) => {
+                std::fs::rename(&tmp, &dest)?;
+                Ok(how)
+            }
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 
     /// Re-hash an object: Ok(true) when its bytes match its name, Ok(false) when they do not,
@@ -156,11 +179,22 @@ impl Objects {
     }
 }
 
-fn copy_synced(src: &Path, dest: &Path) -> io::Result<()> {
+/// Copy `src` to `dest` and sync it; returns the hash of the bytes written.
+fn copy_hashed(src: &Path, dest: &Path) -> io::Result<String> {
     let mut from = File::open(src)?;
     let mut to = File::create(dest)?;
-    io::copy(&mut from, &mut to)?;
-    to.sync_all()
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let k = from.read(&mut buf)?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        to.write_all(&buf[..k])?;
+    }
+    to.sync_all()?;
+    Ok(h.finalize().to_hex().to_string())
 }
 
 /// A copy-on-write clone (FICLONE), where the filesystem has it (btrfs, XFS, bcachefs).
@@ -219,6 +253,31 @@ mod tests {
         assert_ne!(objs.put(&src, &hash, false).unwrap(), Placed::HardLink);
         std::fs::write(&src, b"epoch 2").unwrap(); // truncate and rewrite the same inode
         assert!(objs.verify(&hash).unwrap());
+    }
+
+    #[test]
+    fn a_file_changed_after_hashing_is_refused_and_leaves_no_object() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("ckpt.pt");
+        std::fs::write(&src, b"epoch 1 half written").unwrap();
+        let (hash, _) = hash_file(&src, &|_| {}).unwrap();
+        std::fs::write(&src, b"epoch 1 fully written").unwrap(); // the writer carried on
+        let objs = Objects::new(t.path().join("objects"));
+        for hard_link in [false, true] {
+            let e = objs.put(&src, &hash, hard_link).unwrap_err();
+            assert!(
+                e.to_string().contains("changed while it was being stored"),
+                "{e}"
+            );
+            assert!(
+                !objs.contains(&hash),
+                "no object under a name its bytes do not have"
+            );
+        }
+        let left: Vec<_> = std::fs::read_dir(objs.path(&hash).parent().unwrap())
+            .unwrap()
+            .collect();
+        assert!(left.is_empty(), "no temporary file left behind");
     }
 
     #[test]

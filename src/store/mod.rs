@@ -47,6 +47,13 @@ fn migrator() -> Migrator {
             include_str!("migrations/0003_bench_conditions.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            4,
+            "reliability".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0004_reliability.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 
@@ -56,6 +63,10 @@ pub struct IngestState {
     pub byte_offset: i64,
     pub line_count: i64,
     pub malformed: i64,
+    /// How often the file was found rewritten in place and read again from its start.
+    pub rewrites: i64,
+    /// Lines read again from the start of a rewritten file (they had been read once before).
+    pub reread: i64,
 }
 
 /// What one ingest step stores: points per series, the file position after them, and the
@@ -67,6 +78,8 @@ pub struct IngestBatch {
     pub series: Vec<(SeriesKind, String, Series)>,
     pub state: IngestState,
     pub malformed: Vec<(i64, String)>,
+    /// The file's first bytes as read (at most 256), to tell a rewrite from an append.
+    pub head: Vec<u8>,
 }
 
 /// A registered model version, as the store indexes it.
@@ -116,6 +129,19 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .before_acquire(|conn, _| {
+                Box::pin(async move {
+                    // A transaction dropped after an error (a full disk at COMMIT) queues its
+                    // rollback; if that rollback failed too, the connection would stay inside a
+                    // transaction and every later BEGIN on it would fail. Such a connection is
+                    // closed, and the pool opens a fresh one.
+                    use sqlx::Connection;
+                    if conn.is_in_transaction() {
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
+            })
             .connect_with(opts)
             .await
             .map_err(|e| fail("cannot open the store", &e))?;
@@ -215,28 +241,80 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// Mark a run ended.
+    /// Record the `gantry run` process that supervises a run (this process).
+    pub async fn set_supervisor(&self, id: &str, pid: i64, start: Option<i64>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET supervisor_pid = $1, supervisor_start = $2 WHERE id = $3")
+            .bind(pid)
+            .bind(start)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The supervising process of a run: (pid, start time in clock ticks).
+    pub async fn supervisor(&self, id: &str) -> Result<Option<(i64, Option<i64>)>> {
+        let row = sqlx::query("SELECT supervisor_pid, supervisor_start FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| Some((r.get::<Option<i64>, _>(0)?, r.get(1)))))
+    }
+
+    /// Record how a run ended, as the process that ran it knows it: this replaces `running`, and a
+    /// `crashed` guessed by another command, never an end already recorded. Returns whether it did.
     pub async fn finish_run(
         &self,
         id: &str,
         status: RunStatus,
         exit_code: Option<i32>,
         ended_ms: i64,
-    ) -> Result<()> {
+    ) -> Result<bool> {
+        self.end_run(
+            "UPDATE runs SET status = $1, exit_code = $2, ended_ms = $3 \
+             WHERE id = $4 AND status IN ('running', 'crashed')",
+            id,
+            status,
+            exit_code,
+            ended_ms,
+        )
+        .await
+    }
+
+    /// Mark a run crashed, only if it is still `running` (compare-and-set: an end its supervisor
+    /// recorded meanwhile stays). Returns whether it did.
+    pub async fn mark_crashed(&self, id: &str, ended_ms: i64) -> Result<bool> {
+        self.end_run(
+            "UPDATE runs SET status = $1, exit_code = $2, ended_ms = $3 \
+             WHERE id = $4 AND status = 'running'",
+            id,
+            RunStatus::Crashed,
+            None,
+            ended_ms,
+        )
+        .await
+    }
+
+    async fn end_run(
+        &self,
+        sql: &'static str,
+        id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        ended_ms: i64,
+    ) -> Result<bool> {
         let mut tx = self.write_tx().await?;
-        let r =
-            sqlx::query("UPDATE runs SET status = $1, exit_code = $2, ended_ms = $3 WHERE id = $4")
-                .bind(status.as_str())
-                .bind(exit_code)
-                .bind(ended_ms)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+        let r = sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(exit_code)
+            .bind(ended_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        if r.rows_affected() == 0 {
-            return Err(anyhow!("no run with id {id}"));
-        }
-        Ok(())
+        Ok(r.rows_affected() > 0)
     }
 
     pub async fn set_params(&self, run_id: &str, params: &[(String, String)]) -> Result<()> {
@@ -332,16 +410,21 @@ impl Store {
             .collect();
         append_tx(&mut tx, run_id, &refs).await?;
         sqlx::query(
-            "INSERT INTO ingest_sources (run_id, source, byte_offset, line_count, malformed) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (run_id, source) DO UPDATE SET \
+            "INSERT INTO ingest_sources (run_id, source, byte_offset, line_count, malformed, \
+             head, rewrites, reread) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (run_id, source) DO UPDATE SET \
              byte_offset = excluded.byte_offset, line_count = excluded.line_count, \
-             malformed = excluded.malformed",
+             malformed = excluded.malformed, head = excluded.head, \
+             rewrites = excluded.rewrites, reread = excluded.reread",
         )
         .bind(run_id)
         .bind(source)
         .bind(batch.state.byte_offset)
         .bind(batch.state.line_count)
         .bind(batch.state.malformed)
+        .bind(&batch.head)
+        .bind(batch.state.rewrites)
+        .bind(batch.state.reread)
         .execute(&mut *tx)
         .await?;
         for (line_no, reason) in &batch.malformed {
@@ -360,20 +443,43 @@ impl Store {
         Ok(true)
     }
 
-    /// How far a run's metrics file has been stored.
-    pub async fn ingest_state(&self, run_id: &str, source: &str) -> Result<IngestState> {
+    /// How far a run's metrics file has been stored, and the file's first bytes as read.
+    pub async fn ingest_state(&self, run_id: &str, source: &str) -> Result<(IngestState, Vec<u8>)> {
         let row = sqlx::query(
-            "SELECT byte_offset, line_count, malformed FROM ingest_sources WHERE run_id = $1 AND source = $2",
+            "SELECT byte_offset, line_count, malformed, rewrites, reread, head FROM ingest_sources \
+             WHERE run_id = $1 AND source = $2",
         )
         .bind(run_id)
         .bind(source)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map_or_else(IngestState::default, |r| IngestState {
-            byte_offset: r.get(0),
-            line_count: r.get(1),
-            malformed: r.get(2),
+        Ok(row.map_or_else(Default::default, |r| {
+            (
+                IngestState {
+                    byte_offset: r.get(0),
+                    line_count: r.get(1),
+                    malformed: r.get(2),
+                    rewrites: r.get(3),
+                    reread: r.get(4),
+                },
+                r.get::<Option<Vec<u8>>, _>(5).unwrap_or_default(),
+            )
         }))
+    }
+
+    /// The metrics files of a run found rewritten in place: (source, rewrites, lines read again).
+    pub async fn rewrites(&self, run_id: &str) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT source, rewrites, reread FROM ingest_sources \
+             WHERE run_id = $1 AND rewrites > 0 ORDER BY source",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
     }
 
     /// The first malformed lines of a run, per source: (source, line, reason), and the total.

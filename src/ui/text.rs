@@ -109,6 +109,26 @@ pub fn fit(s: &str, width: usize) -> String {
     }
 }
 
+/// Text safe to print on a terminal: control characters (C0, DEL and C1) other than newline and
+/// tab are shown as escapes (`\x1b`, `\r`, `\u{9b}`), so text from a run or a script cannot drive
+/// the terminal. Borrowed as it is when there is nothing to escape.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !s.contains(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            c if bad(c) && (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if bad(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,5 +162,15 @@ mod tests {
         assert_eq!(short(61189.95), "61190");
         assert_eq!(short(0.48713), "0.487");
         assert_eq!(short(12.3456), "12.35");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_for_the_terminal() {
+        assert_eq!(printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            printable("a\x1b]52;c;aGk=\x07b\rc\u{9b}d\x7f"),
+            "a\\x1b]52;c;aGk=\\x07b\\rc\\u{9b}d\\x7f"
+        );
+        assert!(matches!(printable("ok"), std::borrow::Cow::Borrowed(_)));
     }
 }

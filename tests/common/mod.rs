@@ -122,3 +122,12 @@ pub fn some_records(n: usize) -> Vec<RunRecord> {
 
 pub mod python;
 pub mod serve;
+
+/// Skip a test that cannot run here, saying why; under `GANTRY_TEST_STRICT=1` (CI) fail instead,
+/// so nothing skips silently there. Returns `()` so a test can `return common::skip(...)`.
+pub fn skip(why: &str) {
+    if std::env::var("GANTRY_TEST_STRICT").is_ok_and(|v| v == "1") {
+        panic!("cannot run under GANTRY_TEST_STRICT=1: {why}");
+    }
+    eprintln!("skipped: {why}");
+}
