@@ -203,8 +203,9 @@ fn a_fifo_left_by_a_live_run_blocks_neither_listing_nor_sigterm() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let v = ws.json(&["show", "live", "--json"]);
-        let dir = PathBuf::from(v["run_dir"].as_str().unwrap());
+        let out = ws.run(&["show", "live", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+        let dir = PathBuf::from(v["run_dir"].as_str().unwrap_or("/nonexistent"));
         if std::fs::symlink_metadata(dir.join("metrics.jsonl"))
             .is_ok_and(|m| std::os::unix::fs::FileTypeExt::is_fifo(&m.file_type()))
         {
@@ -228,7 +229,7 @@ fn a_fifo_left_by_a_live_run_blocks_neither_listing_nor_sigterm() {
 fn a_deeply_nested_filter_is_an_error_not_an_abort() {
     let ws = Ws::new();
     for f in ["(".repeat(10_000), format!("{}x", "-".repeat(50_000))] {
-        let out = ws.run(&["runs", "--filter", &f]);
+        let out = ws.run(&["runs", &format!("--filter={f}")]);
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
             String::from_utf8_lossy(&out.stderr).contains("nested more than 64 deep"),
@@ -257,10 +258,12 @@ fn control_characters_in_names_never_reach_the_terminal_raw() {
         "printf '{\"k\\\\u001b[31m\": 1}\\n' >> \"$GANTRY_METRICS\"",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let v = ws.json(&["runs", "--json"]);
+    let plain = ws.run(&["run", "-n", "plain", "--", "true"]);
+    assert!(plain.status.success(), "{}", text(&plain));
+    let v = ws.json(&["runs", "--json", "--sort", "started"]);
     assert_eq!(v[0]["name"], evil, "JSON stays exact");
     let id = v[0]["id"].as_str().unwrap().to_string();
-    for args in [vec!["runs"], vec!["show", &id], vec!["compare", &id, &id]] {
+    for args in [vec!["runs"], vec!["show", &id], vec!["compare", &id, "plain"]] {
         let out = ws.run(&args);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
         let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();
