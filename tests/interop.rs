@@ -333,3 +333,107 @@ fn cli_import_errors_say_what_to_give() {
             .starts_with("run_id,run_name,experiment,key,step,time_ms,value\n")
     );
 }
+
+#[test]
+fn an_mlflow_tree_with_a_bad_metric_line_and_a_lost_meta_yaml_imports_the_rest_and_says_so() {
+    let t = tempfile::tempdir().unwrap();
+    let g = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("--workspace")
+            .arg(t.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(g(&["init"]).status.success());
+    let root = t.path().join("mlruns");
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    let run_meta = |id: &str| {
+        format!(
+            "run_id: {id}\nrun_name: {id}\nstatus: 3\nstart_time: 1700000000000\nend_time: 1700000001000\nlifecycle_stage: active\n"
+        )
+    };
+    write(
+        "0/meta.yaml",
+        "experiment_id: '0'\nname: Default\nlifecycle_stage: active\n",
+    );
+    write(
+        "1/meta.yaml",
+        "experiment_id: '1'\nname: vision\nlifecycle_stage: active\n",
+    );
+    write("1/good/meta.yaml", &run_meta("good"));
+    write(
+        "1/good/metrics/loss",
+        "1700000000000 0.9 0\nthis line is broken\n1700000000500 0.5 1\n",
+    );
+    // An experiment whose meta.yaml was lost: its run is not imported, and that is said.
+    write("2/orphan/meta.yaml", &run_meta("orphan"));
+    let o = g(&["import", "mlflow", root.to_str().unwrap()]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{all}");
+    assert!(all.contains("imported 1 runs"), "{all}");
+    assert!(all.contains("skipped 1 corrupt records"), "{all}");
+    assert!(
+        all.contains("line 2") && all.contains("this line is broken"),
+        "{all}"
+    );
+    assert!(all.contains("has no meta.yaml"), "{all}");
+    let o = g(&["show", "good", "--json", "--points"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["series"]["loss"]["steps"], serde_json::json!([0, 1]));
+}
+
+#[test]
+fn export_refuses_keys_mlflow_cannot_hold_and_writes_nothing() {
+    let t = tempfile::tempdir().unwrap();
+    let g = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("--workspace")
+            .arg(t.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    assert!(g(&["init"]).status.success());
+    for (name, line) in [
+        ("empty", r#"{"": 1}"#),
+        ("slash", r#"{"x/": 1}"#),
+        ("double", r#"{"a//b": 1}"#),
+        ("collide", r#"{"a": 1, "a/b": 2}"#),
+    ] {
+        let o = g(&[
+            "run",
+            "-n",
+            name,
+            "--",
+            "sh",
+            "-c",
+            &format!("echo '{line}' >> \"$GANTRY_METRICS\""),
+        ]);
+        assert!(o.status.success());
+        let out = t.path().join(format!("out-{name}"));
+        let o = g(&[
+            "export",
+            name,
+            "--format",
+            "mlflow",
+            "--output",
+            out.to_str().unwrap(),
+        ]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name}: {stderr}");
+        assert!(
+            stderr.contains("cannot be a file name") || stderr.contains("collide"),
+            "{name}: {stderr}"
+        );
+        assert!(!out.exists(), "{name}: no partial tree");
+    }
+}

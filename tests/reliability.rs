@@ -263,7 +263,11 @@ fn control_characters_in_names_never_reach_the_terminal_raw() {
     let v = ws.json(&["runs", "--json", "--sort", "started"]);
     assert_eq!(v[0]["name"], evil, "JSON stays exact");
     let id = v[0]["id"].as_str().unwrap().to_string();
-    for args in [vec!["runs"], vec!["show", &id], vec!["compare", &id, "plain"]] {
+    for args in [
+        vec!["runs"],
+        vec!["show", &id],
+        vec!["compare", &id, "plain"],
+    ] {
         let out = ws.run(&args);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
         let all = [out.stdout.as_slice(), out.stderr.as_slice()].concat();

@@ -728,3 +728,100 @@ print("logged into", run)
         "{printed}"
     );
 }
+
+/// Send raw bytes over one TCP connection and read until the server answers or closes.
+fn raw_tcp(url: &str, send: &[&[u8]], pause: std::time::Duration) -> (String, std::time::Duration) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let t = std::time::Instant::now();
+    for part in send {
+        let _ = s.write_all(part);
+        std::thread::sleep(pause);
+    }
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got);
+    (String::from_utf8_lossy(&got).into_owned(), t.elapsed())
+}
+
+#[test]
+fn slow_headers_and_idle_connections_are_closed() {
+    let (_h, ws) = workspace();
+    let srv = Server::start(&ws, &[], &["--idle-timeout", "1"]);
+    // Headers that never finish: closed after the timeout, not held for ever.
+    let (_, took) = raw_tcp(
+        &srv.url,
+        &[b"GET /health HTTP/1.1\r\nHost: x\r\n"],
+        Default::default(),
+    );
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    // A kept-alive connection that goes quiet after a request is closed too.
+    let (answer, took) = raw_tcp(
+        &srv.url,
+        &[b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"],
+        Default::default(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(took < std::time::Duration::from_secs(20), "{took:?}");
+    assert_eq!(
+        srv.text("/health").0,
+        200,
+        "the server still answers others"
+    );
+}
+
+#[test]
+fn malformed_bodies_and_bad_values_are_400_with_a_reason() {
+    let (_h, ws) = workspace();
+    let srv = Server::start(&ws, &[], &[]);
+    // Chunked framing that is not hex: a client error, not "too large".
+    let (answer, _) = raw_tcp(
+        &srv.url,
+        &[b"POST /api/2.0/mlflow/experiments/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n"],
+        Default::default(),
+    );
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(!answer.contains("larger than"), "{answer}");
+    let exp = srv.post("experiments/create", json!({"name": "e"})).1["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for t in ["start_time", "end_time"] {
+        let mut body = json!({"experiment_id": exp});
+        body[t] = json!(-5);
+        let (status, v) = if t == "start_time" {
+            srv.post("runs/create", body)
+        } else {
+            let run = srv.new_run("e", "r");
+            srv.post(
+                "runs/update",
+                json!({"run_id": run, "end_time": -5, "status": "FINISHED"}),
+            )
+        };
+        assert_eq!(status, 400, "{t}: {v}");
+        assert!(
+            v["message"]
+                .as_str()
+                .unwrap()
+                .contains("cannot be negative"),
+            "{v}"
+        );
+    }
+    srv.new_run("e", "kept");
+    let (status, v) = srv.post("runs/search", json!({"experiment_ids": [null]}));
+    assert_eq!(status, 400, "[null] does not match every experiment: {v}");
+    let (status, v) = srv.post("runs/search", json!({"experiment_ids": [exp]}));
+    assert_eq!(status, 200);
+    assert!(!v["runs"].as_array().unwrap().is_empty());
+    let (status, v) = srv.post(
+        "runs/search",
+        json!({"experiment_ids": [exp], "filter": "(".repeat(10_000)}),
+    );
+    assert_eq!(
+        status, 400,
+        "a deep search filter is refused, not a crash: {v}"
+    );
+    assert_eq!(srv.text("/health").0, 200);
+}

@@ -68,6 +68,9 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
             sum.skipped_deleted
         );
     }
+    for note in &sum.notes {
+        eprintln!("gantry: {}", crate::ui::text::printable(note));
+    }
     if sum.bad_records > 0 || sum.truncated_files > 0 {
         outln!(
             "skipped {} corrupt records and the cut-off ends of {} files",

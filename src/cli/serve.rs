@@ -28,6 +28,10 @@ pub struct Args {
     /// memory and GPU use, as `gantry run` records them)
     #[arg(long, default_value_t = 1.0, value_name = "SECS")]
     pub gpu_interval: f64,
+    /// Seconds a client may take to send a request's headers, and a kept-alive connection may
+    /// stay idle, before the connection is closed
+    #[arg(long, default_value_t = 30.0, value_name = "SECS")]
+    pub idle_timeout: f64,
 }
 
 pub async fn run(
@@ -40,6 +44,13 @@ pub async fn run(
         return Err(crate::error::UserError::new(format!(
             "--gpu-interval {} is not a number of seconds of at least 0.1",
             args.gpu_interval
+        ))
+        .into());
+    }
+    if !(args.idle_timeout.is_finite() && args.idle_timeout >= 0.1) {
+        return Err(crate::error::UserError::new(format!(
+            "--idle-timeout {} is not a number of seconds of at least 0.1",
+            args.idle_timeout
         ))
         .into());
     }
@@ -60,7 +71,8 @@ pub async fn run(
     serve::spawn_client_sampler(state.clone(), opts.gpu_interval);
     let label = ws.label();
     let auth = opts.token.is_some();
-    serve::serve(state, opts.bind, move |addr| {
+    let idle = Duration::from_secs_f64(args.idle_timeout);
+    serve::serve_with(state, opts.bind, idle, move |addr| {
         // The first line on stdout is the address, for scripts (and `--bind 127.0.0.1:0`).
         outln!("listening on http://{addr}");
         eprintln!(

@@ -124,6 +124,17 @@ pub async fn mlflow(store: &Store, runs: &[RunRecord], root: &Path) -> Result<us
             yaml_str(name)
         )
     };
+    // Every key is checked before anything is written: a key that cannot be a file leaves no
+    // partial tree behind.
+    for rec in runs {
+        for (what, keys) in [
+            ("param", rec.params.keys().collect::<Vec<_>>()),
+            ("tag", rec.tags.keys().collect()),
+            ("metric", rec.metrics.keys().collect()),
+        ] {
+            check_keys(&rec.run, what, &keys)?;
+        }
+    }
     let root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
     if !root.join("0").join("meta.yaml").exists() {
         write(
@@ -212,16 +223,46 @@ pub async fn mlflow(store: &Store, runs: &[RunRecord], root: &Path) -> Result<us
     Ok(n)
 }
 
-/// A key as a relative path inside the run: no absolute paths, no `..`.
+/// A key as a relative path inside the run: not empty, no absolute paths, no `.` or `..`, no
+/// empty part (`x/`, `a//b`).
 fn safe_key(key: &str) -> Result<std::path::PathBuf> {
-    let p = std::path::PathBuf::from(key);
-    if p.is_absolute()
-        || p.components()
-            .any(|c| !matches!(c, std::path::Component::Normal(_)))
-    {
-        anyhow::bail!("the key `{key}` cannot be a file name in an MLflow tree");
+    let bad = key.is_empty()
+        || key.starts_with('/')
+        || key
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..");
+    if bad {
+        anyhow::bail!(crate::error::UserError::new(format!(
+            "the key `{}` cannot be a file name in an MLflow tree",
+            key.escape_default()
+        ))
+        .hint("MLflow keeps each key as a file: rename it, or export with --format csv or jsonl, which keep any key"));
     }
-    Ok(p)
+    Ok(std::path::PathBuf::from(key))
+}
+
+/// Keys of one kind of one run: each a safe file name, and none a folder of another (`a` and
+/// `a/b` cannot both be files).
+fn check_keys(run: &crate::domain::Run, what: &str, keys: &[&String]) -> Result<()> {
+    let in_run = |e: anyhow::Error| e.context(format!("{what} of run {}", run.short_id()));
+    let mut sorted: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+    sorted.sort_unstable();
+    for k in &sorted {
+        safe_key(k).map_err(in_run)?;
+    }
+    let all: std::collections::BTreeSet<&str> = sorted.iter().copied().collect();
+    for k in &sorted {
+        for (i, _) in k.match_indices('/') {
+            let folder = &k[..i];
+            if all.contains(folder) {
+                return Err(in_run(anyhow::anyhow!(crate::error::UserError::new(format!(
+                    "the keys `{folder}` and `{k}` collide in an MLflow tree: the first would be both a file and a folder"
+                ))
+                .hint("rename one, or export with --format csv or jsonl"))));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn yaml_str(s: &str) -> String {

@@ -87,9 +87,12 @@ fn has_experiment(p: &Path) -> bool {
 }
 
 /// The run directories of a FileStore tree, with their experiment names: (experiment, run dir).
-pub fn file_store_runs(root: &Path) -> Result<(Vec<(String, PathBuf)>, usize)> {
+/// Also returns how many deleted experiments were skipped, and the folders that look like
+/// experiments (they hold folders) but have no meta.yaml, so were not read.
+pub fn file_store_runs(root: &Path) -> Result<(Vec<(String, PathBuf)>, usize, Vec<PathBuf>)> {
     let mut out = Vec::new();
     let mut deleted = 0;
+    let mut no_meta = Vec::new();
     let mut exps: Vec<PathBuf> = std::fs::read_dir(root)
         .with_context(|| format!("reading {}", root.display()))?
         .flatten()
@@ -105,6 +108,14 @@ pub fn file_store_runs(root: &Path) -> Result<(Vec<(String, PathBuf)>, usize)> {
     for exp in exps {
         let meta_path = exp.join("meta.yaml");
         let Ok(text) = std::fs::read_to_string(&meta_path) else {
+            // `.trash` and other folders without runs are not worth a word; one with run
+            // folders is an experiment whose meta.yaml went missing.
+            let holds_runs = std::fs::read_dir(&exp).is_ok_and(|mut d| {
+                d.any(|e| e.is_ok_and(|e| e.path().join("meta.yaml").is_file()))
+            });
+            if holds_runs {
+                no_meta.push(exp);
+            }
             continue;
         };
         let meta: ExperimentMeta =
@@ -124,7 +135,7 @@ pub fn file_store_runs(root: &Path) -> Result<(Vec<(String, PathBuf)>, usize)> {
             out.push((meta.name.clone(), r));
         }
     }
-    Ok((out, deleted))
+    Ok((out, deleted, no_meta))
 }
 
 /// Read one FileStore run. None when the run is deleted.
@@ -145,12 +156,12 @@ pub fn read_file_run(experiment: &str, dir: &Path) -> Result<Option<ImportedRun>
     let params = read_key_files(&dir.join("params"))?;
     let tags = read_key_files(&dir.join("tags"))?;
     let mut metrics = Vec::new();
+    let mut problems = Vec::new();
     for (key, path) in key_files(&dir.join("metrics"))? {
         let text = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        metrics.push((
-            key,
-            parse_metric_file(&text).with_context(|| format!("{}", path.display()))?,
-        ));
+        let (series, bad) = parse_metric_file(&text);
+        problems.extend(bad.into_iter().map(|b| format!("{}: {b}", path.display())));
+        metrics.push((key, series));
     }
     let tag = |k: &str| tags.iter().find(|(t, _)| t == k).map(|(_, v)| v.clone());
     let name = meta
@@ -177,6 +188,7 @@ pub fn read_file_run(experiment: &str, dir: &Path) -> Result<Option<ImportedRun>
         params,
         tags,
         metrics,
+        problems,
     }))
 }
 
@@ -219,31 +231,38 @@ fn read_key_files(dir: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// `timestamp value [step]` lines. Values may be `nan`, `inf`, `-inf`. A line that does not parse
-/// is an error naming its line.
-pub fn parse_metric_file(text: &[u8]) -> Result<Series> {
+/// is skipped and described (with its line number); the others are kept.
+pub fn parse_metric_file(text: &[u8]) -> (Series, Vec<String>) {
     let mut s = Series::with_capacity(text.len() / 24);
+    let mut bad_lines = Vec::new();
     for (i, line) in text.split(|b| *b == b'\n').enumerate() {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let line =
-            std::str::from_utf8(line).map_err(|_| anyhow!("line {}: invalid UTF-8", i + 1))?;
+        let Ok(line) = std::str::from_utf8(line) else {
+            bad_lines.push(format!("line {}: invalid UTF-8", i + 1));
+            continue;
+        };
         let mut f = line.split_ascii_whitespace();
-        let bad = || {
-            anyhow!(
-                "line {}: expected `timestamp value [step]`, got `{line}`",
-                i + 1
-            )
-        };
-        let ts: i64 = f.next().and_then(|x| x.parse().ok()).ok_or_else(bad)?;
-        let value = f.next().and_then(parse_value).ok_or_else(bad)?;
-        let step: i64 = match f.next() {
-            Some(x) => x.parse().map_err(|_| bad())?,
-            None => 0,
-        };
-        s.push(step, ts, value);
+        let parsed = (|| {
+            let ts: i64 = f.next()?.parse().ok()?;
+            let value = parse_value(f.next()?)?;
+            let step: i64 = match f.next() {
+                Some(x) => x.parse().ok()?,
+                None => 0,
+            };
+            Some((ts, value, step))
+        })();
+        match parsed {
+            Some((ts, value, step)) => s.push(step, ts, value),
+            None => bad_lines.push(format!(
+                "line {}: expected `timestamp value [step]`, got `{}`",
+                i + 1,
+                line.escape_default()
+            )),
+        }
     }
-    Ok(s)
+    (s, bad_lines)
 }
 
 fn parse_value(x: &str) -> Option<f64> {
@@ -414,19 +433,23 @@ mod tests {
 
     #[test]
     fn metric_lines_with_and_without_step() {
-        let s =
-            parse_metric_file(b"1700000000000 0.5 3\n1700000000001 nan 4\n1700000000002 -inf\n\n")
-                .unwrap();
+        let (s, bad) =
+            parse_metric_file(b"1700000000000 0.5 3\n1700000000001 nan 4\n1700000000002 -inf\n\n");
+        assert!(bad.is_empty());
         assert_eq!(s.steps, [3, 4, 0]);
         assert_eq!(
             s.times_ms,
             [1_700_000_000_000, 1_700_000_000_001, 1_700_000_000_002]
         );
         assert!(s.values[1].is_nan() && s.values[2] == f64::NEG_INFINITY);
-        let e = parse_metric_file(b"1 2 3\nbroken\n")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("line 2") && e.contains("broken"), "{e}");
+        // One bad line is counted and skipped; the lines around it are kept.
+        let (s, bad) = parse_metric_file(b"1 2 3\nbroken\n4 5 6\n");
+        assert_eq!(s.steps, [3, 6]);
+        assert_eq!(bad.len(), 1);
+        assert!(
+            bad[0].contains("line 2") && bad[0].contains("broken"),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct ImportedRun {
     pub params: Vec<(String, String)>,
     pub tags: Vec<(String, String)>,
     pub metrics: Vec<(String, Series)>,
+    /// What could not be read and was skipped (a bad metric line, with its file and line).
+    pub problems: Vec<String>,
 }
 
 impl ImportedRun {
@@ -96,8 +98,14 @@ pub async fn import_mlflow(
             "give the mlruns/ folder (experiment folders holding meta.yaml) or an mlflow.db file",
         )
     })?;
-    let (dirs, deleted_exps) = mlflow::file_store_runs(&root)?;
+    let (dirs, deleted_exps, no_meta) = mlflow::file_store_runs(&root)?;
     sum.skipped_deleted = deleted_exps;
+    for dir in no_meta {
+        sum.notes.push(format!(
+            "{} has no meta.yaml, so it is not read as an experiment: its runs were not imported",
+            dir.display()
+        ));
+    }
     let total = dirs.len();
     let (tx, rx) = std::sync::mpsc::sync_channel::<anyhow::Result<Option<ImportedRun>>>(2);
     let reader = std::thread::spawn(move || {
@@ -111,7 +119,11 @@ pub async fn import_mlflow(
     let result = async {
         for r in &rx {
             match r? {
-                Some(run) => store_one(store, &run, &mut sum).await?,
+                Some(run) => {
+                    sum.bad_records += run.problems.len();
+                    sum.notes.extend(run.problems.iter().take(5).cloned());
+                    store_one(store, &run, &mut sum).await?
+                }
                 None => sum.skipped_deleted += 1,
             }
             done += 1;

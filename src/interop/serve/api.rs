@@ -170,6 +170,17 @@ fn opt_i64(req: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError>
     }
 }
 
+/// A time in milliseconds since the epoch: an integer, not negative.
+fn opt_time(req: &Map<String, Value>, key: &str) -> Result<Option<i64>, ApiError> {
+    match opt_i64(req, key)? {
+        Some(t) if t < 0 => Err(ApiError::invalid(format!(
+            "Invalid value {t} for parameter '{key}' supplied: a time in milliseconds since \
+             the epoch cannot be negative."
+        ))),
+        t => Ok(t),
+    }
+}
+
 fn i64_of(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n
@@ -802,7 +813,7 @@ async fn create_run(s: &Served, req: &Map<String, Value>, peer: std::net::Socket
         id: String::new(),
         experiment: exp.name.clone(),
         name,
-        started_ms: opt_i64(req, "start_time")?.unwrap_or_else(now_ms),
+        started_ms: opt_time(req, "start_time")?.unwrap_or_else(now_ms),
         host: s.host.clone(),
         user: opt_str(req, "user_id")
             .filter(|u| !u.is_empty())
@@ -868,7 +879,7 @@ async fn update_run(s: &Served, req: &Map<String, Value>) -> Reply {
     let status = opt_str(req, "status")
         .map(|st| status_from_mlflow(&st))
         .transpose()?;
-    let mut ended = opt_i64(req, "end_time")?;
+    let mut ended = opt_time(req, "end_time")?;
     if ended.is_none() && status.is_some_and(|st| st != RunStatus::Running) {
         ended = Some(now_ms());
     }
@@ -1106,6 +1117,15 @@ async fn search_runs(s: &Served, req: &Map<String, Value>) -> Reply {
     let offset = search::parse_page_token(&opt_str(req, "page_token").unwrap_or_default())
         .map_err(ApiError::invalid)?;
     let wanted: Vec<String> = strings(req, "experiment_ids");
+    if let Some(Value::Array(given)) = req.get("experiment_ids")
+        && given.len() != wanted.len()
+    {
+        // `[null]` must not widen the search to every experiment.
+        return Err(ApiError::invalid(format!(
+            "Invalid value {} for parameter 'experiment_ids' supplied: each id must be a string.",
+            Value::Array(given.clone())
+        )));
+    }
     let ids = ExperimentIds::load(s).await?;
     let records = s.store.run_records().await.map_err(ApiError::internal)?;
     let mut rows: Vec<RunRow> = records

@@ -258,10 +258,19 @@ pub fn router(state: Arc<Served>) -> Router {
         .with_state(state)
 }
 
+/// How long a client may take to send a request's headers, and how long a kept-alive connection
+/// may sit idle before its next request: a slow or silent client never holds a connection open.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client may take to send a request's body.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Serve until Ctrl-C or SIGTERM. `ready` gets the address actually bound (port 0 picks one).
-pub async fn serve(
+/// `header_timeout`: how long a request's headers may take, and a kept-alive connection may
+/// stay idle (`HEADER_TIMEOUT` by default, `gantry serve --idle-timeout`).
+pub async fn serve_with(
     state: Arc<Served>,
     bind: SocketAddr,
+    header_timeout: Duration,
     ready: impl FnOnce(SocketAddr),
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
@@ -280,12 +289,42 @@ pub async fn serve(
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
         }
     };
-    axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    tokio::pin!(shutdown);
+    // hyper's own connection loop rather than axum::serve, which has no header or idle timeout.
+    let app = router(state);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!("serve: accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let svc = app.clone().layer(axum::Extension(ConnectInfo(peer)));
+        let conn = hyper::server::conn::http1::Builder::new()
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(header_timeout)
+            .serve_connection(
+                hyper_util::rt::TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(svc),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!("serve: connection from {peer}: {e}");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+    }
     Ok(())
 }
 
@@ -378,9 +417,32 @@ async fn handle(
     {
         return Err(too_large());
     }
-    let bytes: Bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes: Bytes = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        axum::body::to_bytes(body, MAX_BODY_BYTES),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(e)) if is_length_limit(&e) => return Err(too_large()),
+        Ok(Err(e)) => {
+            // A malformed body (bad chunk framing, a connection cut mid-body) is the client's
+            // error, not a size problem.
+            return Err(ApiError::new(
+                "BAD_REQUEST",
+                format!("the request body could not be read: {e}"),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::new(
+                "BAD_REQUEST",
+                format!(
+                    "the request body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
+            ));
+        }
+    };
     let size = bytes.len();
     let mut req = Map::new();
     if let Some(q) = query.filter(|q| !q.is_empty()) {
@@ -416,6 +478,18 @@ async fn handle(
         }
     }
     api::dispatch(s, endpoint, &req, size, peer).await
+}
+
+/// Whether reading a body failed on its size limit (and not on its framing).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn serde_urlencoded_pairs(q: &str) -> Result<Vec<(String, String)>, ApiError> {
