@@ -86,10 +86,13 @@ fn has_experiment(p: &Path) -> bool {
         .unwrap_or(false)
 }
 
+/// (experiment, run dir) pairs; deleted experiments skipped; experiment folders without meta.yaml.
+pub type FileStoreRuns = (Vec<(String, PathBuf)>, usize, Vec<PathBuf>);
+
 /// The run directories of a FileStore tree, with their experiment names: (experiment, run dir).
 /// Also returns how many deleted experiments were skipped, and the folders that look like
 /// experiments (they hold folders) but have no meta.yaml, so were not read.
-pub fn file_store_runs(root: &Path) -> Result<(Vec<(String, PathBuf)>, usize, Vec<PathBuf>)> {
+pub fn file_store_runs(root: &Path) -> Result<FileStoreRuns> {
     let mut out = Vec::new();
     let mut deleted = 0;
     let mut no_meta = Vec::new();
