@@ -408,3 +408,53 @@ fn a_disk_that_stays_full_keeps_the_commands_exit_and_stores_it_later() {
         serde_json::json!((0..50).collect::<Vec<i64>>())
     );
 }
+
+// Smaller: a read-only workspace could not be read, because listing created a lock file.
+#[test]
+fn a_read_only_workspace_can_be_listed_and_shown() {
+    let ws = Ws::new();
+    let ro = ws.root.join("ro");
+    std::fs::create_dir(&ro).unwrap();
+    let Some(fs) = Tmpfs::mount(&ro, "16m") else {
+        return common::skip("cannot mount a tmpfs here (needs root) to make it read-only");
+    };
+    let g = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .arg("--workspace")
+            .arg(&ro)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    assert!(g(&["init"]).status.success());
+    let out = g(&[
+        "run",
+        "-n",
+        "kept",
+        "--",
+        "sh",
+        "-c",
+        "echo '{\"loss\": 1}' >> \"$GANTRY_METRICS\"",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // Read-only for everyone, root included: remount the filesystem read-only.
+    let remount = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&fs.0)
+        .output()
+        .unwrap();
+    assert!(remount.status.success(), "{}", text(&remount));
+    let out = g(&["runs", "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["name"], "kept");
+    assert_eq!(v[0]["metrics"]["loss"]["points"], 1);
+    let out = g(&["show", "kept"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("error"),
+        "{}",
+        text(&out)
+    );
+}

@@ -179,6 +179,29 @@ fn the_filter_previews_live_keeps_the_last_good_one_and_esc_restores() {
 }
 
 #[test]
+fn a_pasted_deeply_nested_filter_is_a_filter_error_not_a_crash() {
+    // A terminal without bracketed paste delivers a paste as keys: 10,000 `(` one by one. Each
+    // one re-parses the filter; before the depth limit the parse overflowed the stack.
+    let mut s = with_runs(10);
+    press(&mut s, "/");
+    typed(&mut s, &"(".repeat(10_000));
+    let e = s.runs.filter_error.clone().expect("a filter error");
+    assert!(
+        e.message.contains("nested more than 64 deep"),
+        "{}",
+        e.message
+    );
+    assert_eq!(e.column, 65);
+    assert_eq!(
+        s.runs.visible.len(),
+        10,
+        "the last good filter (none) stays"
+    );
+    press(&mut s, "esc");
+    assert!(s.modal.is_none());
+}
+
+#[test]
 fn opening_a_run_asks_for_its_series_and_log() {
     let mut s = with_runs(3);
     let effects = press(&mut s, "j space g enter");

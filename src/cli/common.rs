@@ -14,6 +14,11 @@ use crate::workspace::Workspace;
 pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserError> {
     let ws = super::resolve(flag)?;
     let store = Store::open(&ws.db_path()).await?;
+    if store.read_only() {
+        // Nothing can be caught up in a workspace that cannot be written: show it as it is.
+        tracing::info!("workspace {} is read-only: no recovery", ws.label());
+        return Ok((ws, store));
+    }
     match crate::capture::recover::recover(&store).await {
         Ok(notes) => {
             for n in notes {

@@ -84,9 +84,11 @@ pub async fn open(
 ) -> anyhow::Result<ExitCode> {
     // The store first: a broken one is reported even where there is no terminal.
     let store = Store::open(&ws.db_path()).await?;
-    match crate::capture::recover::recover(&store).await {
-        Ok(notes) => notes.iter().for_each(|n| tracing::info!("{n}")),
-        Err(e) => tracing::warn!("recover: {e:#}"),
+    if !store.read_only() {
+        match crate::capture::recover::recover(&store).await {
+            Ok(notes) => notes.iter().for_each(|n| tracing::info!("{n}")),
+            Err(e) => tracing::warn!("recover: {e:#}"),
+        }
     }
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         bail!(

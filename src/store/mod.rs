@@ -104,20 +104,29 @@ pub enum PairTable {
 pub struct Store {
     pool: SqlitePool,
     path: PathBuf,
+    read_only: bool,
 }
 
 impl Store {
-    /// Open (creating if missing) the store at `path` and bring its schema up to date.
+    /// Open (creating if missing) the store at `path` and bring its schema up to date. A store in
+    /// a workspace that cannot be written (a read-only filesystem or folder) is opened read-only
+    /// instead, so it can still be listed and shown.
     pub async fn open(path: &Path) -> Result<Store, UserError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| open_error(path, what, &e.to_string());
         // One process migrates at a time: a file lock beside the database.
         let lock_path = path.with_extension("db.lock");
-        let lock = std::fs::OpenOptions::new()
+        let lock = match std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&lock_path)
-            .map_err(|e| fail("cannot create the store's lock file", &e))?;
+        {
+            Ok(lock) => lock,
+            Err(e) if cannot_write(&e) && path.is_file() => {
+                return Self::open_read_only(path).await;
+            }
+            Err(e) => return Err(fail("cannot create the store's lock file", &e)),
+        };
         lock.lock().map_err(|e| fail("cannot lock the store", &e))?;
 
         let opts = SqliteConnectOptions::new()
@@ -153,7 +162,72 @@ impl Store {
         Ok(Store {
             pool,
             path: path.to_path_buf(),
+            read_only: false,
         })
+    }
+
+    /// Open an existing store only to read it: no lock file, no migration (a store whose schema
+    /// is behind this gantry's is refused with what to do), and no write.
+    async fn open_read_only(path: &Path) -> Result<Store, UserError> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| open_error(path, what, &e.to_string());
+        let connect = |immutable: bool| {
+            let opts = SqliteConnectOptions::new()
+                .filename(path)
+                .read_only(true)
+                .immutable(immutable)
+                .busy_timeout(BUSY_TIMEOUT);
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(opts)
+        };
+        let schema = |pool: SqlitePool| async move {
+            let v: Option<i64> = sqlx::query("SELECT MAX(version) FROM _sqlx_migrations")
+                .fetch_one(&pool)
+                .await?
+                .get(0);
+            Ok::<_, sqlx::Error>((pool, v.unwrap_or(0)))
+        };
+        // A WAL database on a read-only filesystem cannot make its shared-memory file; opened
+        // as immutable it is read as it is on disk (nobody can write it there either).
+        let (pool, version) = match connect(false).await {
+            Ok(pool) => match schema(pool).await {
+                Ok(r) => r,
+                Err(_) => schema(
+                    connect(true)
+                        .await
+                        .map_err(|e| fail("cannot open the store", &e))?,
+                )
+                .await
+                .map_err(|e| fail("cannot read the store", &e))?,
+            },
+            Err(_) => schema(
+                connect(true)
+                    .await
+                    .map_err(|e| fail("cannot open the store", &e))?,
+            )
+            .await
+            .map_err(|e| fail("cannot read the store", &e))?,
+        };
+        let want = migrator().iter().map(|m| m.version).max().unwrap_or(0);
+        if version < want {
+            return Err(UserError::new(format!(
+                "the store at {} needs a schema upgrade, and its workspace cannot be written",
+                path.display()
+            ))
+            .hint(
+                "run any gantry command once where the workspace is writable, then read it here",
+            ));
+        }
+        Ok(Store {
+            pool,
+            path: path.to_path_buf(),
+            read_only: true,
+        })
+    }
+
+    /// Whether this store was opened only to read (its workspace cannot be written).
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     pub fn path(&self) -> &Path {
@@ -1134,6 +1208,12 @@ fn list_ids(runs: &[Run]) -> String {
 }
 
 /// Turn an open failure into what a person can act on.
+/// An error that says the place cannot be written (rather than that something is wrong).
+fn cannot_write(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::PermissionDenied
+        || e.kind() == std::io::ErrorKind::ReadOnlyFilesystem
+}
+
 fn open_error(path: &Path, what: &str, cause: &str) -> UserError {
     let p = path.display();
     let lower = cause.to_ascii_lowercase();
