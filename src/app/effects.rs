@@ -137,13 +137,7 @@ impl EffectRunner {
             } => {
                 let tx2 = self.tx.clone();
                 self.registry(move |r| {
-                    r.promote(
-                        &model,
-                        version,
-                        &alias,
-                        &reason,
-                        &crate::capture::supervise::user_name(),
-                    )?;
+                    r.promote(&model, version, &alias, &reason, &crate::host::user_name())?;
                     let _ = tx2.send(Msg::ModelsLoaded(r.models().map_err(|e| format!("{e:#}"))));
                     let _ = tx2.send(Msg::VersionsLoaded(
                         model.clone(),
@@ -262,7 +256,7 @@ impl EffectRunner {
                             }
                         };
                         let device = backend.device().clone();
-                        let host = crate::capture::supervise::hostname();
+                        let host = crate::host::hostname();
                         for r in &results {
                             if let Err(e) =
                                 rt.block_on(store.record_bench(started, &host, &device, r))
@@ -350,7 +344,7 @@ async fn register(
         );
     }
     let rr = run_ref(store, run).await?;
-    let author = crate::capture::supervise::user_name();
+    let author = crate::host::user_name();
     let (dir, name, files2, author2) = (
         gantry_dir.to_path_buf(),
         model.to_string(),

@@ -441,8 +441,8 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                         Some(Ok(b)) => toast.push_str(&format!(
                             "{sep}sustained load held {:.1}% ({} → {} {})",
                             100.0 * b.sustained,
-                            crate::ui::text::fig(b.start),
-                            crate::ui::text::fig(b.end),
+                            crate::format::four_digits(b.start),
+                            crate::format::four_digits(b.end),
                             b.unit.as_str()
                         )),
                         Some(Err(e)) => toast.push_str(&format!("{sep}sustained load: {e}")),

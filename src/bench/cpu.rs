@@ -42,7 +42,7 @@ impl CpuBackend {
             info: DeviceInfo {
                 backend: "cpu".into(),
                 name: format!("{name} ({threads} threads)"),
-                uuid: format!("cpu-{}", crate::capture::supervise::hostname()),
+                uuid: format!("cpu-{}", crate::host::hostname()),
                 driver: None,
                 cuda: None,
                 libraries: vec!["matrixmultiply 0.3 (sgemm, dgemm)".into()],

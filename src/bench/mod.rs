@@ -189,7 +189,7 @@ impl Spec {
                 "{} {} {}",
                 self.kind.as_str(),
                 self.variant,
-                bytes(self.size)
+                crate::format::transfer_size(self.size)
             ),
         }
     }
@@ -211,15 +211,6 @@ impl Spec {
             (Kind::Launch, _) => Some("one-way wake-up time"),
             _ => None,
         }
-    }
-}
-
-/// 64 MiB, 1 GiB.
-pub fn bytes(n: u64) -> String {
-    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
-        format!("{} GiB", n >> 30)
-    } else {
-        format!("{} MiB", n >> 20)
     }
 }
 

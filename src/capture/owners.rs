@@ -26,7 +26,7 @@ pub async fn owners_with(
     let Ok(runs) = store.runs_with_status(RunStatus::Running).await else {
         return out;
     };
-    let host = crate::capture::supervise::hostname();
+    let host = crate::host::hostname();
     let mut tree: HashMap<i64, usize> = HashMap::new();
     for (i, r) in runs.iter().enumerate() {
         if let Some(pid) = r.pid.filter(|_| r.host == host) {

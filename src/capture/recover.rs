@@ -22,7 +22,7 @@ const START_GRACE_MS: i64 = 60_000;
 /// to catch up (the store failing again) is left running for the next command and named in the
 /// error; the other runs still catch up.
 pub async fn recover(store: &Store) -> Result<Vec<String>> {
-    let host = super::supervise::hostname();
+    let host = crate::host::hostname();
     let mut notes = Vec::new();
     let mut failed = Vec::new();
     for run in store.runs_with_status(RunStatus::Running).await? {

@@ -323,14 +323,14 @@ async fn history(
                 "{:<28} {:>4}  {:<10} {:>18} {:>13}  {:<9}",
                 spec.label(),
                 runs.len(),
-                crate::ui::text::sparkline(&values, 10),
+                crate::format::sparkline(&values, 10),
                 format!(
                     "{} {}",
-                    crate::ui::text::fig(last.stats.median),
+                    crate::format::four_digits(last.stats.median),
                     last.unit.as_str()
                 ),
-                med.map_or("-".into(), crate::ui::text::fig),
-                crate::ui::text::ago(last.started_ms, now),
+                med.map_or("-".into(), crate::format::four_digits),
+                crate::format::ago(last.started_ms, now),
             );
             if let Some(d) = drop {
                 line.push_str(&format!("  ▼ {:.1}% below median", 100.0 * d));
@@ -401,7 +401,7 @@ fn go_ahead(uuid: &str, what: &str, yes: bool) -> anyhow::Result<bool> {
     }
     eprintln!("gantry: other processes use {what} ({uuid}):");
     for (pid, name, mem) in &others {
-        let mem = mem.map_or("n/a".into(), crate::registry::bytes);
+        let mem = mem.map_or("n/a".into(), crate::format::size);
         eprintln!("  pid {pid:<8} {name:<20} {mem}");
     }
     eprintln!("  their work would slow the benchmarks, and the benchmarks theirs");
@@ -476,7 +476,7 @@ async fn burn(
                 let gpu = w.conditions.as_ref().map_or(String::new(), |c| c.brief());
                 pb.set_message(format!(
                     "{} {} {gpu}",
-                    crate::ui::text::fig(w.value),
+                    crate::format::four_digits(w.value),
                     bench::Unit::TflopS.as_str()
                 ));
             };
@@ -603,7 +603,7 @@ fn burn_table(
     behind: &dyn Fn(&bench::Burn) -> Option<f64>,
 ) -> String {
     use std::fmt::Write;
-    let n = crate::ui::text::fig;
+    let n = crate::format::four_digits;
     let mut o = String::new();
     let unit = spec.kind.unit().as_str();
     let _ = writeln!(
@@ -644,7 +644,7 @@ fn burn_table(
             } else {
                 i.to_string()
             },
-            crate::ui::text::fit(d.name.trim_start_matches("NVIDIA "), 22),
+            crate::format::fit(d.name.trim_start_matches("NVIDIA "), 22),
             n(b.start),
             n(b.end),
             100.0 * b.sustained,
@@ -716,7 +716,7 @@ async fn one(
                 device.name, device.uuid
             );
             for (pid, name, mem) in &others {
-                let mem = mem.map_or("n/a".into(), crate::registry::bytes);
+                let mem = mem.map_or("n/a".into(), crate::format::size);
                 eprintln!("  pid {pid:<8} {name:<20} {mem}");
             }
             eprintln!("  their work would slow the benchmarks, and the benchmarks theirs");
@@ -763,7 +763,7 @@ async fn one(
                 if let Some(pb) = current.take() {
                     pb.finish_with_message(format!(
                         "{} {}",
-                        crate::ui::text::fig(result.stats.median),
+                        crate::format::four_digits(result.stats.median),
                         result.unit.as_str()
                     ));
                 }
@@ -787,7 +787,7 @@ async fn one(
     .map_err(|why| UserError::new(why).hint("the log (gantry where) has the details"))?;
 
     let history = store.bench_history(Some(&device.uuid)).await?;
-    let host = crate::capture::supervise::hostname();
+    let host = crate::host::hostname();
     let mut rows = Vec::new();
     for r in results {
         let past: Vec<f64> = history
@@ -827,7 +827,11 @@ fn comparison_table(compared: &[bench::Comparison]) -> String {
     for c in compared {
         let _ = write!(o, "{:<28} {:<8}", c.label, c.unit.as_str());
         for m in &c.medians {
-            let _ = write!(o, " {:>9}", m.map_or("-".to_string(), crate::ui::text::fig));
+            let _ = write!(
+                o,
+                " {:>9}",
+                m.map_or("-".to_string(), crate::format::four_digits)
+            );
         }
         let behind: Vec<String> = c
             .behind
@@ -886,7 +890,7 @@ fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) ->
         "BENCHMARK", "MEDIAN", "UNIT", "MIN-MAX", "STDDEV", "PEAK%"
     );
     for (r, past, drop) in rows {
-        let n = crate::ui::text::fig;
+        let n = crate::format::four_digits;
         let check = match r.check {
             None => "-".to_string(),
             Some(c) if c.ok => format!("ok ({:.1e})", c.max_rel_err),

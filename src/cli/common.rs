@@ -22,7 +22,7 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
     match crate::capture::recover::recover(&store).await {
         Ok(notes) => {
             for n in notes {
-                eprintln!("gantry: {}", crate::ui::text::printable(&n));
+                eprintln!("gantry: {}", crate::format::printable(&n));
                 tracing::info!("{n}");
             }
         }
@@ -34,10 +34,8 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
     Ok((ws, store))
 }
 
-pub use crate::ui::text::num;
-
 pub fn opt_num(x: Option<f64>) -> String {
-    x.map_or_else(|| "-".into(), num)
+    x.map_or_else(|| "-".into(), crate::format::compact)
 }
 
 /// Local date and time of a millisecond timestamp.

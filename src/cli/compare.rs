@@ -7,9 +7,10 @@ use serde_json::json;
 
 use crate::domain::{Direction, RunRecord, Series, SeriesKind};
 use crate::error::UserError;
-use crate::ui::text::fit;
+use crate::format::fit;
 
-use super::common::{json_num, num, opt_num};
+use super::common::{json_num, opt_num};
+use crate::format::compact;
 
 /// `gantry compare RUN RUN...`
 #[derive(clap::Args, Debug)]
@@ -153,7 +154,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         for (i, (c, r)) in cells.iter().zip(&recs).enumerate() {
             let best = c
                 .best
-                .map_or_else(|| "-".into(), |(v, s)| format!("{}@{s}", num(v)));
+                .map_or_else(|| "-".into(), |(v, s)| format!("{}@{s}", compact(v)));
             let d = if i == 0 {
                 "—".to_string()
             } else {
@@ -186,9 +187,9 @@ fn delta(v: Option<f64>, base: Option<f64>) -> Option<f64> {
 
 fn signed(x: f64) -> String {
     if x > 0.0 {
-        format!("+{}", num(x))
+        format!("+{}", compact(x))
     } else {
-        num(x)
+        compact(x)
     }
 }
 

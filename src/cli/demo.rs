@@ -572,7 +572,7 @@ fn with_time(line: &str, t_ms: i64) -> String {
 fn log_line(step: i64, metrics: &[(String, f64)]) -> String {
     let parts: Vec<String> = metrics
         .iter()
-        .map(|(k, v)| format!("{k}={}", crate::ui::text::num(*v)))
+        .map(|(k, v)| format!("{k}={}", crate::format::compact(*v)))
         .collect();
     format!("step {step:>4}  {}\n", parts.join("  "))
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::format::size;
 use crate::gpu::source::{GpuSnapshot, GpuSource, NvmlSource, ReplaySource};
-use crate::registry::bytes;
 use crate::store::Store;
 
 /// `gantry gpu`
@@ -161,7 +161,7 @@ pub fn table(
     );
     for g in &snap.gpus {
         let mem = match (g.mem_used, g.mem_total) {
-            (Some(u), Some(t)) => format!("{}/{}", bytes(u).replace(" GiB", ""), bytes(t)),
+            (Some(u), Some(t)) => format!("{}/{}", size(u).replace(" GiB", ""), size(t)),
             _ => "n/a".into(),
         };
         let temp = format!("{}/{}", opt(g.temp, ""), opt(g.temp_slowdown, "C"));
@@ -179,7 +179,7 @@ pub fn table(
             o,
             "{:<3} {:<18} {:>5} {:>17} {:>9} {:>11} {:>11} {:>9}  {}",
             g.index,
-            crate::ui::text::fit(&g.name.replace("NVIDIA ", ""), 18),
+            crate::format::fit(&g.name.replace("NVIDIA ", ""), 18),
             opt(g.util, "%"),
             mem,
             temp,
@@ -194,14 +194,14 @@ pub fn table(
         );
         for m in &g.mig_instances {
             let mem = match (m.mem_used, m.mem_total) {
-                (Some(u), Some(t)) => format!("{}/{}", bytes(u).replace(" GiB", ""), bytes(t)),
+                (Some(u), Some(t)) => format!("{}/{}", size(u).replace(" GiB", ""), size(t)),
                 _ => "n/a".into(),
             };
             let _ = writeln!(
                 o,
                 "  MIG {:<2} {:<20} {:>17}  {}",
                 m.index,
-                crate::ui::text::fit(&m.name.replace("NVIDIA ", ""), 20),
+                crate::format::fit(&m.name.replace("NVIDIA ", ""), 20),
                 mem,
                 m.uuid
             );
@@ -240,12 +240,12 @@ pub fn table(
                 o,
                 "{:<8} {:<10} {:<3} {:>10} {:>4} {:>10}  {:<run_w$}  {}",
                 p.pid,
-                crate::ui::text::fit(info.map_or("n/a", |i| i.user.as_str()), 10),
+                crate::format::fit(info.map_or("n/a", |i| i.user.as_str()), 10),
                 p.gpu,
-                p.mem_used.map_or("n/a".into(), bytes),
+                p.mem_used.map_or("n/a".into(), size),
                 opt(p.sm_util, ""),
-                info.map_or("n/a".into(), |i| bytes(i.rss)),
-                crate::ui::text::fit(run, run_w),
+                info.map_or("n/a".into(), |i| size(i.rss)),
+                crate::format::fit(run, run_w),
                 info.map_or("n/a (no /proc entry here)", |i| i.command.as_str()),
             );
         }

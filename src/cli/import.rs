@@ -69,7 +69,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         );
     }
     for note in &sum.notes {
-        eprintln!("gantry: {}", crate::ui::text::printable(note));
+        eprintln!("gantry: {}", crate::format::printable(note));
     }
     if sum.bad_records > 0 || sum.truncated_files > 0 {
         outln!(

@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::error::UserError;
-use crate::ui::text::printable;
+use crate::format::printable;
 use crate::workspace::{Lookup, Workspace};
 
 #[derive(Parser, Debug)]

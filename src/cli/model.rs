@@ -6,9 +6,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 
 use crate::error::UserError;
+use crate::format::compact;
 use crate::registry::{Manifest, NewVersion, Registry, RunRef};
 use crate::store::Store;
-use crate::ui::text::num;
 use crate::workspace::Workspace;
 
 /// `gantry model ...`
@@ -72,7 +72,7 @@ pub enum Cmd {
     Log { name: String },
 }
 
-pub use crate::registry::bytes;
+use crate::format::size;
 
 fn progress(total: u64, what: &str) -> ProgressBar {
     let pb = ProgressBar::new(total);
@@ -113,7 +113,7 @@ pub async fn add(
         ProgressBar::hidden()
     };
     let reg = Registry::open(&ws.dir())?;
-    let author = crate::capture::supervise::user_name();
+    let author = crate::host::user_name();
     let run_id = run.as_ref().map(|r| r.id.clone());
     let req = NewVersion {
         name: name.into(),
@@ -161,7 +161,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 m.name,
                 m.version,
                 m.files.len(),
-                bytes(m.total_bytes()),
+                size(m.total_bytes()),
                 m.framework.as_deref().unwrap_or("format unknown")
             );
         }
@@ -178,7 +178,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                         m.aliases.iter().map(|(a, v)| format!("{a}=v{v}")).collect();
                     outln!(
                         "{:<24} {:>7} {:>9}  {}",
-                        crate::ui::text::fit(&m.name, 24),
+                        crate::format::fit(&m.name, 24),
                         format!("v{}", m.latest),
                         m.versions,
                         al.join(" ")
@@ -230,15 +230,15 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                             "metrics  {}",
                             r.metrics
                                 .iter()
-                                .map(|(k, v)| format!("{k}={}", num(*v)))
+                                .map(|(k, v)| format!("{k}={}", compact(*v)))
                                 .collect::<Vec<_>>()
                                 .join(" ")
                         );
                     }
                 }
-                outln!("files    {} in all", bytes(m.total_bytes()));
+                outln!("files    {} in all", size(m.total_bytes()));
                 for f in &m.files {
-                    outln!("  {:>10}  {}  {}", bytes(f.size), &f.blake3[..12], f.path);
+                    outln!("  {:>10}  {}  {}", size(f.size), &f.blake3[..12], f.path);
                 }
             }
         }
@@ -257,7 +257,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 m.version,
                 &alias,
                 &reason,
-                &crate::capture::supervise::user_name(),
+                &crate::host::user_name(),
             )?;
             outln!("{alias} -> {}@v{}", m.name, m.version);
         }
@@ -298,19 +298,19 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 outln!(
                     "{} {:>10}  {h}",
                     if delete { "removed" } else { "unused " },
-                    bytes(*n)
+                    size(*n)
                 );
                 if delete {
                     reg.objects.remove(h)?;
                 }
             }
             if delete {
-                outln!("removed {} objects, {}", unused.len(), bytes(total));
+                outln!("removed {} objects, {}", unused.len(), size(total));
             } else {
                 outln!(
                     "{} unused objects, {}; `gantry model gc --delete` removes them",
                     unused.len(),
-                    bytes(total)
+                    size(total)
                 );
             }
         }

@@ -6,7 +6,7 @@
 
 use std::io::Write;
 
-use crate::ui::text::printable;
+use crate::format::printable;
 
 /// Print text; control characters other than newline and tab are shown escaped (`\x1b`).
 macro_rules! out {

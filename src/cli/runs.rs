@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use crate::domain::{RunRecord, now_ms};
 use crate::error::UserError;
 use crate::filter::{self, Subject};
-use crate::ui::text::{ago, duration, fit};
+use crate::format::{ago, duration, fit};
 
 use super::common::{run_json, status_text};
 

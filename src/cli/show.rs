@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use serde_json::json;
 
 use crate::domain::{SeriesKind, now_ms};
-use crate::ui::text::duration;
+use crate::format::duration;
 
 use super::common::{json_num, opt_num, run_json, status_text, when};
 
@@ -135,7 +135,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             let _ = writeln!(
                 o,
                 "{:<28} {:>8} {:>10} {:>10} {:>10} {:>8}",
-                crate::ui::text::fit(k, 28),
+                crate::format::fit(k, 28),
                 s.n_points,
                 opt_num(s.last),
                 opt_num(s.min),

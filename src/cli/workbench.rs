@@ -65,7 +65,7 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
     }
     let mut state = State::new(keymap, theme);
     state.workspace = ws.label();
-    state.host = gethostname::gethostname().to_string_lossy().into_owned();
+    state.host = crate::host::hostname();
     let now = chrono::Local::now();
     state.now_ms = now.timestamp_millis();
     state.clock = now.format("%H:%M").to_string();

@@ -15,7 +15,7 @@ use git2::{ObjectType, Repository, RepositoryInitOptions, Signature};
 use serde::{Deserialize, Serialize};
 
 use crate::error::UserError;
-use crate::ui::text::num;
+use crate::format::compact;
 use objects::Objects;
 
 pub const BRANCH: &str = "refs/heads/main";
@@ -714,7 +714,7 @@ pub fn diff_text(a: &Manifest, b: &Manifest) -> String {
                     format!(
                         "{}{} ({})",
                         if d > 0.0 { "+" } else { "" },
-                        num(d),
+                        compact(d),
                         if d == 0.0 {
                             "same"
                         } else if better {
@@ -729,8 +729,8 @@ pub fn diff_text(a: &Manifest, b: &Manifest) -> String {
             let _ = writeln!(
                 o,
                 "  {k:<24} {:>10} -> {:<10} {d}",
-                x.map_or("-".into(), |v| num(*v)),
-                y.map_or("-".into(), |v| num(*v))
+                x.map_or("-".into(), |v| compact(*v)),
+                y.map_or("-".into(), |v| compact(*v))
             );
         }
     }
@@ -761,11 +761,16 @@ pub fn diff_text(a: &Manifest, b: &Manifest) -> String {
         match fa.get(p) {
             None => {
                 any = true;
-                let _ = writeln!(o, "  + {p} ({})", bytes(f.size));
+                let _ = writeln!(o, "  + {p} ({})", crate::format::size(f.size));
             }
             Some(old) if old.blake3 != f.blake3 => {
                 any = true;
-                let _ = writeln!(o, "  ~ {p} ({} -> {})", bytes(old.size), bytes(f.size));
+                let _ = writeln!(
+                    o,
+                    "  ~ {p} ({} -> {})",
+                    crate::format::size(old.size),
+                    crate::format::size(f.size)
+                );
             }
             _ => {}
         }
@@ -773,7 +778,7 @@ pub fn diff_text(a: &Manifest, b: &Manifest) -> String {
     for (p, f) in &fa {
         if !fb.contains_key(p) {
             any = true;
-            let _ = writeln!(o, "  - {p} ({})", bytes(f.size));
+            let _ = writeln!(o, "  - {p} ({})", crate::format::size(f.size));
         }
     }
     if !any {
@@ -796,17 +801,6 @@ pub fn diff_text(a: &Manifest, b: &Manifest) -> String {
         }
     );
     o
-}
-
-/// A byte count for people: `512 B`, `3.4 KiB`, `1.2 GiB`.
-pub fn bytes(n: u64) -> String {
-    let (v, u) = match n {
-        0..1024 => return format!("{n} B"),
-        1024..1_048_576 => (n as f64 / 1024.0, "KiB"),
-        1_048_576..1_073_741_824 => (n as f64 / 1_048_576.0, "MiB"),
-        _ => (n as f64 / 1_073_741_824.0, "GiB"),
-    };
-    format!("{v:.1} {u}")
 }
 
 /// The run a version comes from, with its params, final metrics and code commit, from the store.
@@ -836,7 +830,7 @@ pub const RUN_FILES: [&str; 5] = [
 ];
 
 fn signature(author: &str) -> Result<Signature<'static>> {
-    let host = crate::capture::supervise::hostname();
+    let host = crate::host::hostname();
     let name = if author.is_empty() { "gantry" } else { author };
     Ok(Signature::now(name, &format!("{name}@{host}"))?)
 }

@@ -5,7 +5,6 @@ mod help;
 mod status_line;
 mod tab_bar;
 mod tabs;
-pub mod text;
 pub mod widgets;
 
 use ratatui::backend::Backend;

@@ -6,7 +6,7 @@ use ratatui::widgets::Paragraph;
 use crate::app::State;
 use crate::config::Role;
 
-use super::text::fit;
+use crate::format::fit;
 
 /// Workspace · host on the left; a config notice or the key hints, then the clock, on the right.
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {

@@ -105,7 +105,7 @@ impl Served {
             gpu,
             token,
             runs_dir,
-            host: crate::capture::supervise::hostname(),
+            host: crate::host::hostname(),
             pid,
             pid_start: crate::capture::procs::start_ticks(pid),
             appends: Mutex::new(Default::default()),

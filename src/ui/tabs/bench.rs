@@ -15,7 +15,7 @@ use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
 use crate::app::{Modal, State};
 use crate::bench::{Conditions, Kind, Precision};
 use crate::config::Role;
-use crate::ui::text::{fig, fit, num, sparkline};
+use crate::format::{compact, fit, four_digits, sparkline};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -228,9 +228,17 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
                 let check = Cell::from(Line::from(check));
                 TableRow::new(vec![
                     Cell::from(r.label.clone()),
-                    Cell::from(format!("{} {}", fig(x.stats.median), x.unit.as_str())),
-                    Cell::from(format!("{}-{}", fig(x.stats.min), fig(x.stats.max))),
-                    Cell::from(fig(x.stats.stddev)),
+                    Cell::from(format!(
+                        "{} {}",
+                        four_digits(x.stats.median),
+                        x.unit.as_str()
+                    )),
+                    Cell::from(format!(
+                        "{}-{}",
+                        four_digits(x.stats.min),
+                        four_digits(x.stats.max)
+                    )),
+                    Cell::from(four_digits(x.stats.stddev)),
                     Cell::from(x.pct_of_peak.map_or("-".into(), |p| format!("{p:.1}%"))),
                     check,
                 ])
@@ -361,7 +369,7 @@ fn gemm_chart(
         .y_axis(
             Axis::default()
                 .bounds([0.0, y1 * 1.1])
-                .labels(vec![Line::from("0"), Line::from(num(y1))])
+                .labels(vec![Line::from("0"), Line::from(compact(y1))])
                 .style(t.fg(Role::Muted)),
         );
     frame.render_widget(chart, area);
@@ -446,8 +454,8 @@ fn burn_chart(frame: &mut Frame, area: Rect, state: &State) {
             (
                 format!(
                     " Sustained {label}: {} → {} {unit}, held {:.1}% ",
-                    fig(x.start),
-                    fig(x.end),
+                    four_digits(x.start),
+                    four_digits(x.end),
                     100.0 * x.sustained
                 ),
                 bottom,
@@ -457,7 +465,9 @@ fn burn_chart(frame: &mut Frame, area: Rect, state: &State) {
         None => (
             format!(
                 " Sustained {label} · {x1:.0}/{secs:.0} s · {} {unit} ",
-                b.windows.last().map_or("-".into(), |w| fig(w.value))
+                b.windows
+                    .last()
+                    .map_or("-".into(), |w| four_digits(w.value))
             ),
             b.windows
                 .last()
@@ -541,7 +551,7 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
                 t.fg(Role::Accent),
             ),
             Span::styled(
-                format!("{:>14}", format!("{} {unit}", fig(*last))),
+                format!("{:>14}", format!("{} {unit}", four_digits(*last))),
                 t.fg(Role::Text),
             ),
         ];
@@ -565,7 +575,7 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
         }
         spans.push(Span::styled(
             match med {
-                Some(m) => format!(" · median {} of {}", fig(m), before.len()),
+                Some(m) => format!(" · median {} of {}", four_digits(m), before.len()),
                 None => " · first run".into(),
             },
             t.fg(Role::Muted),

@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Sparkline, Table,
 use crate::app::gpus::{GpuMetric, ProcSort};
 use crate::app::{GpuProbe, Modal, State};
 use crate::config::Role;
+use crate::format::size;
+use crate::format::{duration, fit};
 use crate::gpu::source::GpuSample;
-use crate::registry::bytes;
-use crate::ui::text::{duration, fit};
 
 /// From this many GPUs on, one line each.
 const COMPACT_FROM: usize = 8;
@@ -63,11 +63,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     ])
     .areas(area);
     let host = g.host.map_or(String::new(), |(cpu, used, total)| {
-        format!(
-            " · host CPU {cpu:.0}% · RAM {}/{}",
-            bytes(used),
-            bytes(total)
-        )
+        format!(" · host CPU {cpu:.0}% · RAM {}/{}", size(used), size(total))
     });
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -173,9 +169,9 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
             let mut spans = vec![Span::styled(
                 format!(
                     " bench {}: {} {} {}{pct} ",
-                    crate::ui::text::ago(h.started_ms, state.now_ms),
+                    crate::format::ago(h.started_ms, state.now_ms),
                     h.spec.label(),
-                    crate::ui::text::num(h.stats.median),
+                    crate::format::compact(h.stats.median),
                     h.unit.as_str()
                 ),
                 t.fg(Role::Muted),
@@ -218,7 +214,7 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
         ug,
     );
     let mem = match (g.mem_used, g.mem_total) {
-        (Some(u), Some(tot)) => format!("mem {}/{}", bytes(u), bytes(tot)),
+        (Some(u), Some(tot)) => format!("mem {}/{}", size(u), size(tot)),
         _ => "mem n/a".into(),
     };
     frame.render_widget(
@@ -244,8 +240,8 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
                     opt(g.sm_clock, ""),
                     opt(g.sm_clock_max, ""),
                     opt(g.mem_clock, ""),
-                    g.pcie_rx.map_or("n/a".into(), |k| bytes(u64::from(k) * 1024) + "/s"),
-                    g.pcie_tx.map_or("n/a".into(), |k| bytes(u64::from(k) * 1024) + "/s"),
+                    g.pcie_rx.map_or("n/a".into(), |k| size(u64::from(k) * 1024) + "/s"),
+                    g.pcie_tx.map_or("n/a".into(), |k| size(u64::from(k) * 1024) + "/s"),
                     opt(g.enc_util, "%"),
                     opt(g.dec_util, "%"),
                     opt(g.ecc_uncorrected, ""),
@@ -265,7 +261,7 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
             .iter()
             .map(|m| {
                 let mem = match (m.mem_used, m.mem_total) {
-                    (Some(u), Some(tot)) => format!("{}/{}", bytes(u), bytes(tot)),
+                    (Some(u), Some(tot)) => format!("{}/{}", size(u), size(tot)),
                     _ => "n/a".into(),
                 };
                 Line::from(vec![
@@ -357,7 +353,7 @@ fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]
                         " {:>17}  {:>5}  {:>9}  {}",
                         match (g.mem_used, g.mem_total) {
                             (Some(u), Some(tot)) =>
-                                format!("{}/{}", bytes(u).replace(" GiB", ""), bytes(tot)),
+                                format!("{}/{}", size(u).replace(" GiB", ""), size(tot)),
                             _ => "n/a".into(),
                         },
                         opt(g.temp, "°C"),
@@ -404,7 +400,7 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
         let (gpu, mem, sm) = match row.gpu {
             Some(p) => (
                 p.gpu.to_string(),
-                p.mem_used.map_or("n/a".into(), bytes),
+                p.mem_used.map_or("n/a".into(), size),
                 opt(p.sm_util, "%"),
             ),
             None => ("-".into(), "-".into(), "-".into()),
@@ -420,7 +416,7 @@ fn processes(frame: &mut Frame, area: Rect, state: &State) {
                     .map_or("-".into(), |c| format!("{c:.0}%")),
             )
             .style(t.fg(Role::Text)),
-            Cell::from(info.map_or("-".into(), |i| bytes(i.rss))).style(t.fg(Role::Muted)),
+            Cell::from(info.map_or("-".into(), |i| size(i.rss))).style(t.fg(Role::Muted)),
             Cell::from(info.map_or("-".into(), |i| duration(i.elapsed_secs as i64 * 1000)))
                 .style(t.fg(Role::Muted)),
             Cell::from(run).style(t.fg(if owner.is_some() {

@@ -7,8 +7,9 @@ use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState};
 use crate::app::models::{Badge, ModelsFocus};
 use crate::app::{Modal, State};
 use crate::config::Role;
-use crate::registry::{bytes, diff_text};
-use crate::ui::text::{fit, num};
+use crate::format::size;
+use crate::format::{compact, fit};
+use crate::registry::diff_text;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -116,7 +117,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 m.sort_by_key(|(k, _)| (!k.contains("val"), (*k).clone()));
                 m.iter()
                     .take(2)
-                    .map(|(k, x)| format!("{k}={}", num(**x)))
+                    .map(|(k, x)| format!("{k}={}", compact(**x)))
                     .collect::<Vec<_>>()
                     .join(" ")
             })
@@ -139,7 +140,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             )
             .style(t.fg(Role::Text)),
             Cell::from(metrics).style(t.fg(Role::Text)),
-            Cell::from(bytes(v.total_bytes())).style(t.fg(Role::Muted)),
+            Cell::from(size(v.total_bytes())).style(t.fg(Role::Muted)),
             Cell::from(al.join(" ")).style(t.fg(Role::Good)),
             Cell::from(badge).style(t.fg(role)),
         ])
@@ -191,7 +192,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             }
             for f in &v.files {
                 lines.push(Line::from(vec![
-                    Span::styled(format!("{:>10}  ", bytes(f.size)), t.fg(Role::Muted)),
+                    Span::styled(format!("{:>10}  ", size(f.size)), t.fg(Role::Muted)),
                     Span::styled(fit(&f.path, 60), t.fg(Role::Text)),
                     Span::styled(format!("  {}", &f.blake3[..12]), t.fg(Role::Muted)),
                 ]));

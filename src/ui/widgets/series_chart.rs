@@ -12,7 +12,7 @@ use ratatui::widgets::{Axis, Block, Chart, Dataset, GraphType};
 
 use crate::app::runs::{ChartOpts, XMode};
 use crate::domain::Series;
-use crate::ui::text::{num, short};
+use crate::format::{axis_label, compact};
 
 /// One line of a chart.
 pub struct Line_<'a> {
@@ -148,7 +148,7 @@ fn lower_bound(s: &Series, x: f64, mode: XMode) -> usize {
 
 fn x_label(x: f64, mode: XMode) -> String {
     match mode {
-        XMode::Step => num(x.round()),
+        XMode::Step => compact(x.round()),
         XMode::Wall => chrono::DateTime::from_timestamp(x as i64, 0)
             .map(|t| {
                 t.with_timezone(&chrono::Local)
@@ -156,7 +156,7 @@ fn x_label(x: f64, mode: XMode) -> String {
                     .to_string()
             })
             .unwrap_or_default(),
-        XMode::Relative => crate::ui::text::duration((x * 1000.0) as i64),
+        XMode::Relative => crate::format::duration((x * 1000.0) as i64),
     }
 }
 
@@ -210,9 +210,9 @@ pub fn render(
     let (ylo, yhi) = (lo - pad, hi + pad);
     let ylabel = |v: f64| {
         if opts.log_y {
-            short(10f64.powf(v))
+            axis_label(10f64.powf(v))
         } else {
-            short(v)
+            axis_label(v)
         }
     };
     let cursor_line: Vec<(f64, f64)> = cursor_x
@@ -244,7 +244,7 @@ pub fn render(
         for (o, l) in outlines.iter().zip(lines) {
             if let Some(v) = o.at_cursor {
                 bottom.push(Span::styled(
-                    format!("{}:{} ", crate::ui::text::fit(l.label, 12), num(v)),
+                    format!("{}:{} ", crate::format::fit(l.label, 12), compact(v)),
                     Style::new().fg(l.color),
                 ));
             }

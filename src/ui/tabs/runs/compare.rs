@@ -10,7 +10,7 @@ use crate::app::State;
 use crate::app::runs::SeriesId;
 use crate::config::Role;
 use crate::domain::SeriesKind;
-use crate::ui::text::{fit, num};
+use crate::format::{compact, fit};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -100,7 +100,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             });
             let best = series
                 .and_then(|s| s.best(dir))
-                .map_or_else(|| "-".into(), |(v, st)| format!("{}@{st}", num(v)));
+                .map_or_else(|| "-".into(), |(v, st)| format!("{}@{st}", compact(v)));
             let (delta, role) = match (i, last, base_last) {
                 (0, _, _) => ("baseline".to_string(), Role::Muted),
                 (_, Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
@@ -113,7 +113,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                         Role::Bad
                     };
                     (
-                        format!("{}{}", if d > 0.0 { "+" } else { "" }, num(d)),
+                        format!("{}{}", if d > 0.0 { "+" } else { "" }, compact(d)),
                         role,
                     )
                 }
@@ -123,7 +123,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 Cell::from(if i == 0 { fit(key, 22) } else { String::new() })
                     .style(t.fg(Role::Text)),
                 Cell::from(Span::styled(fit(&x.run.name, 18), run_style(&x.run.id))),
-                Cell::from(last.map_or_else(|| "-".into(), num)).style(t.fg(Role::Text)),
+                Cell::from(last.map_or_else(|| "-".into(), compact)).style(t.fg(Role::Text)),
                 Cell::from(best).style(t.fg(Role::Text)),
                 Cell::from(delta).style(t.fg(role)),
             ]));

@@ -8,7 +8,7 @@ use crate::app::State;
 use crate::app::runs::{Focus, SYSTEM_KEYS, SeriesId};
 use crate::config::Role;
 use crate::domain::SeriesKind;
-use crate::ui::text::{duration, fit};
+use crate::format::{duration, fit};
 use crate::ui::widgets::series_chart::{self, Line_};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {

@@ -7,7 +7,7 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 use crate::app::runs::SortCol;
 use crate::app::{Modal, State};
 use crate::config::Role;
-use crate::ui::text::{ago, duration, fit, num};
+use crate::format::{ago, compact, duration, fit};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -136,7 +136,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 rec.metrics
                     .get(k)
                     .and_then(|s| s.last)
-                    .map_or_else(|| "-".into(), num),
+                    .map_or_else(|| "-".into(), compact),
             )
             .style(t.fg(Role::Text))
         }));

@@ -1,4 +1,7 @@
-//! Short human forms of times and sizes, for tables that must fit 80 columns.
+//! Numbers, sizes, times and text for people, in one place: what the CLI prints and the
+//! workbench draws. Each name says what it makes: `compact` (a value in ~9 characters),
+//! `four_digits` (a measured figure), `axis_label`, `size`, `transfer_size`, `duration`, `ago`,
+//! `fit` (cut to a width), `sparkline`, `printable` (control characters escaped).
 
 /// `45s`, `12m03s`, `3h07m`, `2d04h`.
 pub fn duration(ms: i64) -> String {
@@ -23,7 +26,7 @@ pub fn ago(then_ms: i64, now_ms: i64) -> String {
 }
 
 /// A number in at most about 9 characters: `0.4871`, `1.20e-5`, `3.40e6`, `NaN`, `inf`.
-pub fn num(x: f64) -> String {
+pub fn compact(x: f64) -> String {
     if x.is_nan() {
         return "NaN".into();
     }
@@ -43,10 +46,10 @@ pub fn num(x: f64) -> String {
 
 /// A measured figure to four significant digits, its zeros kept so that the digits say how
 /// precise it is: `0.1394`, `22.39`, `4322`, `7.35e-5`; from 10,000 on, the whole number.
-pub fn fig(x: f64) -> String {
+pub fn four_digits(x: f64) -> String {
     let a = x.abs();
     if !x.is_finite() || a == 0.0 || !(1e-3..1e7).contains(&a) {
-        return num(x);
+        return compact(x);
     }
     if a >= 1e4 {
         return format!("{x:.0}");
@@ -58,10 +61,10 @@ pub fn fig(x: f64) -> String {
 }
 
 /// A number for an axis label: about four significant digits, at most 7 characters.
-pub fn short(x: f64) -> String {
+pub fn axis_label(x: f64) -> String {
     let a = x.abs();
     if !x.is_finite() || a == 0.0 || !(1e-3..1e6).contains(&a) {
-        return num(x);
+        return compact(x);
     }
     let decimals = match a {
         a if a >= 1000.0 => 0,
@@ -129,6 +132,27 @@ pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// A file or memory size: `512 B`, `1.5 KiB`, `3.2 GiB` (binary units, one decimal).
+pub fn size(n: u64) -> String {
+    let (v, u) = match n {
+        0..1024 => return format!("{n} B"),
+        1024..1_048_576 => (n as f64 / 1024.0, "KiB"),
+        1_048_576..1_073_741_824 => (n as f64 / 1_048_576.0, "MiB"),
+        _ => (n as f64 / 1_073_741_824.0, "GiB"),
+    };
+    format!("{v:.1} {u}")
+}
+
+/// A transfer's size as benchmarks choose them: whole GiB where it divides, else MiB (`1 GiB`,
+/// `256 MiB`).
+pub fn transfer_size(n: u64) -> String {
+    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
+        format!("{} GiB", n >> 30)
+    } else {
+        format!("{} MiB", n >> 20)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,25 +167,25 @@ mod tests {
         assert_eq!(ago(0, 2 * 86_400_000), "2d ago");
         assert_eq!(fit("abcdef", 4), "abc…");
         assert_eq!(fit("abc", 4), "abc");
-        assert_eq!(num(0.48713), "0.4871");
-        assert_eq!(num(2.0), "2");
-        assert_eq!(num(1.2e-5), "1.20e-5");
-        assert_eq!(num(3.4e6), "3.40e6");
-        assert_eq!(num(f64::NAN), "NaN");
-        assert_eq!(num(f64::NEG_INFINITY), "-inf");
-        assert_eq!(short(100.9596), "101");
-        assert_eq!(fig(0.13941), "0.1394");
-        assert_eq!(fig(0.0297), "0.02970");
-        assert_eq!(fig(22.387), "22.39");
-        assert_eq!(fig(4321.7), "4322");
-        assert_eq!(fig(123_456.0), "123456");
-        assert_eq!(fig(99.996), "100.0");
-        assert_eq!(fig(-2.5), "-2.500");
-        assert_eq!(fig(7.35e-5), "7.35e-5");
-        assert_eq!(fig(0.0), "0");
-        assert_eq!(short(61189.95), "61190");
-        assert_eq!(short(0.48713), "0.487");
-        assert_eq!(short(12.3456), "12.35");
+        assert_eq!(compact(0.48713), "0.4871");
+        assert_eq!(compact(2.0), "2");
+        assert_eq!(compact(1.2e-5), "1.20e-5");
+        assert_eq!(compact(3.4e6), "3.40e6");
+        assert_eq!(compact(f64::NAN), "NaN");
+        assert_eq!(compact(f64::NEG_INFINITY), "-inf");
+        assert_eq!(axis_label(100.9596), "101");
+        assert_eq!(four_digits(0.13941), "0.1394");
+        assert_eq!(four_digits(0.0297), "0.02970");
+        assert_eq!(four_digits(22.387), "22.39");
+        assert_eq!(four_digits(4321.7), "4322");
+        assert_eq!(four_digits(123_456.0), "123456");
+        assert_eq!(four_digits(99.996), "100.0");
+        assert_eq!(four_digits(-2.5), "-2.500");
+        assert_eq!(four_digits(7.35e-5), "7.35e-5");
+        assert_eq!(four_digits(0.0), "0");
+        assert_eq!(axis_label(61189.95), "61190");
+        assert_eq!(axis_label(0.48713), "0.487");
+        assert_eq!(axis_label(12.3456), "12.35");
     }
 
     #[test]
