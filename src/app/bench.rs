@@ -1,8 +1,10 @@
 //! The Bench tab's state: which benchmarks are checked, the size and backend chosen, the run in
 //! progress (a row per benchmark with its progress), its results, and the stored history.
 
-use crate::bench::{self, BenchResult, Burn, DeviceInfo, Event, Kind, Precision, Request, Window};
-use crate::store::StoredBench;
+use crate::domain::bench::StoredBench;
+use crate::domain::bench::{
+    self, BenchResult, Burn, DeviceInfo, Event, Kind, Precision, Request, Window,
+};
 
 /// GEMM sizes the tab offers; None runs the backend's defaults.
 pub const SIZES: [Option<u64>; 6] = [

@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::gpu::source::{GpuProcess, GpuSnapshot};
+use crate::domain::{GpuProcess, GpuSnapshot};
 
 /// What the history chart shows; `m` cycles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -78,7 +78,7 @@ pub enum ProcSort {
 pub struct GpuTick {
     pub snapshot: GpuSnapshot,
     pub owners: HashMap<u32, (String, String)>,
-    pub procs: HashMap<u32, crate::capture::procs::ProcInfo>,
+    pub procs: HashMap<u32, crate::domain::ProcInfo>,
     pub host: Option<(f64, u64, u64)>,
     pub source: String,
 }
@@ -93,7 +93,7 @@ pub struct ProcRow<'a> {
 
 #[derive(Default)]
 pub struct GpusState {
-    pub procs: HashMap<u32, crate::capture::procs::ProcInfo>,
+    pub procs: HashMap<u32, crate::domain::ProcInfo>,
     pub snapshot: Option<GpuSnapshot>,
     pub history: Vec<History>,
     /// pid -> (run id, run name)

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::registry::{Manifest, ModelSummary};
+use crate::domain::{Manifest, ModelSummary};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ModelsFocus {

@@ -36,8 +36,8 @@ pub enum Msg {
     LogChanged(String),
     /// The result of an action, to show in the status line.
     Notice(String),
-    ModelsLoaded(Result<Vec<crate::registry::ModelSummary>, String>),
-    VersionsLoaded(String, Result<Vec<crate::registry::Manifest>, String>),
+    ModelsLoaded(Result<Vec<crate::domain::ModelSummary>, String>),
+    VersionsLoaded(String, Result<Vec<crate::domain::Manifest>, String>),
     /// Verify results of one model: (version, badge).
     Verified(String, Vec<(u32, super::models::Badge)>),
     GpuProbed(GpuProbe),
@@ -46,17 +46,31 @@ pub enum Msg {
     /// The GPUs CUDA sees, in its numbering: name and UUID.
     BenchGpus(Vec<(String, String)>),
     /// The CUDA device the Bench tab would use, or why there is none.
-    BenchProbed(Result<crate::bench::DeviceInfo, String>),
-    BenchEvent(crate::bench::Event),
+    BenchProbed(Result<crate::domain::bench::DeviceInfo, String>),
+    BenchEvent(crate::domain::bench::Event),
     /// A second of the sustained load.
-    BenchWindow(crate::bench::Window),
+    BenchWindow(crate::domain::bench::Window),
     /// The sustained load's summary, or why it failed.
-    BenchBurned(Result<crate::bench::Burn, String>),
+    BenchBurned(Result<crate::domain::bench::Burn, String>),
     /// A benchmark run ended (its results are stored), or could not start.
-    BenchDone(Result<crate::bench::DeviceInfo, String>),
-    BenchHistory(Result<Vec<crate::store::StoredBench>, String>),
+    BenchDone(Result<crate::domain::bench::DeviceInfo, String>),
+    BenchHistory(Result<Vec<crate::domain::bench::StoredBench>, String>),
     /// The terminal went away or we were asked to stop (SIGTERM, SIGHUP).
     Terminate(&'static str),
+}
+
+impl From<crate::tui::Input> for Msg {
+    fn from(i: crate::tui::Input) -> Msg {
+        use crate::tui::Input;
+        match i {
+            Input::Key(k) => Msg::Key(k),
+            Input::Click(x, y) => Msg::Click(x, y),
+            Input::Scroll(d) => Msg::Scroll(d),
+            Input::ScrollX(d) => Msg::ScrollX(d),
+            Input::Resize(w, h) => Msg::Resize(w, h),
+            Input::Terminate(why) => Msg::Terminate(why),
+        }
+    }
 }
 
 /// Work for the effect runner; results come back as `Msg`.
@@ -106,10 +120,10 @@ pub enum Effect {
     /// Run benchmarks on a thread of their own, storing the results, then a sustained load
     /// (its GEMM and seconds); on CUDA GPU `gpu`. None runs no benchmarks, only the load.
     RunBench {
-        request: Option<crate::bench::Request>,
+        request: Option<crate::domain::bench::Request>,
         cpu: bool,
         gpu: usize,
-        burn: Option<(crate::bench::Spec, f64)>,
+        burn: Option<(crate::domain::bench::Spec, f64)>,
     },
     CancelBench,
     LoadBenchHistory,
@@ -1090,7 +1104,7 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
             None
         }
         Modal::Register { run, mut text } => match edit(&mut text) {
-            Some(true) if crate::registry::check_name(text.trim()).is_ok() => {
+            Some(true) if crate::domain::model::check_name(text.trim()).is_ok() => {
                 effects.push(Effect::Register {
                     run,
                     model: text.trim().into(),
@@ -1115,7 +1129,7 @@ fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                     .trim()
                     .split_once(' ')
                     .map_or((text.trim(), ""), |(a, r)| (a, r.trim()));
-                if crate::registry::check_name(alias).is_ok() {
+                if crate::domain::model::check_name(alias).is_ok() {
                     Some(Modal::ConfirmPromote {
                         model,
                         version,

@@ -3,18 +3,9 @@
 //! Errors are relative to Σ|a·b| over the dot product, so a cancellation in the sum cannot make a
 //! correct result look wrong. A NaN (the poison left in an entry nothing wrote) always fails.
 
-use serde::{Deserialize, Serialize};
+pub use crate::domain::bench::Check;
 
 use super::Precision;
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Check {
-    /// The largest relative error among the sampled entries (infinite for a NaN).
-    pub max_rel_err: f64,
-    pub bound: f64,
-    pub samples: usize,
-    pub ok: bool,
-}
 
 /// How far a correct result may be from the float64 reference, relative to Σ|a·b|: the input
 /// and output rounding of each precision with room for the order of summation.

@@ -11,31 +11,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+pub use crate::domain::bench::Conditions;
 
 use crate::gpu::source::{GpuSample, GpuSource};
 
 /// How often the monitor samples the GPU.
 pub const EVERY: Duration = Duration::from_millis(20);
-
-/// A benchmark's GPU conditions, summarised from the samples taken while it ran.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Conditions {
-    /// How many samples the summary is of.
-    pub samples: usize,
-    /// Median and lowest SM clock, MHz.
-    pub sm_clock_mhz: Option<u32>,
-    pub sm_clock_min_mhz: Option<u32>,
-    /// The GPU's highest SM clock, MHz, for comparison.
-    pub sm_clock_max_mhz: Option<u32>,
-    /// Median power draw and the enforced limit, W.
-    pub power_w: Option<f64>,
-    pub power_limit_w: Option<f64>,
-    /// Highest temperature, °C.
-    pub temp_max_c: Option<u32>,
-    /// Every reason the clocks were held down in any sample, in words, except "idle".
-    pub throttle: Vec<String>,
-}
 
 fn median<T: Copy + PartialOrd>(mut v: Vec<T>) -> Option<T> {
     if v.is_empty() {

@@ -13,120 +13,14 @@ pub mod stats;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
-
-pub use check::Check;
-pub use conditions::{Conditions, Monitor};
-pub use peaks::Peaks;
-pub use stats::Stats;
-
-/// At least this many timed repetitions per benchmark.
-pub const MIN_REPS: usize = 20;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Precision {
-    Fp32,
-    Tf32,
-    Fp16,
-    Bf16,
-    Fp64,
-}
-
-impl Precision {
-    pub const GPU: [Precision; 4] = [
-        Precision::Fp32,
-        Precision::Tf32,
-        Precision::Fp16,
-        Precision::Bf16,
-    ];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Precision::Fp32 => "fp32",
-            Precision::Tf32 => "tf32",
-            Precision::Fp16 => "fp16",
-            Precision::Bf16 => "bf16",
-            Precision::Fp64 => "fp64",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Precision> {
-        [
-            Precision::Fp32,
-            Precision::Tf32,
-            Precision::Fp16,
-            Precision::Bf16,
-            Precision::Fp64,
-        ]
-        .into_iter()
-        .find(|p| p.as_str() == s)
-    }
-}
-
-/// The benchmarks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Gemm,
-    Membw,
-    H2d,
-    D2h,
-    Launch,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Gemm, Kind::Membw, Kind::H2d, Kind::D2h, Kind::Launch];
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Gemm => "gemm",
-            Kind::Membw => "membw",
-            Kind::H2d => "h2d",
-            Kind::D2h => "d2h",
-            Kind::Launch => "launch",
-        }
-    }
-    pub fn title(self) -> &'static str {
-        match self {
-            Kind::Gemm => "GEMM",
-            Kind::Membw => "Memory bandwidth",
-            Kind::H2d => "Host to device",
-            Kind::D2h => "Device to host",
-            Kind::Launch => "Launch latency",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-    pub fn unit(self) -> Unit {
-        match self {
-            Kind::Gemm => Unit::TflopS,
-            Kind::Membw | Kind::H2d | Kind::D2h => Unit::GbS,
-            Kind::Launch => Unit::Us,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Unit {
-    #[serde(rename = "TFLOP/s")]
-    TflopS,
-    #[serde(rename = "GB/s")]
-    GbS,
-    #[serde(rename = "us")]
-    Us,
-}
+pub use crate::domain::bench::{
+    BenchResult, Burn, Check, Comparison, Conditions, DROP, DeviceInfo, Event, Kind, MIN_REPS,
+    Measured, Peaks, Precision, Request, Spec, Stats, Sustained, TensorPeaks, Unit, Window,
+    drop_below,
+};
+pub use conditions::Monitor;
 
 impl Unit {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Unit::TflopS => "TFLOP/s",
-            Unit::GbS => "GB/s",
-            Unit::Us => "us",
-        }
-    }
-    /// Whether a bigger number is better.
-    pub fn higher_is_better(self) -> bool {
-        !matches!(self, Unit::Us)
-    }
     /// The value of one repetition that did `work` (FLOPs, bytes, launches) in `seconds`.
     fn value(self, work: f64, seconds: f64) -> f64 {
         match self {
@@ -143,115 +37,6 @@ impl Unit {
             Unit::Us => v,
         }
     }
-}
-
-/// One benchmark to run.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Spec {
-    pub kind: Kind,
-    /// GEMM only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub precision: Option<Precision>,
-    /// GEMM: N of an N×N×N product. Copies: bytes. Launch: launches per repetition.
-    pub size: u64,
-    /// How: cublas, matrixmultiply, copy-engine, sm-copy, sm-triad, cpu-copy, pinned, pageable,
-    /// events, wall, thread-wake.
-    pub variant: String,
-}
-
-impl Spec {
-    pub fn gemm(p: Precision, n: u64, variant: &str) -> Spec {
-        Spec {
-            kind: Kind::Gemm,
-            precision: Some(p),
-            size: n,
-            variant: variant.into(),
-        }
-    }
-    pub fn other(kind: Kind, size: u64, variant: &str) -> Spec {
-        Spec {
-            kind,
-            precision: None,
-            size,
-            variant: variant.into(),
-        }
-    }
-    /// "gemm bf16 8192", "membw sm-triad 1 GiB", "launch events".
-    pub fn label(&self) -> String {
-        match self.kind {
-            Kind::Gemm => format!(
-                "gemm {} {}",
-                self.precision.map_or("", Precision::as_str),
-                self.size
-            ),
-            Kind::Launch => format!("launch {}", self.variant),
-            _ => format!(
-                "{} {} {}",
-                self.kind.as_str(),
-                self.variant,
-                crate::format::transfer_size(self.size)
-            ),
-        }
-    }
-    /// The parameters as stored with a result.
-    pub fn config(&self) -> serde_json::Value {
-        let mut v = serde_json::json!({"size": self.size, "variant": self.variant});
-        if let Some(p) = self.precision {
-            v["precision"] = p.as_str().into();
-        }
-        v
-    }
-    /// What the numbers count, where it needs saying.
-    pub fn counts(&self) -> Option<&'static str> {
-        match (self.kind, self.variant.as_str()) {
-            (Kind::Membw, "sm-triad") => Some("bytes read + written (2 read, 1 written)"),
-            (Kind::Membw, _) => Some("bytes read + written"),
-            (Kind::Launch, "events") => Some("GPU time per launch, from events over a burst"),
-            (Kind::Launch, "wall") => Some("host time of launch + synchronize"),
-            (Kind::Launch, _) => Some("one-way wake-up time"),
-            _ => None,
-        }
-    }
-}
-
-/// What a backend measured for one spec: seconds per timed repetition and the work each did.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Measured {
-    pub seconds: Vec<f64>,
-    /// FLOPs, bytes or launches per repetition.
-    pub work: f64,
-    pub check: Option<Check>,
-}
-
-/// The device a backend runs on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DeviceInfo {
-    /// cuda | cpu
-    pub backend: String,
-    pub name: String,
-    pub uuid: String,
-    pub driver: Option<String>,
-    /// The CUDA version the driver supports, "13.0".
-    pub cuda: Option<String>,
-    /// The library files actually loaded (libcuda, libcublas, libnvrtc), or the CPU crate.
-    pub libraries: Vec<String>,
-    pub peaks: Peaks,
-}
-
-/// One result.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct BenchResult {
-    pub spec: Spec,
-    pub unit: Unit,
-    pub stats: Stats,
-    /// The peak in `unit`, where known.
-    pub peak: Option<f64>,
-    /// The median as a percentage of the peak.
-    pub pct_of_peak: Option<f64>,
-    pub check: Option<Check>,
-    /// What the GPU went through while it ran (CUDA backend, with NVML).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Conditions>,
 }
 
 impl BenchResult {
@@ -284,75 +69,6 @@ pub fn peak_for(spec: &Spec, peaks: &Peaks) -> Option<f64> {
         Kind::H2d | Kind::D2h => peaks.pcie,
         Kind::Launch => None,
     }
-}
-
-/// What to run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    /// Empty: every benchmark.
-    pub only: Vec<Kind>,
-    /// GEMM sizes; empty: the backend's defaults.
-    pub sizes: Vec<u64>,
-    /// Empty: the backend's defaults.
-    pub precisions: Vec<Precision>,
-    pub reps: usize,
-}
-
-impl Default for Request {
-    fn default() -> Self {
-        Request {
-            only: Vec::new(),
-            sizes: Vec::new(),
-            precisions: Vec::new(),
-            reps: MIN_REPS,
-        }
-    }
-}
-
-impl Request {
-    pub fn wants(&self, k: Kind) -> bool {
-        self.only.is_empty() || self.only.contains(&k)
-    }
-
-    /// The GEMM specs asked of a backend that runs `supported` precisions (all of them by
-    /// default) at `default_sizes` unless sizes are given.
-    pub fn gemm_specs(
-        &self,
-        supported: &[Precision],
-        default_sizes: &[u64],
-        variant: &str,
-    ) -> Vec<Spec> {
-        if !self.wants(Kind::Gemm) {
-            return Vec::new();
-        }
-        let precisions: Vec<Precision> = if self.precisions.is_empty() {
-            supported.to_vec()
-        } else {
-            self.precisions
-                .iter()
-                .copied()
-                .filter(|p| supported.contains(p))
-                .collect()
-        };
-        let sizes = if self.sizes.is_empty() {
-            default_sizes
-        } else {
-            &self.sizes[..]
-        };
-        precisions
-            .iter()
-            .flat_map(|p| sizes.iter().map(move |n| Spec::gemm(*p, *n, variant)))
-            .collect()
-    }
-}
-
-/// What a sustained load reports as it goes.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Sustained {
-    /// Inputs are ready and warmed up: timing starts now.
-    Started,
-    /// A window ended `t` seconds after the start; a repetition took `seconds_per_rep` in it.
-    Window { t: f64, seconds_per_rep: f64 },
 }
 
 /// How a backend repeats what it times: `reps` times, or back to back for `secs` in windows of
@@ -400,44 +116,6 @@ pub trait BenchBackend {
             "the {} backend runs no sustained load",
             self.device().backend
         ))
-    }
-}
-
-/// One window of a sustained load.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Window {
-    /// Seconds from the start to the window's end.
-    pub t: f64,
-    /// In the spec's unit (TFLOP/s).
-    pub value: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Conditions>,
-}
-
-/// A sustained load on one device: how its throughput held up, and what the GPU went through.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Burn {
-    pub label: String,
-    pub spec: Spec,
-    pub unit: Unit,
-    pub seconds: f64,
-    /// The median of the first and of the last tenth of the windows (at least one each).
-    pub start: f64,
-    pub end: f64,
-    /// `end` as a fraction of `start`.
-    pub sustained: f64,
-    pub min: f64,
-    pub max: f64,
-    /// Over the whole load.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub conditions: Option<Conditions>,
-    pub check: Option<Check>,
-    pub windows: Vec<Window>,
-}
-
-impl Burn {
-    pub fn correct(&self) -> bool {
-        self.check.is_none_or(|c| c.ok)
     }
 }
 
@@ -506,30 +184,6 @@ pub fn burn(
     })
 }
 
-/// What a run reports as it goes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    Started {
-        index: usize,
-        total: usize,
-        spec: Spec,
-    },
-    Progress {
-        index: usize,
-        done: usize,
-        reps: usize,
-    },
-    Finished {
-        index: usize,
-        result: BenchResult,
-    },
-    Failed {
-        index: usize,
-        spec: Spec,
-        error: String,
-    },
-}
-
 /// Run every spec of `req` on `backend`. Stops between benchmarks (and inside one, through the
 /// backend) when `cancel` is set. With a `monitor` on the benchmarked GPU, each result carries
 /// the GPU's conditions from its first timed repetition to just after its last.
@@ -585,40 +239,6 @@ pub fn run(
         }
     }
     out
-}
-
-/// A result worse than this fraction below its GPU's median history is flagged.
-pub const DROP: f64 = 0.05;
-
-/// How far `value` falls short of the median of `past` results of the same benchmark on the
-/// same GPU, as a fraction, when that is more than [`DROP`]. Lower is worse for throughputs,
-/// higher for latencies.
-pub fn drop_below(value: f64, unit: Unit, past: &[f64]) -> Option<f64> {
-    let med = stats::median(past)?;
-    if med == 0.0 {
-        return None;
-    }
-    let short = if unit.higher_is_better() {
-        (med - value) / med
-    } else {
-        (value - med) / med
-    };
-    (short > DROP).then_some(short)
-}
-
-/// One benchmark across the GPUs of a box: each GPU's median (None where it has no result), and
-/// the GPUs more than [`DROP`] behind the median of all of them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Comparison {
-    pub label: String,
-    pub spec: Spec,
-    pub unit: Unit,
-    /// By GPU, in the order given.
-    pub medians: Vec<Option<f64>>,
-    /// The median of the GPUs' medians.
-    pub median: f64,
-    /// (GPU, how far behind, as a fraction).
-    pub behind: Vec<(usize, f64)>,
 }
 
 /// Compare the same benchmarks run on several GPUs, spec by spec, in the order first seen.

@@ -2,9 +2,7 @@
 //! throughput from a table of known GPUs, PCIe from the link. Every result is shown as a share of
 //! these where one is known.
 
-use serde::Serialize;
-
-use super::Precision;
+pub use crate::domain::bench::{Peaks, TensorPeaks};
 
 /// Peak HBM/GDDR bandwidth in bytes/s: 2 (double data rate) × memory clock × bus width / 8.
 pub fn memory_bandwidth(mem_clock_hz: f64, bus_width_bits: f64) -> f64 {
@@ -41,15 +39,6 @@ pub fn pcie_bandwidth(link_gen: u32, width: u32) -> Option<f64> {
         _ => return None,
     };
     Some(per_lane * f64::from(width))
-}
-
-/// Dense tensor-core peaks of a known GPU, in FLOP/s, with where the figures come from.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct TensorPeaks {
-    pub tf32: Option<f64>,
-    pub fp16: f64,
-    pub bf16: Option<f64>,
-    pub source: &'static str,
 }
 
 const T: f64 = 1e12;
@@ -167,34 +156,10 @@ pub fn tensor_peaks(name: &str) -> Option<(&'static str, TensorPeaks)> {
         .map(|(frag, p)| (*frag, *p))
 }
 
-/// The peaks a device has, as known: None where unknown.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Peaks {
-    /// Bytes/s.
-    pub memory: Option<f64>,
-    /// FLOP/s.
-    pub fp32: Option<f64>,
-    pub tensor: Option<TensorPeaks>,
-    /// Bytes/s per direction.
-    pub pcie: Option<f64>,
-}
-
-impl Peaks {
-    /// The GEMM peak for a precision, in FLOP/s.
-    pub fn gemm(&self, p: Precision) -> Option<f64> {
-        match p {
-            Precision::Fp32 => self.fp32,
-            Precision::Fp64 => None,
-            Precision::Tf32 => self.tensor?.tf32,
-            Precision::Fp16 => Some(self.tensor?.fp16),
-            Precision::Bf16 => self.tensor?.bf16,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::bench::Precision;
 
     fn close(a: f64, b: f64, rel: f64) -> bool {
         ((a - b) / b).abs() < rel

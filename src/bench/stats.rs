@@ -1,51 +1,6 @@
 //! Statistics over repetitions: median, min, max and the sample standard deviation.
 
-use serde::{Deserialize, Serialize};
-
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct Stats {
-    pub median: f64,
-    pub min: f64,
-    pub max: f64,
-    /// Sample standard deviation (n - 1); 0 for a single value.
-    pub stddev: f64,
-    pub reps: usize,
-}
-
-impl Stats {
-    /// None for no values. NaN values are left out.
-    pub fn of(values: &[f64]) -> Option<Stats> {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-        if v.is_empty() {
-            return None;
-        }
-        v.sort_by(f64::total_cmp);
-        let n = v.len();
-        let median = if n % 2 == 1 {
-            v[n / 2]
-        } else {
-            (v[n / 2 - 1] + v[n / 2]) / 2.0
-        };
-        let mean = v.iter().sum::<f64>() / n as f64;
-        let stddev = if n > 1 {
-            (v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()
-        } else {
-            0.0
-        };
-        Some(Stats {
-            median,
-            min: v[0],
-            max: v[n - 1],
-            stddev,
-            reps: n,
-        })
-    }
-}
-
-/// The median of some values (None when empty).
-pub fn median(values: &[f64]) -> Option<f64> {
-    Stats::of(values).map(|s| s.median)
-}
+pub use crate::domain::bench::{Stats, median};
 
 #[cfg(test)]
 mod tests {

@@ -244,7 +244,7 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         }
         Cmd::Diff { a, b } => {
             let (ma, mb) = (reg.resolve(&a)?, reg.resolve(&b)?);
-            out!("{}", crate::registry::diff_text(&ma, &mb));
+            out!("{}", crate::format::manifest_diff(&ma, &mb));
         }
         Cmd::Promote {
             spec,

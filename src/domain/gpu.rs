@@ -1,7 +1,88 @@
+use serde::{Deserialize, Serialize};
+
 /// What looking for GPUs found: NVML's answer, or why there is none.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GpuProbe {
     Pending,
     Absent(String),
     Present { driver: String, names: Vec<String> },
+}
+
+/// One GPU at one moment. Every reading is optional: None is "n/a" (the driver lacks it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuSample {
+    pub index: u32,
+    pub name: String,
+    pub uuid: String,
+    pub bus_id: String,
+    /// SM utilisation, percent.
+    pub util: Option<u32>,
+    /// Memory controller utilisation, percent.
+    pub mem_util: Option<u32>,
+    pub mem_used: Option<u64>,
+    pub mem_total: Option<u64>,
+    /// Degrees C.
+    pub temp: Option<u32>,
+    pub temp_slowdown: Option<u32>,
+    /// Watts.
+    pub power: Option<f64>,
+    pub power_limit: Option<f64>,
+    /// MHz.
+    pub sm_clock: Option<u32>,
+    pub sm_clock_max: Option<u32>,
+    pub mem_clock: Option<u32>,
+    pub mem_clock_max: Option<u32>,
+    /// Percent.
+    pub fan: Option<u32>,
+    pub pcie_gen: Option<u32>,
+    pub pcie_width: Option<u32>,
+    /// KB/s.
+    pub pcie_rx: Option<u32>,
+    pub pcie_tx: Option<u32>,
+    pub enc_util: Option<u32>,
+    pub dec_util: Option<u32>,
+    /// Why clocks are held down, in words; empty when nothing is.
+    #[serde(default)]
+    pub throttle: Vec<String>,
+    pub ecc_uncorrected: Option<u64>,
+    pub mig: Option<bool>,
+    /// The MIG devices (compute instances) when MIG mode is on; empty otherwise.
+    #[serde(default)]
+    pub mig_instances: Vec<MigInstance>,
+    pub persistence: Option<bool>,
+    pub compute_mode: Option<String>,
+}
+
+/// One MIG device of a GPU in MIG mode: its place under the parent, name (the profile, such as
+/// "NVIDIA H200 1g.18gb"), UUID and memory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MigInstance {
+    pub index: u32,
+    pub name: String,
+    pub uuid: String,
+    pub mem_used: Option<u64>,
+    pub mem_total: Option<u64>,
+}
+
+/// A process using a GPU.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuProcess {
+    pub pid: u32,
+    pub gpu: u32,
+    pub mem_used: Option<u64>,
+    /// SM utilisation from the last samples, percent; None when there was no sample.
+    pub sm_util: Option<u32>,
+}
+
+/// Every GPU and GPU process at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GpuSnapshot {
+    pub time_ms: i64,
+    pub driver: Option<String>,
+    /// The CUDA version the driver supports, as "13.0".
+    pub cuda: Option<String>,
+    #[serde(default)]
+    pub gpus: Vec<GpuSample>,
+    #[serde(default)]
+    pub processes: Vec<GpuProcess>,
 }

@@ -1,11 +1,20 @@
-//! Plain data types shared by every room: runs, series. No I/O here.
+//! Plain data types shared by every room: runs, series, imported runs, GPU snapshots, benchmark
+//! results, model manifests. No I/O here: whatever crosses rooms is defined here, so a consumer
+//! never has to reach into the worker room that produces it.
 
+pub mod bench;
 mod gpu;
+mod imported;
+pub mod model;
+mod process;
 mod record;
 mod run;
 mod series;
 
-pub use gpu::GpuProbe;
+pub use gpu::{GpuProbe, GpuProcess, GpuSample, GpuSnapshot, MigInstance};
+pub use imported::ImportedRun;
+pub use model::{FileEntry, LogEntry, Manifest, ModelSummary, Problem, RunRef};
+pub use process::ProcInfo;
 pub use record::{Direction, RunRecord, SeriesSummary};
 pub use run::{NewRun, Run, RunStatus};
 pub use series::{Series, SeriesKind};

@@ -5,28 +5,8 @@ use anyhow::Result;
 use sqlx::Row;
 
 use super::Store;
-use crate::bench::{BenchResult, Conditions, DeviceInfo, Kind, Precision, Spec, Stats, Unit};
-
-/// A stored result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StoredBench {
-    pub id: String,
-    pub started_ms: i64,
-    pub host: String,
-    pub backend: String,
-    pub device: String,
-    pub device_uuid: String,
-    pub driver: String,
-    pub cuda: String,
-    pub spec: Spec,
-    pub unit: Unit,
-    pub stats: Stats,
-    pub peak: Option<f64>,
-    pub pct_of_peak: Option<f64>,
-    pub check_ok: Option<bool>,
-    pub max_rel_err: Option<f64>,
-    pub conditions: Option<Conditions>,
-}
+pub use crate::domain::bench::StoredBench;
+use crate::domain::bench::{BenchResult, DeviceInfo, Kind, Precision, Spec, Stats, Unit};
 
 impl Store {
     /// Store one result of a run that started at `started_ms` on `device`.

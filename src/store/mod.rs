@@ -720,7 +720,7 @@ impl Store {
     /// Store a run read from another tool, creating it or updating it in place: its record, params
     /// and tags are upserted and its metric series replaced, all in one transaction. Returns true
     /// when the run is new.
-    pub async fn import_run(&self, run: &crate::interop::ImportedRun) -> Result<bool> {
+    pub async fn import_run(&self, run: &crate::domain::ImportedRun) -> Result<bool> {
         let mut tx = self.write_tx().await?;
         let exp = experiment_id_tx(&mut tx, &run.experiment).await?;
         let existed = sqlx::query("SELECT 1 FROM runs WHERE id = $1")

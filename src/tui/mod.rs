@@ -1,6 +1,6 @@
 //! The terminal: raw mode and the alternate screen in, and always back out (on quit, on error, on
 //! panic through a chained hook, on SIGTERM/SIGHUP); crossterm events and signals turned into
-//! `Msg`. The only room that uses crossterm.
+//! `Input` (which app turns into its `Msg`). The only room that uses crossterm.
 
 use std::io::{self, Stdout};
 use std::sync::Once;
@@ -19,7 +19,6 @@ use ratatui::backend::CrosstermBackend;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::app::Msg;
 use crate::config::{KeyChord, KeyCode};
 
 pub type Term = Terminal<CrosstermBackend<Stdout>>;
@@ -111,35 +110,53 @@ fn install_panic_hook() {
     });
 }
 
-/// Feed terminal events and stop signals into the channel until input ends.
-pub fn spawn_events(tx: UnboundedSender<Msg>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+/// What the terminal and the stop signals say, in our own words (keys in our key notation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    Key(KeyChord),
+    /// A left click at (column, row).
+    Click(u16, u16),
+    /// Mouse wheel: negative is up.
+    Scroll(i8),
+    /// Horizontal wheel or touchpad swipe: negative is left.
+    ScrollX(i8),
+    Resize(u16, u16),
+    /// Input ended or a stop signal came: why.
+    Terminate(&'static str),
+}
+
+/// Feed terminal events and stop signals into the channel, as whatever message type the receiver
+/// makes of an `Input`, until input ends.
+pub fn spawn_events<M: From<Input> + Send + 'static>(
+    tx: UnboundedSender<M>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let mut term = signal(SignalKind::terminate())?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut int = signal(SignalKind::interrupt())?;
     Ok(tokio::spawn(async move {
         let mut events = EventStream::new();
         loop {
-            let msg = tokio::select! {
+            let input = tokio::select! {
                 ev = events.next() => match ev {
-                    Some(Ok(ev)) => match to_msg(ev) {
+                    Some(Ok(ev)) => match to_input(ev) {
                         Some(m) => m,
                         None => continue,
                     },
-                    Some(Err(_)) | None => Msg::Terminate("terminal input closed"),
+                    Some(Err(_)) | None => Input::Terminate("terminal input closed"),
                 },
-                _ = term.recv() => Msg::Terminate("SIGTERM"),
-                _ = hup.recv() => Msg::Terminate("SIGHUP"),
-                _ = int.recv() => Msg::Terminate("SIGINT"),
+                _ = term.recv() => Input::Terminate("SIGTERM"),
+                _ = hup.recv() => Input::Terminate("SIGHUP"),
+                _ = int.recv() => Input::Terminate("SIGINT"),
             };
-            let last = matches!(msg, Msg::Terminate(_));
-            if tx.send(msg).is_err() || last {
+            let last = matches!(input, Input::Terminate(_));
+            if tx.send(M::from(input)).is_err() || last {
                 return;
             }
         }
     }))
 }
 
-fn to_msg(ev: Event) -> Option<Msg> {
+fn to_input(ev: Event) -> Option<Input> {
     match ev {
         Event::Key(k) if k.kind != KeyEventKind::Release => {
             let code = match k.code {
@@ -168,17 +185,17 @@ fn to_msg(ev: Event) -> Option<Msg> {
                 alt: k.modifiers.contains(KeyModifiers::ALT),
                 shift: k.modifiers.contains(KeyModifiers::SHIFT),
             };
-            Some(Msg::Key(chord.normalized()))
+            Some(Input::Key(chord.normalized()))
         }
         Event::Mouse(m) => match m.kind {
-            MouseEventKind::Down(MouseButton::Left) => Some(Msg::Click(m.column, m.row)),
-            MouseEventKind::ScrollUp => Some(Msg::Scroll(-1)),
-            MouseEventKind::ScrollDown => Some(Msg::Scroll(1)),
-            MouseEventKind::ScrollLeft => Some(Msg::ScrollX(-1)),
-            MouseEventKind::ScrollRight => Some(Msg::ScrollX(1)),
+            MouseEventKind::Down(MouseButton::Left) => Some(Input::Click(m.column, m.row)),
+            MouseEventKind::ScrollUp => Some(Input::Scroll(-1)),
+            MouseEventKind::ScrollDown => Some(Input::Scroll(1)),
+            MouseEventKind::ScrollLeft => Some(Input::ScrollX(-1)),
+            MouseEventKind::ScrollRight => Some(Input::ScrollX(1)),
             _ => None,
         },
-        Event::Resize(w, h) => Some(Msg::Resize(w, h)),
+        Event::Resize(w, h) => Some(Input::Resize(w, h)),
         _ => None,
     }
 }

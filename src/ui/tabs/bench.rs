@@ -13,8 +13,8 @@ use ratatui::widgets::{
 
 use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
 use crate::app::{Modal, State};
-use crate::bench::{Conditions, Kind, Precision};
 use crate::config::Role;
+use crate::domain::bench::{Conditions, Kind, Precision, Unit};
 use crate::format::{compact, fit, four_digits, sparkline};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
@@ -380,7 +380,7 @@ fn gemm_chart(
 fn burn_chart(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
     let b = &state.bench;
-    let unit = crate::bench::Unit::TflopS.as_str();
+    let unit = Unit::TflopS.as_str();
     let first = b
         .windows
         .first()
@@ -542,7 +542,7 @@ fn history_panel(frame: &mut Frame, area: Rect, state: &State) {
         let (values, drop) = b.trend(&device, spec);
         let Some(last) = values.last() else { continue };
         let before = &values[..values.len() - 1];
-        let med = crate::bench::stats::median(before);
+        let med = crate::domain::bench::median(before);
         let unit = spec.kind.unit().as_str();
         let mut spans = vec![
             Span::styled(format!("{:<22} ", fit(&spec.label(), 22)), t.fg(Role::Text)),

@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Sparkline, Table,
 use crate::app::gpus::{GpuMetric, ProcSort};
 use crate::app::{GpuProbe, Modal, State};
 use crate::config::Role;
+use crate::domain::GpuSample;
 use crate::format::size;
 use crate::format::{duration, fit};
-use crate::gpu::source::GpuSample;
 
 /// From this many GPUs on, one line each.
 const COMPACT_FROM: usize = 8;

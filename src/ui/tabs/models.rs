@@ -7,9 +7,9 @@ use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState};
 use crate::app::models::{Badge, ModelsFocus};
 use crate::app::{Modal, State};
 use crate::config::Role;
+use crate::format::manifest_diff;
 use crate::format::size;
 use crate::format::{compact, fit};
-use crate::registry::diff_text;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let t = &state.theme;
@@ -173,7 +173,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let (title, lines): (String, Vec<Line>) = match (m.diff_pair(), m.version()) {
         (Some((a, b)), _) => (
             format!(" Diff v{} → v{} ", a.version, b.version),
-            diff_text(a, b)
+            manifest_diff(a, b)
                 .lines()
                 .skip(1)
                 .map(|l| diff_line(state, l))

@@ -1,7 +1,11 @@
 //! Numbers, sizes, times and text for people, in one place: what the CLI prints and the
 //! workbench draws. Each name says what it makes: `compact` (a value in ~9 characters),
-//! `four_digits` (a measured figure), `axis_label`, `size`, `transfer_size`, `duration`, `ago`,
+//! `four_digits` (a measured figure), `axis_label`, `size`, `duration`, `ago`,
 //! `fit` (cut to a width), `sparkline`, `printable` (control characters escaped).
+
+mod model_diff;
+
+pub use model_diff::manifest_diff;
 
 /// `45s`, `12m03s`, `3h07m`, `2d04h`.
 pub fn duration(ms: i64) -> String {
@@ -141,16 +145,6 @@ pub fn size(n: u64) -> String {
         _ => (n as f64 / 1_073_741_824.0, "GiB"),
     };
     format!("{v:.1} {u}")
-}
-
-/// A transfer's size as benchmarks choose them: whole GiB where it divides, else MiB (`1 GiB`,
-/// `256 MiB`).
-pub fn transfer_size(n: u64) -> String {
-    if n >= 1 << 30 && n.is_multiple_of(1 << 30) {
-        format!("{} GiB", n >> 30)
-    } else {
-        format!("{} MiB", n >> 20)
-    }
 }
 
 #[cfg(test)]
