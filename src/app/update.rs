@@ -534,6 +534,16 @@ struct Shown {
         String,
         bool,
     ),
+    /// The Bench tab's checklist: cursor, benchmarks, precisions, size, backend, GPU, load.
+    bench: (
+        usize,
+        Vec<crate::domain::bench::Kind>,
+        Vec<crate::domain::bench::Precision>,
+        usize,
+        bool,
+        usize,
+        usize,
+    ),
 }
 
 fn shown(s: &State) -> Shown {
@@ -566,13 +576,23 @@ fn shown(s: &State) -> Shown {
             s.gpus.filter.clone(),
             s.gpus.tree,
         ),
+        bench: (
+            s.bench.cursor,
+            s.bench.kinds.clone(),
+            s.bench.precisions.clone(),
+            s.bench.size,
+            s.bench.cpu,
+            s.bench.gpu,
+            s.bench.burn,
+        ),
     }
 }
 
 fn apply(state: &mut State, action: Action) -> Outcome {
     let before = shown(state);
     let mut out = apply_action(state, action);
-    out.redraw = !out.effects.is_empty() || shown(state) != before;
+    // A handler that knows it changed the screen says so; otherwise what is shown decides.
+    out.redraw |= !out.effects.is_empty() || shown(state) != before;
     out
 }
 
@@ -910,8 +930,9 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
     if matches!(action, Action::NextTab | Action::PrevTab | Action::Tab(_)) {
         state.help = false;
     }
+    // Whether this changed the screen is for `apply` to tell, from what is shown.
     Outcome {
-        redraw: true,
+        redraw: false,
         effects,
     }
 }
