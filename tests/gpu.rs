@@ -1,6 +1,8 @@
 //! `gantry gpu` on recordings (fixtures/gpu, made up from the cards' figures) and without a
 //! driver; the JSON schema; record and replay; GPU processes named with the runs that own them.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -25,8 +27,7 @@ fn nvml_present() -> bool {
 #[test]
 fn without_a_driver_it_exits_3_with_one_line() {
     if nvml_present() {
-        eprintln!("skipped: this machine has an NVIDIA driver");
-        return;
+        return common::skip("this machine has an NVIDIA driver, and this test is of one without");
     }
     let o = gantry(&["gpu"]);
     assert_eq!(o.status.code(), Some(3));

@@ -270,16 +270,40 @@ fn bad_input_is_refused_and_leaves_the_registry_consistent() {
         ws.err(&["model", "add", "m", "missing.bin"])
             .contains("cannot read")
     );
-    if unsafe { libc::geteuid() } != 0 {
+    {
         use std::os::unix::fs::PermissionsExt;
         let p = ws.write("secret/w.bin", b"z");
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o000)).unwrap();
-        assert!(
+        let stderr = if unsafe { libc::geteuid() } != 0 {
             ws.err(&["model", "add", "m", "secret/w.bin"])
-                .contains("cannot read")
-        );
-    } else {
-        eprintln!("skipped the unreadable-file case: running as root, who reads every file");
+        } else {
+            // Root reads every file: the workspace goes to `nobody`, who runs gantry (setpriv)
+            // and owns the file but may not read it, so the case runs under every user.
+            let chown = |owner: &str| {
+                let o = Command::new("chown")
+                    .args(["-R", owner])
+                    .arg(&ws.root)
+                    .output()
+                    .unwrap();
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            };
+            chown("65534:65534");
+            std::fs::set_permissions(&ws.root, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let o = Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+                .arg(env!("CARGO_BIN_EXE_gantry"))
+                .arg("--workspace")
+                .arg(&ws.root)
+                .args(["model", "add", "m", "secret/w.bin"])
+                .current_dir(&ws.root)
+                .env("HOME", &ws.root)
+                .output()
+                .unwrap();
+            chown("0:0");
+            assert!(!o.status.success());
+            String::from_utf8(o.stderr).unwrap()
+        };
+        assert!(stderr.contains("cannot read"), "{stderr}");
     }
     // Nothing above added a version.
     assert!(ws.err(&["model", "show", "m@v2"]).contains("no version 2"));

@@ -232,10 +232,9 @@ fn gantry_run_keeps_the_command_interactive_and_ctrl_c_reaches_it() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!(
-            "skipped: python3 is not installed; this test runs an interactive Python command"
+        return common::skip(
+            "python3 is not installed; this test runs an interactive Python command",
         );
-        return;
     }
     let home = tempfile::tempdir().unwrap();
     let ws = home.path().join("ws");
@@ -299,8 +298,9 @@ fn a_live_run_appears_and_updates_in_the_workbench_without_a_key() {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipped: python3 is not installed; this test runs the fixture training script");
-        return;
+        return common::skip(
+            "python3 is not installed; this test runs the fixture training script",
+        );
     }
     let home = tempfile::tempdir().unwrap();
     let ws = home.path().join("ws");

@@ -113,7 +113,9 @@ fn every_key_that_changes_the_screen_redraws_it() {
             if screen(&s) != before {
                 checked += 1;
                 if !out.redraw {
-                    silent.push(format!("{tab} tab: `{k}` changed the screen without a redraw"));
+                    silent.push(format!(
+                        "{tab} tab: `{k}` changed the screen without a redraw"
+                    ));
                 }
             }
         }

@@ -2,6 +2,8 @@
 //! commands; every value is read back through `gantry show --json` and friends. Tests that need
 //! python3 say so and skip where it is missing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -63,7 +65,7 @@ fn python() -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        eprintln!("skipped: python3 is not installed, and this test runs Python training scripts");
+        common::skip("python3 is not installed, and this test runs Python training scripts");
     }
     ok
 }
@@ -653,10 +655,9 @@ fn a_full_disk_keeps_the_command_running_and_is_reported() {
     let runs = ws.root.join(".gantry/runs");
     // The run directory on a 256 KiB filesystem; the store stays on the real disk.
     let Some(_fs) = Tmpfs::mount(&runs, "256k") else {
-        eprintln!(
-            "skipped: cannot mount a small tmpfs here (needs root), which this test fills up"
+        return common::skip(
+            "cannot mount a small tmpfs here (needs root), which this test fills up",
         );
-        return;
     };
     let script = "head -c 600000 /dev/zero | tr '\\0' x | fold -w 99; echo '{\"step\": 1, \"late\": 1}'; echo all-done";
     let out = ws.run(&["run", "-n", "full", "--", "sh", "-c", script]);

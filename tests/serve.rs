@@ -662,8 +662,7 @@ print(json.load(urllib.request.urlopen(req))["run"]["info"]["run_id"])
         .args(["-c", script, &s.url])
         .output();
     let Some(out) = out.ok().filter(|o| o.status.success()) else {
-        eprintln!("skipped: python3 is needed to play a client of its own");
-        return;
+        return common::skip("python3 is needed to play a client of its own");
     };
     let id = String::from_utf8_lossy(&out.stdout).trim().to_string();
     // The server still runs; the script is gone: the next command catches up.
@@ -696,8 +695,7 @@ print("logged into", run)
 "#;
     let python = Command::new("python3").arg("--version").output();
     if !python.is_ok_and(|o| o.status.success()) {
-        eprintln!("skipped: python3 is needed to play an MLflow-instrumented script");
-        return;
+        return common::skip("python3 is needed to play an MLflow-instrumented script");
     }
     let out = gantry(
         &ws,

@@ -1,5 +1,7 @@
 //! Store tests on fresh temporary databases.
 
+mod common;
+
 use gantry::domain::{NewRun, RunStatus, Series, SeriesKind};
 use gantry::store::{Store, chunk};
 
@@ -214,7 +216,7 @@ async fn the_database_speaks_wal_and_foreign_keys() {
             let text = String::from_utf8_lossy(&out.stdout);
             assert_eq!(text.lines().collect::<Vec<_>>(), ["wal", "r"], "{text}");
         }
-        _ => eprintln!("skipped the sqlite3 check: the sqlite3 tool is not installed"),
+        _ => common::skip("the sqlite3 check: the sqlite3 tool is not installed"),
     }
     let _ = run;
 }

@@ -26,9 +26,10 @@ pub fn python_with_mlflow(extra: &[(&str, &str)]) -> Option<PathBuf> {
     }
     let versions = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/interop/VERSIONS.txt");
     let version = std::fs::read_to_string(versions)
-        .ok()?
+        .expect("fixtures/interop/VERSIONS.txt")
         .lines()
-        .find_map(|l| l.strip_prefix("mlflow-skinny ").map(str::to_string))?;
+        .find_map(|l| l.strip_prefix("mlflow-skinny ").map(str::to_string))
+        .expect("VERSIONS.txt names the mlflow-skinny version");
     let mut reqs = vec![format!("mlflow-skinny=={version}")];
     reqs.extend(extra.iter().map(|(_, r)| r.to_string()));
     let ok = (py.exists()
@@ -45,11 +46,11 @@ pub fn python_with_mlflow(extra: &[(&str, &str)]) -> Option<PathBuf> {
     if ok && has(&py) {
         Some(py)
     } else {
-        eprintln!(
-            "skipped: could not set up python3 with {} in {}",
+        super::skip(&format!(
+            "could not set up python3 with {} in {}",
             reqs.join(" "),
             venv.display()
-        );
+        ));
         None
     }
 }
