@@ -85,7 +85,8 @@ fn bench_tab() -> State {
 
 #[test]
 fn every_key_that_changes_the_screen_redraws_it() {
-    let tabs: [(&str, fn() -> State); 5] = [
+    type Make = fn() -> State;
+    let tabs: [(&str, Make); 5] = [
         ("Runs", runs_tab),
         ("Runs detail", run_detail),
         ("Models", models_tab),
