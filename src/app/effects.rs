@@ -182,13 +182,15 @@ impl EffectRunner {
                     // driver's CUDA version and the library files loaded before any run.
                     let probed = match crate::bench::cuda::missing_library() {
                         Some(why) => Err(why),
-                        None => crate::error::contain("opening CUDA", || {
-                            if let Ok(gpus) = crate::bench::cuda::list_devices() {
+                        None => {
+                            if let Ok(Ok(gpus)) = crate::error::contain(
+                                "listing the GPUs",
+                                crate::bench::cuda::list_devices,
+                            ) {
                                 let _ = tx.send(Msg::BenchGpus(gpus));
                             }
-                            crate::bench::open_cuda(gpu).map(|b| b.device().clone())
-                        })
-                        .and_then(|r| r),
+                            crate::bench::open_backend(false, gpu).map(|b| b.device().clone())
+                        }
                     };
                     let _ = tx.send(Msg::BenchProbed(probed));
                 });
@@ -219,13 +221,7 @@ impl EffectRunner {
                 let spawned = std::thread::Builder::new()
                     .name("bench".into())
                     .spawn(move || {
-                        let opened = if cpu {
-                            Ok(crate::bench::open_cpu())
-                        } else {
-                            crate::error::contain("opening CUDA", || crate::bench::open_cuda(gpu))
-                                .and_then(|r| r)
-                        };
-                        let mut backend = match opened {
+                        let mut backend = match crate::bench::open_backend(cpu, gpu) {
                             Ok(b) => b,
                             Err(why) => {
                                 let _ = tx.send(Msg::BenchDone(Err(why)));
@@ -233,19 +229,18 @@ impl EffectRunner {
                             }
                         };
                         let started = crate::domain::now_ms();
-                        let monitor = crate::bench::monitor_for(backend.device());
                         let ran = match &request {
-                            Some(request) => crate::error::contain("the benchmarks", || {
-                                crate::bench::run(
+                            Some(request) => {
+                                crate::bench::run_sampled(
                                     backend.as_mut(),
                                     request,
-                                    monitor.as_ref(),
                                     &mut |e| {
                                         let _ = tx.send(Msg::BenchEvent(e));
                                     },
                                     &cancel,
                                 )
-                            }),
+                                .0
+                            }
                             None => Ok(Vec::new()),
                         };
                         let results = match ran {
@@ -268,20 +263,15 @@ impl EffectRunner {
                         if let Some((spec, secs)) = burn
                             && !cancel.load(std::sync::atomic::Ordering::Relaxed)
                         {
-                            let burned = crate::error::contain("the sustained load", || {
-                                crate::bench::burn(
-                                    backend.as_mut(),
-                                    &spec,
-                                    secs,
-                                    1.0,
-                                    monitor.as_ref(),
-                                    &mut |w| {
-                                        let _ = tx.send(Msg::BenchWindow(w.clone()));
-                                    },
-                                    &cancel,
-                                )
-                            })
-                            .and_then(|r| r);
+                            let burned = crate::bench::burn_sampled(
+                                backend.as_mut(),
+                                &spec,
+                                secs,
+                                &mut |w| {
+                                    let _ = tx.send(Msg::BenchWindow(w.clone()));
+                                },
+                                &cancel,
+                            );
                             let _ = tx.send(Msg::BenchBurned(burned));
                         }
                         let _ = tx.send(Msg::BenchDone(Ok(device)));
@@ -328,8 +318,7 @@ async fn register(
     run: &str,
     model: &str,
 ) -> anyhow::Result<crate::registry::Manifest> {
-    use crate::registry::{NewVersion, RUN_FILES, Registry, collect_files, run_ref};
-    use crate::store::ModelVersionRow;
+    use crate::registry::{NewVersion, RUN_FILES, collect_files, run_ref};
     let rec = store.run(run).await?;
     let root = gantry_dir.parent().unwrap_or(gantry_dir).to_path_buf();
     let files: Vec<(String, PathBuf)> = collect_files(&[PathBuf::from(&rec.run_dir)], &root)?
@@ -344,38 +333,14 @@ async fn register(
         );
     }
     let rr = run_ref(store, run).await?;
-    let author = crate::host::user_name();
-    let (dir, name, files2, author2) = (
-        gantry_dir.to_path_buf(),
-        model.to_string(),
-        files.clone(),
-        author.clone(),
-    );
-    let (m, commit) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let reg = Registry::open(&dir)?;
-        let req = NewVersion {
-            name: name.clone(),
-            files: files2,
-            run: Some(rr),
-            author: author2,
-            ..Default::default()
-        };
-        let m = reg.add(&req, &|_| {})?;
-        let commit = reg.commit_of(&name, m.version)?;
-        Ok((m, commit))
-    })
-    .await??;
-    let row = ModelVersionRow {
-        model: model.into(),
-        version: i64::from(m.version),
-        commit,
-        run_id: Some(run.into()),
-        author,
-        notes: String::new(),
-        total_bytes: m.total_bytes() as i64,
+    let req = NewVersion {
+        name: model.to_string(),
+        files,
+        run: Some(rr),
+        author: crate::host::user_name(),
+        ..Default::default()
     };
-    store.record_model_version(&row).await?;
-    Ok(m)
+    crate::registry::register(gantry_dir, store, req, |_| {}).await
 }
 
 /// The last lines of a log, as plain text: ANSI escapes removed, and of a line rewritten with

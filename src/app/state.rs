@@ -134,6 +134,8 @@ pub struct State {
     pub size: (u16, u16),
     pub workspace: String,
     pub host: String,
+    /// gantry's own pid: its processes on a GPU are not another's.
+    pub own_pid: u32,
     /// HH:MM, refreshed by the clock worker once a minute.
     pub clock: String,
     pub now_ms: i64,
@@ -164,6 +166,7 @@ impl State {
             size: (80, 24),
             workspace: String::new(),
             host: String::new(),
+            own_pid: std::process::id(),
             clock: String::new(),
             now_ms: 0,
             runs: RunsState::default(),

@@ -841,22 +841,12 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             } else if b.kinds.is_empty() && b.burn_spec().is_none() {
                 state.toast = Some("check at least one benchmark (space)".into());
             } else {
-                // NVML numbers GPUs by PCI bus, CUDA by speed unless told otherwise: the
-                // chosen GPU's processes are found by its UUID.
-                let nvml_index = state.gpus.snapshot.as_ref().and_then(|s| {
-                    let uuid = b.gpus.get(b.gpu).map(|(_, u)| u.as_str())?;
-                    s.gpus.iter().find(|g| g.uuid == uuid).map(|g| g.index)
-                });
-                let index = nvml_index.unwrap_or(b.gpu as u32);
-                let busy: Vec<String> = if b.cpu {
-                    Vec::new()
-                } else {
-                    state
-                        .gpus
-                        .snapshot
-                        .iter()
-                        .flat_map(|s| &s.processes)
-                        .filter(|p| p.gpu == index && p.pid != std::process::id())
+                // The chosen GPU's processes, found by its UUID (NVML's numbering is not CUDA's).
+                let uuid = b.gpus.get(b.gpu).map_or("", |(_, u)| u.as_str());
+                let busy: Vec<String> = match (&state.gpus.snapshot, b.cpu) {
+                    (Some(snap), false) => snap
+                        .processes_on(uuid, b.gpu as u32, state.own_pid)
+                        .into_iter()
                         .map(|p| {
                             let cmd = state
                                 .gpus
@@ -866,7 +856,8 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                                 .unwrap_or_default();
                             format!("pid {} {}", p.pid, cmd)
                         })
-                        .collect()
+                        .collect(),
+                    _ => Vec::new(),
                 };
                 if busy.is_empty() {
                     effects.push(start_bench(&mut state.bench));

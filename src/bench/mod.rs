@@ -302,6 +302,46 @@ pub fn open_cpu() -> Box<dyn BenchBackend + Send> {
     Box::new(cpu::CpuBackend::new())
 }
 
+/// Open the backend asked for: the CPU's, or CUDA on GPU `gpu` (CUDA's numbering). A panic inside
+/// CUDA's libraries becomes an error that says so. The one way the CLI and the workbench open one.
+pub fn open_backend(cpu: bool, gpu: usize) -> Result<Box<dyn BenchBackend + Send>, String> {
+    if cpu {
+        return Ok(open_cpu());
+    }
+    crate::error::contain("opening CUDA", || open_cuda(gpu)).and_then(|r| r)
+}
+
+/// Run `req` on `backend` with its GPU sampled throughout (where NVML answers), a panic inside the
+/// libraries contained. Returns the results, and why the sampling stopped early if it did.
+pub fn run_sampled(
+    backend: &mut dyn BenchBackend,
+    req: &Request,
+    on: &mut dyn FnMut(Event),
+    cancel: &AtomicBool,
+) -> (Result<Vec<BenchResult>, String>, Option<String>) {
+    let monitor = monitor_for(backend.device());
+    let ran = crate::error::contain("the benchmarks", || {
+        run(backend, req, monitor.as_ref(), on, cancel)
+    });
+    let stopped = monitor.as_ref().and_then(|m| m.stopped());
+    (ran, stopped)
+}
+
+/// A sustained load of `spec` for `secs` in one-second windows, sampled and contained likewise.
+pub fn burn_sampled(
+    backend: &mut dyn BenchBackend,
+    spec: &Spec,
+    secs: f64,
+    on: &mut dyn FnMut(&Window),
+    cancel: &AtomicBool,
+) -> Result<Burn, String> {
+    let monitor = monitor_for(backend.device());
+    crate::error::contain("the sustained load", || {
+        burn(backend, spec, secs, 1.0, monitor.as_ref(), on, cancel)
+    })
+    .and_then(|r| r)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

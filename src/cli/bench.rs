@@ -113,36 +113,21 @@ fn request(args: &Args) -> Result<Request, UserError> {
     })
 }
 
-/// Other processes on the GPU with `uuid`: (pid, name, memory bytes).
+/// Other processes on the GPU with `uuid`: (pid, name, memory bytes), from one NVML sample.
 fn busy(uuid: &str) -> Vec<(u32, String, Option<u64>)> {
-    use nvml_wrapper::enums::device::UsedGpuMemory;
-    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
+    use crate::gpu::source::{GpuSource, NvmlSource};
+    let Ok(snap) = NvmlSource::open().and_then(|mut s| s.sample()) else {
         return Vec::new();
     };
-    let Ok(d) = nvml.device_by_uuid(uuid) else {
-        return Vec::new();
-    };
-    let me = std::process::id();
-    let mut out = Vec::new();
-    for p in d
-        .running_compute_processes()
-        .unwrap_or_default()
+    snap.processes_on(uuid, u32::MAX, std::process::id())
         .into_iter()
-        .chain(d.running_graphics_processes().unwrap_or_default())
-    {
-        if p.pid == me || out.iter().any(|(pid, _, _)| *pid == p.pid) {
-            continue;
-        }
-        let name = std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
-            .map(|s| s.trim().to_string())
-            .unwrap_or_else(|_| "?".into());
-        let mem = match p.used_gpu_memory {
-            UsedGpuMemory::Used(b) => Some(b),
-            UsedGpuMemory::Unavailable => None,
-        };
-        out.push((p.pid, name, mem));
-    }
-    out
+        .map(|p| {
+            let name = std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "?".into());
+            (p.pid, name, p.mem_used)
+        })
+        .collect()
 }
 
 pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
@@ -464,13 +449,7 @@ async fn burn(
         pb.set_prefix(device_name(args.cpu, *i));
         let (i, cpu, spec, cancel) = (*i, args.cpu, spec.clone(), cancel.clone());
         threads.push(std::thread::spawn(move || {
-            let opened = if cpu {
-                Ok(bench::open_cpu())
-            } else {
-                crate::error::contain("opening CUDA", || bench::open_cuda(i)).and_then(|r| r)
-            };
-            let mut backend = opened?;
-            let monitor = bench::monitor_for(backend.device());
+            let mut backend = bench::open_backend(cpu, i)?;
             let mut on = |w: &bench::Window| {
                 pb.set_position(w.t.round() as u64);
                 let gpu = w.conditions.as_ref().map_or(String::new(), |c| c.brief());
@@ -480,18 +459,7 @@ async fn burn(
                     bench::Unit::TflopS.as_str()
                 ));
             };
-            let burned = crate::error::contain("the load", || {
-                bench::burn(
-                    backend.as_mut(),
-                    &spec,
-                    secs,
-                    1.0,
-                    monitor.as_ref(),
-                    &mut on,
-                    &cancel,
-                )
-            })
-            .and_then(|r| r);
+            let burned = bench::burn_sampled(backend.as_mut(), &spec, secs, &mut on, &cancel);
             pb.finish();
             burned.map(|b| (backend.device().clone(), b))
         }));
@@ -689,9 +657,7 @@ async fn one(
     let backend: Box<dyn BenchBackend + Send> = if cpu {
         bench::open_cpu()
     } else {
-        let opened = tokio::task::spawn_blocking(move || {
-            crate::error::contain("opening CUDA", || bench::open_cuda(gpu)).and_then(|r| r)
-        });
+        let opened = tokio::task::spawn_blocking(move || bench::open_backend(false, gpu));
         match opened.await? {
             Ok(b) => b,
             Err(why) if why.starts_with("there is no GPU") => {
@@ -774,11 +740,8 @@ async fn one(
                 }
             }
         };
-        let monitor = bench::monitor_for(backend.device());
-        let ran = crate::error::contain("the benchmarks", || {
-            bench::run(backend.as_mut(), &req, monitor.as_ref(), &mut on, &cancel)
-        });
-        if let Some(why) = monitor.as_ref().and_then(|m| m.stopped()) {
+        let (ran, stopped) = bench::run_sampled(backend.as_mut(), &req, &mut on, &cancel);
+        if let Some(why) = stopped {
             eprintln!("gantry: the GPU's clocks and power were not sampled throughout: {why}");
         }
         ran

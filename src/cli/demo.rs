@@ -485,18 +485,7 @@ async fn seed_models(
                 author: "demo".into(),
                 hard_link: false,
             };
-            let m = reg.add(&req, &|_| {})?;
-            let commit = reg.commit_of(model, m.version)?;
-            let row = crate::store::ModelVersionRow {
-                model: model.into(),
-                version: i64::from(m.version),
-                commit,
-                run_id: Some(id.clone()),
-                author: "demo".into(),
-                notes: m.notes.clone(),
-                total_bytes: m.total_bytes() as i64,
-            };
-            store.record_model_version(&row).await?;
+            crate::registry::register(&ws.dir(), store, req, |_| {}).await?;
         }
     }
     reg.promote(

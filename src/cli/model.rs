@@ -112,30 +112,17 @@ pub async fn add(
     } else {
         ProgressBar::hidden()
     };
-    let reg = Registry::open(&ws.dir())?;
-    let author = crate::host::user_name();
-    let run_id = run.as_ref().map(|r| r.id.clone());
     let req = NewVersion {
         name: name.into(),
         files: files.to_vec(),
         run,
         notes: notes.into(),
-        author: author.clone(),
+        author: crate::host::user_name(),
         hard_link,
     };
-    let m = reg.add(&req, &|n| pb.inc(n))?;
+    let bar = pb.clone();
+    let m = crate::registry::register(&ws.dir(), store, req, move |n| bar.inc(n)).await?;
     pb.finish_and_clear();
-    let commit = reg.commit_of(name, m.version)?;
-    let row = crate::store::ModelVersionRow {
-        model: name.into(),
-        version: i64::from(m.version),
-        commit,
-        run_id,
-        author,
-        notes: notes.into(),
-        total_bytes: m.total_bytes() as i64,
-    };
-    store.record_model_version(&row).await?;
     Ok(m)
 }
 

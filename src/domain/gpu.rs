@@ -86,3 +86,20 @@ pub struct GpuSnapshot {
     #[serde(default)]
     pub processes: Vec<GpuProcess>,
 }
+
+impl GpuSnapshot {
+    /// The processes on the GPU with `uuid` (NVML numbers GPUs by PCI bus and CUDA by speed, so
+    /// a GPU is named by its UUID), leaving out `except` (gantry's own pid). Where the UUID is
+    /// unknown, the GPU at `fallback_index`.
+    pub fn processes_on(&self, uuid: &str, fallback_index: u32, except: u32) -> Vec<&GpuProcess> {
+        let index = self
+            .gpus
+            .iter()
+            .find(|g| g.uuid == uuid)
+            .map_or(fallback_index, |g| g.index);
+        self.processes
+            .iter()
+            .filter(|p| p.gpu == index && p.pid != except)
+            .collect()
+    }
+}

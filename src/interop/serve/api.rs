@@ -69,23 +69,48 @@ impl ApiError {
 
 type Reply = Result<Value, ApiError>;
 
-/// The endpoints, by path under /api/2.0/mlflow/.
-pub const ENDPOINTS: &[&str] = &[
-    "experiments/get-by-name",
-    "experiments/create",
-    "experiments/get",
-    "experiments/search",
-    "runs/create",
-    "runs/get",
-    "runs/update",
-    "runs/log-metric",
-    "runs/log-batch",
-    "runs/log-parameter",
-    "runs/set-tag",
-    "runs/delete-tag",
-    "runs/search",
-    "metrics/get-history",
+/// The MLflow endpoints served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    GetExperimentByName,
+    CreateExperiment,
+    GetExperiment,
+    SearchExperiments,
+    CreateRun,
+    GetRun,
+    UpdateRun,
+    LogMetric,
+    LogBatch,
+    LogParam,
+    SetTag,
+    DeleteTag,
+    SearchRuns,
+    MetricHistory,
+}
+
+/// The one list of endpoints, by path: dispatch, ENDPOINT_NOT_FOUND's message and the request
+/// counters' labels all read it.
+pub const ENDPOINTS: &[(&str, Endpoint)] = &[
+    ("experiments/get-by-name", Endpoint::GetExperimentByName),
+    ("experiments/create", Endpoint::CreateExperiment),
+    ("experiments/get", Endpoint::GetExperiment),
+    ("experiments/search", Endpoint::SearchExperiments),
+    ("runs/create", Endpoint::CreateRun),
+    ("runs/get", Endpoint::GetRun),
+    ("runs/update", Endpoint::UpdateRun),
+    ("runs/log-metric", Endpoint::LogMetric),
+    ("runs/log-batch", Endpoint::LogBatch),
+    ("runs/log-parameter", Endpoint::LogParam),
+    ("runs/set-tag", Endpoint::SetTag),
+    ("runs/delete-tag", Endpoint::DeleteTag),
+    ("runs/search", Endpoint::SearchRuns),
+    ("metrics/get-history", Endpoint::MetricHistory),
 ];
+
+/// Whether `path` is an endpoint served.
+pub fn is_endpoint(path: &str) -> bool {
+    ENDPOINTS.iter().any(|(n, _)| *n == path)
+}
 
 /// Answer one API request. `size` is the request body's length in bytes.
 pub async fn dispatch(
@@ -95,16 +120,29 @@ pub async fn dispatch(
     size: usize,
     peer: std::net::SocketAddr,
 ) -> Reply {
-    match endpoint {
-        "experiments/get-by-name" => get_experiment_by_name(s, req).await,
-        "experiments/create" => create_experiment(s, req).await,
-        "experiments/get" => get_experiment(s, req).await,
-        "experiments/search" => search_experiments(s, req).await,
-        "runs/create" => create_run(s, req, peer).await,
-        "runs/get" => get_run(s, req).await,
-        "runs/update" => update_run(s, req).await,
-        "runs/log-metric" => log_metric(s, req).await,
-        "runs/log-batch" => {
+    let Some(&(_, e)) = ENDPOINTS.iter().find(|(n, _)| *n == endpoint) else {
+        return Err(ApiError::new(
+            "ENDPOINT_NOT_FOUND",
+            format!(
+                "gantry serve does not implement /api/2.0/mlflow/{endpoint}; it serves: {}",
+                ENDPOINTS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ));
+    };
+    match e {
+        Endpoint::GetExperimentByName => get_experiment_by_name(s, req).await,
+        Endpoint::CreateExperiment => create_experiment(s, req).await,
+        Endpoint::GetExperiment => get_experiment(s, req).await,
+        Endpoint::SearchExperiments => search_experiments(s, req).await,
+        Endpoint::CreateRun => create_run(s, req, peer).await,
+        Endpoint::GetRun => get_run(s, req).await,
+        Endpoint::UpdateRun => update_run(s, req).await,
+        Endpoint::LogMetric => log_metric(s, req).await,
+        Endpoint::LogBatch => {
             if size > MAX_BATCH_LOG_REQUEST_SIZE {
                 return Err(ApiError::invalid(format!(
                     "Batched logging API requests must be at most {MAX_BATCH_LOG_REQUEST_SIZE} \
@@ -113,18 +151,11 @@ pub async fn dispatch(
             }
             log_batch(s, req).await
         }
-        "runs/log-parameter" => log_param(s, req).await,
-        "runs/set-tag" => set_tag(s, req).await,
-        "runs/delete-tag" => delete_tag(s, req).await,
-        "runs/search" => search_runs(s, req).await,
-        "metrics/get-history" => metric_history(s, req).await,
-        other => Err(ApiError::new(
-            "ENDPOINT_NOT_FOUND",
-            format!(
-                "gantry serve does not implement /api/2.0/mlflow/{other}; it serves: {}",
-                ENDPOINTS.join(", ")
-            ),
-        )),
+        Endpoint::LogParam => log_param(s, req).await,
+        Endpoint::SetTag => set_tag(s, req).await,
+        Endpoint::DeleteTag => delete_tag(s, req).await,
+        Endpoint::SearchRuns => search_runs(s, req).await,
+        Endpoint::MetricHistory => metric_history(s, req).await,
     }
 }
 

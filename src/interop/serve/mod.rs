@@ -379,7 +379,7 @@ async fn mlflow(
             Ok(v) => (endpoint.as_str(), Ok(v)),
             Err(e) => (endpoint.as_str(), Err(e)),
         };
-    let known = api::ENDPOINTS.contains(&endpoint_label);
+    let known = api::is_endpoint(endpoint_label);
     let label = if known { endpoint_label } else { "other" };
     match result {
         Ok(v) => {
