@@ -1,0 +1,554 @@
+//! Runs: experiments, runs and their ends, params and tags, run records, lookup by id, prefix or name.
+
+use super::*;
+use super::series::last_value;
+
+/// The run columns `run_from_row` reads, followed by the rest of the statement.
+macro_rules! run_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, \
+             r.host, r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, \
+             r.git_dirty, r.notes, r.pid_start, r.run_dir, r.env, r.gpus \
+             FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
+            $tail
+        )
+    };
+}
+
+pub(super) const RUN_SELECT_ALL: &str = run_select!("ORDER BY r.started_ms DESC, r.id");
+
+pub(super) const RUN_SELECT_BY_ID: &str = run_select!("WHERE r.id = $1");
+
+pub(super) const RUN_SELECT_BY_STATUS: &str =
+    run_select!("WHERE r.status = $1 ORDER BY r.started_ms DESC, r.id");
+
+pub(super) const RUN_SELECT_BY_PREFIX: &str =
+    run_select!("WHERE r.id LIKE $1 ORDER BY r.started_ms DESC, r.id");
+
+pub(super) const RUN_SELECT_BY_NAME: &str = run_select!("WHERE r.name = $1 ORDER BY r.started_ms DESC, r.id");
+
+pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
+    let status: String = r.get(3);
+    let command: String = r.get(10);
+    Ok(Run {
+        id: r.get(0),
+        experiment: r.get(1),
+        name: r.get(2),
+        status: RunStatus::from_str(&status).map_err(|e| anyhow!(e))?,
+        exit_code: r.get(4),
+        started_ms: r.get(5),
+        ended_ms: r.get(6),
+        host: r.get(7),
+        user: r.get(8),
+        pid: r.get(9),
+        command: serde_json::from_str(&command).unwrap_or_else(|_| vec![command.clone()]),
+        cwd: r.get(11),
+        git_commit: r.get(12),
+        git_branch: r.get(13),
+        git_dirty: r.get(14),
+        notes: r.get(15),
+        pid_start: r.get(16),
+        run_dir: r.get(17),
+        env: serde_json::from_str(r.get::<&str, _>(18)).unwrap_or_default(),
+        gpus: serde_json::from_str(r.get::<&str, _>(19)).unwrap_or_default(),
+    })
+}
+
+pub(super) async fn experiment_id_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    name: &str,
+) -> Result<String> {
+    if let Some(row) = sqlx::query("SELECT id FROM experiments WHERE name = $1")
+        .bind(name)
+        .fetch_optional(&mut **tx)
+        .await?
+    {
+        return Ok(row.get(0));
+    }
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    sqlx::query("INSERT INTO experiments (id, name, created_ms) VALUES ($1, $2, $3)")
+        .bind(&id)
+        .bind(name)
+        .bind(crate::domain::now_ms())
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
+pub(super) fn list_ids(runs: &[Run]) -> String {
+    let mut s: Vec<String> = runs
+        .iter()
+        .take(5)
+        .map(|r| format!("{} ({})", r.short_id(), r.name))
+        .collect();
+    if runs.len() > 5 {
+        s.push("…".into());
+    }
+    s.join(", ")
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PairTable {
+    Params,
+    Tags,
+}
+
+impl Store {
+    /// The id of experiment `name`, created when missing.
+    pub async fn experiment_id(&self, name: &str) -> Result<String> {
+        let mut tx = self.write_tx().await?;
+        let id = experiment_id_tx(&mut tx, name).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Record a new run with status `running`.
+    pub async fn create_run(&self, new: &NewRun) -> Result<Run> {
+        let id = if new.id.is_empty() {
+            crate::domain::new_run_id()
+        } else {
+            new.id.clone()
+        };
+        let command = serde_json::to_string(&new.command)?;
+        let env = serde_json::to_string(&new.env)?;
+        let gpus = serde_json::to_string(&new.gpus)?;
+        let mut tx = self.write_tx().await?;
+        let exp = experiment_id_tx(&mut tx, &new.experiment).await?;
+        sqlx::query(
+            "INSERT INTO runs (id, experiment_id, name, status, started_ms, host, user_name, pid, \
+             command, cwd, git_commit, git_branch, git_dirty, notes, run_dir, env, gpus) \
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        )
+        .bind(&id)
+        .bind(&exp)
+        .bind(&new.name)
+        .bind(new.started_ms)
+        .bind(&new.host)
+        .bind(&new.user)
+        .bind(new.pid)
+        .bind(&command)
+        .bind(&new.cwd)
+        .bind(&new.git_commit)
+        .bind(&new.git_branch)
+        .bind(new.git_dirty)
+        .bind(&new.notes)
+        .bind(&new.run_dir)
+        .bind(&env)
+        .bind(&gpus)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.run(&id).await
+    }
+
+    /// Record the process that runs the command: its pid and start time (clock ticks).
+    pub async fn set_pid(&self, id: &str, pid: i64, pid_start: Option<i64>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET pid = $1, pid_start = $2 WHERE id = $3")
+            .bind(pid)
+            .bind(pid_start)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// How many runs an experiment has; used to name new runs.
+    pub async fn count_runs_in(&self, experiment: &str) -> Result<i64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE e.name = $1",
+        )
+        .bind(experiment)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.get(0))
+    }
+
+    /// Record the `gantry run` process that supervises a run (this process).
+    pub async fn set_supervisor(&self, id: &str, pid: i64, start: Option<i64>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET supervisor_pid = $1, supervisor_start = $2 WHERE id = $3")
+            .bind(pid)
+            .bind(start)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The supervising process of a run: (pid, start time in clock ticks).
+    pub async fn supervisor(&self, id: &str) -> Result<Option<(i64, Option<i64>)>> {
+        let row = sqlx::query("SELECT supervisor_pid, supervisor_start FROM runs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.and_then(|r| Some((r.get::<Option<i64>, _>(0)?, r.get(1)))))
+    }
+
+    /// Record how a run ended, as the process that ran it knows it: this replaces `running`, and a
+    /// `crashed` guessed by another command, never an end already recorded. Returns whether it did.
+    pub async fn finish_run(
+        &self,
+        id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        ended_ms: i64,
+    ) -> Result<bool> {
+        self.end_run(
+            "UPDATE runs SET status = $1, exit_code = $2, ended_ms = $3 \
+             WHERE id = $4 AND status IN ('running', 'crashed')",
+            id,
+            status,
+            exit_code,
+            ended_ms,
+        )
+        .await
+    }
+
+    /// Mark a run crashed, only if it is still `running` (compare-and-set: an end its supervisor
+    /// recorded meanwhile stays). Returns whether it did.
+    pub async fn mark_crashed(&self, id: &str, ended_ms: i64) -> Result<bool> {
+        self.end_run(
+            "UPDATE runs SET status = $1, exit_code = $2, ended_ms = $3 \
+             WHERE id = $4 AND status = 'running'",
+            id,
+            RunStatus::Crashed,
+            None,
+            ended_ms,
+        )
+        .await
+    }
+
+    async fn end_run(
+        &self,
+        sql: &'static str,
+        id: &str,
+        status: RunStatus,
+        exit_code: Option<i32>,
+        ended_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let r = sqlx::query(sql)
+            .bind(status.as_str())
+            .bind(exit_code)
+            .bind(ended_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    pub async fn set_params(&self, run_id: &str, params: &[(String, String)]) -> Result<()> {
+        self.set_pairs(
+            "INSERT INTO params (run_id, key, value) VALUES ($1, $2, $3) \
+                        ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            run_id,
+            params,
+        )
+        .await
+    }
+
+    pub async fn set_tags(&self, run_id: &str, tags: &[(String, String)]) -> Result<()> {
+        self.set_pairs(
+            "INSERT INTO tags (run_id, key, value) VALUES ($1, $2, $3) \
+                        ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value",
+            run_id,
+            tags,
+        )
+        .await
+    }
+
+    async fn set_pairs(
+        &self,
+        sql: &'static str,
+        run_id: &str,
+        pairs: &[(String, String)],
+    ) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for (k, v) in pairs {
+            sqlx::query(sql)
+                .bind(run_id)
+                .bind(k)
+                .bind(v)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn params(&self, run_id: &str) -> Result<Vec<(String, String)>> {
+        self.pairs(
+            "SELECT key, value FROM params WHERE run_id = $1 ORDER BY key",
+            run_id,
+        )
+        .await
+    }
+
+    pub async fn tags(&self, run_id: &str) -> Result<Vec<(String, String)>> {
+        self.pairs(
+            "SELECT key, value FROM tags WHERE run_id = $1 ORDER BY key",
+            run_id,
+        )
+        .await
+    }
+
+    async fn pairs(&self, sql: &'static str, run_id: &str) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(sql).bind(run_id).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Every run with its params, tags and metric summaries, newest first: four queries in all.
+    pub async fn run_records(&self) -> Result<Vec<RunRecord>> {
+        let runs = self.runs().await?;
+        let mut by_id: std::collections::HashMap<String, RunRecord> = runs
+            .iter()
+            .map(|r| {
+                (
+                    r.id.clone(),
+                    RunRecord {
+                        run: r.clone(),
+                        params: Default::default(),
+                        tags: Default::default(),
+                        metrics: Default::default(),
+                        malformed: 0,
+                        models: Vec::new(),
+                    },
+                )
+            })
+            .collect();
+        for (id, k, v) in self.all_pairs(PairTable::Params).await? {
+            if let Some(rec) = by_id.get_mut(&id) {
+                rec.params.insert(k, v);
+            }
+        }
+        for (id, k, v) in self.all_pairs(PairTable::Tags).await? {
+            if let Some(rec) = by_id.get_mut(&id) {
+                rec.tags.insert(k, v);
+            }
+        }
+        for (id, s) in self.series_summaries(SeriesKind::Metric).await? {
+            if let Some(rec) = by_id.get_mut(&id) {
+                rec.metrics.insert(s.key.clone(), s);
+            }
+        }
+        let bad = sqlx::query("SELECT run_id, SUM(malformed) FROM ingest_sources GROUP BY run_id")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in bad {
+            if let Some(rec) = by_id.get_mut(row.get::<&str, _>(0)) {
+                rec.malformed = row.get(1);
+            }
+        }
+        let made = sqlx::query("SELECT run_id, model, version FROM model_versions WHERE run_id IS NOT NULL ORDER BY model, version")
+            .fetch_all(&self.pool)
+            .await?;
+        for row in made {
+            if let Some(rec) = by_id.get_mut(row.get::<&str, _>(0)) {
+                rec.models.push((row.get(1), row.get(2)));
+            }
+        }
+        Ok(runs.iter().filter_map(|r| by_id.remove(&r.id)).collect())
+    }
+
+    /// One run's record, with its system series summaries too.
+    pub async fn run_record(&self, id: &str) -> Result<(RunRecord, Vec<SeriesSummary>)> {
+        let run = self.run(id).await?;
+        let params = self.params(id).await?.into_iter().collect();
+        let tags = self.tags(id).await?.into_iter().collect();
+        let mut metrics = std::collections::BTreeMap::new();
+        let mut system = Vec::new();
+        for kind in [SeriesKind::Metric, SeriesKind::System] {
+            let rows = sqlx::query(
+                "SELECT key, n_points, last_step, last_value, min_value, max_value FROM series \
+                 WHERE run_id = $1 AND kind = $2 ORDER BY key",
+            )
+            .bind(id)
+            .bind(kind.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+            for r in rows {
+                let s = SeriesSummary {
+                    key: r.get(0),
+                    n_points: r.get(1),
+                    last_step: r.get(2),
+                    last: last_value(r.get(1), r.get(3)),
+                    min: r.get(4),
+                    max: r.get(5),
+                };
+                match kind {
+                    SeriesKind::Metric => {
+                        metrics.insert(s.key.clone(), s);
+                    }
+                    SeriesKind::System => system.push(s),
+                }
+            }
+        }
+        let malformed = self.malformed(id).await?.1;
+        let models = self.models_of_run(id).await?;
+        Ok((
+            RunRecord {
+                run,
+                params,
+                tags,
+                metrics,
+                malformed,
+                models,
+            },
+            system,
+        ))
+    }
+
+    /// Give a run a new name.
+    pub async fn rename_run(&self, id: &str, name: &str) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET name = $1 WHERE id = $2")
+            .bind(name)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Remove tags from a run.
+    pub async fn delete_tags(&self, run_id: &str, keys: &[String]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        for k in keys {
+            sqlx::query("DELETE FROM tags WHERE run_id = $1 AND key = $2")
+                .bind(run_id)
+                .bind(k)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every (run id, key, value) of params or tags, for all runs at once.
+    pub async fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>> {
+        let sql = match table {
+            PairTable::Params => "SELECT run_id, key, value FROM params ORDER BY run_id, key",
+            PairTable::Tags => "SELECT run_id, key, value FROM tags ORDER BY run_id, key",
+        };
+        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// Delete runs and everything of theirs in the store. Returns how many were deleted.
+    pub async fn delete_runs(&self, ids: &[String]) -> Result<u64> {
+        let mut tx = self.write_tx().await?;
+        let mut n = 0;
+        for id in ids {
+            n += sqlx::query("DELETE FROM runs WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Run> {
+        let row = sqlx::query(RUN_SELECT_BY_ID)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| anyhow!("no run with id {id}"))?;
+        run_from_row(&row)
+    }
+
+    /// Runs with one status, newest first.
+    pub async fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>> {
+        let rows = sqlx::query(RUN_SELECT_BY_STATUS)
+            .bind(status.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// Every run, newest first.
+    pub async fn runs(&self) -> Result<Vec<Run>> {
+        let rows = sqlx::query(RUN_SELECT_ALL).fetch_all(&self.pool).await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// The run a person means: an exact id, else a unique name, else a unique id prefix.
+    pub async fn resolve_run(&self, what: &str) -> Result<Run, UserError> {
+        let db = |e: sqlx::Error| UserError::new("cannot read runs from the store").cause(e);
+        let rows = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Result<Vec<Run>, UserError> {
+            rows.iter()
+                .map(run_from_row)
+                .collect::<Result<Vec<_>>>()
+                .map_err(|e| UserError::new("cannot read runs from the store").cause(e))
+        };
+        let exact = rows(
+            sqlx::query(RUN_SELECT_BY_ID)
+                .bind(what)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        )?;
+        if let Some(run) = exact.into_iter().next() {
+            return Ok(run);
+        }
+        let named = rows(
+            sqlx::query(RUN_SELECT_BY_NAME)
+                .bind(what)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(db)?,
+        )?;
+        match named.len() {
+            0 => {}
+            1 => return Ok(named.into_iter().next().expect("one")),
+            n => {
+                return Err(UserError::new(format!("{n} runs are named `{what}`"))
+                    .hint(format!("use an id instead: {}", list_ids(&named))));
+            }
+        }
+        if !what.is_empty() && what.chars().all(|c| c.is_ascii_hexdigit()) {
+            let like = format!("{}%", what.to_ascii_lowercase());
+            let found = rows(
+                sqlx::query(RUN_SELECT_BY_PREFIX)
+                    .bind(&like)
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(db)?,
+            )?;
+            match found.len() {
+                0 => {}
+                1 => return Ok(found.into_iter().next().expect("one")),
+                n => {
+                    return Err(
+                        UserError::new(format!("`{what}` is the start of {n} run ids"))
+                            .hint(format!("give more of the id: {}", list_ids(&found))),
+                    );
+                }
+            }
+        }
+        Err(
+            UserError::new(format!("no run has the id or name `{what}`"))
+                .hint("`gantry runs` lists the runs in this workspace"),
+        )
+    }
+
+    /// Counts for quick summaries: (runs, series, points).
+    pub async fn counts(&self) -> Result<(i64, i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM series), \
+             (SELECT COALESCE(SUM(n_points), 0) FROM series)",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((row.get(0), row.get(1), row.get(2)))
+    }
+}

@@ -1,0 +1,351 @@
+//! Series: appending points in chunks, the exactly-once ingest of metrics files with its offsets and malformed lines, summaries, loading, compaction.
+
+use super::*;
+
+/// How far one metrics file of a run has been stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestState {
+    pub byte_offset: i64,
+    pub line_count: i64,
+    pub malformed: i64,
+    /// How often the file was found rewritten in place and read again from its start.
+    pub rewrites: i64,
+    /// Lines read again from the start of a rewritten file (they had been read once before).
+    pub reread: i64,
+}
+
+/// What one ingest step stores: points per series, the file position after them, and the
+/// malformed lines to remember (line number, reason).
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    /// Where the source stood when this batch was read.
+    pub from_offset: i64,
+    pub series: Vec<(SeriesKind, String, Series)>,
+    pub state: IngestState,
+    pub malformed: Vec<(i64, String)>,
+    /// The file's first bytes as read (at most 256), to tell a rewrite from an append.
+    pub head: Vec<u8>,
+}
+
+pub(super) async fn append_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    run_id: &str,
+    batch: &[(SeriesKind, &str, &Series)],
+) -> Result<()> {
+    let mut buf = Vec::new();
+    for (kind, key, series) in batch {
+        if series.is_empty() {
+            continue;
+        }
+        let n = series.len();
+        let chunks = n.div_ceil(chunk::CHUNK_POINTS) as i64;
+        let (mut lo, mut hi) = (None::<f64>, None::<f64>);
+        for &v in series.values.iter().filter(|v| !v.is_nan()) {
+            lo = Some(lo.map_or(v, |m| m.min(v)));
+            hi = Some(hi.map_or(v, |m| m.max(v)));
+        }
+        // One statement creates or updates the series row with this batch's summary and reserves
+        // its chunk numbers; RETURNING says where they start. CASE, not MIN()/MAX() of two values,
+        // keeps it portable to PostgreSQL (which spells those LEAST/GREATEST).
+        let row = sqlx::query(
+            "INSERT INTO series (run_id, kind, key, n_points, n_chunks, last_step, last_value, min_value, max_value) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (run_id, kind, key) DO UPDATE SET \
+               n_points = series.n_points + excluded.n_points, \
+               n_chunks = series.n_chunks + excluded.n_chunks, \
+               last_step = excluded.last_step, \
+               last_value = excluded.last_value, \
+               min_value = CASE WHEN series.min_value IS NULL OR excluded.min_value < series.min_value \
+                                THEN COALESCE(excluded.min_value, series.min_value) ELSE series.min_value END, \
+               max_value = CASE WHEN series.max_value IS NULL OR excluded.max_value > series.max_value \
+                                THEN COALESCE(excluded.max_value, series.max_value) ELSE series.max_value END \
+             RETURNING id, n_chunks",
+        )
+        .bind(run_id)
+        .bind(kind.as_str())
+        .bind(*key)
+        .bind(n as i64)
+        .bind(chunks)
+        .bind(series.steps[n - 1])
+        .bind(series.values[n - 1])
+        .bind(lo)
+        .bind(hi)
+        .fetch_one(&mut **tx)
+        .await
+        .with_context(|| format!("series {key} of run {run_id}"))?;
+        let series_id: i64 = row.get(0);
+        let first_seq: i64 = row.get::<i64, _>(1) - chunks;
+        for (seq, start) in (first_seq..).zip((0..n).step_by(chunk::CHUNK_POINTS)) {
+            let end = (start + chunk::CHUNK_POINTS).min(n);
+            chunk::encode(series, start..end, &mut buf);
+            sqlx::query(
+                "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(series_id)
+            .bind(seq)
+            .bind(series.steps[start])
+            .bind(series.steps[end - 1])
+            .bind((end - start) as i64)
+            .bind(&buf)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// SQLite stores a NaN REAL as NULL: a series with points and no last value ended on NaN.
+pub(super) fn last_value(n_points: i64, stored: Option<f64>) -> Option<f64> {
+    match stored {
+        None if n_points > 0 => Some(f64::NAN),
+        v => v,
+    }
+}
+
+impl Store {
+    /// Append points to several series of one run in one transaction. Points are cut into chunks
+    /// of at most `chunk::CHUNK_POINTS`.
+    pub async fn append(&self, run_id: &str, batch: &[(SeriesKind, &str, &Series)]) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        append_tx(&mut tx, run_id, batch).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Store one batch read from a run's metrics file: its points, how far the file was read, and
+    /// the lines it rejected, all in one transaction, so a crash never stores a line twice. The
+    /// batch is stored only if the source still stands at `batch.from_offset`; otherwise another
+    /// reader got there first, nothing is written, and this returns false.
+    pub async fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<bool> {
+        let mut tx = self.write_tx().await?;
+        let now: i64 =
+            sqlx::query("SELECT byte_offset FROM ingest_sources WHERE run_id = $1 AND source = $2")
+                .bind(run_id)
+                .bind(source)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map_or(0, |r| r.get(0));
+        if now != batch.from_offset {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let refs: Vec<(SeriesKind, &str, &Series)> = batch
+            .series
+            .iter()
+            .map(|(k, key, s)| (*k, key.as_str(), s))
+            .collect();
+        append_tx(&mut tx, run_id, &refs).await?;
+        sqlx::query(
+            "INSERT INTO ingest_sources (run_id, source, byte_offset, line_count, malformed, \
+             head, rewrites, reread) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (run_id, source) DO UPDATE SET \
+             byte_offset = excluded.byte_offset, line_count = excluded.line_count, \
+             malformed = excluded.malformed, head = excluded.head, \
+             rewrites = excluded.rewrites, reread = excluded.reread",
+        )
+        .bind(run_id)
+        .bind(source)
+        .bind(batch.state.byte_offset)
+        .bind(batch.state.line_count)
+        .bind(batch.state.malformed)
+        .bind(&batch.head)
+        .bind(batch.state.rewrites)
+        .bind(batch.state.reread)
+        .execute(&mut *tx)
+        .await?;
+        for (line_no, reason) in &batch.malformed {
+            sqlx::query(
+                "INSERT INTO malformed_lines (run_id, source, line_no, reason) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (run_id, source, line_no) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(source)
+            .bind(line_no)
+            .bind(reason)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// How far a run's metrics file has been stored, and the file's first bytes as read.
+    pub async fn ingest_state(&self, run_id: &str, source: &str) -> Result<(IngestState, Vec<u8>)> {
+        let row = sqlx::query(
+            "SELECT byte_offset, line_count, malformed, rewrites, reread, head FROM ingest_sources \
+             WHERE run_id = $1 AND source = $2",
+        )
+        .bind(run_id)
+        .bind(source)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map_or_else(Default::default, |r| {
+            (
+                IngestState {
+                    byte_offset: r.get(0),
+                    line_count: r.get(1),
+                    malformed: r.get(2),
+                    rewrites: r.get(3),
+                    reread: r.get(4),
+                },
+                r.get::<Option<Vec<u8>>, _>(5).unwrap_or_default(),
+            )
+        }))
+    }
+
+    /// The metrics files of a run found rewritten in place: (source, rewrites, lines read again).
+    pub async fn rewrites(&self, run_id: &str) -> Result<Vec<(String, i64, i64)>> {
+        let rows = sqlx::query(
+            "SELECT source, rewrites, reread FROM ingest_sources \
+             WHERE run_id = $1 AND rewrites > 0 ORDER BY source",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    /// The first malformed lines of a run, per source: (source, line, reason), and the total.
+    pub async fn malformed(&self, run_id: &str) -> Result<(Vec<(String, i64, String)>, i64)> {
+        let rows = sqlx::query(
+            "SELECT source, line_no, reason FROM malformed_lines WHERE run_id = $1 ORDER BY source, line_no",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let total: i64 =
+            sqlx::query("SELECT COALESCE(SUM(malformed), 0) FROM ingest_sources WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_one(&self.pool)
+                .await?
+                .get(0);
+        Ok((
+            rows.iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect(),
+            total,
+        ))
+    }
+
+    /// The last step stored for each metric of a run (to continue auto-incremented steps).
+    pub async fn last_steps(&self, run_id: &str) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT key, last_step FROM series WHERE run_id = $1 AND kind = 'metric' AND last_step IS NOT NULL",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Summaries (count, last, min, max) of every series of the given kind, for all runs at once.
+    pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
+        let rows = sqlx::query(
+            "SELECT run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+             WHERE kind = $1 ORDER BY run_id, key",
+        )
+        .bind(kind.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    SeriesSummary {
+                        key: r.get(1),
+                        n_points: r.get(2),
+                        last_step: r.get(3),
+                        last: last_value(r.get(2), r.get(4)),
+                        min: r.get(5),
+                        max: r.get(6),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    /// Rewrite a run's series whose points are spread over many small chunks (a live run appends a
+    /// little every 250 ms) into full chunks, so loading them stays fast.
+    pub async fn compact(&self, run_id: &str) -> Result<usize> {
+        let rows =
+            sqlx::query("SELECT id, kind, key, n_points, n_chunks FROM series WHERE run_id = $1")
+                .bind(run_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut rewritten = 0;
+        for r in rows {
+            let (id, kind, key, n, chunks): (i64, String, String, i64, i64) =
+                (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+            let full = (n as usize).div_ceil(chunk::CHUNK_POINTS).max(1) as i64;
+            if chunks <= full + 1 {
+                continue;
+            }
+            let kind = if kind == "system" {
+                SeriesKind::System
+            } else {
+                SeriesKind::Metric
+            };
+            let series = self.load_series(run_id, kind, &key).await?;
+            let mut tx = self.write_tx().await?;
+            sqlx::query("DELETE FROM series_chunks WHERE series_id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM series WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            append_tx(&mut tx, run_id, &[(kind, key.as_str(), &series)]).await?;
+            tx.commit().await?;
+            rewritten += 1;
+        }
+        Ok(rewritten)
+    }
+
+    /// All points of one series, in the order they were appended.
+    pub async fn load_series(&self, run_id: &str, kind: SeriesKind, key: &str) -> Result<Series> {
+        let head = sqlx::query(
+            "SELECT id, n_points FROM series WHERE run_id = $1 AND kind = $2 AND key = $3",
+        )
+        .bind(run_id)
+        .bind(kind.as_str())
+        .bind(key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(head) = head else {
+            return Err(anyhow!(
+                "run {run_id} has no {} series `{key}`",
+                kind.as_str()
+            ));
+        };
+        let id: i64 = head.get(0);
+        let n: i64 = head.get(1);
+        let mut series = Series::with_capacity(usize::try_from(n).unwrap_or(0));
+        let rows = sqlx::query("SELECT data FROM series_chunks WHERE series_id = $1 ORDER BY seq")
+            .bind(id)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &rows {
+            let data: &[u8] = row.try_get(0)?;
+            chunk::decode(data, &mut series)
+                .map_err(|e| anyhow!("series `{key}` of run {run_id} is damaged: {e}"))?;
+        }
+        Ok(series)
+    }
+
+    /// The keys of a run's series of one kind, sorted.
+    pub async fn series_keys(&self, run_id: &str, kind: SeriesKind) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT key FROM series WHERE run_id = $1 AND kind = $2 ORDER BY key")
+                .bind(run_id)
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+}
