@@ -22,10 +22,16 @@ fn every_action_has_a_key_a_help_line_and_a_line_in_the_docs() {
             missing.push(format!("`{}` has no default key", a.name));
         }
         if !help.contains(&a.description) {
-            missing.push(format!("`{}` ({}) is not in the help overlay", a.name, a.description));
+            missing.push(format!(
+                "`{}` ({}) is not in the help overlay",
+                a.name, a.description
+            ));
         }
         if !CONFIG_DOC.contains(&format!("`{}`", a.name)) {
-            missing.push(format!("`{}` is not named in docs/configuration.md", a.name));
+            missing.push(format!(
+                "`{}` is not named in docs/configuration.md",
+                a.name
+            ));
         }
     }
     assert!(missing.is_empty(), "{}", missing.join("\n"));

@@ -9,10 +9,13 @@ use std::time::Duration;
 use gantry::app::{Drawer, Effect, Msg, State, run_loop};
 use gantry::config::KeyChord;
 
+/// What a frame showed: the cursor and the toast.
+type Frame = (usize, Option<String>);
+
 #[derive(Clone, Default)]
 struct Recorder {
     /// The cursor and the toast shown by each frame.
-    frames: Arc<Mutex<Vec<(usize, Option<String>)>>>,
+    frames: Arc<Mutex<Vec<Frame>>>,
     handed: Arc<Mutex<Vec<Vec<String>>>>,
 }
 
@@ -55,7 +58,11 @@ async fn bursts_are_one_frame_idle_is_none_and_the_pager_gets_the_log() {
         state
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert_eq!(frames.lock().unwrap().len(), 1, "the first frame, then nothing while idle");
+    assert_eq!(
+        frames.lock().unwrap().len(),
+        1,
+        "the first frame, then nothing while idle"
+    );
     // A burst: 30 keys queued at once are drawn once (or twice, if a frame was owed).
     for _ in 0..30 {
         tx.send(key("down")).unwrap();
@@ -66,10 +73,18 @@ async fn bursts_are_one_frame_idle_is_none_and_the_pager_gets_the_log() {
         (2..=3).contains(&after_burst.len()),
         "30 keys coalesced into at most two frames: {after_burst:?}"
     );
-    assert_eq!(after_burst.last().unwrap().0, 30, "the last frame shows the last key");
+    assert_eq!(
+        after_burst.last().unwrap().0,
+        30,
+        "the last frame shows the last key"
+    );
     // Idle: no message, no frame.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(frames.lock().unwrap().len(), after_burst.len(), "idle draws nothing");
+    assert_eq!(
+        frames.lock().unwrap().len(),
+        after_burst.len(),
+        "idle draws nothing"
+    );
     // The pager: the terminal is handed over with $PAGER and the run's log, then redrawn.
     tx.send(key("o")).unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -1,6 +1,7 @@
 //! The Bench tab's state: which benchmarks are checked, the size and backend chosen, the run in
 //! progress (a row per benchmark with its progress), its results, and the stored history.
 
+use super::effect::Effect;
 use crate::domain::bench::StoredBench;
 use crate::domain::bench::{
     self, BenchResult, Burn, DeviceInfo, Event, Kind, Precision, Request, Window,
@@ -343,5 +344,90 @@ fn flip<T: PartialEq + Copy>(v: &mut Vec<T>, x: T) {
         v.remove(i);
     } else {
         v.push(x);
+    }
+}
+
+/// The Bench tab's actions: check a row, switch the backend, run, cancel.
+pub(super) fn bench_action(
+    state: &mut super::State,
+    action: super::Action,
+    mut effects: Vec<super::Effect>,
+) -> super::Outcome {
+    use super::{Action, Effect, Modal};
+    match action {
+        Action::BenchToggle => {
+            let before = state.bench.gpu;
+            state.bench.toggle();
+            if state.bench.gpu != before {
+                // Name the newly chosen GPU, its driver and libraries, and show its history.
+                effects.push(Effect::ProbeCuda {
+                    gpu: state.bench.gpu,
+                });
+            }
+        }
+        Action::BenchCpu => {
+            state.bench.cpu = !state.bench.cpu;
+            state.toast = Some(if state.bench.cpu {
+                "the CPU backend runs the benchmarks".into()
+            } else {
+                "the CUDA backend runs the benchmarks".into()
+            });
+        }
+        Action::BenchCancel if state.bench.running => {
+            state.bench.cancelled = true;
+            effects.push(Effect::CancelBench);
+            state.toast = Some("cancelling after the current repetition".into());
+        }
+        Action::BenchRun => {
+            let b = &state.bench;
+            if b.running {
+                state.toast = Some("benchmarks are running; esc cancels them".into());
+            } else if let (false, super::bench::Cuda::Unavailable(why)) = (b.cpu, &b.cuda) {
+                state.toast = Some(format!("{why} · c switches to the CPU backend"));
+            } else if b.kinds.is_empty() && b.burn_spec().is_none() {
+                state.toast = Some("check at least one benchmark (space)".into());
+            } else {
+                // The chosen GPU's processes, found by its UUID (NVML's numbering is not CUDA's).
+                let uuid = b.gpus.get(b.gpu).map_or("", |(_, u)| u.as_str());
+                let busy: Vec<String> = match (&state.gpus.snapshot, b.cpu) {
+                    (Some(snap), false) => snap
+                        .processes_on(uuid, b.gpu as u32, state.own_pid)
+                        .into_iter()
+                        .map(|p| {
+                            let cmd = state
+                                .gpus
+                                .procs
+                                .get(&p.pid)
+                                .map(|i| i.command.clone())
+                                .unwrap_or_default();
+                            format!("pid {} {}", p.pid, cmd)
+                        })
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                if busy.is_empty() {
+                    effects.push(start_bench(&mut state.bench));
+                } else {
+                    state.modal = Some(Modal::ConfirmBench { processes: busy });
+                }
+            }
+        }
+        _ => {}
+    }
+    super::Outcome {
+        redraw: false,
+        effects,
+    }
+}
+
+/// Start what the Bench tab's checklist asks for: the benchmarks checked, then the sustained
+/// load when one is chosen.
+pub(super) fn start_bench(b: &mut super::bench::BenchState) -> Effect {
+    b.start();
+    Effect::RunBench {
+        request: (!b.kinds.is_empty()).then(|| b.request()),
+        cpu: b.cpu,
+        gpu: b.gpu,
+        burn: b.burn_spec(),
     }
 }

@@ -10,7 +10,7 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::store::Store;
 
-use super::update::{Effect, Msg};
+use super::{Effect, Msg};
 
 /// How much of a log's end the log pane reads.
 const LOG_TAIL_BYTES: u64 = 512 * 1024;

@@ -291,3 +291,63 @@ impl GpusState {
         };
     }
 }
+
+/// The GPUs tab's actions: the chart's metric, the process table's sort, tree and filter, opening
+/// the owning run, and the kill confirmation.
+pub(super) fn gpus_action(
+    state: &mut super::State,
+    action: super::Action,
+    effects: Vec<super::Effect>,
+) -> super::Outcome {
+    use super::{Action, Modal};
+    match action {
+        Action::GpuMetric => state.gpus.metric = state.gpus.metric.next(),
+        Action::ProcSort => state.gpus.next_sort(),
+        Action::ProcTree => {
+            state.gpus.tree = !state.gpus.tree;
+            state.gpus.clamp_cursor();
+        }
+        Action::ProcFilter => {
+            state.modal = Some(Modal::ProcFilter {
+                before: state.gpus.filter.clone(),
+            })
+        }
+        Action::ProcOpen => {
+            let owner = state
+                .gpus
+                .selected()
+                .and_then(|p| state.gpus.owner_of(p.pid))
+                .map(|(id, _)| id.clone());
+            match owner {
+                Some(id) if state.runs.record(&id).is_some() => {
+                    super::update::open_run_detail(state, id)
+                }
+                _ => state.toast = Some("no gantry run owns this process".into()),
+            }
+        }
+        Action::KillTerm | Action::KillKill => {
+            if let Some(p) = state.gpus.selected() {
+                let signal = if action == Action::KillTerm {
+                    libc::SIGTERM
+                } else {
+                    libc::SIGKILL
+                };
+                let owner = state
+                    .gpus
+                    .owner_of(p.pid)
+                    .map(|(_, n)| format!(" (run {n})"))
+                    .unwrap_or_default();
+                state.modal = Some(Modal::ConfirmKill {
+                    pid: p.pid,
+                    signal,
+                    what: format!("process {}{owner}", p.pid),
+                });
+            }
+        }
+        _ => {}
+    }
+    super::Outcome {
+        redraw: false,
+        effects,
+    }
+}

@@ -3,20 +3,25 @@
 
 mod action;
 pub mod bench;
+mod effect;
 mod effects;
 pub mod gpus;
 mod keymap;
+mod modal;
 pub mod models;
+mod msg;
 mod run_loop;
 pub mod runs;
 mod state;
 mod update;
 
 pub use action::{Action, ActionInfo, Section, actions};
+pub use effect::{Effect, Outcome};
 pub use effects::{
     EffectRunner, HostCpu, read_log_tail, spawn_clock, spawn_gpu_sampler, spawn_watcher,
 };
 pub use keymap::Keymap;
+pub use msg::Msg;
 pub use run_loop::{Drawer, run_loop};
 pub use state::{BAR_PREFIX, GpuProbe, Modal, State, Tab};
-pub use update::{Effect, Msg, Outcome, update};
+pub use update::update;

@@ -99,3 +99,66 @@ impl ModelsState {
         Some((find(lo)?, find(hi)?))
     }
 }
+
+/// The Models tab's actions: open a model or the run of a version, mark versions for a diff,
+/// promote, verify, go back.
+pub(super) fn models_action(
+    state: &mut super::State,
+    action: super::Action,
+    mut effects: Vec<super::Effect>,
+) -> super::Outcome {
+    use super::update::open_run_detail;
+    use super::{Action, Effect, Modal, Outcome};
+    let m = &mut state.models;
+    match (action, m.focus) {
+        (Action::ModelOpen, ModelsFocus::Models) if m.selected().is_some() => {
+            m.focus = ModelsFocus::Versions
+        }
+        (Action::ModelOpen, ModelsFocus::Versions) => {
+            // Jump to the run that made this version.
+            let run = m
+                .version()
+                .and_then(|v| v.run.as_ref())
+                .map(|r| r.id.clone());
+            match run {
+                Some(id) if state.runs.record(&id).is_some() => open_run_detail(state, id),
+                Some(id) => {
+                    state.toast = Some(format!(
+                        "run {} is not in this workspace",
+                        &id[..8.min(id.len())]
+                    ))
+                }
+                None => state.toast = Some("this version was not registered from a run".into()),
+            }
+        }
+        (Action::ModelMark, ModelsFocus::Versions) => m.toggle_mark(),
+        (Action::Promote, _) => {
+            let target = match m.focus {
+                ModelsFocus::Versions => m.version().map(|v| (v.name.clone(), v.version)),
+                ModelsFocus::Models => m.selected().map(|s| (s.name.clone(), s.latest)),
+            };
+            if let Some((model, version)) = target {
+                state.modal = Some(Modal::Promote {
+                    model,
+                    version,
+                    text: String::new(),
+                });
+            }
+        }
+        (Action::Verify, _) => {
+            if let Some(s) = m.selected() {
+                effects.push(Effect::VerifyModel(s.name.clone()));
+                state.toast = Some(format!("verifying {}…", s.name));
+            }
+        }
+        (Action::ModelBack, _) => {
+            m.focus = ModelsFocus::Models;
+            m.marked.clear();
+        }
+        _ => {}
+    }
+    Outcome {
+        redraw: true,
+        effects,
+    }
+}

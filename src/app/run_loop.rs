@@ -3,7 +3,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use super::state::State;
-use super::update::{Effect, Msg, update};
+use super::{Effect, Msg, update};
 
 /// Draws the state; the terminal (or a test backend) sits behind it.
 pub trait Drawer {

@@ -1,8 +1,8 @@
 //! Runs imported from other tools (MLflow, TensorBoard): one transaction per run, created or replaced.
 
-use super::*;
 use super::runs::experiment_id_tx;
 use super::series::append_tx;
+use super::*;
 
 impl Store {
     /// Store a run read from another tool, creating it or updating it in place: its record, params

@@ -1,7 +1,7 @@
 //! Runs: experiments, runs and their ends, params and tags, run records, lookup by id, prefix or name.
 
-use super::*;
 use super::series::last_value;
+use super::*;
 
 /// The run columns `run_from_row` reads, followed by the rest of the statement.
 macro_rules! run_select {
@@ -26,7 +26,8 @@ pub(super) const RUN_SELECT_BY_STATUS: &str =
 pub(super) const RUN_SELECT_BY_PREFIX: &str =
     run_select!("WHERE r.id LIKE $1 ORDER BY r.started_ms DESC, r.id");
 
-pub(super) const RUN_SELECT_BY_NAME: &str = run_select!("WHERE r.name = $1 ORDER BY r.started_ms DESC, r.id");
+pub(super) const RUN_SELECT_BY_NAME: &str =
+    run_select!("WHERE r.name = $1 ORDER BY r.started_ms DESC, r.id");
 
 pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
     let status: String = r.get(3);

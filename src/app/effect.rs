@@ -1,0 +1,80 @@
+//! `Effect`: work `update` asks for, as data, for the effect runner (or the loop's drawer) to do;
+//! and `Outcome`, what one message did.
+
+use super::runs::SeriesId;
+use std::path::PathBuf;
+
+/// Work for the effect runner; results come back as `Msg`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Effect {
+    LoadRuns,
+    LoadSeries(SeriesId),
+    LoadLog(String),
+    SetTag {
+        run: String,
+        key: String,
+        value: String,
+    },
+    Rename {
+        run: String,
+        name: String,
+    },
+    Delete(String),
+    /// Show a file in $PAGER, the terminal handed over meanwhile.
+    Pager(PathBuf),
+    /// Put text on the terminal's clipboard (OSC 52).
+    Copy(String),
+    LoadModels,
+    LoadVersions(String),
+    VerifyModel(String),
+    Promote {
+        model: String,
+        version: u32,
+        alias: String,
+        reason: String,
+    },
+    /// Register a run's files (its run directory, gantry's own files left out) as a model version.
+    Register {
+        run: String,
+        model: String,
+    },
+    /// Send a signal to a process.
+    Kill {
+        pid: u32,
+        signal: i32,
+    },
+    /// Ask whether CUDA's libraries load, which GPUs CUDA sees, and what GPU `gpu` (CUDA's
+    /// numbering) is.
+    ProbeCuda {
+        gpu: usize,
+    },
+    /// Run benchmarks on a thread of their own, storing the results, then a sustained load
+    /// (its GEMM and seconds); on CUDA GPU `gpu`. None runs no benchmarks, only the load.
+    RunBench {
+        request: Option<crate::domain::bench::Request>,
+        cpu: bool,
+        gpu: usize,
+        burn: Option<(crate::domain::bench::Spec, f64)>,
+    },
+    CancelBench,
+    LoadBenchHistory,
+}
+
+/// What one message did: whether the screen must be redrawn, and the work it asks for.
+#[derive(Debug, Default, PartialEq)]
+pub struct Outcome {
+    pub redraw: bool,
+    pub effects: Vec<Effect>,
+}
+
+impl Outcome {
+    pub(super) fn redraw() -> Self {
+        Outcome {
+            redraw: true,
+            effects: Vec::new(),
+        }
+    }
+    pub(super) fn none() -> Self {
+        Outcome::default()
+    }
+}

@@ -1,0 +1,243 @@
+//! Keys while a popup (modal) is open: confirmations, prompts and pickers.
+
+use super::action::Action;
+use super::bench::start_bench;
+use crate::config::{KeyChord, KeyCode};
+
+use super::effect::{Effect, Outcome};
+use super::state::{Modal, State};
+
+/// Keys while a modal is open: text editing for prompts, a list for the column chooser.
+pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
+    let Some(modal) = state.modal.take() else {
+        return Outcome::none();
+    };
+    let plain = !key.ctrl && !key.alt;
+    let mut effects = Vec::new();
+    let edit = |text: &mut String| -> Option<bool> {
+        // Some(true): submit, Some(false): cancel, None: keep editing.
+        match key.code {
+            KeyCode::Enter => Some(true),
+            KeyCode::Esc => Some(false),
+            KeyCode::Backspace => {
+                text.pop();
+                None
+            }
+            KeyCode::Char('u') if key.ctrl => {
+                text.clear();
+                None
+            }
+            KeyCode::Char(c) if plain => {
+                text.push(c);
+                None
+            }
+            _ => None,
+        }
+    };
+    let r = &mut state.runs;
+    let next = match modal {
+        Modal::Filter { before } => {
+            let mut text = r.filter_text.clone();
+            match edit(&mut text) {
+                Some(true) if r.filter_error.is_none() => None,
+                Some(true) => Some(Modal::Filter { before }), // fix the error first
+                Some(false) => {
+                    r.set_filter(&before);
+                    None
+                }
+                None => {
+                    r.set_filter(&text);
+                    Some(Modal::Filter { before })
+                }
+            }
+        }
+        Modal::Tag { run, mut text } => match edit(&mut text) {
+            Some(true) => match text.split_once('=') {
+                Some((k, v)) if !k.trim().is_empty() => {
+                    effects.push(Effect::SetTag {
+                        run,
+                        key: k.trim().into(),
+                        value: v.trim().into(),
+                    });
+                    None
+                }
+                _ => {
+                    state.toast = Some("a tag is key=value".into());
+                    Some(Modal::Tag { run, text })
+                }
+            },
+            Some(false) => None,
+            None => Some(Modal::Tag { run, text }),
+        },
+        Modal::Rename { run, mut text } => match edit(&mut text) {
+            Some(true) if !text.trim().is_empty() => {
+                effects.push(Effect::Rename {
+                    run,
+                    name: text.trim().into(),
+                });
+                None
+            }
+            Some(true) => Some(Modal::Rename { run, text }),
+            Some(false) => None,
+            None => Some(Modal::Rename { run, text }),
+        },
+        Modal::ProcFilter { before } => {
+            let mut text = state.gpus.filter.clone();
+            match edit(&mut text) {
+                Some(true) => None,
+                Some(false) => {
+                    state.gpus.set_filter(&before);
+                    None
+                }
+                None => {
+                    state.gpus.set_filter(&text);
+                    Some(Modal::ProcFilter { before })
+                }
+            }
+        }
+        Modal::Search { mut text } => match edit(&mut text) {
+            Some(true) => {
+                r.log.search = (!text.is_empty()).then_some(text);
+                if let Some(i) = r.log.next_match() {
+                    r.log.scroll = r.log.lines.len().saturating_sub(i + 1);
+                }
+                None
+            }
+            Some(false) => None,
+            None => Some(Modal::Search { text }),
+        },
+        Modal::ConfirmDelete { run, name } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                effects.push(Effect::Delete(run));
+                state.toast = Some(format!("deleting {name}…"));
+            } else {
+                state.toast = Some("nothing deleted".into());
+            }
+            None
+        }
+        Modal::Register { run, mut text } => match edit(&mut text) {
+            Some(true) if crate::domain::model::check_name(text.trim()).is_ok() => {
+                effects.push(Effect::Register {
+                    run,
+                    model: text.trim().into(),
+                });
+                state.toast = Some(format!("registering {}…", text.trim()));
+                None
+            }
+            Some(true) => {
+                state.toast = Some("a model name is letters, digits, `.`, `_` and `-`".into());
+                Some(Modal::Register { run, text })
+            }
+            Some(false) => None,
+            None => Some(Modal::Register { run, text }),
+        },
+        Modal::Promote {
+            model,
+            version,
+            mut text,
+        } => match edit(&mut text) {
+            Some(true) => {
+                let (alias, reason) = text
+                    .trim()
+                    .split_once(' ')
+                    .map_or((text.trim(), ""), |(a, r)| (a, r.trim()));
+                if crate::domain::model::check_name(alias).is_ok() {
+                    Some(Modal::ConfirmPromote {
+                        model,
+                        version,
+                        alias: alias.into(),
+                        reason: reason.into(),
+                    })
+                } else {
+                    state.toast =
+                        Some("type an alias (production, staging, ...) and a reason".into());
+                    Some(Modal::Promote {
+                        model,
+                        version,
+                        text,
+                    })
+                }
+            }
+            Some(false) => None,
+            None => Some(Modal::Promote {
+                model,
+                version,
+                text,
+            }),
+        },
+        Modal::ConfirmPromote {
+            model,
+            version,
+            alias,
+            reason,
+        } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                state.toast = Some(format!("promoting {model}@v{version} to {alias}…"));
+                effects.push(Effect::Promote {
+                    model,
+                    version,
+                    alias,
+                    reason,
+                });
+            } else {
+                state.toast = Some("nothing promoted".into());
+            }
+            None
+        }
+        Modal::ConfirmBench { .. } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                effects.push(start_bench(&mut state.bench));
+            } else {
+                state.toast = Some("not run: the GPU is in use".into());
+            }
+            None
+        }
+        Modal::ConfirmKill { pid, signal, what } => {
+            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
+                effects.push(Effect::Kill { pid, signal });
+            } else {
+                state.toast = Some(format!("{what} left running"));
+            }
+            None
+        }
+        Modal::Columns { mut cursor } => {
+            let choices = r.column_choices();
+            let action = state
+                .keymap
+                .action_in(key, &[super::action::Section::Table]);
+            match (key.code, action) {
+                (KeyCode::Esc | KeyCode::Enter, _) | (_, Some(Action::Columns)) => None,
+                (_, Some(Action::Up)) => {
+                    cursor = cursor.saturating_sub(1);
+                    Some(Modal::Columns { cursor })
+                }
+                (_, Some(Action::Down)) => {
+                    cursor = (cursor + 1).min(choices.len().saturating_sub(1));
+                    Some(Modal::Columns { cursor })
+                }
+                (_, Some(Action::Mark)) => {
+                    if let Some((kind, name)) = choices.get(cursor) {
+                        let list = if *kind == "metric" {
+                            &mut r.metric_cols
+                        } else {
+                            &mut r.param_cols
+                        };
+                        match list.iter().position(|c| c == name) {
+                            Some(i) => {
+                                list.remove(i);
+                            }
+                            None => list.push(name.clone()),
+                        }
+                    }
+                    Some(Modal::Columns { cursor })
+                }
+                _ => Some(Modal::Columns { cursor }),
+            }
+        }
+    };
+    state.modal = next;
+    Outcome {
+        redraw: true,
+        effects,
+    }
+}

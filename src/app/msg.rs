@@ -1,0 +1,74 @@
+//! `Msg`: everything that can happen, from the terminal or any worker, as one type on one channel.
+
+use std::sync::Arc;
+
+use crate::config::KeyChord;
+use crate::domain::{RunRecord, Series};
+
+use super::runs::SeriesId;
+use super::state::GpuProbe;
+
+/// Everything that can happen, from any worker, as one type on one channel.
+#[derive(Debug, Clone)]
+pub enum Msg {
+    Key(KeyChord),
+    /// A left click at (column, row).
+    Click(u16, u16),
+    /// Mouse wheel: negative is up.
+    Scroll(i8),
+    /// Horizontal wheel or touchpad swipe: negative is left.
+    ScrollX(i8),
+    Resize(u16, u16),
+    /// The clock worker: wall time and the HH:MM to show.
+    Tick {
+        now_ms: i64,
+        clock: String,
+    },
+    RunsLoaded(Result<Vec<RunRecord>, String>),
+    SeriesLoaded(SeriesId, Result<Arc<Series>, String>),
+    LogLoaded {
+        run: String,
+        lines: Vec<String>,
+    },
+    /// The store was written (a run logged, a run started or ended).
+    StoreChanged,
+    /// A run's output log grew.
+    LogChanged(String),
+    /// The result of an action, to show in the status line.
+    Notice(String),
+    ModelsLoaded(Result<Vec<crate::domain::ModelSummary>, String>),
+    VersionsLoaded(String, Result<Vec<crate::domain::Manifest>, String>),
+    /// Verify results of one model: (version, badge).
+    Verified(String, Vec<(u32, super::models::Badge)>),
+    GpuProbed(GpuProbe),
+    /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
+    GpuSample(Box<super::gpus::GpuTick>),
+    /// The GPUs CUDA sees, in its numbering: name and UUID.
+    BenchGpus(Vec<(String, String)>),
+    /// The CUDA device the Bench tab would use, or why there is none.
+    BenchProbed(Result<crate::domain::bench::DeviceInfo, String>),
+    BenchEvent(crate::domain::bench::Event),
+    /// A second of the sustained load.
+    BenchWindow(crate::domain::bench::Window),
+    /// The sustained load's summary, or why it failed.
+    BenchBurned(Result<crate::domain::bench::Burn, String>),
+    /// A benchmark run ended (its results are stored), or could not start.
+    BenchDone(Result<crate::domain::bench::DeviceInfo, String>),
+    BenchHistory(Result<Vec<crate::domain::bench::StoredBench>, String>),
+    /// The terminal went away or we were asked to stop (SIGTERM, SIGHUP).
+    Terminate(&'static str),
+}
+
+impl From<crate::tui::Input> for Msg {
+    fn from(i: crate::tui::Input) -> Msg {
+        use crate::tui::Input;
+        match i {
+            Input::Key(k) => Msg::Key(k),
+            Input::Click(x, y) => Msg::Click(x, y),
+            Input::Scroll(d) => Msg::Scroll(d),
+            Input::ScrollX(d) => Msg::ScrollX(d),
+            Input::Resize(w, h) => Msg::Resize(w, h),
+            Input::Terminate(why) => Msg::Terminate(why),
+        }
+    }
+}
