@@ -196,12 +196,3 @@ fn snapshot_models_with_versions_badges_and_a_diff() {
     insta::assert_snapshot!(t.backend().to_string());
 }
 
-#[test]
-fn snapshot_models_empty() {
-    let mut s = common::state();
-    update(&mut s, key("2"));
-    update(&mut s, Msg::ModelsLoaded(Ok(Vec::new())));
-    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    Drawer::draw(&mut t, &s).unwrap();
-    insta::assert_snapshot!(t.backend().to_string());
-}
