@@ -219,7 +219,7 @@ fn a_busy_gpu_is_listed_and_asked_about() {
     let out = update(&mut s, key("r"));
     assert!(out.effects.is_empty());
     assert!(
-        matches!(&s.modal, Some(Modal::ConfirmBench { processes }) if processes[0].starts_with("pid 4242"))
+        matches!(&s.modal, Some(Modal::Confirm { lines, .. }) if lines[1].starts_with("  pid 4242"))
     );
     let text = screen(&s, 120, 30);
     assert!(

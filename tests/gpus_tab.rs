@@ -189,7 +189,7 @@ async fn the_kill_dialog_asks_then_signals_a_real_process() {
     let mut s = with(snap, HashMap::new());
     assert!(update(&mut s, key("k")).effects.is_empty());
     assert!(
-        matches!(s.modal, Some(Modal::ConfirmKill { .. })),
+        matches!(&s.modal, Some(Modal::Confirm { question, .. }) if question.starts_with("Send SIGTERM")),
         "asks first"
     );
     assert!(screen(&s, 120, 40).contains(&format!("Send SIGTERM to process {pid}? y/N")));
@@ -419,7 +419,7 @@ fn the_tree_puts_processes_under_their_parents_and_launchers() {
     // Enter on the launcher opens the run of its workers; k asks about the launcher itself.
     update(&mut s, key("k"));
     assert!(
-        matches!(&s.modal, Some(Modal::ConfirmKill { pid: 100, what, .. }) if what.contains(&run.name)),
+        matches!(&s.modal, Some(Modal::Confirm { question, .. }) if question.contains("process 100") && question.contains(&run.name)),
         "{:?}",
         s.modal
     );

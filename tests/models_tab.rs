@@ -127,7 +127,7 @@ fn promote_asks_then_acts_and_verify_and_jump_to_run() {
     }
     assert!(press(&mut s, "enter").is_empty());
     assert!(
-        matches!(s.modal, Some(Modal::ConfirmPromote { .. })),
+        matches!(&s.modal, Some(Modal::Confirm { question, .. }) if question.starts_with("Point ")),
         "asks first"
     );
     let fx = press(&mut s, "y");
@@ -195,4 +195,3 @@ fn snapshot_models_with_versions_badges_and_a_diff() {
     Drawer::draw(&mut t, &s).unwrap();
     insta::assert_snapshot!(t.backend().to_string());
 }
-

@@ -77,6 +77,11 @@ pub enum Action {
     BenchRun,
     BenchCancel,
     BenchCpu,
+    // popups
+    ConfirmYes,
+    PromptSubmit,
+    PromptCancel,
+    PromptClear,
 }
 
 /// Where an action applies. The keymap looks in the focused section, then the view's, then
@@ -92,6 +97,10 @@ pub enum Section {
     Models,
     Gpus,
     Bench,
+    /// A yes-or-no question.
+    Confirm,
+    /// A one-line text prompt.
+    Prompt,
 }
 
 impl Section {
@@ -106,6 +115,8 @@ impl Section {
             Section::Models => "Models",
             Section::Gpus => "GPUs",
             Section::Bench => "Bench",
+            Section::Confirm => "Questions (y/N)",
+            Section::Prompt => "Text prompts",
         }
     }
 }
@@ -510,6 +521,34 @@ pub fn actions() -> Vec<ActionInfo> {
             "bench_cpu",
             "Switch between the CUDA and the CPU backend",
             Some("cpu"),
+        ),
+        info(
+            A::ConfirmYes,
+            S::Confirm,
+            "confirm_yes",
+            "Yes (any other key is no)",
+            None,
+        ),
+        info(
+            A::PromptSubmit,
+            S::Prompt,
+            "prompt_submit",
+            "Take what was typed",
+            None,
+        ),
+        info(
+            A::PromptCancel,
+            S::Prompt,
+            "prompt_cancel",
+            "Cancel the prompt",
+            None,
+        ),
+        info(
+            A::PromptClear,
+            S::Prompt,
+            "prompt_clear",
+            "Clear what was typed",
+            None,
         ),
     ]);
     v

@@ -408,7 +408,20 @@ pub(super) fn bench_action(
                 if busy.is_empty() {
                     effects.push(start_bench(&mut state.bench));
                 } else {
-                    state.modal = Some(Modal::ConfirmBench { processes: busy });
+                    let mut lines = vec![format!(
+                        "{} other processes use GPU {}:",
+                        busy.len(),
+                        state.bench.gpu
+                    )];
+                    lines.extend(busy.iter().take(6).map(|p| format!("  {p}")));
+                    state.modal = Some(Modal::Confirm {
+                        lines,
+                        question:
+                            "They would slow the benchmarks, and the benchmarks them. Run anyway?"
+                                .into(),
+                        yes: super::state::Yes::StartBench,
+                        no: "not run: the GPU is in use".into(),
+                    });
                 }
             }
         }

@@ -337,10 +337,20 @@ pub(super) fn gpus_action(
                     .owner_of(p.pid)
                     .map(|(_, n)| format!(" (run {n})"))
                     .unwrap_or_default();
-                state.modal = Some(Modal::ConfirmKill {
-                    pid: p.pid,
-                    signal,
-                    what: format!("process {}{owner}", p.pid),
+                let what = format!("process {}{owner}", p.pid);
+                let name = if signal == libc::SIGKILL {
+                    "SIGKILL"
+                } else {
+                    "SIGTERM"
+                };
+                state.modal = Some(Modal::Confirm {
+                    lines: Vec::new(),
+                    question: format!("Send {name} to {what}?"),
+                    yes: super::state::Yes::Effect(
+                        super::Effect::Kill { pid: p.pid, signal },
+                        None,
+                    ),
+                    no: format!("{what} left running"),
                 });
             }
         }

@@ -1,11 +1,11 @@
 //! Keys while a popup (modal) is open: confirmations, prompts and pickers.
 
-use super::action::Action;
+use super::action::{Action, Section};
 use super::bench::start_bench;
 use crate::config::{KeyChord, KeyCode};
 
 use super::effect::{Effect, Outcome};
-use super::state::{Modal, State};
+use super::state::{Modal, State, Yes};
 
 /// Keys while a modal is open: text editing for prompts, a list for the column chooser.
 pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
@@ -14,28 +14,37 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
     };
     let plain = !key.ctrl && !key.alt;
     let mut effects = Vec::new();
+    let prompt_action = state.keymap.action_in(key, &[Section::Prompt]);
     let edit = |text: &mut String| -> Option<bool> {
         // Some(true): submit, Some(false): cancel, None: keep editing.
-        match key.code {
-            KeyCode::Enter => Some(true),
-            KeyCode::Esc => Some(false),
-            KeyCode::Backspace => {
-                text.pop();
-                None
-            }
-            KeyCode::Char('u') if key.ctrl => {
+        match (prompt_action, key.code) {
+            (Some(Action::PromptSubmit), _) => Some(true),
+            (Some(Action::PromptCancel), _) => Some(false),
+            (Some(Action::PromptClear), _) => {
                 text.clear();
                 None
             }
-            KeyCode::Char(c) if plain => {
+            (_, KeyCode::Backspace) => {
+                text.pop();
+                None
+            }
+            (_, KeyCode::Char(c)) if plain => {
                 text.push(c);
                 None
             }
             _ => None,
         }
     };
+    let modal = match modal {
+        Modal::Confirm { yes, no, .. } => {
+            return answer(state, key, yes, no);
+        }
+        other => other,
+    };
     let r = &mut state.runs;
     let next = match modal {
+        // Answered above.
+        confirm @ Modal::Confirm { .. } => Some(confirm),
         Modal::Filter { before } => {
             let mut text = r.filter_text.clone();
             match edit(&mut text) {
@@ -106,15 +115,6 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
             Some(false) => None,
             None => Some(Modal::Search { text }),
         },
-        Modal::ConfirmDelete { run, name } => {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                effects.push(Effect::Delete(run));
-                state.toast = Some(format!("deleting {name}…"));
-            } else {
-                state.toast = Some("nothing deleted".into());
-            }
-            None
-        }
         Modal::Register { run, mut text } => match edit(&mut text) {
             Some(true) if crate::domain::model::check_name(text.trim()).is_ok() => {
                 effects.push(Effect::Register {
@@ -142,11 +142,24 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                     .split_once(' ')
                     .map_or((text.trim(), ""), |(a, r)| (a, r.trim()));
                 if crate::domain::model::check_name(alias).is_ok() {
-                    Some(Modal::ConfirmPromote {
-                        model,
-                        version,
-                        alias: alias.into(),
-                        reason: reason.into(),
+                    let why = if reason.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({reason})")
+                    };
+                    Some(Modal::Confirm {
+                        lines: Vec::new(),
+                        question: format!("Point {alias} at {model}@v{version}{why}?"),
+                        yes: Yes::Effect(
+                            Effect::Promote {
+                                model: model.clone(),
+                                version,
+                                alias: alias.into(),
+                                reason: reason.into(),
+                            },
+                            Some(format!("promoting {model}@v{version} to {alias}…")),
+                        ),
+                        no: "nothing promoted".into(),
                     })
                 } else {
                     state.toast =
@@ -165,41 +178,6 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 text,
             }),
         },
-        Modal::ConfirmPromote {
-            model,
-            version,
-            alias,
-            reason,
-        } => {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                state.toast = Some(format!("promoting {model}@v{version} to {alias}…"));
-                effects.push(Effect::Promote {
-                    model,
-                    version,
-                    alias,
-                    reason,
-                });
-            } else {
-                state.toast = Some("nothing promoted".into());
-            }
-            None
-        }
-        Modal::ConfirmBench { .. } => {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                effects.push(start_bench(&mut state.bench));
-            } else {
-                state.toast = Some("not run: the GPU is in use".into());
-            }
-            None
-        }
-        Modal::ConfirmKill { pid, signal, what } => {
-            if matches!(key.code, KeyCode::Char('y') | KeyCode::Char('Y')) {
-                effects.push(Effect::Kill { pid, signal });
-            } else {
-                state.toast = Some(format!("{what} left running"));
-            }
-            None
-        }
         Modal::Columns { mut cursor } => {
             let choices = r.column_choices();
             let action = state
@@ -236,6 +214,28 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
         }
     };
     state.modal = next;
+    Outcome {
+        redraw: true,
+        effects,
+    }
+}
+
+/// A key on a yes-or-no question: the keymap's yes does `yes`, any other key says `no`.
+fn answer(state: &mut State, key: KeyChord, yes: Yes, no: String) -> Outcome {
+    let mut effects = Vec::new();
+    if state.keymap.action_in(key, &[Section::Confirm]) == Some(Action::ConfirmYes) {
+        match yes {
+            Yes::Effect(e, said) => {
+                effects.push(e);
+                if said.is_some() {
+                    state.toast = said;
+                }
+            }
+            Yes::StartBench => effects.push(start_bench(&mut state.bench)),
+        }
+    } else {
+        state.toast = Some(no);
+    }
     Outcome {
         redraw: true,
         effects,

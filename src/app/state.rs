@@ -88,10 +88,6 @@ pub enum Modal {
     Search {
         text: String,
     },
-    ConfirmDelete {
-        run: String,
-        name: String,
-    },
     Columns {
         cursor: usize,
     },
@@ -105,25 +101,27 @@ pub enum Modal {
         version: u32,
         text: String,
     },
-    ConfirmPromote {
-        model: String,
-        version: u32,
-        alias: String,
-        reason: String,
-    },
     /// Editing the process filter; the text before opening comes back on cancel.
     ProcFilter {
         before: String,
     },
-    /// Other processes use the GPU: run the benchmarks anyway?
-    ConfirmBench {
-        processes: Vec<String>,
+    /// A yes-or-no question: `lines` of context, then `question` with the keys (`y/N`). On yes,
+    /// `yes` happens; on any other key, `no` is shown.
+    Confirm {
+        lines: Vec<String>,
+        question: String,
+        yes: Yes,
+        no: String,
     },
-    ConfirmKill {
-        pid: u32,
-        signal: i32,
-        what: String,
-    },
+}
+
+/// What a yes does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Yes {
+    /// Start this work, and say so where there is something to say.
+    Effect(super::Effect, Option<String>),
+    /// Start the checked benchmarks (the GPU was busy).
+    StartBench,
 }
 
 pub struct State {

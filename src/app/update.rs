@@ -581,9 +581,15 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         }
         Action::Delete => {
             if let Some(c) = r.current() {
-                state.modal = Some(Modal::ConfirmDelete {
-                    run: c.run.id.clone(),
-                    name: c.run.name.clone(),
+                let name = c.run.name.clone();
+                state.modal = Some(Modal::Confirm {
+                    lines: Vec::new(),
+                    question: format!("Delete run {name} and its files?"),
+                    yes: super::state::Yes::Effect(
+                        Effect::Delete(c.run.id.clone()),
+                        Some(format!("deleting {name}…")),
+                    ),
+                    no: "nothing deleted".into(),
                 });
             }
         }
@@ -679,6 +685,10 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::KillTerm
         | Action::KillKill => {
             return super::gpus::gpus_action(state, action, effects);
+        }
+        // Popup keys: they act only while a popup is open (src/app/modal.rs).
+        Action::ConfirmYes | Action::PromptSubmit | Action::PromptCancel | Action::PromptClear => {
+            return Outcome::none();
         }
         Action::Search => {
             state.modal = Some(Modal::Search {

@@ -50,6 +50,12 @@ pub fn render(frame: &mut Frame, state: &State) {
         Tab::Gpus => tabs::gpus::render(frame, body, state),
         Tab::Bench => tabs::bench::render(frame, body, state),
     }
+    if let Some(crate::app::Modal::Confirm {
+        lines, question, ..
+    }) = &state.modal
+    {
+        widgets::confirm::render(frame, body, state, lines, question);
+    }
     status_line::render(frame, status, state);
     if state.help {
         help::render(frame, body, state);

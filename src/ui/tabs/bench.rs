@@ -11,14 +11,14 @@ use ratatui::widgets::{
     Axis, Block, Cell, Chart, Dataset, GraphType, Paragraph, Row as TableRow, Table,
 };
 
+use crate::app::State;
 use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
-use crate::app::{Modal, State};
 use crate::config::Role;
 use crate::domain::bench::{Conditions, Kind, Precision, Unit};
 use crate::format::{compact, fit, four_digits, sparkline};
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
-    let t = &state.theme;
+    let _t = &state.theme;
     let b = &state.bench;
     let block = super::frame_block(state, " Bench ".to_string());
     let inner = block.inner(area);
@@ -52,29 +52,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         gemm_chart(frame, chart, state, &gemm_points);
     }
     history_panel(frame, history, state);
-    if let Some(Modal::ConfirmBench { processes }) = &state.modal {
-        let mut lines = vec![Line::styled(
-            format!("{} other processes use GPU {}:", processes.len(), b.gpu),
-            t.fg(Role::Warn),
-        )];
-        for p in processes.iter().take(6) {
-            lines.push(Line::styled(format!("  {p}"), t.fg(Role::Text)));
-        }
-        lines.push(Line::styled(
-            "They would slow the benchmarks, and the benchmarks them. Run anyway? y/N",
-            t.fg(Role::Warn),
-        ));
-        let w = lines.iter().map(Line::width).max().unwrap_or(20) as u16 + 4;
-        let r = area.centered(
-            Constraint::Length(w.min(area.width)),
-            Constraint::Length(lines.len() as u16 + 2),
-        );
-        frame.render_widget(ratatui::widgets::Clear, r);
-        frame.render_widget(
-            Paragraph::new(lines).block(Block::bordered().border_style(t.fg(Role::Warn))),
-            r,
-        );
-    }
 }
 
 fn backend_line(state: &State) -> Line<'static> {

@@ -110,22 +110,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             &g.filter,
         );
     }
-    if let Some(Modal::ConfirmKill { signal, what, .. }) = &state.modal {
-        let name = if *signal == libc::SIGKILL {
-            "SIGKILL"
-        } else {
-            "SIGTERM"
-        };
-        let q = format!("Send {name} to {what}? y/N");
-        let w = (q.chars().count() as u16 + 4).min(area.width);
-        let r = area.centered(Constraint::Length(w), Constraint::Length(3));
-        frame.render_widget(ratatui::widgets::Clear, r);
-        frame.render_widget(
-            Paragraph::new(Span::styled(q, t.fg(Role::Warn)))
-                .block(Block::bordered().border_style(t.fg(Role::Warn))),
-            r,
-        );
-    }
 }
 
 fn mem_frac(g: &GpuSample) -> f64 {

@@ -2,7 +2,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Clear, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
 
 use crate::app::models::{Badge, ModelsFocus};
 use crate::app::{Modal, State};
@@ -222,29 +222,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             &format!("promote {model}@v{version}: alias and reason"),
             text,
         ),
-        Some(Modal::ConfirmPromote {
-            model,
-            version,
-            alias,
-            reason,
-        }) => {
-            let q = format!(
-                "Point {alias} at {model}@v{version}{}? y/N",
-                if reason.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({reason})")
-                }
-            );
-            let w = (q.chars().count() as u16 + 4).min(area.width);
-            let r = area.centered(Constraint::Length(w), Constraint::Length(3));
-            frame.render_widget(Clear, r);
-            frame.render_widget(
-                Paragraph::new(Span::styled(q, t.fg(Role::Warn)))
-                    .block(Block::bordered().border_style(t.fg(Role::Warn))),
-                r,
-            );
-        }
         _ => {}
     }
 }

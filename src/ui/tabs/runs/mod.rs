@@ -6,7 +6,6 @@ mod table;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
-use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph};
 
@@ -31,12 +30,6 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             state,
             "register the run's files as model",
             text,
-        ),
-        Some(Modal::ConfirmDelete { name, .. }) => confirm(
-            frame,
-            area,
-            state,
-            &format!("Delete run {name} and its files? y/N"),
         ),
         Some(Modal::Columns { cursor }) => columns(frame, area, state, *cursor),
         _ => {}
@@ -85,21 +78,6 @@ pub(crate) fn prompt(frame: &mut Frame, area: Rect, state: &State, label: &str, 
                 .title_bottom(Line::from(" enter: ok · esc: cancel ").right_aligned())
                 .border_style(t.fg(Role::Accent)),
         ),
-        r,
-    );
-}
-
-fn confirm(frame: &mut Frame, area: Rect, state: &State, text: &str) {
-    let t = &state.theme;
-    let w = (text.chars().count() as u16 + 4).min(area.width);
-    let r = area.centered(Constraint::Length(w), Constraint::Length(3));
-    frame.render_widget(Clear, r);
-    frame.render_widget(
-        Paragraph::new(Span::styled(
-            text.to_string(),
-            t.fg(Role::Warn).add_modifier(Modifier::BOLD),
-        ))
-        .block(Block::bordered().border_style(t.fg(Role::Warn))),
         r,
     );
 }
