@@ -210,19 +210,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         bottom,
     );
 
-    match &state.modal {
-        Some(Modal::Promote {
-            model,
-            version,
-            text,
-        }) => super::runs::prompt(
+    if let Some(Modal::Promote {
+        model,
+        version,
+        text,
+    }) = &state.modal
+    {
+        super::runs::prompt(
             frame,
             area,
             state,
             &format!("promote {model}@v{version}: alias and reason"),
             text,
-        ),
-        _ => {}
+        );
     }
 }
 
