@@ -14,6 +14,14 @@ use serde_json::json;
 use crate::bench::{self, BenchBackend, BenchResult, DeviceInfo, Event, Kind, Precision, Request};
 use crate::error::UserError;
 
+mod burn;
+mod history;
+mod tables;
+
+use burn::*;
+use history::*;
+use tables::*;
+
 /// `gantry bench`
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -73,7 +81,7 @@ impl std::str::FromStr for GpuArg {
     }
 }
 
-fn request(args: &Args) -> Result<Request, UserError> {
+pub(super) fn request(args: &Args) -> Result<Request, UserError> {
     let only = args
         .only
         .iter()
@@ -114,7 +122,7 @@ fn request(args: &Args) -> Result<Request, UserError> {
 }
 
 /// Other processes on the GPU with `uuid`: (pid, name, memory bytes), from one NVML sample.
-fn busy(uuid: &str) -> Vec<(u32, String, Option<u64>)> {
+pub(super) fn busy(uuid: &str) -> Vec<(u32, String, Option<u64>)> {
     use crate::gpu::source::{GpuSource, NvmlSource};
     let Ok(snap) = NvmlSource::open().and_then(|mut s| s.sample()) else {
         return Vec::new();
@@ -247,106 +255,10 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
     Ok(ExitCode::SUCCESS)
 }
 
-/// `--history`: the stored results by device, host and benchmark, oldest device first.
-async fn history(
-    args: &Args,
-    req: &Request,
-    store: &crate::store::Store,
-) -> anyhow::Result<ExitCode> {
-    let all = store.bench_history(None).await?;
-    // (device UUID, host) in the order first stored, then each benchmark in that order.
-    let mut devices: Vec<(&str, &str)> = Vec::new();
-    for h in &all {
-        if !devices.contains(&(h.device_uuid.as_str(), h.host.as_str())) {
-            devices.push((h.device_uuid.as_str(), h.host.as_str()));
-        }
-    }
-    let now = crate::domain::now_ms();
-    let mut json_rows = Vec::new();
-    let mut text = String::new();
-    for (uuid, host) in devices {
-        let mine: Vec<&crate::store::StoredBench> = all
-            .iter()
-            .filter(|h| h.device_uuid == uuid && h.host == host && req.wants(h.spec.kind))
-            .collect();
-        let Some(first) = mine.first() else { continue };
-        let mut specs: Vec<&bench::Spec> = Vec::new();
-        for h in &mine {
-            if !specs.contains(&&h.spec) {
-                specs.push(&h.spec);
-            }
-        }
-        specs.sort_by_key(|s| (s.kind, s.precision, s.size, s.variant.clone()));
-        use std::fmt::Write;
-        let _ = writeln!(
-            text,
-            "{}{} ({}) · {host} · {}",
-            if text.is_empty() { "" } else { "\n" },
-            first.device,
-            first.backend,
-            uuid
-        );
-        let head = format!(
-            "{:<28} {:>4}  {:<10} {:>18} {:>13}  {:<9}",
-            "BENCHMARK", "RUNS", "TREND", "LAST", "MEDIAN BEFORE", "LAST RUN"
-        );
-        let _ = writeln!(text, "{}", head.trim_end());
-        for spec in specs {
-            let runs: Vec<&&crate::store::StoredBench> =
-                mine.iter().filter(|h| &h.spec == spec).collect();
-            let Some(last) = runs.last() else { continue };
-            let values: Vec<f64> = runs.iter().map(|h| h.stats.median).collect();
-            let before = &values[..values.len() - 1];
-            let med = bench::stats::median(before);
-            let drop = bench::drop_below(last.stats.median, last.unit, before);
-            let throttle = last
-                .conditions
-                .as_ref()
-                .filter(|c| c.throttled())
-                .map(|c| c.throttle.join(", "));
-            let mut line = format!(
-                "{:<28} {:>4}  {:<10} {:>18} {:>13}  {:<9}",
-                spec.label(),
-                runs.len(),
-                crate::format::sparkline(&values, 10),
-                format!(
-                    "{} {}",
-                    crate::format::four_digits(last.stats.median),
-                    last.unit.as_str()
-                ),
-                med.map_or("-".into(), crate::format::four_digits),
-                crate::format::ago(last.started_ms, now),
-            );
-            if let Some(d) = drop {
-                line.push_str(&format!("  ▼ {:.1}% below median", 100.0 * d));
-            }
-            if let Some(t) = &throttle {
-                line.push_str(&format!(" ({t})"));
-            }
-            let _ = writeln!(text, "{}", line.trim_end());
-            json_rows.push(json!({
-                "device": last.device, "device_uuid": uuid, "host": host, "backend": last.backend,
-                "label": spec.label(), "spec": spec, "unit": last.unit,
-                "runs": runs.len(), "medians": values,
-                "last": last.stats.median, "last_ms": last.started_ms,
-                "median_before": med, "drop_pct": drop.map(|d| 100.0 * d),
-                "conditions": last.conditions,
-            }));
-        }
-    }
-    if args.json {
-        out::json(&json_rows)?;
-    } else if text.is_empty() {
-        eprintln!("gantry: no benchmark results are stored in this workspace yet");
-        eprintln!("  to fix: `gantry bench` (or `gantry bench --cpu`) runs them and stores each");
-    } else {
-        out!("{text}");
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
 /// The GPUs (CUDA's numbering) `--gpu` names, or why there are none (the exit code, said).
-async fn chosen_gpus(arg: GpuArg) -> anyhow::Result<Result<Vec<(usize, String)>, ExitCode>> {
+pub(super) async fn chosen_gpus(
+    arg: GpuArg,
+) -> anyhow::Result<Result<Vec<(usize, String)>, ExitCode>> {
     let listed = tokio::task::spawn_blocking(|| {
         crate::error::contain("listing the GPUs", bench::cuda::list_devices).and_then(|r| r)
     });
@@ -379,7 +291,7 @@ async fn chosen_gpus(arg: GpuArg) -> anyhow::Result<Result<Vec<(usize, String)>,
 }
 
 /// Asks before loading a GPU that other processes use; false when the answer is no.
-fn go_ahead(uuid: &str, what: &str, yes: bool) -> anyhow::Result<bool> {
+pub(super) fn go_ahead(uuid: &str, what: &str, yes: bool) -> anyhow::Result<bool> {
     let others = busy(uuid);
     if others.is_empty() || yes {
         return Ok(true);
@@ -399,163 +311,8 @@ fn go_ahead(uuid: &str, what: &str, yes: bool) -> anyhow::Result<bool> {
     Ok(matches!(line.trim(), "y" | "Y" | "yes"))
 }
 
-/// `--burn SECS`: a sustained GEMM on the CPU, one GPU, or every GPU at once, each on a thread of
-/// its own with its own monitor; a progress bar per device, then how each held up.
-async fn burn(
-    args: &Args,
-    req: &Request,
-    secs: f64,
-    cancel: &Arc<AtomicBool>,
-) -> anyhow::Result<ExitCode> {
-    let gpus: Vec<(usize, String)> = if args.cpu {
-        vec![(0, String::new())]
-    } else {
-        match chosen_gpus(args.gpu).await? {
-            Ok(g) => g,
-            Err(code) => return Ok(code),
-        }
-    };
-    if !args.cpu {
-        for (i, uuid) in &gpus {
-            if !go_ahead(uuid, &format!("GPU {i}"), args.yes)? {
-                return Err(UserError::new(format!("not run: GPU {i} is in use"))
-                    .hint("wait for those processes, or pass --yes to run anyway")
-                    .into());
-            }
-        }
-    }
-    let spec = bench::Spec::gemm(
-        req.precisions.first().copied().unwrap_or(if args.cpu {
-            Precision::Fp32
-        } else {
-            Precision::Bf16
-        }),
-        req.sizes
-            .first()
-            .copied()
-            .unwrap_or(if args.cpu { 512 } else { 8192 }),
-        if args.cpu { "matrixmultiply" } else { "cublas" },
-    );
-    let bars = MultiProgress::new();
-    if args.json && !std::io::stderr().is_terminal() {
-        bars.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let style = ProgressStyle::with_template("{prefix:<10} {bar:30} {pos:>5}/{len} s {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar());
-    let mut threads = Vec::new();
-    for (i, _) in &gpus {
-        let pb = bars.add(ProgressBar::new(secs.ceil() as u64));
-        pb.set_style(style.clone());
-        pb.set_prefix(device_name(args.cpu, *i));
-        let (i, cpu, spec, cancel) = (*i, args.cpu, spec.clone(), cancel.clone());
-        threads.push(std::thread::spawn(move || {
-            let mut backend = bench::open_backend(cpu, i)?;
-            let mut on = |w: &bench::Window| {
-                pb.set_position(w.t.round() as u64);
-                let gpu = w.conditions.as_ref().map_or(String::new(), |c| c.brief());
-                pb.set_message(format!(
-                    "{} {} {gpu}",
-                    crate::format::four_digits(w.value),
-                    bench::Unit::TflopS.as_str()
-                ));
-            };
-            let burned = bench::burn_sampled(backend.as_mut(), &spec, secs, &mut on, &cancel);
-            pb.finish();
-            burned.map(|b| (backend.device().clone(), b))
-        }));
-    }
-    let mut done: Vec<(usize, DeviceInfo, bench::Burn)> = Vec::new();
-    let mut failed = false;
-    for ((i, _), t) in gpus.iter().zip(threads) {
-        let joined = tokio::task::spawn_blocking(move || t.join()).await?;
-        match joined {
-            Ok(Ok((device, b))) => done.push((*i, device, b)),
-            Ok(Err(why)) => {
-                failed = true;
-                eprintln!("gantry: {}: {why}", device_name(args.cpu, *i));
-            }
-            Err(_) => {
-                failed = true;
-                eprintln!(
-                    "gantry: {}: the load's thread ended abruptly",
-                    device_name(args.cpu, *i)
-                );
-            }
-        }
-    }
-    let ends: Vec<f64> = done.iter().map(|(_, _, b)| b.end).collect();
-    let behind = |b: &bench::Burn| {
-        if done.len() > 1 {
-            bench::drop_below(b.end, b.unit, &ends)
-        } else {
-            None
-        }
-    };
-    if args.json {
-        let out = json!({
-            "burn": {"seconds": secs, "label": spec.label(), "spec": spec},
-            "devices": done.iter().map(|(i, d, b)| json!({
-                "gpu": (d.backend != "cpu").then_some(*i), "device": d, "result": b,
-                "behind_pct": behind(b).map(|x| 100.0 * x),
-            })).collect::<Vec<_>>(),
-        });
-        out::json(&out)?;
-    } else {
-        out!("{}", burn_table(&spec, secs, &done, &behind));
-    }
-    if done.iter().any(|(_, _, b)| !b.correct()) {
-        eprintln!(
-            "gantry: a correctness check failed: the GPU or its libraries computed a wrong result"
-        );
-        return Ok(ExitCode::from(1));
-    }
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// One line under the table: how many results, which fell below this device's history (and
-/// what held the clocks down), and whether every check passed.
-fn verdict(rows: &[Row]) -> String {
-    let below: Vec<String> = rows
-        .iter()
-        .filter(|(_, _, d)| d.is_some())
-        .map(
-            |(r, _, _)| match r.conditions.as_ref().filter(|c| c.throttled()) {
-                Some(c) => format!("{} ({})", r.spec.label(), c.throttle.join(", ")),
-                None => r.spec.label(),
-            },
-        )
-        .collect();
-    let compared = rows.iter().filter(|(_, past, _)| !past.is_empty()).count();
-    let wrong = rows.iter().filter(|(r, _, _)| !r.correct()).count();
-    let checked = rows.iter().filter(|(r, _, _)| r.check.is_some()).count();
-    let mut parts = vec![format!(
-        "{} result{}",
-        rows.len(),
-        if rows.len() == 1 { "" } else { "s" }
-    )];
-    parts.push(match (compared, below.len()) {
-        (0, _) => "the first on this device: the next run is compared with them".into(),
-        (n, 0) => format!("{n} compared with this device's history, none below it"),
-        (n, _) => format!(
-            "{n} compared, ▼ below this device's history: {}",
-            below.join(", ")
-        ),
-    });
-    if checked > 0 {
-        parts.push(match wrong {
-            0 => format!("all {checked} checks ok"),
-            w => format!("{w} of {checked} checks WRONG"),
-        });
-    }
-    parts.join(" · ")
-}
-
 /// "CPU" or "GPU 3", for messages about one device of a load.
-fn device_name(cpu: bool, gpu: usize) -> String {
+pub(super) fn device_name(cpu: bool, gpu: usize) -> String {
     if cpu {
         "CPU".into()
     } else {
@@ -563,82 +320,19 @@ fn device_name(cpu: bool, gpu: usize) -> String {
     }
 }
 
-/// How each device held up under the load.
-fn burn_table(
-    spec: &bench::Spec,
-    secs: f64,
-    done: &[(usize, DeviceInfo, bench::Burn)],
-    behind: &dyn Fn(&bench::Burn) -> Option<f64>,
-) -> String {
-    use std::fmt::Write;
-    let n = crate::format::four_digits;
-    let mut o = String::new();
-    let unit = spec.kind.unit().as_str();
-    let _ = writeln!(
-        o,
-        "sustained load: {} for {secs} s, {unit} each second",
-        spec.label()
-    );
-    let _ = writeln!(
-        o,
-        "{:<4} {:<22} {:>9} {:>9} {:>6} {:>9} {:>11} {:>6} {:>5}  throttled / check",
-        "GPU", "DEVICE", "START", "END", "HELD", "MIN", "SM MHz", "POWER", "TEMP"
-    );
-    for (i, d, b) in done {
-        let c = b.conditions.clone().unwrap_or_default();
-        let clock = match (c.sm_clock_mhz, c.sm_clock_min_mhz) {
-            (Some(m), Some(lo)) if lo < m => format!("{m} ({lo})"),
-            (Some(m), _) => m.to_string(),
-            _ => "-".into(),
-        };
-        let check = match b.check {
-            None => "-".to_string(),
-            Some(k) if k.ok => "ok".to_string(),
-            Some(k) => format!("WRONG ({:.1e})", k.max_rel_err),
-        };
-        let mut notes = Vec::new();
-        if c.throttled() {
-            notes.push(c.throttle.join(", "));
-        }
-        notes.push(check);
-        if let Some(x) = behind(b) {
-            notes.push(format!("▼ {:.1}% behind the others", 100.0 * x));
-        }
-        let _ = writeln!(
-            o,
-            "{:<4} {:<22} {:>9} {:>9} {:>5.1}% {:>9} {:>11} {:>6} {:>5}  {}",
-            if d.backend == "cpu" {
-                "-".to_string()
-            } else {
-                i.to_string()
-            },
-            crate::format::fit(d.name.trim_start_matches("NVIDIA "), 22),
-            n(b.start),
-            n(b.end),
-            100.0 * b.sustained,
-            n(b.min),
-            clock,
-            c.power_w.map_or("-".into(), |p| format!("{p:.0} W")),
-            c.temp_max_c.map_or("-".into(), |t| format!("{t}C")),
-            notes.join(" · ")
-        );
-    }
-    o
-}
-
 /// A result, this device's earlier medians of the same benchmark, and how far it falls behind
 /// them (when flagged).
-type Row = (BenchResult, Vec<f64>, Option<f64>);
+pub(super) type Row = (BenchResult, Vec<f64>, Option<f64>);
 
 /// One GPU's (or the CPU's) run: the device, when it started, its results.
-struct GpuRun {
+pub(super) struct GpuRun {
     device: DeviceInfo,
     started: i64,
     rows: Vec<Row>,
 }
 
 /// What one GPU's (or the CPU's) benchmarks came to.
-enum One {
+pub(super) enum One {
     Ran(Box<GpuRun>),
     /// Not run: the exit code, its reason already on stderr.
     Exit(ExitCode),
@@ -646,7 +340,7 @@ enum One {
 
 /// Open the backend for GPU `gpu` (or the CPU), ask when others use the GPU, run `req` with a
 /// progress bar per benchmark, and store the results.
-async fn one(
+pub(super) async fn one(
     args: &Args,
     req: &Request,
     gpu: usize,
@@ -767,130 +461,6 @@ async fn one(
         started,
         rows,
     })))
-}
-
-fn run_json(run: &GpuRun) -> serde_json::Value {
-    json!({
-        "device": run.device,
-        "started_ms": run.started,
-        "results": run.rows.iter().map(|(r, past, drop)| result_json(r, past, *drop)).collect::<Vec<_>>(),
-    })
-}
-
-/// Each benchmark's median on every GPU, with the GPUs behind the others flagged.
-fn comparison_table(compared: &[bench::Comparison]) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let gpus = compared.first().map_or(0, |c| c.medians.len());
-    let _ = write!(o, "{:<28} {:<8}", "GPUs COMPARED", "UNIT");
-    for i in 0..gpus {
-        let _ = write!(o, " {:>9}", format!("GPU {i}"));
-    }
-    let _ = writeln!(o, "  behind the others");
-    for c in compared {
-        let _ = write!(o, "{:<28} {:<8}", c.label, c.unit.as_str());
-        for m in &c.medians {
-            let _ = write!(
-                o,
-                " {:>9}",
-                m.map_or("-".to_string(), crate::format::four_digits)
-            );
-        }
-        let behind: Vec<String> = c
-            .behind
-            .iter()
-            .map(|(g, d)| format!("▼ GPU {g} {:.1}%", 100.0 * d))
-            .collect();
-        let _ = writeln!(
-            o,
-            "  {}",
-            if behind.is_empty() {
-                "-".to_string()
-            } else {
-                behind.join(", ")
-            }
-        );
-    }
-    o
-}
-
-fn result_json(r: &BenchResult, past: &[f64], drop: Option<f64>) -> serde_json::Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    v["label"] = r.spec.label().into();
-    v["counts"] = r.spec.counts().into();
-    v["history"] = json!({
-        "runs": past.len(),
-        "median": bench::stats::median(past),
-        "drop_pct": drop.map(|d| 100.0 * d),
-    });
-    v
-}
-
-fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option<f64>)]) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let _ = writeln!(o, "device   {} ({})", device.name, device.backend);
-    if device.backend == "cuda" {
-        let _ = writeln!(
-            o,
-            "driver   {} · CUDA {}",
-            device.driver.as_deref().unwrap_or("n/a"),
-            device.cuda.as_deref().unwrap_or("n/a")
-        );
-    }
-    let _ = writeln!(o, "loaded   {}", device.libraries.join(", "));
-    let _ = writeln!(o);
-    // What the GPU went through, where a monitor sampled it.
-    let gpu_col = rows.iter().any(|(r, _, _)| r.conditions.is_some());
-    let gpu_head = if gpu_col {
-        format!(" {:<19}", "GPU DURING")
-    } else {
-        String::new()
-    };
-    let _ = writeln!(
-        o,
-        "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}{gpu_head}  check",
-        "BENCHMARK", "MEDIAN", "UNIT", "MIN-MAX", "STDDEV", "PEAK%"
-    );
-    for (r, past, drop) in rows {
-        let n = crate::format::four_digits;
-        let check = match r.check {
-            None => "-".to_string(),
-            Some(c) if c.ok => format!("ok ({:.1e})", c.max_rel_err),
-            Some(c) => format!("WRONG ({:.1e} > {:.0e})", c.max_rel_err, c.bound),
-        };
-        let gpu = if gpu_col {
-            format!(
-                " {:<19}",
-                r.conditions.as_ref().map_or("-".to_string(), |c| c.brief())
-            )
-        } else {
-            String::new()
-        };
-        let _ = write!(
-            o,
-            "{:<28} {:>10} {:<8} {:>21} {:>9} {:>7}{gpu}  {check}",
-            r.spec.label(),
-            n(r.stats.median),
-            r.unit.as_str(),
-            format!("{}-{}", n(r.stats.min), n(r.stats.max)),
-            n(r.stats.stddev),
-            r.pct_of_peak.map_or("-".into(), |p| format!("{p:.1}")),
-        );
-        if let Some(d) = drop {
-            let _ = write!(
-                o,
-                "  ▼ {:.1}% below this GPU's median of {} runs",
-                100.0 * d,
-                past.len()
-            );
-        }
-        if let Some(c) = r.conditions.as_ref().filter(|c| c.throttled()) {
-            let _ = write!(o, "  throttled: {}", c.throttle.join(", "));
-        }
-        let _ = writeln!(o);
-    }
-    o
 }
 
 #[cfg(test)]
