@@ -5,7 +5,12 @@
 //! commits, so `git log` says who promoted what, when and why. Writers take a file lock, so two
 //! processes adding at once get two versions.
 
+mod files;
 pub mod objects;
+mod register;
+
+pub use files::{RUN_FILES, collect_files, guess_framework};
+pub use register::{register, run_ref};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,34 +24,6 @@ use crate::error::UserError;
 use objects::Objects;
 
 pub const BRANCH: &str = "refs/heads/main";
-
-/// A guess at the framework or format from the files' names.
-pub fn guess_framework(paths: &[String]) -> Option<String> {
-    let has = |ext: &str| paths.iter().any(|p| p.ends_with(ext));
-    let named = |n: &str| paths.iter().any(|p| p.rsplit('/').next() == Some(n));
-    let g = if has(".safetensors") && named("config.json") {
-        "huggingface (safetensors)"
-    } else if has(".safetensors") {
-        "safetensors"
-    } else if has(".gguf") {
-        "gguf"
-    } else if has(".onnx") {
-        "onnx"
-    } else if has(".pt") || has(".pth") || has(".ckpt") {
-        "pytorch"
-    } else if named("saved_model.pb") {
-        "tensorflow saved_model"
-    } else if has(".h5") || has(".keras") {
-        "keras"
-    } else if has(".joblib") || has(".pkl") {
-        "pickle (scikit-learn?)"
-    } else if named("config.json") && has(".bin") {
-        "huggingface"
-    } else {
-        return None;
-    };
-    Some(g.into())
-}
 
 /// What `Registry::add` registers: files as (path in the model, file on disk), the run they came
 /// from, notes, the author, and whether to share the files' bytes by hard link.
@@ -582,139 +559,8 @@ impl Registry {
     }
 }
 
-/// The run a version comes from, with its params, final metrics and code commit, from the store.
-pub async fn run_ref(store: &crate::store::Store, run_id: &str) -> Result<RunRef> {
-    let (rec, _) = store.run_record(run_id).await?;
-    Ok(RunRef {
-        id: rec.run.id.clone(),
-        name: rec.run.name.clone(),
-        experiment: rec.run.experiment.clone(),
-        code_commit: rec.run.git_commit.clone(),
-        params: rec.params,
-        metrics: rec
-            .metrics
-            .into_iter()
-            .filter_map(|(k, s)| Some((k, s.last?)))
-            .collect(),
-    })
-}
-
-/// Files gantry itself keeps in a run directory: not part of a model made from the run.
-pub const RUN_FILES: [&str; 5] = [
-    "output.log",
-    "metrics.jsonl",
-    "stdout-metrics.jsonl",
-    "git.diff",
-    "supervisor.log",
-];
-
 fn signature(author: &str) -> Result<Signature<'static>> {
     let host = crate::host::hostname();
     let name = if author.is_empty() { "gantry" } else { author };
     Ok(Signature::now(name, &format!("{name}@{host}"))?)
-}
-
-/// Files to register from the command line: each file as its name, each folder's files by their
-/// paths inside it. Symlinks and paths outside `workspace_root` are refused.
-pub fn collect_files(
-    paths: &[PathBuf],
-    workspace_root: &Path,
-) -> Result<Vec<(String, PathBuf)>, UserError> {
-    let root = workspace_root
-        .canonicalize()
-        .map_err(|e| UserError::new("cannot read the workspace").cause(e))?;
-    let mut out: Vec<(String, PathBuf)> = Vec::new();
-    for p in paths {
-        let meta = std::fs::symlink_metadata(p).map_err(|e| {
-            UserError::new(format!("cannot read {}", p.display()))
-                .cause(e)
-                .hint("check the path exists and is readable")
-        })?;
-        if meta.file_type().is_symlink() {
-            return Err(
-                UserError::new(format!("{} is a symbolic link", p.display()))
-                    .hint("give the file it points to"),
-            );
-        }
-        let abs = p
-            .canonicalize()
-            .map_err(|e| UserError::new(format!("cannot read {}", p.display())).cause(e))?;
-        if !abs.starts_with(&root) {
-            return Err(UserError::new(format!("{} is outside the workspace {}", p.display(), root.display()))
-                .hint("copy the files into the workspace, or use the workspace that holds them (--workspace)"));
-        }
-        if meta.is_dir() {
-            let mut stack = vec![abs.clone()];
-            while let Some(d) = stack.pop() {
-                let rd = std::fs::read_dir(&d)
-                    .map_err(|e| UserError::new(format!("cannot read {}", d.display())).cause(e))?;
-                for e in rd.flatten() {
-                    let ft = e
-                        .file_type()
-                        .map_err(|e| UserError::new("cannot read a folder entry").cause(e))?;
-                    let ep = e.path();
-                    if ft.is_symlink() {
-                        return Err(
-                            UserError::new(format!("{} is a symbolic link", ep.display()))
-                                .hint("give the file it points to"),
-                        );
-                    } else if ft.is_dir() {
-                        stack.push(ep);
-                    } else if let Ok(rel) = ep.strip_prefix(&abs) {
-                        out.push((
-                            rel.components()
-                                .map(|c| c.as_os_str().to_string_lossy())
-                                .collect::<Vec<_>>()
-                                .join("/"),
-                            ep,
-                        ));
-                    }
-                }
-            }
-        } else {
-            let name = abs
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            out.push((name, abs));
-        }
-    }
-    out.sort();
-    if let Some(w) = out.windows(2).find(|w| w[0].0 == w[1].0) {
-        return Err(
-            UserError::new(format!("two files would both be `{}` in the model", w[0].0))
-                .hint("give them from one folder, or rename one"),
-        );
-    }
-    Ok(out)
-}
-
-/// Register a version and index it in the store: the one way a model version is added, by
-/// `gantry model add`, the workbench's `M` and the demo. The files are hashed and placed on the
-/// blocking pool; `progress` gets the bytes hashed as they go.
-pub async fn register(
-    gantry_dir: &Path,
-    store: &crate::store::Store,
-    req: NewVersion,
-    progress: impl Fn(u64) + Send + 'static,
-) -> Result<Manifest> {
-    let dir = gantry_dir.to_path_buf();
-    let (m, commit, req) = tokio::task::spawn_blocking(move || -> Result<_> {
-        let reg = Registry::open(&dir)?;
-        let m = reg.add(&req, &progress)?;
-        let commit = reg.commit_of(&req.name, m.version)?;
-        Ok((m, commit, req))
-    })
-    .await??;
-    let row = crate::store::ModelVersionRow {
-        model: req.name.clone(),
-        version: i64::from(m.version),
-        commit,
-        run_id: req.run.as_ref().map(|r| r.id.clone()),
-        author: req.author.clone(),
-        notes: req.notes.clone(),
-        total_bytes: m.total_bytes() as i64,
-    };
-    store.record_model_version(&row).await?;
-    Ok(m)
 }
