@@ -444,3 +444,128 @@ pub(super) fn start_bench(b: &mut super::bench::BenchState) -> Effect {
         burn: b.burn_spec(),
     }
 }
+
+/// The Bench tab's messages: the GPUs CUDA sees, the probed device, a run's events and windows, its end, the stored history.
+pub(super) fn on_msg(state: &mut super::State, msg: super::Msg) -> super::Outcome {
+    use super::{Effect, Msg, Outcome, Tab};
+    match msg {
+        Msg::BenchGpus(gpus) => {
+            state.bench.gpus = gpus;
+            if state.bench.gpu >= state.bench.gpus.len() {
+                state.bench.gpu = 0;
+            }
+            Outcome::redraw()
+        }
+        Msg::BenchProbed(probed) => {
+            match probed {
+                Ok(device) => {
+                    state.bench.cuda = super::bench::Cuda::Available;
+                    // A run's own device stands until the run ends.
+                    if state.bench.device.is_none() || !state.bench.running {
+                        state.bench.device = Some(device);
+                    }
+                }
+                Err(why) => state.bench.cuda = super::bench::Cuda::Unavailable(why),
+            }
+            Outcome::redraw()
+        }
+        Msg::BenchEvent(e) => {
+            state.bench.event(e);
+            Outcome {
+                redraw: state.tab == Tab::Bench,
+                effects: Vec::new(),
+            }
+        }
+        Msg::BenchWindow(w) => {
+            state.bench.windows.push(w);
+            Outcome {
+                redraw: state.tab == Tab::Bench,
+                effects: Vec::new(),
+            }
+        }
+        Msg::BenchBurned(b) => {
+            state.bench.burned = Some(b);
+            Outcome {
+                redraw: state.tab == Tab::Bench,
+                effects: Vec::new(),
+            }
+        }
+        Msg::BenchDone(r) => {
+            state.bench.running = false;
+            match r {
+                Ok(device) => {
+                    let failed = state
+                        .bench
+                        .rows
+                        .iter()
+                        .filter(|r| r.error.is_some())
+                        .count();
+                    let wrong = state
+                        .bench
+                        .rows
+                        .iter()
+                        .filter(|r| r.result.as_ref().is_some_and(|x| !x.correct()))
+                        .count();
+                    let done = state
+                        .bench
+                        .rows
+                        .iter()
+                        .filter(|r| r.result.is_some())
+                        .count();
+                    let mut toast = match (failed, wrong) {
+                        _ if state.bench.cancelled => {
+                            format!("cancelled: {done} of {} benchmarks ran", state.bench.total)
+                        }
+                        _ if state.bench.rows.is_empty() => format!("{}:", device.name),
+                        (0, 0) => format!(
+                            "{} benchmarks done on {}",
+                            state.bench.rows.len(),
+                            device.name
+                        ),
+                        (f, 0) => format!("{f} benchmarks failed"),
+                        (_, w) => format!("{w} results failed the correctness check"),
+                    };
+                    let sep = if toast.ends_with(':') { " " } else { " · " };
+                    match &state.bench.burned {
+                        Some(Ok(b)) if !b.correct() => {
+                            toast.push_str(&format!(
+                                "{sep}the sustained load computed a wrong result"
+                            ));
+                        }
+                        Some(Ok(b)) => toast.push_str(&format!(
+                            "{sep}sustained load held {:.1}% ({} → {} {})",
+                            100.0 * b.sustained,
+                            crate::format::four_digits(b.start),
+                            crate::format::four_digits(b.end),
+                            b.unit.as_str()
+                        )),
+                        Some(Err(e)) => toast.push_str(&format!("{sep}sustained load: {e}")),
+                        None => {}
+                    }
+                    state.toast = Some(toast);
+                    state.bench.device = Some(device);
+                }
+                Err(why) => {
+                    if why.starts_with("CUDA not available") {
+                        state.bench.cuda = super::bench::Cuda::Unavailable(why.clone());
+                    }
+                    state.toast = Some(why);
+                }
+            }
+            Outcome {
+                redraw: true,
+                effects: vec![Effect::LoadBenchHistory],
+            }
+        }
+        Msg::BenchHistory(r) => {
+            state.bench.pending = false;
+            state.bench.history_loaded = true;
+            match r {
+                Ok(h) => state.bench.history = h,
+                Err(e) => state.toast = Some(format!("cannot read benchmark history: {e}")),
+            }
+            Outcome::redraw()
+        }
+        _ => Outcome::none(),
+    }
+}

@@ -361,3 +361,31 @@ pub(super) fn gpus_action(
         effects,
     }
 }
+
+/// The GPUs tab's messages: a sample (with owners and process facts), or why there is no GPU.
+pub(super) fn on_msg(state: &mut super::State, msg: super::Msg) -> super::Outcome {
+    use super::{GpuProbe, Msg, Outcome, Tab};
+    match msg {
+        Msg::GpuSample(tick) => {
+            let tick = *tick;
+            state.gpu = GpuProbe::Present {
+                driver: tick.snapshot.driver.clone().unwrap_or_else(|| "n/a".into()),
+                names: tick.snapshot.gpus.iter().map(|g| g.name.clone()).collect(),
+            };
+            state.gpus.host = tick.host;
+            state.gpus.procs = tick.procs;
+            state.gpus.source = tick.source;
+            state.gpus.push(tick.snapshot, tick.owners);
+            // Only the GPUs tab shows the samples; elsewhere they are kept, not drawn.
+            Outcome {
+                redraw: state.tab == Tab::Gpus,
+                effects: Vec::new(),
+            }
+        }
+        Msg::GpuProbed(p) => {
+            state.gpu = p;
+            Outcome::redraw()
+        }
+        _ => Outcome::none(),
+    }
+}

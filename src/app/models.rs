@@ -162,3 +162,49 @@ pub(super) fn models_action(
         effects,
     }
 }
+
+/// The Models tab's messages: models, a model's versions, verify results.
+pub(super) fn on_msg(state: &mut super::State, msg: super::Msg) -> super::Outcome {
+    use super::{Msg, Outcome};
+    match msg {
+        Msg::ModelsLoaded(res) => {
+            let m = &mut state.models;
+            m.pending_models = false;
+            match res {
+                Ok(list) => m.set_models(list),
+                Err(e) => {
+                    m.loaded = true;
+                    m.error = Some(e);
+                }
+            }
+            Outcome::redraw()
+        }
+        Msg::VersionsLoaded(name, res) => {
+            let m = &mut state.models;
+            if m.pending_versions.as_deref() == Some(name.as_str()) {
+                m.pending_versions = None;
+            }
+            match res {
+                Ok(v) => m.set_versions(name, v),
+                Err(e) => state.toast = Some(e),
+            }
+            Outcome::redraw()
+        }
+        Msg::Verified(name, results) => {
+            let damaged = results
+                .iter()
+                .filter(|(_, b)| *b != super::models::Badge::Ok)
+                .count();
+            for (v, b) in results {
+                state.models.badges.insert((name.clone(), v), b);
+            }
+            state.toast = Some(if damaged == 0 {
+                format!("{name}: every file verified")
+            } else {
+                format!("{name}: {damaged} versions damaged")
+            });
+            Outcome::redraw()
+        }
+        _ => Outcome::none(),
+    }
+}

@@ -7,7 +7,7 @@ use super::action::Action;
 use super::effect::{Effect, Outcome};
 use super::msg::Msg;
 use super::runs::{Focus, View, XMode};
-use super::state::{GpuProbe, Modal, State, Tab};
+use super::state::{Modal, State, Tab};
 
 /// Apply one message. No I/O, no waiting.
 pub fn update(state: &mut State, msg: Msg) -> Outcome {
@@ -174,44 +174,6 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                 effects,
             }
         }
-        Msg::ModelsLoaded(res) => {
-            let m = &mut state.models;
-            m.pending_models = false;
-            match res {
-                Ok(list) => m.set_models(list),
-                Err(e) => {
-                    m.loaded = true;
-                    m.error = Some(e);
-                }
-            }
-            Outcome::redraw()
-        }
-        Msg::VersionsLoaded(name, res) => {
-            let m = &mut state.models;
-            if m.pending_versions.as_deref() == Some(name.as_str()) {
-                m.pending_versions = None;
-            }
-            match res {
-                Ok(v) => m.set_versions(name, v),
-                Err(e) => state.toast = Some(e),
-            }
-            Outcome::redraw()
-        }
-        Msg::Verified(name, results) => {
-            let damaged = results
-                .iter()
-                .filter(|(_, b)| *b != super::models::Badge::Ok)
-                .count();
-            for (v, b) in results {
-                state.models.badges.insert((name.clone(), v), b);
-            }
-            state.toast = Some(if damaged == 0 {
-                format!("{name}: every file verified")
-            } else {
-                format!("{name}: {damaged} versions damaged")
-            });
-            Outcome::redraw()
-        }
         Msg::LogChanged(run) => {
             if state.runs.view == View::Detail && state.runs.detail.as_deref() == Some(run.as_str())
             {
@@ -226,143 +188,17 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             state.toast = Some(text);
             Outcome::redraw()
         }
-        Msg::GpuProbed(p) => {
-            state.gpu = p;
-            Outcome::redraw()
+        Msg::BenchGpus(_)
+        | Msg::BenchProbed(_)
+        | Msg::BenchEvent(_)
+        | Msg::BenchWindow(_)
+        | Msg::BenchBurned(_)
+        | Msg::BenchDone(_)
+        | Msg::BenchHistory(_) => super::bench::on_msg(state, msg),
+        Msg::ModelsLoaded(_) | Msg::VersionsLoaded(..) | Msg::Verified(..) => {
+            super::models::on_msg(state, msg)
         }
-        Msg::BenchGpus(gpus) => {
-            state.bench.gpus = gpus;
-            if state.bench.gpu >= state.bench.gpus.len() {
-                state.bench.gpu = 0;
-            }
-            Outcome::redraw()
-        }
-        Msg::BenchProbed(probed) => {
-            match probed {
-                Ok(device) => {
-                    state.bench.cuda = super::bench::Cuda::Available;
-                    // A run's own device stands until the run ends.
-                    if state.bench.device.is_none() || !state.bench.running {
-                        state.bench.device = Some(device);
-                    }
-                }
-                Err(why) => state.bench.cuda = super::bench::Cuda::Unavailable(why),
-            }
-            Outcome::redraw()
-        }
-        Msg::BenchEvent(e) => {
-            state.bench.event(e);
-            Outcome {
-                redraw: state.tab == Tab::Bench,
-                effects: Vec::new(),
-            }
-        }
-        Msg::BenchWindow(w) => {
-            state.bench.windows.push(w);
-            Outcome {
-                redraw: state.tab == Tab::Bench,
-                effects: Vec::new(),
-            }
-        }
-        Msg::BenchBurned(b) => {
-            state.bench.burned = Some(b);
-            Outcome {
-                redraw: state.tab == Tab::Bench,
-                effects: Vec::new(),
-            }
-        }
-        Msg::BenchDone(r) => {
-            state.bench.running = false;
-            match r {
-                Ok(device) => {
-                    let failed = state
-                        .bench
-                        .rows
-                        .iter()
-                        .filter(|r| r.error.is_some())
-                        .count();
-                    let wrong = state
-                        .bench
-                        .rows
-                        .iter()
-                        .filter(|r| r.result.as_ref().is_some_and(|x| !x.correct()))
-                        .count();
-                    let done = state
-                        .bench
-                        .rows
-                        .iter()
-                        .filter(|r| r.result.is_some())
-                        .count();
-                    let mut toast = match (failed, wrong) {
-                        _ if state.bench.cancelled => {
-                            format!("cancelled: {done} of {} benchmarks ran", state.bench.total)
-                        }
-                        _ if state.bench.rows.is_empty() => format!("{}:", device.name),
-                        (0, 0) => format!(
-                            "{} benchmarks done on {}",
-                            state.bench.rows.len(),
-                            device.name
-                        ),
-                        (f, 0) => format!("{f} benchmarks failed"),
-                        (_, w) => format!("{w} results failed the correctness check"),
-                    };
-                    let sep = if toast.ends_with(':') { " " } else { " · " };
-                    match &state.bench.burned {
-                        Some(Ok(b)) if !b.correct() => {
-                            toast.push_str(&format!(
-                                "{sep}the sustained load computed a wrong result"
-                            ));
-                        }
-                        Some(Ok(b)) => toast.push_str(&format!(
-                            "{sep}sustained load held {:.1}% ({} → {} {})",
-                            100.0 * b.sustained,
-                            crate::format::four_digits(b.start),
-                            crate::format::four_digits(b.end),
-                            b.unit.as_str()
-                        )),
-                        Some(Err(e)) => toast.push_str(&format!("{sep}sustained load: {e}")),
-                        None => {}
-                    }
-                    state.toast = Some(toast);
-                    state.bench.device = Some(device);
-                }
-                Err(why) => {
-                    if why.starts_with("CUDA not available") {
-                        state.bench.cuda = super::bench::Cuda::Unavailable(why.clone());
-                    }
-                    state.toast = Some(why);
-                }
-            }
-            Outcome {
-                redraw: true,
-                effects: vec![Effect::LoadBenchHistory],
-            }
-        }
-        Msg::BenchHistory(r) => {
-            state.bench.pending = false;
-            state.bench.history_loaded = true;
-            match r {
-                Ok(h) => state.bench.history = h,
-                Err(e) => state.toast = Some(format!("cannot read benchmark history: {e}")),
-            }
-            Outcome::redraw()
-        }
-        Msg::GpuSample(tick) => {
-            let tick = *tick;
-            state.gpu = GpuProbe::Present {
-                driver: tick.snapshot.driver.clone().unwrap_or_else(|| "n/a".into()),
-                names: tick.snapshot.gpus.iter().map(|g| g.name.clone()).collect(),
-            };
-            state.gpus.host = tick.host;
-            state.gpus.procs = tick.procs;
-            state.gpus.source = tick.source;
-            state.gpus.push(tick.snapshot, tick.owners);
-            // Only the GPUs tab shows the samples; elsewhere they are kept, not drawn.
-            Outcome {
-                redraw: state.tab == Tab::Gpus,
-                effects: Vec::new(),
-            }
-        }
+        Msg::GpuSample(_) | Msg::GpuProbed(_) => super::gpus::on_msg(state, msg),
         Msg::Terminate(_) => {
             state.quit = true;
             Outcome::none()
