@@ -22,77 +22,16 @@ use super::peaks::{self, Peaks};
 use super::{BenchBackend, DeviceInfo, Kind, Loop, Measured, Precision, Request, Spec, Sustained};
 
 /// Untimed repetitions before timing.
+mod device;
+mod kernels;
+
+use device::*;
+pub use device::{list_devices, missing_library};
+use kernels::KERNELS;
+
 const WARMUP: usize = 3;
 /// Threads per block of the bandwidth kernels.
 const BLOCK: u32 = 256;
-
-const KERNELS: &str = r#"
-extern "C" __global__ void copy4(const float4* __restrict__ a, float4* __restrict__ b,
-                                 unsigned long long n) {
-    unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
-    unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
-    for (; i < n; i += stride) b[i] = a[i];
-}
-extern "C" __global__ void triad4(const float4* __restrict__ a, const float4* __restrict__ b,
-                                  float4* __restrict__ c, float s, unsigned long long n) {
-    unsigned long long i = blockIdx.x * (unsigned long long)blockDim.x + threadIdx.x;
-    unsigned long long stride = (unsigned long long)gridDim.x * blockDim.x;
-    for (; i < n; i += stride) {
-        float4 x = a[i];
-        float4 y = b[i];
-        float4 r;
-        r.x = x.x + s * y.x; r.y = x.y + s * y.y; r.z = x.z + s * y.z; r.w = x.w + s * y.w;
-        c[i] = r;
-    }
-}
-extern "C" __global__ void empty() {}
-"#;
-
-/// Why CUDA cannot be used here, naming the library that is missing; None when all load.
-pub fn missing_library() -> Option<String> {
-    // Safety: these only try to open the libraries by name.
-    unsafe {
-        if !cudarc::driver::sys::is_culib_present() {
-            return Some("CUDA not available: libcuda.so (the NVIDIA driver) was not found".into());
-        }
-        if !cudarc::nvrtc::sys::is_culib_present() {
-            return Some(
-                "CUDA not available: libnvrtc.so was not found (install CUDA's NVRTC, or add \
-                 its directory to LD_LIBRARY_PATH)"
-                    .into(),
-            );
-        }
-        if !cudarc::cublas::sys::is_culib_present() {
-            return Some(
-                "CUDA not available: libcublas.so was not found (install cuBLAS, or add its \
-                 directory to LD_LIBRARY_PATH)"
-                    .into(),
-            );
-        }
-    }
-    None
-}
-
-/// The GPUs CUDA sees, in its numbering (which CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER
-/// change): name and UUID, read without creating a context.
-pub fn list_devices() -> Result<Vec<(String, String)>, String> {
-    if let Some(why) = missing_library() {
-        return Err(why);
-    }
-    use cudarc::driver::result::{self, device};
-    result::init().map_err(|e| format!("CUDA not available: {e:?}"))?;
-    let count = device::get_count().map_err(|e| format!("CUDA not available: {e:?}"))?;
-    (0..count)
-        .map(|i| {
-            let d = device::get(i).map_err(err("a device"))?;
-            let name = device::get_name(d).map_err(err("a device's name"))?;
-            let uuid = device::get_uuid(d)
-                .map(|u| uuid_text(&u.bytes))
-                .unwrap_or_default();
-            Ok((name, uuid))
-        })
-        .collect()
-}
 
 pub struct CudaBackend {
     ctx: Arc<CudaContext>,
@@ -107,72 +46,6 @@ pub struct CudaBackend {
 
 fn err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> String + '_ {
     move |e| format!("{what}: {e:?}")
-}
-
-/// "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as NVML and nvidia-smi write it.
-fn uuid_text(bytes: &[std::ffi::c_char; 16]) -> String {
-    let b: Vec<u8> = bytes.iter().map(|c| *c as u8).collect();
-    let hex =
-        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
-    format!(
-        "GPU-{}-{}-{}-{}-{}",
-        hex(0..4),
-        hex(4..6),
-        hex(6..8),
-        hex(8..10),
-        hex(10..16)
-    )
-}
-
-/// The CUDA libraries this process has loaded, read from /proc/self/maps.
-fn loaded_libraries() -> Vec<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let mut out: Vec<String> = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .filter(|p| {
-            ["libcuda.so", "libcublas", "libnvrtc"]
-                .iter()
-                .any(|n| p.contains(n))
-        })
-        .map(str::to_string)
-        .collect();
-    out.sort();
-    out.dedup();
-    out
-}
-
-/// What NVML says of the device, where it answers.
-#[derive(Default)]
-struct NvmlFacts {
-    sm_mhz: Option<u32>,
-    mem_mhz: Option<u32>,
-    bus_bits: Option<u32>,
-    link_gen: Option<u32>,
-    link_width: Option<u32>,
-    driver: Option<String>,
-}
-
-fn nvml_facts(uuid: &str) -> NvmlFacts {
-    use nvml_wrapper::enum_wrappers::device::Clock;
-    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
-        return NvmlFacts::default();
-    };
-    let driver = nvml.sys_driver_version().ok();
-    let Ok(d) = nvml.device_by_uuid(uuid) else {
-        return NvmlFacts {
-            driver,
-            ..NvmlFacts::default()
-        };
-    };
-    NvmlFacts {
-        sm_mhz: d.max_clock_info(Clock::SM).ok(),
-        mem_mhz: d.max_clock_info(Clock::Memory).ok(),
-        bus_bits: d.memory_bus_width().ok(),
-        link_gen: d.max_pcie_link_gen().ok(),
-        link_width: d.max_pcie_link_width().ok(),
-        driver,
-    }
 }
 
 impl CudaBackend {

@@ -1,0 +1,116 @@
+//! What CUDA and NVML say before any benchmark: whether the libraries are there, the GPUs CUDA
+//! sees, the library files actually loaded, and the device's facts from NVML.
+
+use super::*;
+
+/// Why CUDA cannot be used here, naming the library that is missing; None when all load.
+pub fn missing_library() -> Option<String> {
+    // Safety: these only try to open the libraries by name.
+    unsafe {
+        if !cudarc::driver::sys::is_culib_present() {
+            return Some("CUDA not available: libcuda.so (the NVIDIA driver) was not found".into());
+        }
+        if !cudarc::nvrtc::sys::is_culib_present() {
+            return Some(
+                "CUDA not available: libnvrtc.so was not found (install CUDA's NVRTC, or add \
+                 its directory to LD_LIBRARY_PATH)"
+                    .into(),
+            );
+        }
+        if !cudarc::cublas::sys::is_culib_present() {
+            return Some(
+                "CUDA not available: libcublas.so was not found (install cuBLAS, or add its \
+                 directory to LD_LIBRARY_PATH)"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// The GPUs CUDA sees, in its numbering (which CUDA_VISIBLE_DEVICES and CUDA_DEVICE_ORDER
+/// change): name and UUID, read without creating a context.
+pub fn list_devices() -> Result<Vec<(String, String)>, String> {
+    if let Some(why) = missing_library() {
+        return Err(why);
+    }
+    use cudarc::driver::result::{self, device};
+    result::init().map_err(|e| format!("CUDA not available: {e:?}"))?;
+    let count = device::get_count().map_err(|e| format!("CUDA not available: {e:?}"))?;
+    (0..count)
+        .map(|i| {
+            let d = device::get(i).map_err(err("a device"))?;
+            let name = device::get_name(d).map_err(err("a device's name"))?;
+            let uuid = device::get_uuid(d)
+                .map(|u| uuid_text(&u.bytes))
+                .unwrap_or_default();
+            Ok((name, uuid))
+        })
+        .collect()
+}
+
+/// "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as NVML and nvidia-smi write it.
+pub(super) fn uuid_text(bytes: &[std::ffi::c_char; 16]) -> String {
+    let b: Vec<u8> = bytes.iter().map(|c| *c as u8).collect();
+    let hex =
+        |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    format!(
+        "GPU-{}-{}-{}-{}-{}",
+        hex(0..4),
+        hex(4..6),
+        hex(6..8),
+        hex(8..10),
+        hex(10..16)
+    )
+}
+
+/// The CUDA libraries this process has loaded, read from /proc/self/maps.
+pub(super) fn loaded_libraries() -> Vec<String> {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    let mut out: Vec<String> = maps
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .filter(|p| {
+            ["libcuda.so", "libcublas", "libnvrtc"]
+                .iter()
+                .any(|n| p.contains(n))
+        })
+        .map(str::to_string)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What NVML says of the device, where it answers.
+#[derive(Default)]
+pub(super) struct NvmlFacts {
+    pub(super) sm_mhz: Option<u32>,
+    pub(super) mem_mhz: Option<u32>,
+    pub(super) bus_bits: Option<u32>,
+    pub(super) link_gen: Option<u32>,
+    pub(super) link_width: Option<u32>,
+    pub(super) driver: Option<String>,
+}
+
+pub(super) fn nvml_facts(uuid: &str) -> NvmlFacts {
+    use nvml_wrapper::enum_wrappers::device::Clock;
+    let Ok(nvml) = nvml_wrapper::Nvml::init() else {
+        return NvmlFacts::default();
+    };
+    let driver = nvml.sys_driver_version().ok();
+    let Ok(d) = nvml.device_by_uuid(uuid) else {
+        return NvmlFacts {
+            driver,
+            ..NvmlFacts::default()
+        };
+    };
+    NvmlFacts {
+        sm_mhz: d.max_clock_info(Clock::SM).ok(),
+        mem_mhz: d.max_clock_info(Clock::Memory).ok(),
+        bus_bits: d.memory_bus_width().ok(),
+        link_gen: d.max_pcie_link_gen().ok(),
+        link_width: d.max_pcie_link_width().ok(),
+        driver,
+    }
+}
