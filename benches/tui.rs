@@ -9,25 +9,22 @@
 
 mod common;
 
-use std::io::Read;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use gantry::app::{Drawer, Effect, Keymap, Msg, State, update};
 use gantry::config::{ColorMode, Config, KeyChord, Theme};
 use gantry::domain::SeriesKind;
 use gantry::store::Store;
-use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-/// The real binary in a pty; the screen is read through vt100.
-struct Pty {
-    child: Box<dyn portable_pty::Child + Send + Sync>,
-    writer: Box<dyn std::io::Write + Send>,
-    screen: Arc<Mutex<vt100::Parser>>,
-    _master: Box<dyn portable_pty::MasterPty + Send>,
-}
+#[path = "../tests/common/pty.rs"]
+#[allow(dead_code)]
+mod pty;
+
+/// The real binary in a pty (the session tests/pty.rs uses), with this bench's process readings.
+struct Pty(pty::Session);
 
 impl Pty {
     fn start(ws: &std::path::Path, home: &std::path::Path) -> Pty {
@@ -35,60 +32,18 @@ impl Pty {
     }
 
     fn start_with(ws: &std::path::Path, home: &std::path::Path, extra: &[&str]) -> Pty {
-        let pair = native_pty_system()
-            .openpty(PtySize {
-                rows: 50,
-                cols: 160,
-                pixel_width: 0,
-                pixel_height: 0,
-            })
-            .unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_gantry"));
-        cmd.args(["--workspace", ws.to_str().unwrap()]);
-        cmd.args(extra);
-        cmd.env("TERM", "xterm-256color");
-        cmd.env("XDG_CONFIG_HOME", home);
-        let child = pair.slave.spawn_command(cmd).unwrap();
-        drop(pair.slave);
-        let mut reader = pair.master.try_clone_reader().unwrap();
-        let screen = Arc::new(Mutex::new(vt100::Parser::new(50, 160, 0)));
-        let s = screen.clone();
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 65536];
-            while let Ok(n) = reader.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                s.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        Pty {
-            child,
-            writer: pair.master.take_writer().unwrap(),
-            screen,
-            _master: pair.master,
-        }
+        let mut args = vec!["--workspace", ws.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        Pty(pty::Session::start_sized(home, &args, 50, 160))
     }
     fn wait(&self, text: &str) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self
-            .screen
-            .lock()
-            .unwrap()
-            .screen()
-            .contents()
-            .contains(text)
-        {
-            assert!(Instant::now() < deadline, "never saw {text}");
-            std::thread::sleep(Duration::from_micros(500));
-        }
+        self.0.wait_text(text);
     }
     fn send(&mut self, s: &str) {
-        self.writer.write_all(s.as_bytes()).unwrap();
-        self.writer.flush().unwrap();
+        self.0.send(s);
     }
     fn proc_status(&self, field: &str) -> f64 {
-        let pid = self.child.process_id().unwrap();
+        let pid = self.0.child.process_id().unwrap();
         let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         text.lines()
             .find(|l| l.starts_with(field))
@@ -109,7 +64,7 @@ impl Pty {
     }
 
     fn cpu_seconds(&self) -> f64 {
-        let pid = self.child.process_id().unwrap();
+        let pid = self.0.child.process_id().unwrap();
         let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         let f: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
             .split_whitespace()
@@ -146,7 +101,7 @@ fn main() {
         p.wait(&format!("Runs ({runs})"));
         table.push(t.elapsed().as_secs_f64() * 1e3);
         p.send("q");
-        let _ = p.child.wait();
+        let _ = p.0.child.wait();
     }
     let (m, lo, hi) = common::median(first);
     println!(
@@ -173,7 +128,7 @@ fn main() {
     let idle = if quick { 1.0 } else { 10.0 };
     p.report_cpu("idle    ", "with nothing running", idle);
     p.send("q");
-    let _ = p.child.wait();
+    let _ = p.0.child.wait();
 
     // 2b. The GPUs tab at its default 1 s refresh, 8 GPUs replayed in real time: the whole
     // process's CPU (sampler thread, updates, draws).
@@ -188,7 +143,7 @@ fn main() {
     std::thread::sleep(Duration::from_millis(1500));
     p.report_cpu("gpus    ", "on the GPUs tab, 8 GPUs at a 1 s refresh", idle);
     p.send("q");
-    let _ = p.child.wait();
+    let _ = p.0.child.wait();
 
     // 3. Keypress to frame, in process: update() and render on a 160x50 test terminal.
     let (keymap, _) = Keymap::build(&Config::defaults());

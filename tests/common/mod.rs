@@ -1,6 +1,8 @@
 //! Shared test helpers: a State with fixed clock, host and workspace, and demo-like runs.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use gantry::app::{Keymap, State};
 use gantry::config::{ColorMode, Config, Theme};
 use gantry::domain::{Run, RunRecord, RunStatus, SeriesSummary};
