@@ -18,11 +18,7 @@ fn key(s: &str) -> Msg {
     Msg::Key(KeyChord::parse(s).unwrap())
 }
 
-fn screen(s: &State, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    Drawer::draw(&mut t, s).unwrap();
-    t.backend().to_string()
-}
+use common::screen;
 
 fn h200() -> DeviceInfo {
     DeviceInfo {

@@ -6,11 +6,9 @@ mod common;
 use std::collections::HashMap;
 
 use gantry::app::gpus::{GpuTick, ProcSort};
-use gantry::app::{Drawer, Effect, EffectRunner, GpuProbe, Modal, Msg, State, Tab, update};
+use gantry::app::{Effect, EffectRunner, GpuProbe, Modal, Msg, State, Tab, update};
 use gantry::config::KeyChord;
 use gantry::gpu::source::{GpuProcess, GpuSnapshot, GpuSource, ReplaySource};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 fn key(s: &str) -> Msg {
     Msg::Key(KeyChord::parse(s).unwrap())
@@ -54,11 +52,7 @@ fn on_the_gpus_tab() -> (State, gantry::domain::Run) {
     (s, run)
 }
 
-fn screen(s: &State, w: u16, h: u16) -> String {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    Drawer::draw(&mut t, s).unwrap();
-    t.backend().to_string()
-}
+use common::screen;
 
 #[test]
 fn snapshots_of_one_two_and_eight_gpus() {

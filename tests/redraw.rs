@@ -7,12 +7,10 @@ mod common;
 use std::collections::HashMap;
 
 use gantry::app::gpus::GpuTick;
-use gantry::app::{Drawer, Msg, State, update};
+use gantry::app::{Msg, State, update};
 use gantry::config::KeyChord;
 use gantry::domain::{ModelSummary, bench::StoredBench};
 use gantry::gpu::source::{GpuSource, ReplaySource};
-use ratatui::Terminal;
-use ratatui::backend::TestBackend;
 
 fn key(s: &str) -> Msg {
     Msg::Key(KeyChord::parse(s).unwrap())
@@ -20,9 +18,7 @@ fn key(s: &str) -> Msg {
 
 /// The drawn cells, text and style: a moved highlight is a change too.
 fn screen(s: &State) -> ratatui::buffer::Buffer {
-    let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    Drawer::draw(&mut t, s).unwrap();
-    t.backend().buffer().clone()
+    common::cells(s, 120, 40)
 }
 
 fn runs_tab() -> State {

@@ -133,3 +133,20 @@ pub fn skip(why: &str) {
     }
     eprintln!("skipped: {why}");
 }
+
+/// The screen `s` draws at `w` by `h`, as text.
+pub fn screen(s: &State, w: u16, h: u16) -> String {
+    draw(s, w, h).backend().to_string()
+}
+
+/// The screen `s` draws at `w` by `h`, cells with their styles (a moved highlight is a change).
+pub fn cells(s: &State, w: u16, h: u16) -> ratatui::buffer::Buffer {
+    draw(s, w, h).backend().buffer().clone()
+}
+
+fn draw(s: &State, w: u16, h: u16) -> ratatui::Terminal<ratatui::backend::TestBackend> {
+    use gantry::app::Drawer;
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
+    Drawer::draw(&mut t, s).unwrap();
+    t
+}
