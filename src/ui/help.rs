@@ -76,7 +76,14 @@ pub fn render(frame: &mut Frame, body: Rect, state: &State) {
     );
     let block = Block::bordered()
         .title(" Help ")
-        .title_bottom(Line::from(" esc or ? to close ").right_aligned())
+        .title_bottom(
+            Line::from(format!(
+                " {} or {} to close ",
+                state.keymap.key_text(crate::app::Action::Close),
+                state.keymap.key_text(crate::app::Action::Help)
+            ))
+            .right_aligned(),
+        )
         .border_style(t.fg(Role::Accent));
     let inner = block.inner(area);
     frame.render_widget(Clear, area);

@@ -130,14 +130,19 @@ fn checklist(frame: &mut Frame, area: Rect, state: &State) {
     }
     lines.push(Line::from(""));
     let backend = if b.cpu { "CPU" } else { "CUDA" };
+    let k = |a: crate::app::Action| state.keymap.key_text(a);
     lines.push(Line::styled(
-        format!("backend: {backend} (c)"),
+        format!("backend: {backend} ({})", k(crate::app::Action::BenchCpu)),
         t.fg(Role::Muted),
     ));
     let keys = if b.running {
-        "esc cancel"
+        format!("{} cancel", k(crate::app::Action::BenchCancel))
     } else {
-        "space check · r run"
+        format!(
+            "{} check · {} run",
+            k(crate::app::Action::BenchToggle),
+            k(crate::app::Action::BenchRun)
+        )
     };
     lines.push(Line::styled(keys, t.fg(Role::Muted)));
     frame.render_widget(Paragraph::new(lines), area);
@@ -170,9 +175,12 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
         .border_style(t.fg(Role::Border));
     if b.rows.is_empty() {
         let text = if b.running {
-            "Starting…"
+            "Starting…".to_string()
         } else {
-            "Check benchmarks on the left and press r to run them."
+            format!(
+                "Check benchmarks on the left and press {} to run them.",
+                state.keymap.key_text(crate::app::Action::BenchRun)
+            )
         };
         frame.render_widget(
             Paragraph::new(Line::styled(format!(" {text}"), t.fg(Role::Muted))).block(block),
