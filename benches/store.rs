@@ -133,6 +133,106 @@ fn main() {
             ms(hi)
         );
     }
+    bytes_per_point(&rt, if quick { 20_000 } else { 1_000_000 });
+}
+
+/// Bytes a point takes, for three shapes of metric: as chunks (version 1, raw 8-byte values,
+/// against version 2, deltas of deltas and XOR-compressed values) and on disk (the whole SQLite
+/// file after compaction, version 2).
+fn bytes_per_point(rt: &tokio::runtime::Runtime, n: usize) {
+    use gantry::store::chunk;
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut noise = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % 1_000_000) as f64 / 1e6
+    };
+    let mut shapes: Vec<(&str, Series)> = Vec::new();
+    let mut loss = 2.5f32;
+    let mut f32s = Series::with_capacity(n);
+    let mut noisy = Series::with_capacity(n);
+    for i in 0..n {
+        loss *= 0.9997 + noise() as f32 * 1e-4;
+        let t = 1_700_000_000_000 + i as i64 * 1000;
+        f32s.push(i as i64, t, f64::from(loss));
+        noisy.push(
+            i as i64,
+            t + (noise() * 40.0) as i64,
+            noise() * 0.1 + 1.0 / (1.0 + i as f64),
+        );
+    }
+    shapes.push(("W's smooth f64 (sin)", series(n, 0)));
+    shapes.push(("float32 loss curve, 1 s apart", f32s));
+    shapes.push(("noisy f64, jittered times", noisy));
+    for (name, s) in shapes {
+        let (mut v1, mut v2, mut buf) = (0usize, 0usize, Vec::new());
+        let (mut c1, mut c2) = (Vec::new(), Vec::new());
+        for start in (0..n).step_by(chunk::CHUNK_POINTS) {
+            let end = (start + chunk::CHUNK_POINTS).min(n);
+            chunk::encode_v1(&s, start..end, &mut buf);
+            v1 += buf.len();
+            c1.push(buf.clone());
+            chunk::encode(&s, start..end, &mut buf);
+            v2 += buf.len();
+            c2.push(buf.clone());
+        }
+        // Decoding every chunk, the two versions alternately, 9 times each.
+        let (mut d1, mut d2) = (Vec::new(), Vec::new());
+        for _ in 0..9 {
+            for (chunks, times) in [(&c1, &mut d1), (&c2, &mut d2)] {
+                let t = Instant::now();
+                let mut out = Series::with_capacity(n);
+                for c in chunks.iter() {
+                    chunk::decode(c, &mut out).unwrap();
+                }
+                times.push(t.elapsed());
+                assert_eq!(out.len(), n);
+            }
+        }
+        let (m1, _, _) = median(d1);
+        let (m2, _, _) = median(d2);
+        println!(
+            "decode   {name}, {n} points: v1 {:.1} ms, v2 {:.1} ms (medians of 9, alternating)",
+            ms(m1),
+            ms(m2)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gantry.db");
+        let store = rt.block_on(Store::open(&path)).unwrap();
+        let id = rt
+            .block_on(store.create_run(&run_record("bytes")))
+            .unwrap()
+            .id;
+        rt.block_on(async {
+            for start in (0..n).step_by(1000) {
+                let mut b = Series::default();
+                for i in start..(start + 1000).min(n) {
+                    b.push(s.steps[i], s.times_ms[i], s.values[i]);
+                }
+                store
+                    .append(&id, &[(SeriesKind::Metric, "m", &b)])
+                    .await
+                    .unwrap();
+            }
+            store.compact(&id).await.unwrap();
+            store.close().await;
+        });
+        let disk: u64 = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("gantry.db"))
+            .filter(|e| !e.file_name().to_string_lossy().ends_with(".lock"))
+            .map(|e| e.metadata().unwrap().len())
+            .sum();
+        println!(
+            "bytes    {name}, {n} points: chunks v1 {:.2} B/point, v2 {:.2} B/point ({:.0}%); on disk (v2) {:.2} B/point",
+            v1 as f64 / n as f64,
+            v2 as f64 / n as f64,
+            100.0 * v2 as f64 / v1 as f64,
+            disk as f64 / n as f64
+        );
+    }
 }
 
 fn ms(d: Duration) -> f64 {
