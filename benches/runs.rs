@@ -106,4 +106,82 @@ fn main() {
     }
     let (m, lo, hi) = median(times);
     println!("load     one {steps}-point series of W: median {m:.3} ms (min {lo:.3}, max {hi:.3})");
+
+    wide(&rt, quick);
+}
+
+/// `gantry runs --limit 50` over the wide workspace, whole process: without a filter, with a
+/// filter on a param and a sort on a metric. With `GANTRY_BENCH_BASELINE=PATH` (another gantry
+/// binary), that one is timed too, alternately, so the two are compared in one run.
+fn wide(rt: &tokio::runtime::Runtime, quick: bool) {
+    let runs = if quick { 200 } else { 10_000 };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join(".gantry/runs")).unwrap();
+    let store = rt
+        .block_on(Store::open(&dir.path().join(".gantry/gantry.db")))
+        .unwrap();
+    let t = Instant::now();
+    rt.block_on(common::build_wide(&store, runs));
+    rt.block_on(store.close());
+    println!(
+        "built    wide: {runs} runs x 5 metrics x 100 steps, 30 params and 10 tags each, in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let mut bins = vec![("this", env!("CARGO_BIN_EXE_gantry").to_string())];
+    if let Ok(b) = std::env::var("GANTRY_BENCH_BASELINE") {
+        bins.push(("baseline", b));
+    }
+    for args in [
+        vec!["runs", "--limit", "50"],
+        vec![
+            "runs",
+            "--limit",
+            "50",
+            "--filter",
+            "status:finished exp:exp3",
+        ],
+        vec![
+            "runs",
+            "--limit",
+            "50",
+            "--filter",
+            "param.param_03>=50",
+            "--sort",
+            "-metric.metric/2",
+        ],
+        vec!["runs", "--limit", "50", "--json"],
+    ] {
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); bins.len()];
+        let mut rss = vec![0.0f64; bins.len()];
+        for _ in 0..if quick { 1 } else { 9 } {
+            for (i, (_, exe)) in bins.iter().enumerate() {
+                let t = Instant::now();
+                let out = std::process::Command::new("/usr/bin/time")
+                    .args(["-f", "%M", exe, "--workspace", dir.path().to_str().unwrap()])
+                    .args(&args)
+                    .output()
+                    .unwrap();
+                times[i].push(t.elapsed().as_secs_f64() * 1e3);
+                assert!(
+                    out.status.success(),
+                    "{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let kb: f64 = String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .and_then(|l| l.trim().parse().ok())
+                    .unwrap_or(f64::NAN);
+                rss[i] = rss[i].max(kb / 1024.0);
+            }
+        }
+        for (i, (name, _)) in bins.iter().enumerate() {
+            let (m, lo, hi) = common::median(times[i].clone());
+            println!(
+                "wide     `gantry {}` ({name}): median {m:.1} ms (min {lo:.1}, max {hi:.1}), peak RSS {:.0} MB",
+                args.join(" "),
+                rss[i]
+            );
+        }
+    }
 }

@@ -682,3 +682,38 @@ fn a_full_disk_keeps_the_command_running_and_is_reported() {
     let v = ws.show("full");
     assert_eq!(v["status"], "finished", "the run's end is still recorded");
 }
+
+#[test]
+fn runs_json_carries_every_part_whatever_the_filter_reads() {
+    let ws = Ws::new();
+    let out = ws.run(&[
+        "run",
+        "-n",
+        "parts",
+        "--param",
+        "lr=0.1",
+        "--tag",
+        "stage=test",
+        "--",
+        "sh",
+        "-c",
+        "echo '{\"loss\": 0.5}' >> \"$GANTRY_METRICS\"",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    // A filter on the status alone reads no params, tags or metrics; the JSON still has them.
+    for filter in [
+        "",
+        "status:finished",
+        "param.lr>=0.1",
+        "metric.loss<1",
+        "stage",
+    ] {
+        let v = ws.json(&["runs", "--json", "--filter", filter]);
+        let r = &v[0];
+        assert_eq!(r["params"]["lr"], "0.1", "{filter}: {r}");
+        assert_eq!(r["tags"]["stage"], "test", "{filter}: {r}");
+        assert_eq!(r["metrics"]["loss"]["points"], 1, "{filter}: {r}");
+    }
+    let v = ws.json(&["runs", "--json", "--sort", "-metric.loss"]);
+    assert_eq!(v[0]["name"], "parts");
+}

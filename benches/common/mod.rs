@@ -80,3 +80,49 @@ pub async fn build_w(store: &Store, runs: usize, steps: usize) -> Vec<String> {
     ids.reverse();
     ids
 }
+
+/// A wide workspace, as a year of sweeps leaves it: `runs` runs of 5 metrics x 100 steps, each with
+/// 30 params and 10 tags (the shape `gantry runs` was slow on at 10,000 runs).
+pub async fn build_wide(store: &Store, runs: usize) {
+    let keys: Vec<String> = (0..5).map(|k| format!("metric/{k}")).collect();
+    for r in 0..runs {
+        let started = 1_700_000_000_000 + r as i64 * 60_000;
+        let run = store
+            .create_run(&NewRun {
+                name: format!("wide-{r:05}"),
+                experiment: format!("exp{}", r % 10),
+                started_ms: started,
+                host: "gpu01".into(),
+                user: "bench".into(),
+                command: vec!["python".into(), "train.py".into()],
+                ..NewRun::default()
+            })
+            .await
+            .unwrap();
+        store
+            .finish_run(&run.id, RunStatus::Finished, Some(0), started + 600_000)
+            .await
+            .unwrap();
+        let params: Vec<(String, String)> = (0..30)
+            .map(|p| (format!("param_{p:02}"), format!("{}", (r * 31 + p) % 97)))
+            .collect();
+        store.set_params(&run.id, &params).await.unwrap();
+        let tags: Vec<(String, String)> = (0..10)
+            .map(|t| (format!("tag_{t}"), format!("v{}", (r + t) % 5)))
+            .collect();
+        store.set_tags(&run.id, &tags).await.unwrap();
+        let mut s = Series::with_capacity(100);
+        for i in 0..100 {
+            s.push(
+                i,
+                started + i * 1000,
+                f64::from((i as f32 + r as f32).sqrt()),
+            );
+        }
+        let batch: Vec<_> = keys
+            .iter()
+            .map(|k| (SeriesKind::Metric, k.as_str(), &s))
+            .collect();
+        store.append(&run.id, &batch).await.unwrap();
+    }
+}

@@ -6,6 +6,7 @@ use crate::domain::{RunRecord, now_ms};
 use crate::error::UserError;
 use crate::filter::{self, Subject};
 use crate::format::{ago, duration, fit};
+use crate::store::Parts;
 
 use super::common::{run_json, status_text};
 
@@ -34,7 +35,22 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     })?;
     let sort = SortKey::parse(&args.sort)?;
     let (_, store) = super::common::open(workspace).await?;
-    let records = store.run_records().await?;
+    // Read only what the filter and the sort need; what is shown is filled in afterwards.
+    let mut reads = expr.reads();
+    if let Some(p) = sort.key.strip_prefix("param.") {
+        reads.params.insert(p.to_string());
+    }
+    if let Some(m) = sort.key.strip_prefix("metric.") {
+        reads.metrics.insert(m.to_string());
+    }
+    let needed = Parts {
+        params: !reads.params.is_empty(),
+        tags: reads.tags,
+        metrics: !reads.metrics.is_empty(),
+        only_params: Some(reads.params.into_iter().collect()),
+        only_metrics: Some(reads.metrics.into_iter().collect()),
+    };
+    let records = store.run_records_with(needed.clone()).await?;
     let now = now_ms();
     let mut shown: Vec<&RunRecord> = records
         .iter()
@@ -54,7 +70,10 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         shown.truncate(args.limit);
     }
     if args.json {
-        let v: Vec<_> = shown.iter().map(|r| run_json(r, now)).collect();
+        // The JSON form carries every part: fill in, for the shown runs only, what was not read.
+        let mut full: Vec<RunRecord> = shown.iter().map(|r| (*r).clone()).collect();
+        store.fill_records(&mut full, &Parts::ALL).await?;
+        let v: Vec<_> = full.iter().map(|r| run_json(r, now)).collect();
         out::json(&v)?;
         return Ok(ExitCode::SUCCESS);
     }

@@ -12,7 +12,7 @@
 
 mod parse;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::domain::Run;
@@ -99,7 +99,40 @@ pub struct Subject<'a> {
     pub metrics: &'a BTreeMap<String, f64>,
 }
 
+/// What a filter reads of a run beyond the run itself, so a caller loads only that: the params
+/// and metrics it names, and whether it reads tags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    pub params: BTreeSet<String>,
+    pub tags: bool,
+    pub metrics: BTreeSet<String>,
+}
+
 impl Expr {
+    /// What matching this filter reads: params, tags (bare words match tags too), metrics.
+    pub fn reads(&self) -> Reads {
+        let mut r = Reads::default();
+        self.visit(&mut |t| match t {
+            Term::Param(k, ..) => {
+                r.params.insert(k.clone());
+            }
+            Term::Tag(..) | Term::Word(_) => r.tags = true,
+            Term::Metric(k, ..) => {
+                r.metrics.insert(k.clone());
+            }
+            _ => {}
+        });
+        r
+    }
+
+    fn visit(&self, f: &mut impl FnMut(&Term)) {
+        match self {
+            Expr::And(v) | Expr::Or(v) => v.iter().for_each(|e| e.visit(f)),
+            Expr::Not(e) => e.visit(f),
+            Expr::Term(t) => f(t),
+        }
+    }
+
     pub fn matches(&self, s: &Subject) -> bool {
         match self {
             Expr::And(v) => v.iter().all(|e| e.matches(s)),
@@ -259,6 +292,22 @@ mod tests {
             e.pointed("param.lr>="),
             "at column 11: expected a value after `>=`\n  param.lr>=\n            ^"
         );
+    }
+
+    #[test]
+    fn a_filter_says_what_it_reads() {
+        let r = |f: &str| parse(f).unwrap().reads();
+        assert_eq!(r(""), Reads::default());
+        assert_eq!(r("status:finished exp:x"), Reads::default());
+        assert_eq!(
+            r("param.lr>=1e-3 | -metric.loss<0.5"),
+            Reads {
+                params: ["lr".to_string()].into(),
+                tags: false,
+                metrics: ["loss".to_string()].into(),
+            }
+        );
+        assert!(r("resnet").tags, "a bare word matches tags too");
     }
 
     #[test]

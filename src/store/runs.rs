@@ -89,6 +89,38 @@ pub(super) fn list_ids(runs: &[Run]) -> String {
     s.join(", ")
 }
 
+/// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
+/// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    pub params: bool,
+    pub tags: bool,
+    pub metrics: bool,
+    pub only_params: Option<Vec<String>>,
+    pub only_metrics: Option<Vec<String>>,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        params: true,
+        tags: true,
+        metrics: true,
+        only_params: None,
+        only_metrics: None,
+    };
+    pub const NONE: Parts = Parts {
+        params: false,
+        tags: false,
+        metrics: false,
+        only_params: None,
+        only_metrics: None,
+    };
+    /// Whether every key of every part asked for is read.
+    pub fn whole(&self) -> bool {
+        self.only_params.is_none() && self.only_metrics.is_none()
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 pub enum PairTable {
     Params,
@@ -305,6 +337,12 @@ impl Store {
 
     /// Every run with its params, tags and metric summaries, newest first: four queries in all.
     pub async fn run_records(&self) -> Result<Vec<RunRecord>> {
+        self.run_records_with(Parts::ALL).await
+    }
+
+    /// Every run's record with only the `parts` asked for filled (the others left empty): a
+    /// listing that filters on status and shows 50 runs need not read 300,000 params.
+    pub async fn run_records_with(&self, parts: Parts) -> Result<Vec<RunRecord>> {
         let runs = self.runs().await?;
         let mut by_id: std::collections::HashMap<String, RunRecord> = runs
             .iter()
@@ -322,19 +360,45 @@ impl Store {
                 )
             })
             .collect();
-        for (id, k, v) in self.all_pairs(PairTable::Params).await? {
-            if let Some(rec) = by_id.get_mut(&id) {
-                rec.params.insert(k, v);
+        if parts.params {
+            let rows = match &parts.only_params {
+                None => self.all_pairs(PairTable::Params).await?,
+                Some(keys) => {
+                    let mut rows = Vec::new();
+                    for k in keys {
+                        rows.extend(self.params_with_key(k).await?);
+                    }
+                    rows
+                }
+            };
+            for (id, k, v) in rows {
+                if let Some(rec) = by_id.get_mut(&id) {
+                    rec.params.insert(k, v);
+                }
             }
         }
-        for (id, k, v) in self.all_pairs(PairTable::Tags).await? {
-            if let Some(rec) = by_id.get_mut(&id) {
-                rec.tags.insert(k, v);
+        if parts.tags {
+            for (id, k, v) in self.all_pairs(PairTable::Tags).await? {
+                if let Some(rec) = by_id.get_mut(&id) {
+                    rec.tags.insert(k, v);
+                }
             }
         }
-        for (id, s) in self.series_summaries(SeriesKind::Metric).await? {
-            if let Some(rec) = by_id.get_mut(&id) {
-                rec.metrics.insert(s.key.clone(), s);
+        if parts.metrics {
+            let rows = match &parts.only_metrics {
+                None => self.series_summaries(SeriesKind::Metric).await?,
+                Some(keys) => {
+                    let mut rows = Vec::new();
+                    for k in keys {
+                        rows.extend(self.metric_summaries_with_key(k).await?);
+                    }
+                    rows
+                }
+            };
+            for (id, s) in rows {
+                if let Some(rec) = by_id.get_mut(&id) {
+                    rec.metrics.insert(s.key.clone(), s);
+                }
             }
         }
         let bad = sqlx::query("SELECT run_id, SUM(malformed) FROM ingest_sources GROUP BY run_id")
@@ -354,6 +418,24 @@ impl Store {
             }
         }
         Ok(runs.iter().filter_map(|r| by_id.remove(&r.id)).collect())
+    }
+
+    /// Fill in the parts of `recs` that `run_records_with` left out, run by run (for the few runs
+    /// a listing shows).
+    pub async fn fill_records(&self, recs: &mut [RunRecord], parts: &Parts) -> Result<()> {
+        for rec in recs {
+            let id = rec.run.id.clone();
+            if parts.params {
+                rec.params = self.params(&id).await?.into_iter().collect();
+            }
+            if parts.tags {
+                rec.tags = self.tags(&id).await?.into_iter().collect();
+            }
+            if parts.metrics {
+                rec.metrics = self.run_record(&id).await?.0.metrics;
+            }
+        }
+        Ok(())
     }
 
     /// One run's record, with its system series summaries too.
@@ -431,6 +513,18 @@ impl Store {
     }
 
     /// Every (run id, key, value) of params or tags, for all runs at once.
+    /// One param of every run that has it: (run, key, value).
+    pub async fn params_with_key(&self, key: &str) -> Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query("SELECT run_id, key, value FROM params WHERE key = $1")
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
     pub async fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>> {
         let sql = match table {
             PairTable::Params => "SELECT run_id, key, value FROM params ORDER BY run_id, key",

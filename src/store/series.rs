@@ -269,6 +269,36 @@ impl Store {
             .collect())
     }
 
+    /// One metric's summary for every run that has it.
+    pub async fn metric_summaries_with_key(
+        &self,
+        key: &str,
+    ) -> Result<Vec<(String, SeriesSummary)>> {
+        let rows = sqlx::query(
+            "SELECT run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+             WHERE kind = 'metric' AND key = $1",
+        )
+        .bind(key)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get(0),
+                    SeriesSummary {
+                        key: r.get(1),
+                        n_points: r.get(2),
+                        last_step: r.get(3),
+                        last: last_value(r.get(2), r.get(4)),
+                        min: r.get(5),
+                        max: r.get(6),
+                    },
+                )
+            })
+            .collect())
+    }
+
     /// Rewrite a run's series whose points are spread over many small chunks (a live run appends a
     /// little every 250 ms) into full chunks, so loading them stays fast.
     pub async fn compact(&self, run_id: &str) -> Result<usize> {
