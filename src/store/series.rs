@@ -251,22 +251,7 @@ impl Store {
         .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    SeriesSummary {
-                        key: r.get(1),
-                        n_points: r.get(2),
-                        last_step: r.get(3),
-                        last: last_value(r.get(2), r.get(4)),
-                        min: r.get(5),
-                        max: r.get(6),
-                    },
-                )
-            })
-            .collect())
+        Ok(rows.iter().map(summary_from_row).collect())
     }
 
     /// One metric's summary for every run that has it.
@@ -281,22 +266,7 @@ impl Store {
         .bind(key)
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| {
-                (
-                    r.get(0),
-                    SeriesSummary {
-                        key: r.get(1),
-                        n_points: r.get(2),
-                        last_step: r.get(3),
-                        last: last_value(r.get(2), r.get(4)),
-                        min: r.get(5),
-                        max: r.get(6),
-                    },
-                )
-            })
-            .collect())
+        Ok(rows.iter().map(summary_from_row).collect())
     }
 
     /// Rewrite a run's series whose points are spread over many small chunks (a live run appends a
@@ -378,4 +348,19 @@ impl Store {
                 .await?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
+}
+
+/// (run, summary) from a row of run_id, key, n_points, last_step, last_value, min, max.
+fn summary_from_row(r: &sqlx::sqlite::SqliteRow) -> (String, SeriesSummary) {
+    (
+        r.get(0),
+        SeriesSummary {
+            key: r.get(1),
+            n_points: r.get(2),
+            last_step: r.get(3),
+            last: last_value(r.get(2), r.get(4)),
+            min: r.get(5),
+            max: r.get(6),
+        },
+    )
 }

@@ -150,3 +150,24 @@ fn draw(s: &State, w: u16, h: u16) -> ratatui::Terminal<ratatui::backend::TestBa
     Drawer::draw(&mut t, s).unwrap();
     t
 }
+
+/// A tmpfs mounted for one test (root only), unmounted when dropped.
+pub struct Tmpfs(pub std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mount a tmpfs of `size` (`256k`, `2m`) at `at`; None where mounting is not allowed.
+    pub fn mount(at: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).output();
+    }
+}
