@@ -116,9 +116,12 @@ fn main() {
 fn wide(rt: &tokio::runtime::Runtime, quick: bool) {
     let runs = if quick { 200 } else { 10_000 };
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join(".gantry/runs")).unwrap();
+    // GANTRY_BENCH_KEEP=DIR builds the workspace there and keeps it (to profile against).
+    let keep = std::env::var_os("GANTRY_BENCH_KEEP").map(std::path::PathBuf::from);
+    let root = keep.clone().unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(root.join(".gantry/runs")).unwrap();
     let store = rt
-        .block_on(Store::open(&dir.path().join(".gantry/gantry.db")))
+        .block_on(Store::open(&root.join(".gantry/gantry.db")))
         .unwrap();
     let t = Instant::now();
     rt.block_on(common::build_wide(&store, runs));
@@ -157,7 +160,7 @@ fn wide(rt: &tokio::runtime::Runtime, quick: bool) {
             for (i, (_, exe)) in bins.iter().enumerate() {
                 let t = Instant::now();
                 let out = std::process::Command::new("/usr/bin/time")
-                    .args(["-f", "%M", exe, "--workspace", dir.path().to_str().unwrap()])
+                    .args(["-f", "%M", exe, "--workspace", root.to_str().unwrap()])
                     .args(&args)
                     .output()
                     .unwrap();
