@@ -699,3 +699,52 @@ fn runs_json_carries_every_part_whatever_the_filter_reads() {
     let v = ws.json(&["runs", "--json", "--sort", "-metric.loss"]);
     assert_eq!(v[0]["name"], "parts");
 }
+
+#[test]
+fn a_listing_paged_by_the_database_matches_the_full_listing() {
+    let ws = Ws::new();
+    for (name, exp, code) in [
+        ("b", "x", "0"),
+        ("a", "y", "1"),
+        ("c", "x", "0"),
+        ("a", "z", "0"),
+        ("e", "y", "2"),
+    ] {
+        let out = ws.run(&[
+            "run",
+            "-n",
+            name,
+            "-e",
+            exp,
+            "--",
+            "sh",
+            "-c",
+            &format!("exit {code}"),
+        ]);
+        assert_eq!(
+            out.status.code().map(|c| c.to_string()),
+            Some(code.to_string())
+        );
+    }
+    let ids = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for key in [
+        "started", "-started", "name", "-name", "status", "-status", "exp", "-exp", "id", "-id",
+    ] {
+        // --limit 3 without a filter is read a page at a time; --limit 0 reads every run.
+        let page = ws.json(&["runs", "--json", "--limit", "3", "--sort", key]);
+        let all = ws.json(&["runs", "--json", "--limit", "0", "--sort", key]);
+        assert_eq!(ids(&page), ids(&all)[..3].to_vec(), "--sort {key}");
+        assert_eq!(
+            page[0]["params"], all[0]["params"],
+            "pages carry every part"
+        );
+    }
+    let out = ws.run(&["runs", "--limit", "2"]);
+    assert!(text(&out).contains("… 3 more"), "{}", text(&out));
+}

@@ -29,6 +29,18 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// A record of the run alone, its other parts empty (to be filled in where needed).
+    pub fn bare(run: Run) -> RunRecord {
+        RunRecord {
+            run,
+            params: BTreeMap::new(),
+            tags: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            malformed: 0,
+            models: Vec::new(),
+        }
+    }
+
     /// The last value of each metric, for filters.
     pub fn last_values(&self) -> BTreeMap<String, f64> {
         self.metrics

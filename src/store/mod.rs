@@ -12,7 +12,7 @@ mod served;
 
 pub use bench::StoredBench;
 pub use models::ModelVersionRow;
-pub use runs::{PairTable, Parts};
+pub use runs::{PairTable, Parts, RunOrder};
 pub use series::{IngestBatch, IngestState};
 pub use served::{ExperimentRow, ParamConflict};
 

@@ -5,7 +5,7 @@ use super::*;
 
 /// The run columns `run_from_row` reads, followed by the rest of the statement.
 macro_rules! run_select {
-    ($tail:literal) => {
+    ($tail:expr) => {
         concat!(
             "SELECT r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, \
              r.host, r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, \
@@ -87,6 +87,16 @@ pub(super) fn list_ids(runs: &[Run]) -> String {
         s.push("…".into());
     }
     s.join(", ")
+}
+
+/// The run columns a page of runs can be ordered by in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOrder {
+    Started,
+    Name,
+    Status,
+    Experiment,
+    Id,
 }
 
 /// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
@@ -425,6 +435,10 @@ impl Store {
     pub async fn fill_records(&self, recs: &mut [RunRecord], parts: &Parts) -> Result<()> {
         for rec in recs {
             let id = rec.run.id.clone();
+            if *parts == Parts::ALL {
+                *rec = self.run_record(&id).await?.0;
+                continue;
+            }
             if parts.params {
                 rec.params = self.params(&id).await?.into_iter().collect();
             }
@@ -571,6 +585,49 @@ impl Store {
     }
 
     /// Every run, newest first.
+    /// The first `limit` runs in `order` (ties: newest first, then id), read in SQL, and how many
+    /// runs there are: a listing without a filter reads `limit` rows, not every run.
+    pub async fn runs_page(
+        &self,
+        order: RunOrder,
+        desc: bool,
+        limit: usize,
+    ) -> Result<(Vec<Run>, i64)> {
+        macro_rules! page {
+            ($col:literal) => {
+                if desc {
+                    run_select!(concat!(
+                        "ORDER BY ",
+                        $col,
+                        " DESC, r.started_ms DESC, r.id LIMIT $1"
+                    ))
+                } else {
+                    run_select!(concat!(
+                        "ORDER BY ",
+                        $col,
+                        " ASC, r.started_ms DESC, r.id LIMIT $1"
+                    ))
+                }
+            };
+        }
+        let sql = match order {
+            RunOrder::Started => page!("r.started_ms"),
+            RunOrder::Name => page!("r.name"),
+            RunOrder::Status => page!("r.status"),
+            RunOrder::Experiment => page!("e.name"),
+            RunOrder::Id => page!("r.id"),
+        };
+        let rows = sqlx::query(sql)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM runs")
+            .fetch_one(&self.pool)
+            .await?
+            .get(0);
+        Ok((rows.iter().map(run_from_row).collect::<Result<_>>()?, total))
+    }
+
     pub async fn runs(&self) -> Result<Vec<Run>> {
         let rows = sqlx::query(RUN_SELECT_ALL).fetch_all(&self.pool).await?;
         rows.iter().map(run_from_row).collect()
