@@ -348,7 +348,16 @@ impl BitReader<'_> {
         }
         // The 8 bytes from the one holding `pos` (zeros past the end), shifted to `pos`.
         let byte = self.pos / 8;
-        let word = match self.data.get(byte..byte + 8) {
+        let word = self.word_at(byte);
+        let v = (word << (self.pos % 8)) >> (64 - n);
+        self.pos += n as usize;
+        Ok(v)
+    }
+
+    /// The 8 bytes from `byte` on, big-endian, with zeros past the end.
+    #[inline]
+    fn word_at(&self, byte: usize) -> u64 {
+        match self.data.get(byte..byte + 8) {
             Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
             None => {
                 let mut w = [0u8; 8];
@@ -356,10 +365,7 @@ impl BitReader<'_> {
                 w[..tail.len()].copy_from_slice(tail);
                 u64::from_be_bytes(w)
             }
-        };
-        let v = (word << (self.pos % 8)) >> (64 - n);
-        self.pos += n as usize;
-        Ok(v)
+        }
     }
 
     /// Consume the `0` bits that come next, at most `max` (≤ 56) and no further than the data;
@@ -373,15 +379,7 @@ impl BitReader<'_> {
             return 0;
         }
         let byte = self.pos / 8;
-        let word = match self.data.get(byte..byte + 8) {
-            Some(b) => u64::from_be_bytes(b.try_into().expect("8 bytes")),
-            None => {
-                let mut w = [0u8; 8];
-                let tail = &self.data[byte..];
-                w[..tail.len()].copy_from_slice(tail);
-                u64::from_be_bytes(w)
-            }
-        };
+        let word = self.word_at(byte);
         let zeros = (word << (self.pos % 8)).leading_zeros().min(avail);
         self.pos += zeros as usize;
         zeros
