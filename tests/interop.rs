@@ -294,14 +294,7 @@ print(json.dumps(out))
 #[test]
 fn cli_import_errors_say_what_to_give() {
     let t = tempfile::tempdir().unwrap();
-    let g = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .arg("--workspace")
-            .arg(t.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let g = |args: &[&str]| gantry_in(t.path(), args);
     assert!(g(&["init"]).status.success());
     let empty = t.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
@@ -337,14 +330,7 @@ fn cli_import_errors_say_what_to_give() {
 #[test]
 fn an_mlflow_tree_with_a_bad_metric_line_and_a_lost_meta_yaml_imports_the_rest_and_says_so() {
     let t = tempfile::tempdir().unwrap();
-    let g = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .arg("--workspace")
-            .arg(t.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let g = |args: &[&str]| gantry_in(t.path(), args);
     assert!(g(&["init"]).status.success());
     let root = t.path().join("mlruns");
     let write = |rel: &str, text: &str| {
@@ -394,14 +380,7 @@ fn an_mlflow_tree_with_a_bad_metric_line_and_a_lost_meta_yaml_imports_the_rest_a
 #[test]
 fn export_refuses_keys_mlflow_cannot_hold_and_writes_nothing() {
     let t = tempfile::tempdir().unwrap();
-    let g = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_gantry"))
-            .arg("--workspace")
-            .arg(t.path())
-            .args(args)
-            .output()
-            .unwrap()
-    };
+    let g = |args: &[&str]| gantry_in(t.path(), args);
     assert!(g(&["init"]).status.success());
     for (name, line) in [
         ("empty", r#"{"": 1}"#),
@@ -436,4 +415,14 @@ fn export_refuses_keys_mlflow_cannot_hold_and_writes_nothing() {
         );
         assert!(!out.exists(), "{name}: no partial tree");
     }
+}
+
+/// `gantry --workspace DIR ARGS`, its output.
+fn gantry_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_gantry"))
+        .arg("--workspace")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap()
 }

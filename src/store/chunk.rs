@@ -217,7 +217,11 @@ pub fn decode(data: &[u8], into: &mut Series) -> Result<(), String> {
         prev = prev.wrapping_add(unzigzag(r.varint()?));
         into.times_ms.push(prev);
     }
-    let rest = &data[r.pos..];
+    raw_values(&data[r.pos..], n, into)
+}
+
+/// `n` values as raw little-endian f64s, exactly filling `rest`.
+fn raw_values(rest: &[u8], n: usize, into: &mut Series) -> Result<(), String> {
     if rest.len() != n * 8 {
         return Err(format!(
             "chunk values hold {} bytes, expected {}",
@@ -238,19 +242,7 @@ fn decode_v2(data: &[u8], n: usize, into: &mut Series) -> Result<(), String> {
     get_deltas(&mut r, n, &mut into.times_ms)?;
     if r.get(1)? == 1 {
         // Raw values, from the next byte.
-        let rest = &data[r.pos.div_ceil(8)..];
-        if rest.len() != n * 8 {
-            return Err(format!(
-                "chunk values hold {} bytes, expected {}",
-                rest.len(),
-                n * 8
-            ));
-        }
-        into.values.extend(
-            rest.chunks_exact(8)
-                .map(|b| f64::from_le_bytes(b.try_into().expect("chunks_exact(8)"))),
-        );
-        return Ok(());
+        return raw_values(&data[r.pos.div_ceil(8)..], n, into);
     }
     let mut prev = 0u64;
     let (mut lead, mut trail) = (0u32, 0u32);

@@ -124,7 +124,10 @@ pub(super) fn request(args: &Args) -> Result<Request, UserError> {
 /// Other processes on the GPU with `uuid`: (pid, name, memory bytes), from one NVML sample.
 pub(super) fn busy(uuid: &str) -> Vec<(u32, String, Option<u64>)> {
     use crate::gpu::source::{GpuSource, NvmlSource};
-    let Ok(snap) = NvmlSource::open().and_then(|mut s| s.sample()) else {
+    // A panic inside the NVML library is contained like everywhere else: no check, no crash.
+    let Ok(Ok(snap)) = crate::error::contain("asking NVML", || {
+        NvmlSource::open().and_then(|mut s| s.sample())
+    }) else {
         return Vec::new();
     };
     snap.processes_on(uuid, u32::MAX, std::process::id())
