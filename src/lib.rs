@@ -10,6 +10,7 @@ pub mod domain;
 pub mod error;
 pub mod filter;
 pub mod format;
+pub mod fuzzing;
 pub mod gpu;
 pub mod host;
 pub mod interop;

@@ -314,3 +314,41 @@ fn config_keymap_theme_and_manifest_toml() {
         },
     );
 }
+
+/// Every input the fuzzers keep (the committed corpora, crashes found and fixed among them) runs
+/// through the same entry as its cargo-fuzz target, so a regression fails here, on stable.
+#[test]
+fn fuzz_corpora_replay() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let mut total = 0;
+    for (name, target) in gantry::fuzzing::TARGETS {
+        assert!(
+            manifest.contains(&format!("path = \"fuzz_targets/{name}.rs\"")),
+            "fuzz/Cargo.toml has no target {name}"
+        );
+        let src = std::fs::read_to_string(root.join(format!("fuzz_targets/{name}.rs"))).unwrap();
+        assert!(src.contains("gantry::fuzzing::"), "{name}.rs calls no fuzzing entry");
+        let dir = root.join("corpus").join(name);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "{} is empty", dir.display());
+        for f in &files {
+            let bytes = std::fs::read(f).unwrap();
+            let t = Instant::now();
+            let r = std::panic::catch_unwind(|| target(&bytes));
+            assert!(r.is_ok(), "{name} panics on {}", f.display());
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "{name} takes {:?} on {}",
+                t.elapsed(),
+                f.display()
+            );
+        }
+        total += files.len();
+    }
+    assert!(total >= gantry::fuzzing::TARGETS.len());
+}

@@ -126,3 +126,125 @@ pub async fn build_wide(store: &Store, runs: usize) {
         store.append(&run.id, &batch).await.unwrap();
     }
 }
+
+/// The shape of a generated workspace.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    pub name: &'static str,
+    pub runs: usize,
+    pub metrics: usize,
+    pub steps: usize,
+    pub params: usize,
+    pub tags: usize,
+}
+
+impl Shape {
+    pub fn points(&self) -> u64 {
+        (self.runs * self.metrics * self.steps) as u64
+    }
+}
+
+/// W100: 1,000 runs x 10 metrics x 100,000 steps (a billion points).
+pub const W100: Shape = Shape {
+    name: "W100",
+    runs: 1_000,
+    metrics: 10,
+    steps: 100_000,
+    params: 10,
+    tags: 3,
+};
+
+/// Wwide: 10,000 runs x 20 metrics x 1,000 steps, each with 30 params and 10 tags.
+pub const WWIDE: Shape = Shape {
+    name: "Wwide",
+    runs: 10_000,
+    metrics: 20,
+    steps: 1_000,
+    params: 30,
+    tags: 10,
+};
+
+/// One metric of one run as training writes them: float32 values (losses that fall with noise,
+/// accuracies that rise, a stepped learning rate, noisy gradient norms), logged about every
+/// 250 ms with a few ms of jitter.
+pub fn metric_series(run: usize, metric: usize, steps: usize, started: i64) -> Series {
+    let mut x = (run as u64 * 1_000_003 + metric as u64 * 7919) | 1;
+    let mut noise = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % 10_000) as f64 / 10_000.0 - 0.5
+    };
+    let mut s = Series::with_capacity(steps);
+    let scale = steps.max(1) as f64;
+    for i in 0..steps {
+        let t = i as f64 / scale;
+        let v = match metric % 4 {
+            0 => 2.5 * (-5.0 * t).exp() + 0.3 + 0.05 * noise(),
+            1 => 0.95 - 0.6 * (-4.0 * t).exp() + 0.01 * noise(),
+            2 => 3e-4 * 0.5f64.powi((t * 4.0) as i32),
+            _ => 1.0 + 0.5 * noise().abs() * (1.0 + run as f64 % 3.0),
+        };
+        let jitter = (noise() * 6.0) as i64;
+        s.push(i as i64, started + i as i64 * 250 + jitter, f64::from(v as f32));
+    }
+    s
+}
+
+/// Build `shape` straight into `store`, run by run (each run in a few transactions). Returns
+/// the run ids, newest first.
+pub async fn build_shape(store: &Store, shape: &Shape) -> Vec<String> {
+    let keys: Vec<String> = (0..shape.metrics)
+        .map(|m| {
+            let kind = ["loss", "acc", "lr", "grad_norm"][m % 4];
+            format!("{}/{kind}_{m}", if m % 2 == 0 { "train" } else { "val" })
+        })
+        .collect();
+    let mut ids = Vec::with_capacity(shape.runs);
+    for r in 0..shape.runs {
+        let started = 1_700_000_000_000 + r as i64 * 60_000;
+        let run = store
+            .create_run(&NewRun {
+                name: format!("{}-{r:05}", shape.name.to_lowercase()),
+                experiment: format!("exp{}", r % 10),
+                started_ms: started,
+                host: format!("gpu{:02}", r % 8),
+                user: "bench".into(),
+                command: vec!["python".into(), "train.py".into()],
+                ..NewRun::default()
+            })
+            .await
+            .unwrap();
+        let status = if r % 17 == 0 {
+            RunStatus::Failed
+        } else {
+            RunStatus::Finished
+        };
+        store
+            .finish_run(&run.id, status, Some(i32::from(r % 17 == 0)), started + 3_600_000)
+            .await
+            .unwrap();
+        let mut params: Vec<(String, String)> = vec![
+            ("lr".into(), format!("{}", 1e-5 * (r % 100 + 1) as f64)),
+            ("batch_size".into(), format!("{}", 32 << (r % 4))),
+        ];
+        params.extend((2..shape.params).map(|p| (format!("param_{p:02}"), format!("{}", (r * 31 + p) % 97))));
+        store.set_params(&run.id, &params).await.unwrap();
+        let tags: Vec<(String, String)> = (0..shape.tags)
+            .map(|t| (format!("tag_{t}"), format!("v{}", (r + t) % 5)))
+            .collect();
+        store.set_tags(&run.id, &tags).await.unwrap();
+        let series: Vec<Series> = (0..shape.metrics)
+            .map(|m| metric_series(r, m, shape.steps, started))
+            .collect();
+        let batch: Vec<_> = keys
+            .iter()
+            .zip(&series)
+            .map(|(k, s)| (SeriesKind::Metric, k.as_str(), s))
+            .collect();
+        store.append(&run.id, &batch).await.unwrap();
+        ids.push(run.id);
+    }
+    ids.reverse();
+    ids
+}

@@ -4,6 +4,7 @@
 
 pub mod export;
 pub mod mlflow;
+pub mod promtext;
 pub mod serve;
 pub mod tensorboard;
 

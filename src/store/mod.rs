@@ -61,6 +61,13 @@ fn migrator() -> Migrator {
             include_str!("migrations/0004_reliability.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            5,
+            "keys".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0005_keys.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -28,6 +28,11 @@ impl Session {
 
     /// The same at `rows` by `cols`.
     pub fn start_sized(home: &Path, args: &[&str], rows: u16, cols: u16) -> Session {
+        Session::start_exe(env!("CARGO_BIN_EXE_gantry"), home, args, rows, cols)
+    }
+
+    /// Another gantry binary (a bench's baseline) the same way.
+    pub fn start_exe(exe: &str, home: &Path, args: &[&str], rows: u16, cols: u16) -> Session {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows,
@@ -36,7 +41,7 @@ impl Session {
                 pixel_height: 0,
             })
             .unwrap();
-        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_gantry"));
+        let mut cmd = CommandBuilder::new(exe);
         cmd.args(args);
         cmd.env("TERM", "xterm-256color");
         cmd.env("XDG_CONFIG_HOME", home.join("config"));

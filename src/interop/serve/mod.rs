@@ -443,6 +443,21 @@ async fn handle(
             ));
         }
     };
+    answer(s, endpoint, method, query, headers, bytes.to_vec(), peer).await
+}
+
+/// Answer one API request whose body has been read: the query string and the JSON body merged
+/// into one request object, then the endpoint's answer. The fuzz target `rest_body` calls this.
+pub async fn answer(
+    s: &Served,
+    endpoint: &str,
+    method: &Method,
+    query: Option<String>,
+    headers: &HeaderMap,
+    bytes: Vec<u8>,
+    peer: SocketAddr,
+) -> Result<Value, ApiError> {
+    authorized(s, headers)?;
     let size = bytes.len();
     let mut req = Map::new();
     if let Some(q) = query.filter(|q| !q.is_empty()) {
