@@ -328,7 +328,7 @@ fn live_messages_reload_what_changed() {
             .is_empty()
     );
     let fx = update(&mut s, Msg::StoreChanged).effects;
-    assert!(fx.contains(&Effect::LoadRuns));
+    assert!(fx.contains(&Effect::LoadRuns(gantry::app::Held::whole())));
     // The detail run is running: its series are dropped and asked for again.
     assert_eq!(
         s.runs.record(&detail).unwrap().run.status,
@@ -440,4 +440,123 @@ fn fg_at_nth(buf: &Buffer, needle: &str, n: usize) -> ratatui::style::Color {
         }
     }
     panic!("`{needle}` is not on screen {} times", n + 1);
+}
+
+/// Records as the workbench first reads them: each run alone, no params, tags or metrics.
+fn listed(n: usize) -> State {
+    let mut s = common::state();
+    let held = s.runs.load();
+    assert_eq!(held, gantry::app::Held::default());
+    let bare: Vec<_> = common::some_records(n)
+        .into_iter()
+        .map(|r| gantry::domain::RunRecord::bare(r.run))
+        .collect();
+    update(&mut s, Msg::RunsListed(Ok((bare, held))));
+    s
+}
+
+fn loads(fx: &[Effect]) -> Vec<gantry::app::Held> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::LoadRuns(h) => Some(h.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_table_reads_only_the_parts_its_filter_sort_and_columns_need() {
+    let mut s = listed(6);
+    assert_eq!(s.runs.visible.len(), 6);
+    // Typing a filter on a param asks for that param of every run, once, however many keys.
+    update(&mut s, key("/"));
+    let mut fx = Vec::new();
+    for c in "param.lr>0.02".chars() {
+        fx.extend(update(&mut s, Msg::Key(KeyChord::parse(&c.to_string()).unwrap())).effects);
+    }
+    let asked = loads(&fx);
+    assert!(
+        asked.iter().any(|h| h.params.contains("lr")),
+        "no load of param lr: {asked:?}"
+    );
+    // (While "param" was a bare word it read tags too: bare words match tag values.)
+    let last = asked.last().unwrap().clone();
+    assert!(!last.all && last.metrics.is_empty(), "{last:?}");
+    // Nothing more while that load is out.
+    assert!(loads(&update(&mut s, Msg::Resize(120, 40)).effects).is_empty());
+    // The records come back holding it: the filter applies, and nothing more is asked.
+    let mut recs = common::some_records(6);
+    for r in &mut recs {
+        r.tags.clear();
+        r.metrics.clear();
+        r.params.retain(|k, _| k == "lr");
+    }
+    let out = update(&mut s, Msg::RunsListed(Ok((recs, last))));
+    assert!(loads(&out.effects).is_empty());
+    assert_eq!(s.runs.visible.len(), 4, "lr = 0.1/(i+1) > 0.02 for i < 4");
+    // A bare word reads tags; a sort on a metric reads that metric.
+    update(&mut s, key("esc"));
+    s.runs.set_filter("baseline");
+    s.runs.sort = SortCol::Metric("loss".into());
+    let fx = update(&mut s, Msg::Resize(120, 40)).effects;
+    let h = loads(&fx).pop().expect("a load for tags and loss");
+    assert!(h.tags && h.metrics.contains("loss") && h.params.contains("lr"));
+}
+
+#[test]
+fn an_open_run_is_read_whole_and_read_again_when_the_store_changes() {
+    let mut s = listed(4);
+    let fx = press(&mut s, "enter");
+    let id = s.runs.detail.clone().unwrap();
+    assert!(
+        fx.contains(&Effect::LoadRecords(vec![id.clone()])),
+        "{fx:?}"
+    );
+    // Asked once.
+    assert!(
+        !update(&mut s, Msg::Resize(120, 40))
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::LoadRecords(_)))
+    );
+    let whole = common::some_records(4)
+        .into_iter()
+        .find(|r| r.run.id == id)
+        .unwrap();
+    let fx = update(&mut s, Msg::RecordsLoaded(vec![whole])).effects;
+    assert_eq!(s.runs.record(&id).unwrap().params["bs"], "64");
+    // Its metrics are known now: their series are asked for.
+    assert!(fx.iter().any(|e| matches!(e, Effect::LoadSeries(_))), "{fx:?}");
+    let fx = update(&mut s, Msg::StoreChanged).effects;
+    assert!(fx.contains(&Effect::LoadRecords(vec![id.clone()])), "{fx:?}");
+    assert_eq!(loads(&fx).len(), 1);
+}
+
+#[test]
+fn the_column_chooser_reads_every_name_once() {
+    let mut s = listed(3);
+    let fx = press(&mut s, "c");
+    assert_eq!(
+        fx.iter().filter(|e| **e == Effect::LoadKeys).count(),
+        1,
+        "{fx:?}"
+    );
+    assert!(!press(&mut s, "j").contains(&Effect::LoadKeys));
+    update(
+        &mut s,
+        Msg::KeysLoaded(vec!["acc".into(), "loss".into()], vec!["lr".into()]),
+    );
+    assert_eq!(
+        s.runs.column_choices(),
+        vec![
+            ("metric", "acc".to_string()),
+            ("metric", "loss".to_string()),
+            ("param", "lr".to_string())
+        ]
+    );
+    // Choosing loss as a column reads loss for every run.
+    press(&mut s, "k");
+    let fx = press(&mut s, "space");
+    let h = loads(&fx).pop().expect("a load for the new column");
+    assert!(h.metrics.contains("acc") || h.metrics.contains("loss"), "{h:?}");
 }

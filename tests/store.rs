@@ -301,3 +301,62 @@ async fn merging_tails_keeps_every_point_in_order() {
         "the tail merged, the rest whole"
     );
 }
+
+/// Listings read many rows folded into one JSON value; the summaries' doubles cross as text. They
+/// must come back bit for bit: extremes, subnormals, infinities, random bits. (SQLite itself
+/// stores -0.0 as 0.0, row by row or folded.)
+#[tokio::test]
+async fn folded_listings_keep_every_double_and_string_exact() {
+    let (_d, store) = fresh().await;
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut values = vec![
+        0.1 + 0.2,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+        5e-324,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        1.0 / 3.0,
+        9007199254740993.0,
+    ];
+    for _ in 0..400 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let v = f64::from_bits(x);
+        if v.is_finite() {
+            values.push(v);
+        }
+    }
+    let mut want = Vec::new();
+    for (i, v) in values.iter().enumerate() {
+        let mut run = new_run(&format!("r{i} \u{1b}[31m\"é\n"), "exp", 1_000 + i as i64);
+        run.env.insert("K\u{0}".into(), "v\"".into());
+        let r = store.create_run(&run).await.unwrap();
+        let mut s = Series::default();
+        s.push(0, 0, *v);
+        store
+            .append(&r.id, &[(SeriesKind::Metric, "m", &s)])
+            .await
+            .unwrap();
+        store
+            .set_params(&r.id, &[("p".into(), format!("{v:e}\t\u{7f}"))])
+            .await
+            .unwrap();
+        want.push((r.id, *v, run.name, run.env));
+    }
+    let recs = store.run_records().await.unwrap();
+    assert_eq!(recs.len(), want.len());
+    for (id, v, name, env) in want {
+        let rec = recs.iter().find(|r| r.run.id == id).unwrap();
+        let s = &rec.metrics["m"];
+        for got in [s.last, s.min, s.max] {
+            assert_eq!(got.map(f64::to_bits), Some(v.to_bits()), "{v:e}");
+        }
+        assert_eq!(rec.run.name, name);
+        assert_eq!(rec.run.env, env);
+        assert_eq!(rec.params["p"], format!("{v:e}\t\u{7f}"));
+    }
+    // Newest first, as before.
+    assert!(recs.windows(2).all(|w| w[0].run.started_ms >= w[1].run.started_ms));
+}

@@ -7,7 +7,12 @@ use std::path::PathBuf;
 /// Work for the effect runner; results come back as `Msg`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Effect {
-    LoadRuns,
+    /// Every run's record, holding the parts asked for (`Held::whole()`: everything).
+    LoadRuns(super::runs::Held),
+    /// These runs' whole records.
+    LoadRecords(Vec<String>),
+    /// Every metric and param name, for the column chooser.
+    LoadKeys,
     LoadSeries(SeriesId),
     LoadLog(String),
     SetTag {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
 
+use crate::store::Parts;
 use crate::store::Store;
 
 use super::{Effect, Msg};
@@ -55,10 +56,43 @@ impl EffectRunner {
         let tx = self.tx.clone();
         let store = self.store.clone();
         match effect {
-            Effect::LoadRuns => {
+            Effect::LoadRuns(held) => {
                 tokio::spawn(async move {
-                    let res = store.run_records().await.map_err(|e| format!("{e:#}"));
-                    let _ = tx.send(Msg::RunsLoaded(res));
+                    let parts = if held.all {
+                        Parts::ALL
+                    } else {
+                        Parts {
+                            params: !held.params.is_empty(),
+                            tags: held.tags,
+                            metrics: !held.metrics.is_empty(),
+                            only_params: Some(held.params.iter().cloned().collect()),
+                            only_metrics: Some(held.metrics.iter().cloned().collect()),
+                        }
+                    };
+                    let res = store
+                        .run_records_with(parts)
+                        .await
+                        .map(|r| (r, held))
+                        .map_err(|e| format!("{e:#}"));
+                    let _ = tx.send(Msg::RunsListed(res));
+                });
+            }
+            Effect::LoadRecords(ids) => {
+                tokio::spawn(async move {
+                    let mut recs = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        // A run deleted meanwhile is simply not there.
+                        if let Ok((r, _)) = store.run_record(&id).await {
+                            recs.push(r);
+                        }
+                    }
+                    let _ = tx.send(Msg::RecordsLoaded(recs));
+                });
+            }
+            Effect::LoadKeys => {
+                tokio::spawn(async move {
+                    let (m, p) = store.column_keys().await.unwrap_or_default();
+                    let _ = tx.send(Msg::KeysLoaded(m, p));
                 });
             }
             Effect::LoadSeries(id) => {

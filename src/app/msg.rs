@@ -24,7 +24,14 @@ pub enum Msg {
         now_ms: i64,
         clock: String,
     },
+    /// Whole records of every run.
     RunsLoaded(Result<Vec<RunRecord>, String>),
+    /// Every run's record holding the parts a `LoadRuns` asked for.
+    RunsListed(Result<(Vec<RunRecord>, super::runs::Held), String>),
+    /// Whole records of some runs (those open in a detail or comparison).
+    RecordsLoaded(Vec<RunRecord>),
+    /// Every metric name and every param name.
+    KeysLoaded(Vec<String>, Vec<String>),
     SeriesLoaded(SeriesId, Result<Arc<Series>, String>),
     LogLoaded {
         run: String,

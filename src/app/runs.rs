@@ -19,6 +19,46 @@ pub struct SeriesId {
 /// The system series shown in a run's detail, in order.
 pub const SYSTEM_KEYS: [&str; 4] = ["cpu_percent", "rss_mb", "gpu_util_percent", "gpu_mem_mb"];
 
+/// What the table's records hold beyond each run itself. The workbench reads only what its
+/// columns, filter and sort need (10,000 runs' params, tags and series summaries are 600,000
+/// rows); the runs whose detail, overlay or comparison is open are read whole into
+/// `RunsState::whole`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Held {
+    /// Every part of every run (records given whole).
+    pub all: bool,
+    pub params: BTreeSet<String>,
+    pub metrics: BTreeSet<String>,
+    pub tags: bool,
+}
+
+impl Held {
+    pub fn whole() -> Held {
+        Held {
+            all: true,
+            ..Held::default()
+        }
+    }
+
+    /// Whether records holding `self` have everything `other` asks for.
+    pub fn covers(&self, other: &Held) -> bool {
+        self.all
+            || (!other.all
+                && other.params.is_subset(&self.params)
+                && other.metrics.is_subset(&self.metrics)
+                && (self.tags || !other.tags))
+    }
+
+    pub fn union(&self, other: &Held) -> Held {
+        Held {
+            all: self.all || other.all,
+            params: self.params.union(&other.params).cloned().collect(),
+            metrics: self.metrics.union(&other.metrics).cloned().collect(),
+            tags: self.tags || other.tags,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SortCol {
     Started,
@@ -202,6 +242,16 @@ pub struct RunsState {
     pub pending: HashSet<SeriesId>,
     /// Direction set by hand per metric (config `[metrics]`), else guessed from the name.
     pub directions: HashMap<String, Direction>,
+    /// What `records` hold, what the newest load asked for, and how many loads are out.
+    pub held: Held,
+    asked: Held,
+    loads_out: usize,
+    /// Whole records of the runs open in the detail, overlay or comparison, by id.
+    pub whole: HashMap<String, RunRecord>,
+    whole_pending: HashSet<String>,
+    /// Every metric and param name in the store, for the column chooser, once asked for.
+    pub keys: Option<(Vec<String>, Vec<String>)>,
+    keys_pending: bool,
 }
 
 impl Default for RunsState {
@@ -232,11 +282,123 @@ impl Default for RunsState {
             series: HashMap::new(),
             pending: HashSet::new(),
             directions: HashMap::new(),
+            held: Held::default(),
+            asked: Held::default(),
+            loads_out: 0,
+            whole: HashMap::new(),
+            whole_pending: HashSet::new(),
+            keys: None,
+            keys_pending: false,
         }
     }
 }
 
 impl RunsState {
+    /// What the table needs of every run: the params and metrics of its columns, filter and
+    /// sort, and tags when the filter reads them.
+    pub fn needed(&self) -> Held {
+        let reads = self.filter.reads();
+        let mut h = Held {
+            all: false,
+            params: reads.params,
+            metrics: reads.metrics,
+            tags: reads.tags,
+        };
+        h.params.extend(self.param_cols.iter().cloned());
+        h.metrics.extend(self.metric_cols.iter().cloned());
+        match &self.sort {
+            SortCol::Metric(k) => {
+                h.metrics.insert(k.clone());
+            }
+            SortCol::Param(k) => {
+                h.params.insert(k.clone());
+            }
+            _ => {}
+        }
+        h
+    }
+
+    /// A load of every run's records to start now: what is held and needed. Counted as out.
+    pub fn load(&mut self) -> Held {
+        self.asked = self.held.union(&self.needed()).union(&self.asked);
+        self.loads_out += 1;
+        self.asked.clone()
+    }
+
+    /// The load the table needs and neither holds nor awaits, if any.
+    pub fn wanted_load(&mut self) -> Option<Held> {
+        let need = self.needed();
+        if self.held.covers(&need) || (self.loads_out > 0 && self.asked.covers(&need)) {
+            return None;
+        }
+        Some(self.load())
+    }
+
+    /// Runs open in the detail, overlay or comparison whose whole record is neither held nor
+    /// awaited; marked as awaited.
+    pub fn wanted_whole(&mut self) -> Vec<String> {
+        if self.held.all {
+            return Vec::new();
+        }
+        let mut open = self.overlay();
+        open.extend(self.compared());
+        open.sort();
+        open.dedup();
+        let want: Vec<String> = open
+            .into_iter()
+            .filter(|id| !self.whole.contains_key(id) && !self.whole_pending.contains(id))
+            .collect();
+        self.whole_pending.extend(want.iter().cloned());
+        want
+    }
+
+    /// After the store changed: the whole records held, to read again.
+    pub fn reload_whole(&mut self) -> Vec<String> {
+        let ids: Vec<String> = self.whole.keys().cloned().collect();
+        self.whole_pending.extend(ids.iter().cloned());
+        ids
+    }
+
+    /// Whole records read: kept for the runs still open.
+    pub fn set_whole(&mut self, records: Vec<RunRecord>) {
+        for r in records {
+            self.whole_pending.remove(&r.run.id);
+            self.whole.insert(r.run.id.clone(), r);
+        }
+        let mut open: HashSet<String> = self.overlay().into_iter().collect();
+        open.extend(self.compared());
+        self.whole
+            .retain(|id, _| open.contains(id) || self.whole_pending.contains(id));
+    }
+
+    /// Whether the column chooser's names are to be read (once).
+    pub fn wanted_keys(&mut self) -> bool {
+        if self.held.all || self.keys.is_some() || self.keys_pending {
+            return false;
+        }
+        self.keys_pending = true;
+        true
+    }
+
+    pub fn set_keys(&mut self, metrics: Vec<String>, params: Vec<String>) {
+        self.keys_pending = false;
+        self.keys = Some((metrics, params));
+    }
+
+    /// Records read by a load that holds `held`.
+    pub fn set_listed(&mut self, records: Vec<RunRecord>, held: Held) {
+        self.loads_out = self.loads_out.saturating_sub(1);
+        self.held = held;
+        self.set_records(records);
+    }
+
+    /// A load failed.
+    pub fn load_failed(&mut self, e: String) {
+        self.loads_out = self.loads_out.saturating_sub(1);
+        self.loaded = true;
+        self.error = Some(e);
+    }
+
     /// New records from the store: keep the cursor on the same run, refilter, resort.
     pub fn set_records(&mut self, records: Vec<RunRecord>) {
         let current = self.current().map(|r| r.run.id.clone());
@@ -265,15 +427,23 @@ impl RunsState {
 
     /// Recompute the visible rows from the filter and sort.
     pub fn refresh_visible(&mut self) {
+        let reads_metrics = !self.filter.reads().metrics.is_empty();
+        let none = std::collections::BTreeMap::new();
         let mut v: Vec<usize> = (0..self.records.len())
             .filter(|&i| {
                 let r = &self.records[i];
-                let last = r.last_values();
+                let owned;
+                let last = if reads_metrics {
+                    owned = r.last_values();
+                    &owned
+                } else {
+                    &none
+                };
                 self.filter.matches(&Subject {
                     run: &r.run,
                     params: &r.params,
                     tags: &r.tags,
-                    metrics: &last,
+                    metrics: last,
                 })
             })
             .collect();
@@ -309,8 +479,11 @@ impl RunsState {
         self.visible.get(self.cursor).map(|&i| &self.records[i])
     }
 
+    /// A run's record: whole when its detail or comparison is open and it has been read.
     pub fn record(&self, id: &str) -> Option<&RunRecord> {
-        self.records.iter().find(|r| r.run.id == id)
+        self.whole
+            .get(id)
+            .or_else(|| self.records.iter().find(|r| r.run.id == id))
     }
 
     /// The stable colour index of a run, given on first use.
@@ -510,6 +683,14 @@ impl RunsState {
 
     /// All metric and param names, for the column chooser: ("metric"|"param", name).
     pub fn column_choices(&self) -> Vec<(&'static str, String)> {
+        if !self.held.all {
+            let (m, p) = self.keys.clone().unwrap_or_default();
+            return m
+                .into_iter()
+                .map(|k| ("metric", k))
+                .chain(p.into_iter().map(|k| ("param", k)))
+                .collect();
+        }
         let m: BTreeSet<&String> = self.records.iter().flat_map(|r| r.metrics.keys()).collect();
         let p: BTreeSet<&String> = self.records.iter().flat_map(|r| r.params.keys()).collect();
         m.into_iter()

@@ -13,6 +13,19 @@ use super::state::{Modal, State, Tab};
 pub fn update(state: &mut State, msg: Msg) -> Outcome {
     let mut out = step(state, msg);
     // Whatever changed, ask for the data the screen now needs.
+    if state.runs.loaded
+        && let Some(held) = state.runs.wanted_load()
+    {
+        out.effects.push(Effect::LoadRuns(held));
+    }
+    let whole = state.runs.wanted_whole();
+    if !whole.is_empty() {
+        out.effects.push(Effect::LoadRecords(whole));
+    }
+    if matches!(state.modal, Some(super::state::Modal::Columns { .. })) && state.runs.wanted_keys()
+    {
+        out.effects.push(Effect::LoadKeys);
+    }
     for id in state.runs.wanted_series() {
         state.runs.pending.insert(id.clone());
         out.effects.push(Effect::LoadSeries(id));
@@ -131,12 +144,29 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             }
         }
         Msg::RunsLoaded(Ok(rows)) => {
+            state.runs.held = super::runs::Held::whole();
             state.runs.set_records(rows);
             Outcome::redraw()
         }
         Msg::RunsLoaded(Err(e)) => {
             state.runs.loaded = true;
             state.runs.error = Some(e);
+            Outcome::redraw()
+        }
+        Msg::RunsListed(Ok((rows, held))) => {
+            state.runs.set_listed(rows, held);
+            Outcome::redraw()
+        }
+        Msg::RunsListed(Err(e)) => {
+            state.runs.load_failed(e);
+            Outcome::redraw()
+        }
+        Msg::RecordsLoaded(recs) => {
+            state.runs.set_whole(recs);
+            Outcome::redraw()
+        }
+        Msg::KeysLoaded(metrics, params) => {
+            state.runs.set_keys(metrics, params);
             Outcome::redraw()
         }
         Msg::SeriesLoaded(id, res) => {
@@ -161,7 +191,11 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::StoreChanged => {
             state.runs.drop_live_series();
-            let mut effects = vec![Effect::LoadRuns];
+            let mut effects = vec![Effect::LoadRuns(state.runs.load())];
+            let whole = state.runs.reload_whole();
+            if !whole.is_empty() {
+                effects.push(Effect::LoadRecords(whole));
+            }
             if state.models.loaded {
                 // `gantry model add` writes the store too: the registry may have changed.
                 effects.push(Effect::LoadModels);

@@ -112,7 +112,7 @@ pub async fn open(
         }
     };
     let runner = EffectRunner::new(store.clone(), tx.clone(), ws.dir());
-    runner.run(Effect::LoadRuns);
+    runner.run(Effect::LoadRuns(state.runs.load()));
     let every = std::time::Duration::from_millis(state.refresh_ms);
     crate::app::spawn_gpu_sampler(
         move || super::gpu::open_source(&gpu_replay),

@@ -29,6 +29,102 @@ pub(super) const RUN_SELECT_BY_PREFIX: &str =
 pub(super) const RUN_SELECT_BY_NAME: &str =
     run_select!("WHERE r.name = $1 ORDER BY r.started_ms DESC, r.id");
 
+/// A REAL column as text that parses back to the same bits. JSON would keep 15 digits and has
+/// no Inf; SQLite's `quote()` gives enough digits, exactly between 1e-40 and 1e90 (checked over
+/// random doubles: beyond, its conversion can be off in the last bits). Outside that range, or
+/// for Inf, the text is `x` and the caller reads the value itself, as a double. NULL stays NULL.
+macro_rules! exact_real {
+    ($col:literal) => {
+        concat!(
+            "CASE WHEN ", $col, " IS NULL THEN NULL WHEN ", $col, " = 0 OR abs(", $col,
+            ") BETWEEN 1e-40 AND 1e90 THEN quote(", $col, ") ELSE 'x' END"
+        )
+    };
+}
+pub(super) use exact_real;
+
+/// Many rows as one: `SELECT json_group_array(json_array(COLS)) FROM (SELECT COLS FROM …)`, so a
+/// listing of 10,000 runs crosses from the database thread as one value rather than 10,000 rows
+/// (sqlx hands each row over on its own, which costs more than reading it). `T` reads one row
+/// from its JSON array.
+pub(super) async fn folded<T: serde::de::DeserializeOwned>(
+    pool: &SqlitePool,
+    cols: &str,
+    rest: &str,
+    bind: Option<&str>,
+) -> Result<Vec<T>> {
+    let sql = format!(
+        "SELECT COALESCE(json_group_array(json_array({cols})), '[]') FROM ({rest})"
+    );
+    // Every caller passes statements written here (only the bind is data).
+    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    if let Some(b) = bind {
+        q = q.bind(b);
+    }
+    let text = q.fetch_one(pool).await?;
+    serde_json::from_str(&text).with_context(|| format!("reading rows of: {rest}"))
+}
+
+/// A REAL column read through `exact_real!`: Err when the caller must read it as a double.
+pub(super) fn real(v: &Option<String>) -> Result<Option<f64>, ()> {
+    match v.as_deref() {
+        None => Ok(None),
+        Some(s) => s.parse().map(Some).map_err(|_| ()),
+    }
+}
+
+/// One run as `folded` reads it: the columns of `run_select!`, in order.
+#[derive(serde::Deserialize)]
+struct RunRow(
+    String,
+    String,
+    String,
+    String,
+    Option<i32>,
+    i64,
+    Option<i64>,
+    String,
+    String,
+    Option<i64>,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+);
+
+impl RunRow {
+    fn into_run(self) -> Result<Run> {
+        Ok(Run {
+            id: self.0,
+            experiment: self.1,
+            name: self.2,
+            status: RunStatus::from_str(&self.3).map_err(|e| anyhow!(e))?,
+            exit_code: self.4,
+            started_ms: self.5,
+            ended_ms: self.6,
+            host: self.7,
+            user: self.8,
+            pid: self.9,
+            command: serde_json::from_str(&self.10).unwrap_or_else(|_| vec![self.10.clone()]),
+            cwd: self.11,
+            git_commit: self.12,
+            git_branch: self.13,
+            git_dirty: self.14.map(|d| d != 0),
+            notes: self.15,
+            pid_start: self.16,
+            run_dir: self.17,
+            env: serde_json::from_str(&self.18).unwrap_or_default(),
+            gpus: serde_json::from_str(&self.19).unwrap_or_default(),
+        })
+    }
+}
+
 pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
     let status: String = r.get(3);
     let command: String = r.get(10);
@@ -529,14 +625,13 @@ impl Store {
     /// Every (run id, key, value) of params or tags, for all runs at once.
     /// One param of every run that has it: (run, key, value).
     pub async fn params_with_key(&self, key: &str) -> Result<Vec<(String, String, String)>> {
-        let rows = sqlx::query("SELECT run_id, key, value FROM params WHERE key = $1")
-            .bind(key)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        folded(
+            &self.pool,
+            "run_id, key, value",
+            "SELECT run_id, key, value FROM params WHERE key = $1",
+            Some(key),
+        )
+        .await
     }
 
     pub async fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>> {
@@ -544,11 +639,7 @@ impl Store {
             PairTable::Params => "SELECT run_id, key, value FROM params ORDER BY run_id, key",
             PairTable::Tags => "SELECT run_id, key, value FROM tags ORDER BY run_id, key",
         };
-        let rows = sqlx::query(sql).fetch_all(&self.pool).await?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect())
+        folded(&self.pool, "run_id, key, value", sql, None).await
     }
 
     /// Delete runs and everything of theirs in the store. Returns how many were deleted.
@@ -629,8 +720,22 @@ impl Store {
     }
 
     pub async fn runs(&self) -> Result<Vec<Run>> {
-        let rows = sqlx::query(RUN_SELECT_ALL).fetch_all(&self.pool).await?;
-        rows.iter().map(run_from_row).collect()
+        let rows: Vec<RunRow> = folded(
+            &self.pool,
+            "id, experiment, name, status, exit_code, started_ms, ended_ms, host, user_name, \
+             pid, command, cwd, git_commit, git_branch, git_dirty, notes, pid_start, run_dir, \
+             env, gpus",
+            &RUN_SELECT_ALL.replacen("SELECT r.id, e.name,", "SELECT r.id, e.name AS experiment,", 1),
+            None,
+        )
+        .await?;
+        let mut runs = rows
+            .into_iter()
+            .map(RunRow::into_run)
+            .collect::<Result<Vec<_>>>()?;
+        // An aggregate's order is not promised: the listing's order, again.
+        runs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then_with(|| a.id.cmp(&b.id)));
+        Ok(runs)
     }
 
     /// The run a person means: an exact id, else a unique name, else a unique id prefix.

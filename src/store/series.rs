@@ -243,15 +243,26 @@ impl Store {
     }
 
     /// Summaries (count, last, min, max) of every series of the given kind, for all runs at once.
-    pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
-        let rows = sqlx::query(
-            "SELECT run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
-             WHERE kind = $1 ORDER BY run_id, key",
+    /// Every metric key and every param key in the store, sorted (the column chooser's names).
+    pub async fn column_keys(&self) -> Result<(Vec<String>, Vec<String>)> {
+        let metrics = sqlx::query_scalar(
+            "SELECT DISTINCT key FROM series WHERE kind = 'metric' ORDER BY key",
         )
-        .bind(kind.as_str())
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows.iter().map(summary_from_row).collect())
+        let params = sqlx::query_scalar("SELECT DISTINCT key FROM params ORDER BY key")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((metrics, params))
+    }
+
+    pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
+        summaries_folded(
+            &self.pool,
+            "SELECT * FROM series WHERE kind = $1 ORDER BY run_id, key",
+            Some(kind.as_str()),
+        )
+        .await
     }
 
     /// One metric's summary for every run that has it.
@@ -259,14 +270,12 @@ impl Store {
         &self,
         key: &str,
     ) -> Result<Vec<(String, SeriesSummary)>> {
-        let rows = sqlx::query(
-            "SELECT run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
-             WHERE kind = 'metric' AND key = $1",
+        summaries_folded(
+            &self.pool,
+            "SELECT * FROM series WHERE kind = 'metric' AND key = $1",
+            Some(key),
         )
-        .bind(key)
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(summary_from_row).collect())
+        .await
     }
 
     /// Rewrite a run's series whose points are spread over many small chunks (a live run appends a
@@ -351,16 +360,63 @@ impl Store {
 }
 
 /// (run, summary) from a row of run_id, key, n_points, last_step, last_value, min, max.
-fn summary_from_row(r: &sqlx::sqlite::SqliteRow) -> (String, SeriesSummary) {
-    (
-        r.get(0),
-        SeriesSummary {
-            key: r.get(1),
-            n_points: r.get(2),
-            last_step: r.get(3),
-            last: last_value(r.get(2), r.get(4)),
-            min: r.get(5),
-            max: r.get(6),
-        },
+/// Series summaries of the series rows `rest` selects, folded into one value (see `folded`).
+/// The rare value `exact_real!` cannot pass as text is read again as a double.
+async fn summaries_folded(
+    pool: &SqlitePool,
+    rest: &str,
+    bind: Option<&str>,
+) -> Result<Vec<(String, SeriesSummary)>> {
+    type Row = (
+        i64,
+        String,
+        String,
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = super::runs::folded(
+        pool,
+        concat!(
+            "id, run_id, key, n_points, last_step, ",
+            super::runs::exact_real!("last_value"),
+            ", ",
+            super::runs::exact_real!("min_value"),
+            ", ",
+            super::runs::exact_real!("max_value")
+        ),
+        rest,
+        bind,
     )
+    .await?;
+    use super::runs::real;
+    let mut out = Vec::with_capacity(rows.len());
+    for (id, run, key, n, last_step, last, min, max) in rows {
+        let (last, min, max) = match (real(&last), real(&min), real(&max)) {
+            (Ok(l), Ok(lo), Ok(hi)) => (l, lo, hi),
+            _ => {
+                let r = sqlx::query(
+                    "SELECT last_value, min_value, max_value FROM series WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_one(pool)
+                .await?;
+                (r.get(0), r.get(1), r.get(2))
+            }
+        };
+        out.push((
+            run,
+            SeriesSummary {
+                key,
+                n_points: n,
+                last_step,
+                last: last_value(n, last),
+                min,
+                max,
+            },
+        ));
+    }
+    Ok(out)
 }

@@ -2,6 +2,6 @@
 -- Lookups by key across every run: a param or metric column of the runs table, and filters and
 -- sorts such as `param.lr>=1e-3` or `-metric.val/loss`, read one key of 10,000 runs without
 -- scanning every run's params or series.
-CREATE INDEX params_by_key ON params (key);
-CREATE INDEX tags_by_key ON tags (key);
+CREATE INDEX params_by_key ON params (key, run_id, value);
+CREATE INDEX tags_by_key ON tags (key, run_id, value);
 CREATE INDEX series_by_key ON series (kind, key);
