@@ -14,7 +14,9 @@
 //! `cargo bench --bench scale`; under `cargo test --benches` a small smoke run.
 //! - `GANTRY_BENCH_SCALE=W100` or `=Wwide`: one workload only (default both);
 //! - `GANTRY_BENCH_KEEP=DIR`: build into DIR/<name> and reuse it when it is already there;
-//! - `GANTRY_BENCH_BASELINE=BIN`: another gantry binary, timed alternately in the same run.
+//! - `GANTRY_BENCH_BASELINE=BIN`: another gantry binary, timed alternately in the same run, on
+//!   `GANTRY_BENCH_BASELINE_KEEP=DIR/<name>` where given (the same workload in the store schema
+//!   that binary knows: a binary refuses a store migrated past it), else on the same workspace.
 
 mod common;
 
@@ -62,6 +64,7 @@ fn main() {
     if let Ok(b) = std::env::var("GANTRY_BENCH_BASELINE") {
         bins.push(("baseline", b));
     }
+    let base_keep = std::env::var_os("GANTRY_BENCH_BASELINE_KEEP").map(PathBuf::from);
     let rt = common::runtime();
     let tmp = tempfile::tempdir().unwrap();
     let keep = std::env::var_os("GANTRY_BENCH_KEEP").map(PathBuf::from);
@@ -74,7 +77,14 @@ fn main() {
             .unwrap_or_else(|| tmp.path().to_path_buf())
             .join(shape.name);
         let ids = build(&rt, &root, &shape);
-        measure(&rt, &root, &shape, &ids, &bins, quick);
+        let wss: Vec<PathBuf> = bins
+            .iter()
+            .map(|(name, _)| match (&base_keep, *name) {
+                (Some(b), "baseline") => b.join(shape.name),
+                _ => root.clone(),
+            })
+            .collect();
+        measure(&rt, &root, &shape, &ids, &bins, &wss, quick);
     }
 }
 
@@ -123,10 +133,10 @@ fn measure(
     shape: &Shape,
     ids: &[String],
     bins: &[(&str, String)],
+    wss: &[PathBuf],
     quick: bool,
 ) {
     let reps = if quick { 1 } else { 7 };
-    let ws = root.to_str().unwrap();
     let name = shape.name;
     let ten: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
     let mut commands: Vec<Vec<&str>> = vec![
@@ -151,7 +161,7 @@ fn measure(
             for (i, (_, exe)) in bins.iter().enumerate() {
                 let t = Instant::now();
                 let out = std::process::Command::new("/usr/bin/time")
-                    .args(["-f", "%M", exe, "--workspace", ws])
+                    .args(["-f", "%M", exe, "--workspace", wss[i].to_str().unwrap()])
                     .args(args)
                     .output()
                     .unwrap();
@@ -183,7 +193,8 @@ fn measure(
     // The workbench: first frame listing every run, then its memory once the table is loaded.
     let home = tempfile::tempdir().unwrap();
     let title = format!("Runs ({})", shape.runs);
-    for (bin, exe) in bins {
+    for ((bin, exe), ws) in bins.iter().zip(wss) {
+        let ws = ws.to_str().unwrap();
         let mut first = Vec::new();
         let mut hwm = 0.0f64;
         for _ in 0..reps {

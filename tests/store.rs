@@ -359,4 +359,16 @@ async fn folded_listings_keep_every_double_and_string_exact() {
     }
     // Newest first, as before.
     assert!(recs.windows(2).all(|w| w[0].run.started_ms >= w[1].run.started_ms));
+    // A listing holds the same runs with their listing columns, the rest left empty.
+    let listed = store.runs_listing().await.unwrap();
+    assert_eq!(listed.len(), recs.len());
+    for (l, r) in listed.iter().zip(&recs) {
+        let r = &r.run;
+        assert_eq!(
+            (&l.id, &l.experiment, &l.name, l.status, l.exit_code),
+            (&r.id, &r.experiment, &r.name, r.status, r.exit_code)
+        );
+        assert_eq!((l.started_ms, l.ended_ms, &l.host), (r.started_ms, r.ended_ms, &r.host));
+        assert!(l.env.is_empty() && l.command.is_empty() && !r.env.is_empty());
+    }
 }

@@ -62,6 +62,8 @@ impl EffectRunner {
                         Parts::ALL
                     } else {
                         Parts {
+                            // The table's columns; an open run is read whole on its own.
+                            listing: true,
                             params: !held.params.is_empty(),
                             tags: held.tags,
                             metrics: !held.metrics.is_empty(),

@@ -44,6 +44,9 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         reads.metrics.insert(m.to_string());
     }
     let needed = Parts {
+        // The table shows, and a filter or sort reads, only a listing's columns; `--json` fills
+        // in the shown runs whole below.
+        listing: true,
         params: !reads.params.is_empty(),
         tags: reads.tags,
         metrics: !reads.metrics.is_empty(),

@@ -259,7 +259,8 @@ impl Store {
     pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
         summaries_folded(
             &self.pool,
-            "SELECT * FROM series WHERE kind = $1 ORDER BY run_id, key",
+            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+             WHERE kind = $1 ORDER BY run_id, key",
             Some(kind.as_str()),
         )
         .await
@@ -272,7 +273,8 @@ impl Store {
     ) -> Result<Vec<(String, SeriesSummary)>> {
         summaries_folded(
             &self.pool,
-            "SELECT * FROM series WHERE kind = 'metric' AND key = $1",
+            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+             WHERE kind = 'metric' AND key = $1",
             Some(key),
         )
         .await
@@ -377,20 +379,15 @@ async fn summaries_folded(
         Option<String>,
         Option<String>,
     );
-    let rows: Vec<Row> = super::runs::folded(
-        pool,
-        concat!(
-            "id, run_id, key, n_points, last_step, ",
-            super::runs::exact_real!("last_value"),
-            ", ",
-            super::runs::exact_real!("min_value"),
-            ", ",
-            super::runs::exact_real!("max_value")
-        ),
-        rest,
-        bind,
-    )
-    .await?;
+    let cols = concat!(
+        "id, run_id, key, n_points, last_step, ",
+        super::runs::exact_real!("last_value"),
+        ", ",
+        super::runs::exact_real!("min_value"),
+        ", ",
+        super::runs::exact_real!("max_value")
+    );
+    let rows: Vec<Row> = super::runs::folded(pool, cols, rest, bind).await?;
     use super::runs::real;
     let mut out = Vec::with_capacity(rows.len());
     for (id, run, key, n, last_step, last, min, max) in rows {

@@ -4,4 +4,7 @@
 -- scanning every run's params or series.
 CREATE INDEX params_by_key ON params (key, run_id, value);
 CREATE INDEX tags_by_key ON tags (key, run_id, value);
-CREATE INDEX series_by_key ON series (kind, key);
+-- Covering: a metric column of every run reads the index alone. The key comes first, so one
+-- run's series (run_id and kind given, any key) are still found through (run_id, kind, key).
+CREATE INDEX series_by_key ON series (key, kind, run_id, n_points, last_step, last_value,
+                                      min_value, max_value);
