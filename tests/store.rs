@@ -372,3 +372,33 @@ async fn folded_listings_keep_every_double_and_string_exact() {
         assert!(l.env.is_empty() && l.command.is_empty() && !r.env.is_empty());
     }
 }
+
+/// A chunk damaged on disk is an error naming the series and run, never a panic or wrong points.
+#[tokio::test]
+async fn a_damaged_chunk_is_a_clear_error() {
+    let (dir, store) = fresh().await;
+    let r = store.create_run(&new_run("r", "e", 1)).await.unwrap();
+    let mut s = Series::default();
+    for i in 0..100 {
+        s.push(i, i, i as f64);
+    }
+    store
+        .append(&r.id, &[(SeriesKind::Metric, "loss", &s)])
+        .await
+        .unwrap();
+    store.close().await;
+    let db = rusqlite::Connection::open(dir.path().join("gantry.db")).unwrap();
+    for bad in [&b"\x02\xff\xff"[..], b"", b"\x01\x00\x00\x00\x07"] {
+        db.execute("UPDATE series_chunks SET data = ?1", [bad]).unwrap();
+        let store = Store::open(&dir.path().join("gantry.db")).await.unwrap();
+        let e = store
+            .load_series(&r.id, SeriesKind::Metric, "loss")
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{e:#}").contains(&format!("series `loss` of run {} is damaged", r.id)),
+            "{e:#}"
+        );
+        store.close().await;
+    }
+}
