@@ -329,3 +329,53 @@ fn demo_without_a_dir_goes_under_the_cache() {
         "{text}"
     );
 }
+
+/// `gantry compare` takes each metric's best from the summaries; for series stored before the
+/// summaries kept the best's step it reads the points, and says the same.
+#[test]
+fn compare_finds_the_same_best_with_or_without_the_summarys_steps() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("demo");
+    gantry(t.path())
+        .args(["demo", "--no-open"])
+        .arg(&dir)
+        .assert()
+        .success();
+    let ws = dir.to_str().unwrap();
+    let ids: Vec<String> = {
+        let out = gantry(t.path())
+            .args(["--workspace", ws, "runs", "--json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .take(3)
+            .map(|r| r["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let compare = || {
+        let out = gantry(t.path())
+            .args(["--workspace", ws, "compare", "--json"])
+            .args(&ids)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let with_steps = compare();
+    let bests = with_steps["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|m| m["runs"].as_array().unwrap())
+        .filter(|c| c["best_step"].is_i64())
+        .count();
+    assert!(bests > 3, "{with_steps}");
+    let db = rusqlite::Connection::open(dir.join(".gantry/gantry.db")).unwrap();
+    db.execute("UPDATE series SET min_step = NULL, max_step = NULL", [])
+        .unwrap();
+    drop(db);
+    assert_eq!(compare(), with_steps);
+}

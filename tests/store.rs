@@ -402,3 +402,45 @@ async fn a_damaged_chunk_is_a_clear_error() {
         store.close().await;
     }
 }
+
+/// The summary keeps the first step of the minimum and maximum across appends, so a comparison's
+/// best value and step match what the points say, NaN skipped, ties to the first step.
+#[tokio::test]
+async fn summaries_know_the_best_value_and_its_first_step() {
+    use gantry::domain::Direction;
+    let (_d, store) = fresh().await;
+    let r = store.create_run(&new_run("r", "e", 1)).await.unwrap();
+    let mut x = 7u64;
+    let mut all = Series::default();
+    let mut step = 0;
+    for batch in 0..12 {
+        let mut s = Series::default();
+        for _ in 0..(1 + batch * 7 % 13) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let v = match x % 9 {
+                0 => f64::NAN,
+                1 => 0.5, // ties
+                _ => (x % 1000) as f64 / 100.0 - 3.0,
+            };
+            s.push(step, step, v);
+            all.push(step, step, v);
+            step += 1 + (x % 3) as i64;
+        }
+        store
+            .append(&r.id, &[(SeriesKind::Metric, "m", &s)])
+            .await
+            .unwrap();
+        let (rec, _) = store.run_record(&r.id).await.unwrap();
+        for dir in [Direction::Lower, Direction::Higher] {
+            assert_eq!(rec.metrics["m"].best(dir), all.best(dir), "batch {batch} {dir:?}");
+        }
+    }
+    // The listing's summaries say the same.
+    let recs = store.run_records().await.unwrap();
+    assert_eq!(
+        recs[0].metrics["m"].best(Direction::Lower),
+        all.best(Direction::Lower)
+    );
+}

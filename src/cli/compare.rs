@@ -70,17 +70,23 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
                     max: None,
                     best: None,
                 },
-                Some(s) => {
-                    let series = store
-                        .load_series(&r.run.id, SeriesKind::Metric, key)
-                        .await?;
-                    Cell {
-                        last: s.last,
-                        min: s.min,
-                        max: s.max,
-                        best: best(&series, dir),
-                    }
-                }
+                Some(s) => Cell {
+                    last: s.last,
+                    min: s.min,
+                    max: s.max,
+                    // The summary knows the best and its step; series written before it kept
+                    // them are read.
+                    best: match s.best(dir) {
+                        Some(b) => Some(b),
+                        None if s.min.is_some() => best(
+                            &store
+                                .load_series(&r.run.id, SeriesKind::Metric, key)
+                                .await?,
+                            dir,
+                        ),
+                        None => None,
+                    },
+                },
             };
             cells.push(cell);
         }

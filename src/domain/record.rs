@@ -13,6 +13,23 @@ pub struct SeriesSummary {
     pub last: Option<f64>,
     pub min: Option<f64>,
     pub max: Option<f64>,
+    /// The first steps of the minimum and the maximum, where the store knows them (series
+    /// written before it kept them do not): a comparison's best value without the points.
+    #[serde(skip)]
+    pub min_step: Option<i64>,
+    #[serde(skip)]
+    pub max_step: Option<i64>,
+}
+
+impl SeriesSummary {
+    /// The best value and its first step in `dir`, as `Series::best` finds it in the points;
+    /// None where the summary does not know the step.
+    pub fn best(&self, dir: super::Direction) -> Option<(f64, i64)> {
+        match dir {
+            super::Direction::Lower => Some((self.min?, self.min_step?)),
+            super::Direction::Higher => Some((self.max?, self.max_step?)),
+        }
+    }
 }
 
 /// A run with what lists and filters need: params, tags and a summary of each metric.

@@ -571,8 +571,8 @@ impl Store {
         let mut system = Vec::new();
         for kind in [SeriesKind::Metric, SeriesKind::System] {
             let rows = sqlx::query(
-                "SELECT key, n_points, last_step, last_value, min_value, max_value FROM series \
-                 WHERE run_id = $1 AND kind = $2 ORDER BY key",
+                "SELECT key, n_points, last_step, last_value, min_value, max_value, min_step, \
+                 max_step FROM series WHERE run_id = $1 AND kind = $2 ORDER BY key",
             )
             .bind(id)
             .bind(kind.as_str())
@@ -586,6 +586,8 @@ impl Store {
                     last: last_value(r.get(1), r.get(3)),
                     min: r.get(4),
                     max: r.get(5),
+                    min_step: r.get(6),
+                    max_step: r.get(7),
                 };
                 match kind {
                     SeriesKind::Metric => {

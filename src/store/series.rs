@@ -39,22 +39,37 @@ pub(super) async fn append_tx(
         }
         let n = series.len();
         let chunks = n.div_ceil(chunk::CHUNK_POINTS) as i64;
-        let (mut lo, mut hi) = (None::<f64>, None::<f64>);
-        for &v in series.values.iter().filter(|v| !v.is_nan()) {
-            lo = Some(lo.map_or(v, |m| m.min(v)));
-            hi = Some(hi.map_or(v, |m| m.max(v)));
+        // The batch's minimum and maximum (NaN skipped) and the first step of each.
+        let (mut lo, mut hi) = (None::<(f64, i64)>, None::<(f64, i64)>);
+        for (&v, &st) in series.values.iter().zip(&series.steps) {
+            if v.is_nan() {
+                continue;
+            }
+            if lo.is_none_or(|(m, _)| v < m) {
+                lo = Some((v, st));
+            }
+            if hi.is_none_or(|(m, _)| v > m) {
+                hi = Some((v, st));
+            }
         }
         // One statement creates or updates the series row with this batch's summary and reserves
         // its chunk numbers; RETURNING says where they start. CASE, not MIN()/MAX() of two values,
         // keeps it portable to PostgreSQL (which spells those LEAST/GREATEST).
         let row = sqlx::query(
-            "INSERT INTO series (run_id, kind, key, n_points, n_chunks, last_step, last_value, min_value, max_value) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+            "INSERT INTO series (run_id, kind, key, n_points, n_chunks, last_step, last_value, \
+               min_value, max_value, min_step, max_step) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
              ON CONFLICT (run_id, kind, key) DO UPDATE SET \
                n_points = series.n_points + excluded.n_points, \
                n_chunks = series.n_chunks + excluded.n_chunks, \
                last_step = excluded.last_step, \
                last_value = excluded.last_value, \
+               min_step = CASE WHEN excluded.min_value IS NOT NULL AND \
+                                    (series.min_value IS NULL OR excluded.min_value < series.min_value) \
+                               THEN excluded.min_step ELSE series.min_step END, \
+               max_step = CASE WHEN excluded.max_value IS NOT NULL AND \
+                                    (series.max_value IS NULL OR excluded.max_value > series.max_value) \
+                               THEN excluded.max_step ELSE series.max_step END, \
                min_value = CASE WHEN series.min_value IS NULL OR excluded.min_value < series.min_value \
                                 THEN COALESCE(excluded.min_value, series.min_value) ELSE series.min_value END, \
                max_value = CASE WHEN series.max_value IS NULL OR excluded.max_value > series.max_value \
@@ -68,8 +83,10 @@ pub(super) async fn append_tx(
         .bind(chunks)
         .bind(series.steps[n - 1])
         .bind(series.values[n - 1])
-        .bind(lo)
-        .bind(hi)
+        .bind(lo.map(|x| x.0))
+        .bind(hi.map(|x| x.0))
+        .bind(lo.map(|x| x.1))
+        .bind(hi.map(|x| x.1))
         .fetch_one(&mut **tx)
         .await
         .with_context(|| format!("series {key} of run {run_id}"))?;
@@ -259,7 +276,8 @@ impl Store {
     pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
         summaries_folded(
             &self.pool,
-            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value, min_step, \
+             max_step FROM series \
              WHERE kind = $1 ORDER BY run_id, key",
             Some(kind.as_str()),
         )
@@ -273,7 +291,8 @@ impl Store {
     ) -> Result<Vec<(String, SeriesSummary)>> {
         summaries_folded(
             &self.pool,
-            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value FROM series \
+            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value, min_step, \
+             max_step FROM series \
              WHERE kind = 'metric' AND key = $1",
             Some(key),
         )
@@ -378,6 +397,8 @@ async fn summaries_folded(
         Option<String>,
         Option<String>,
         Option<String>,
+        Option<i64>,
+        Option<i64>,
     );
     let cols = concat!(
         "id, run_id, key, n_points, last_step, ",
@@ -385,12 +406,13 @@ async fn summaries_folded(
         ", ",
         super::runs::exact_real!("min_value"),
         ", ",
-        super::runs::exact_real!("max_value")
+        super::runs::exact_real!("max_value"),
+        ", min_step, max_step"
     );
     let rows: Vec<Row> = super::runs::folded(pool, cols, rest, bind).await?;
     use super::runs::real;
     let mut out = Vec::with_capacity(rows.len());
-    for (id, run, key, n, last_step, last, min, max) in rows {
+    for (id, run, key, n, last_step, last, min, max, min_step, max_step) in rows {
         let (last, min, max) = match (real(&last), real(&min), real(&max)) {
             (Ok(l), Ok(lo), Ok(hi)) => (l, lo, hi),
             _ => {
@@ -412,6 +434,8 @@ async fn summaries_folded(
                 last: last_value(n, last),
                 min,
                 max,
+                min_step,
+                max_step,
             },
         ));
     }

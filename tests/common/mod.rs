@@ -97,6 +97,8 @@ pub fn some_records(n: usize) -> Vec<RunRecord> {
                 last: Some(last),
                 min: Some(last / 2.0),
                 max: Some(last * 2.0),
+                min_step: Some(50),
+                max_step: Some(0),
             };
             RunRecord {
                 run,

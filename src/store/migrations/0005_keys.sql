@@ -8,3 +8,7 @@ CREATE INDEX tags_by_key ON tags (key, run_id, value);
 -- run's series (run_id and kind given, any key) are still found through (run_id, kind, key).
 CREATE INDEX series_by_key ON series (key, kind, run_id, n_points, last_step, last_value,
                                       min_value, max_value);
+-- The first step of each series' minimum and maximum, so comparing runs finds each metric's best
+-- value and its step without reading the points. NULL where not known (series written before).
+ALTER TABLE series ADD COLUMN min_step BIGINT;
+ALTER TABLE series ADD COLUMN max_step BIGINT;
