@@ -72,6 +72,61 @@ fn main() {
 
     // The same in a SQLite store with MLflow's tables.
     let db = dir.path().join("mlflow.db");
+    mlflow_db(&rt, &db, runs, metrics, steps, 1);
+    let (m, lo, hi) = time_imports(&rt, dir.path(), "d", &db, points, if quick { 1 } else { 3 });
+    println!(
+        "import   MLflow SQLite store, same size: median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
+        points as f64 / m / 1e6
+    );
+
+    // Many small runs, as a year of sweeps leaves them: the cost per run, not per point.
+    let (runs, metrics, steps, params) = if quick { (50, 5, 100, 30) } else { (4_000, 5, 100, 30) };
+    let points = runs * metrics * steps;
+    // GANTRY_BENCH_KEEP=DIR keeps this store there as small.db (to import with another binary).
+    let db = std::env::var_os("GANTRY_BENCH_KEEP")
+        .map_or_else(|| dir.path().to_path_buf(), std::path::PathBuf::from)
+        .join("small.db");
+    let _ = std::fs::remove_file(&db);
+    mlflow_db(&rt, &db, runs, metrics, steps, params);
+    let (m, lo, hi) = time_imports(&rt, dir.path(), "s", &db, points, if quick { 1 } else { 3 });
+    println!(
+        "import   MLflow SQLite store, {runs} runs x {metrics} metrics x {steps} steps, {params} params each ({points} points): median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s, {:.2} ms a run",
+        points as f64 / m / 1e6,
+        m * 1e3 / runs as f64
+    );
+    // The two halves: reading MLflow's store, and storing the runs read (the batched store path
+    // that any copy of many runs takes).
+    let t = Instant::now();
+    let (read, _) = rt.block_on(interop::mlflow::read_db(&db)).unwrap();
+    let reading = t.elapsed().as_secs_f64();
+    let mut storing = Vec::new();
+    for rep in 0..if quick { 1 } else { 3 } {
+        let store = rt
+            .block_on(Store::open(&dir.path().join(format!("b{rep}.db"))))
+            .unwrap();
+        let t = Instant::now();
+        for batch in read.chunks(256) {
+            rt.block_on(store.import_runs(batch)).unwrap();
+        }
+        storing.push(t.elapsed().as_secs_f64());
+    }
+    let (m, lo, hi) = common::median(storing);
+    println!(
+        "import   of which reading MLflow's store: {reading:.2} s; storing {runs} runs in batches of 256: median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
+        points as f64 / m / 1e6
+    );
+}
+
+/// A SQLite store with MLflow's tables: `runs` runs of `metrics` x `steps` points and `params`
+/// params each.
+fn mlflow_db(
+    rt: &tokio::runtime::Runtime,
+    db: &std::path::Path,
+    runs: usize,
+    metrics: usize,
+    steps: usize,
+    params: usize,
+) {
     rt.block_on(async {
         let s = sqlx::SqlitePool::connect(&format!("sqlite://{}?mode=rwc", db.display())).await.unwrap();
         for ddl in [
@@ -94,6 +149,15 @@ fn main() {
                 .execute(&mut *tx)
                 .await
                 .unwrap();
+            for p in 0..params {
+                sqlx::query("INSERT INTO params VALUES ($1, $2, $3)")
+                    .bind(format!("param_{p:02}"))
+                    .bind(format!("{}", (r * 31 + p) % 97))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+            }
             for m in 0..metrics {
                 // One statement per series: a recursive CTE makes its rows.
                 sqlx::query(
@@ -112,11 +176,6 @@ fn main() {
         tx.commit().await.unwrap();
         s.close().await;
     });
-    let (m, lo, hi) = time_imports(&rt, dir.path(), "d", &db, points, if quick { 1 } else { 3 });
-    println!(
-        "import   MLflow SQLite store, same size: median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
-        points as f64 / m / 1e6
-    );
 }
 
 /// Import `source` into `reps` fresh stores; (median, min, max) seconds.

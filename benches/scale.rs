@@ -179,7 +179,16 @@ fn measure(
                 rss[i] = rss[i].max(kb / 1024.0);
             }
         }
-        let shown: Vec<&str> = args.iter().map(|a| if a.len() == 32 && a.bytes().all(|b| b.is_ascii_hexdigit()) { "ID" } else { a }).collect();
+        let shown: Vec<&str> = args
+            .iter()
+            .map(|a| {
+                if a.len() == 32 && a.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    "ID"
+                } else {
+                    a
+                }
+            })
+            .collect();
         for (i, (bin, _)) in bins.iter().enumerate() {
             let (m, lo, hi) = common::median(times[i].clone());
             println!(
@@ -239,7 +248,11 @@ fn measure(
     let typed: Vec<f64> = "param.lr>=0.0005 tag_1:v2"
         .chars()
         .map(|c| {
-            let k = if c == ' ' { "space".to_string() } else { c.to_string() };
+            let k = if c == ' ' {
+                "space".to_string()
+            } else {
+                c.to_string()
+            };
             press(&mut state, &mut term, &k).0
         })
         .collect();

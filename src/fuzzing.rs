@@ -52,7 +52,9 @@ pub fn chunk(data: &[u8]) {
         assert!(out.len() <= data.len() * 8 + 1, "points without bytes");
     }
     let mut s = Series::default();
-    let mut words = data.chunks_exact(8).map(|w| u64::from_le_bytes(w.try_into().unwrap()));
+    let mut words = data
+        .chunks_exact(8)
+        .map(|w| u64::from_le_bytes(w.try_into().unwrap()));
     let mut step = 0i64;
     let mut time = 0i64;
     while let (Some(a), Some(b)) = (words.next(), words.next()) {
@@ -106,7 +108,8 @@ fn mlflow_run(meta: &[u8], param: &[u8], tag: &[u8], metric: &[u8]) {
     let _ = crate::interop::mlflow::read_file_run("0", &dir);
 }
 
-const GOOD_META: &[u8] = b"artifact_uri: file:///tmp/a\nend_time: 1700000000500\nexperiment_id: '0'\n\
+const GOOD_META: &[u8] =
+    b"artifact_uri: file:///tmp/a\nend_time: 1700000000500\nexperiment_id: '0'\n\
 lifecycle_stage: active\nrun_id: 0123456789abcdef0123456789abcdef\nrun_name: r\n\
 source_name: train.py\nstart_time: 1700000000000\nstatus: 3\nuser_id: u\n";
 
@@ -210,11 +213,7 @@ pub fn toml_files(data: &[u8]) {
         let _ = crate::config::Config::load_from(&path);
     } else {
         std::fs::write(dir.join("themes/fuzz.toml"), rest).expect("scratch is writable");
-        let _ = crate::config::Theme::load(
-            "fuzz",
-            crate::config::ColorMode::TrueColor,
-            Some(&dir),
-        );
+        let _ = crate::config::Theme::load("fuzz", crate::config::ColorMode::TrueColor, Some(&dir));
     }
     if let Ok(text) = std::str::from_utf8(rest) {
         for word in text.split(['"', '\n', ',', '[', ']']).take(64) {

@@ -145,7 +145,13 @@ fn worker_results_land_in_state() {
     assert_eq!(s.runs.error.as_deref(), Some("disk on fire"));
     let out = update(&mut s, Msg::Resize(70, 20));
     assert_eq!(s.size, (70, 20));
-    assert!(out.redraw && out.effects.iter().all(|e| !matches!(e, Effect::LoadRuns(_))));
+    assert!(
+        out.redraw
+            && out
+                .effects
+                .iter()
+                .all(|e| !matches!(e, Effect::LoadRuns(_)))
+    );
 }
 
 #[test]

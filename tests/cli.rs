@@ -361,7 +361,11 @@ fn compare_finds_the_same_best_with_or_without_the_summarys_steps() {
             .args(&ids)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let with_steps = compare();

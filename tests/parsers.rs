@@ -328,7 +328,10 @@ fn fuzz_corpora_replay() {
             "fuzz/Cargo.toml has no target {name}"
         );
         let src = std::fs::read_to_string(root.join(format!("fuzz_targets/{name}.rs"))).unwrap();
-        assert!(src.contains("gantry::fuzzing::"), "{name}.rs calls no fuzzing entry");
+        assert!(
+            src.contains("gantry::fuzzing::"),
+            "{name}.rs calls no fuzzing entry"
+        );
         let dir = root.join("corpus").join(name);
         let mut files: Vec<_> = std::fs::read_dir(&dir)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -526,9 +526,15 @@ fn an_open_run_is_read_whole_and_read_again_when_the_store_changes() {
     let fx = update(&mut s, Msg::RecordsLoaded(vec![whole])).effects;
     assert_eq!(s.runs.record(&id).unwrap().params["bs"], "64");
     // Its metrics are known now: their series are asked for.
-    assert!(fx.iter().any(|e| matches!(e, Effect::LoadSeries(_))), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::LoadSeries(_))),
+        "{fx:?}"
+    );
     let fx = update(&mut s, Msg::StoreChanged).effects;
-    assert!(fx.contains(&Effect::LoadRecords(vec![id.clone()])), "{fx:?}");
+    assert!(
+        fx.contains(&Effect::LoadRecords(vec![id.clone()])),
+        "{fx:?}"
+    );
     assert_eq!(loads(&fx).len(), 1);
 }
 
@@ -558,5 +564,8 @@ fn the_column_chooser_reads_every_name_once() {
     press(&mut s, "k");
     let fx = press(&mut s, "space");
     let h = loads(&fx).pop().expect("a load for the new column");
-    assert!(h.metrics.contains("acc") || h.metrics.contains("loss"), "{h:?}");
+    assert!(
+        h.metrics.contains("acc") || h.metrics.contains("loss"),
+        "{h:?}"
+    );
 }

@@ -358,7 +358,10 @@ async fn folded_listings_keep_every_double_and_string_exact() {
         assert_eq!(rec.params["p"], format!("{v:e}\t\u{7f}"));
     }
     // Newest first, as before.
-    assert!(recs.windows(2).all(|w| w[0].run.started_ms >= w[1].run.started_ms));
+    assert!(
+        recs.windows(2)
+            .all(|w| w[0].run.started_ms >= w[1].run.started_ms)
+    );
     // A listing holds the same runs with their listing columns, the rest left empty.
     let listed = store.runs_listing().await.unwrap();
     assert_eq!(listed.len(), recs.len());
@@ -368,7 +371,10 @@ async fn folded_listings_keep_every_double_and_string_exact() {
             (&l.id, &l.experiment, &l.name, l.status, l.exit_code),
             (&r.id, &r.experiment, &r.name, r.status, r.exit_code)
         );
-        assert_eq!((l.started_ms, l.ended_ms, &l.host), (r.started_ms, r.ended_ms, &r.host));
+        assert_eq!(
+            (l.started_ms, l.ended_ms, &l.host),
+            (r.started_ms, r.ended_ms, &r.host)
+        );
         assert!(l.env.is_empty() && l.command.is_empty() && !r.env.is_empty());
     }
 }
@@ -389,7 +395,8 @@ async fn a_damaged_chunk_is_a_clear_error() {
     store.close().await;
     let db = rusqlite::Connection::open(dir.path().join("gantry.db")).unwrap();
     for bad in [&b"\x02\xff\xff"[..], b"", b"\x01\x00\x00\x00\x07"] {
-        db.execute("UPDATE series_chunks SET data = ?1", [bad]).unwrap();
+        db.execute("UPDATE series_chunks SET data = ?1", [bad])
+            .unwrap();
         let store = Store::open(&dir.path().join("gantry.db")).await.unwrap();
         let e = store
             .load_series(&r.id, SeriesKind::Metric, "loss")
@@ -434,7 +441,11 @@ async fn summaries_know_the_best_value_and_its_first_step() {
             .unwrap();
         let (rec, _) = store.run_record(&r.id).await.unwrap();
         for dir in [Direction::Lower, Direction::Higher] {
-            assert_eq!(rec.metrics["m"].best(dir), all.best(dir), "batch {batch} {dir:?}");
+            assert_eq!(
+                rec.metrics["m"].best(dir),
+                all.best(dir),
+                "batch {batch} {dir:?}"
+            );
         }
     }
     // The listing's summaries say the same.

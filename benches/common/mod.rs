@@ -186,7 +186,11 @@ pub fn metric_series(run: usize, metric: usize, steps: usize, started: i64) -> S
             _ => 1.0 + 0.5 * noise().abs() * (1.0 + run as f64 % 3.0),
         };
         let jitter = (noise() * 6.0) as i64;
-        s.push(i as i64, started + i as i64 * 250 + jitter, f64::from(v as f32));
+        s.push(
+            i as i64,
+            started + i as i64 * 250 + jitter,
+            f64::from(v as f32),
+        );
     }
     s
 }
@@ -221,14 +225,21 @@ pub async fn build_shape(store: &Store, shape: &Shape) -> Vec<String> {
             RunStatus::Finished
         };
         store
-            .finish_run(&run.id, status, Some(i32::from(r % 17 == 0)), started + 3_600_000)
+            .finish_run(
+                &run.id,
+                status,
+                Some(i32::from(r % 17 == 0)),
+                started + 3_600_000,
+            )
             .await
             .unwrap();
         let mut params: Vec<(String, String)> = vec![
             ("lr".into(), format!("{}", 1e-5 * (r % 100 + 1) as f64)),
             ("batch_size".into(), format!("{}", 32 << (r % 4))),
         ];
-        params.extend((2..shape.params).map(|p| (format!("param_{p:02}"), format!("{}", (r * 31 + p) % 97))));
+        params.extend(
+            (2..shape.params).map(|p| (format!("param_{p:02}"), format!("{}", (r * 31 + p) % 97))),
+        );
         store.set_params(&run.id, &params).await.unwrap();
         let tags: Vec<(String, String)> = (0..shape.tags)
             .map(|t| (format!("tag_{t}"), format!("v{}", (r + t) % 5)))

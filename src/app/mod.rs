@@ -22,7 +22,7 @@ pub use effects::{
 };
 pub use keymap::Keymap;
 pub use msg::Msg;
-pub use runs::Held;
 pub use run_loop::{Drawer, run_loop};
+pub use runs::Held;
 pub use state::{BAR_PREFIX, GpuProbe, Modal, State, Tab};
 pub use update::update;

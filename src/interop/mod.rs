@@ -60,10 +60,15 @@ pub async fn import_mlflow(
         })?;
         sum.skipped_deleted = deleted;
         let total = runs.len();
+        let mut batch = Batch::default();
         for (i, run) in runs.into_iter().enumerate() {
-            store_one(store, &run, &mut sum).await?;
-            progress(i + 1, total);
+            if batch.push(run) {
+                batch.store(store, &mut sum).await?;
+                progress(i + 1, total);
+            }
         }
+        batch.store(store, &mut sum).await?;
+        progress(total, total);
         return Ok(sum);
     }
     let root = mlflow::find_file_store(path).ok_or_else(|| {
@@ -90,18 +95,23 @@ pub async fn import_mlflow(
     });
     let mut done = 0;
     let result = async {
+        let mut batch = Batch::default();
         for r in &rx {
+            done += 1;
             match r? {
                 Some(run) => {
                     sum.bad_records += run.problems.len();
                     sum.notes.extend(run.problems.iter().take(5).cloned());
-                    store_one(store, &run, &mut sum).await?
+                    if batch.push(run) {
+                        batch.store(store, &mut sum).await?;
+                        progress(done, total);
+                    }
                 }
                 None => sum.skipped_deleted += 1,
             }
-            done += 1;
-            progress(done, total);
         }
+        batch.store(store, &mut sum).await?;
+        progress(done, total);
         Ok::<_, anyhow::Error>(())
     }
     .await;
@@ -137,28 +147,55 @@ pub async fn import_tensorboard(
         ..Default::default()
     };
     let total = runs.len();
+    let mut batch = Batch::default();
     for (i, run) in runs.into_iter().enumerate() {
-        store_one(store, &run, &mut sum).await?;
-        progress(i + 1, total);
+        if batch.push(run) {
+            batch.store(store, &mut sum).await?;
+            progress(i + 1, total);
+        }
     }
+    batch.store(store, &mut sum).await?;
+    progress(total, total);
     Ok(sum)
 }
 
-async fn store_one(
-    store: &crate::store::Store,
-    run: &ImportedRun,
-    sum: &mut ImportSummary,
-) -> anyhow::Result<()> {
-    use anyhow::Context;
-    sum.points += run.points();
-    if store
-        .import_run(run)
-        .await
-        .with_context(|| format!("storing run {} ({})", run.id, run.name))?
-    {
-        sum.created += 1;
-    } else {
-        sum.updated += 1;
+/// Imported runs waiting to be stored together: one transaction per batch, not per run (for
+/// runs of a few hundred points, the transaction cost more than the rows).
+#[derive(Default)]
+struct Batch {
+    runs: Vec<ImportedRun>,
+    points: usize,
+}
+
+impl Batch {
+    const MAX_RUNS: usize = 256;
+    const MAX_POINTS: usize = 2_000_000;
+
+    /// Add a run; true when the batch is full and should be stored.
+    fn push(&mut self, run: ImportedRun) -> bool {
+        self.points += run.points();
+        self.runs.push(run);
+        self.runs.len() >= Self::MAX_RUNS || self.points >= Self::MAX_POINTS
     }
-    Ok(())
+
+    async fn store(
+        &mut self,
+        store: &crate::store::Store,
+        sum: &mut ImportSummary,
+    ) -> anyhow::Result<()> {
+        if self.runs.is_empty() {
+            return Ok(());
+        }
+        for new in store.import_runs(&self.runs).await? {
+            if new {
+                sum.created += 1;
+            } else {
+                sum.updated += 1;
+            }
+        }
+        sum.points += self.points;
+        self.runs.clear();
+        self.points = 0;
+        Ok(())
+    }
 }

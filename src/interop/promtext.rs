@@ -56,8 +56,10 @@ pub fn parse(text: &str) -> Exposition {
         }
     }
     if skipped > out.problems.len() {
-        out.problems
-            .push(format!("{} more lines skipped", skipped - out.problems.len()));
+        out.problems.push(format!(
+            "{} more lines skipped",
+            skipped - out.problems.len()
+        ));
     }
     out
 }
@@ -142,9 +144,7 @@ fn sample(line: &str) -> Result<Sample, String> {
         rest = label_set(r, &mut labels)?;
     }
     let mut words = rest.split([' ', '\t']).filter(|w| !w.is_empty());
-    let value = words
-        .next()
-        .ok_or_else(|| format!("{name} has no value"))?;
+    let value = words.next().ok_or_else(|| format!("{name} has no value"))?;
     let value = parse_value(value).ok_or_else(|| format!("{name}: {value:?} is not a number"))?;
     let timestamp_ms = match words.next() {
         None => None,
@@ -215,7 +215,12 @@ fn parse_value(s: &str) -> Option<f64> {
         "NaN" => Some(f64::NAN),
         "+Inf" | "Inf" => Some(f64::INFINITY),
         "-Inf" => Some(f64::NEG_INFINITY),
-        _ if s.bytes().all(|b| b.is_ascii_digit() || b"+-.eE_".contains(&b)) => s.parse().ok(),
+        _ if s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b"+-.eE_".contains(&b)) =>
+        {
+            s.parse().ok()
+        }
         _ => None,
     }
 }

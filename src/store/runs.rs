@@ -34,8 +34,15 @@ pub(super) const RUN_SELECT_BY_NAME: &str =
 macro_rules! exact_real {
     ($col:literal) => {
         concat!(
-            "CASE WHEN ", $col, " IS NULL THEN NULL WHEN ", $col, " = 0 OR abs(", $col,
-            ") BETWEEN 1e-40 AND 1e90 THEN quote(", $col, ") ELSE 'x' END"
+            "CASE WHEN ",
+            $col,
+            " IS NULL THEN NULL WHEN ",
+            $col,
+            " = 0 OR abs(",
+            $col,
+            ") BETWEEN 1e-40 AND 1e90 THEN quote(",
+            $col,
+            ") ELSE 'x' END"
         )
     };
 }
@@ -51,9 +58,7 @@ pub(super) async fn folded<T: serde::de::DeserializeOwned>(
     rest: &str,
     bind: Option<&str>,
 ) -> Result<Vec<T>> {
-    let sql = format!(
-        "SELECT COALESCE(json_group_array(json_array({cols})), '[]') FROM ({rest})"
-    );
+    let sql = format!("SELECT COALESCE(json_group_array(json_array({cols})), '[]') FROM ({rest})");
     // Every caller passes statements written here (only the bind is data).
     let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
     if let Some(b) = bind {
@@ -737,7 +742,16 @@ impl Store {
 
     /// Every run with only the columns a listing needs (see `Parts::listing`), newest first.
     pub async fn runs_listing(&self) -> Result<Vec<Run>> {
-        type Row = (String, String, String, String, Option<i32>, i64, Option<i64>, String);
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            Option<i32>,
+            i64,
+            Option<i64>,
+            String,
+        );
         let rows: Vec<Row> = folded(
             &self.pool,
             "id, experiment, name, status, exit_code, started_ms, ended_ms, host",
@@ -748,32 +762,38 @@ impl Store {
         .await?;
         let mut runs = rows
             .into_iter()
-            .map(|(id, experiment, name, status, exit_code, started_ms, ended_ms, host)| {
-                Ok(Run {
-                    id,
-                    experiment,
-                    name,
-                    status: RunStatus::from_str(&status).map_err(|e| anyhow!(e))?,
-                    exit_code,
-                    started_ms,
-                    ended_ms,
-                    host,
-                    user: String::new(),
-                    pid: None,
-                    pid_start: None,
-                    command: Vec::new(),
-                    cwd: String::new(),
-                    git_commit: None,
-                    git_branch: None,
-                    git_dirty: None,
-                    notes: String::new(),
-                    run_dir: String::new(),
-                    env: Default::default(),
-                    gpus: Vec::new(),
-                })
-            })
+            .map(
+                |(id, experiment, name, status, exit_code, started_ms, ended_ms, host)| {
+                    Ok(Run {
+                        id,
+                        experiment,
+                        name,
+                        status: RunStatus::from_str(&status).map_err(|e| anyhow!(e))?,
+                        exit_code,
+                        started_ms,
+                        ended_ms,
+                        host,
+                        user: String::new(),
+                        pid: None,
+                        pid_start: None,
+                        command: Vec::new(),
+                        cwd: String::new(),
+                        git_commit: None,
+                        git_branch: None,
+                        git_dirty: None,
+                        notes: String::new(),
+                        run_dir: String::new(),
+                        env: Default::default(),
+                        gpus: Vec::new(),
+                    })
+                },
+            )
             .collect::<Result<Vec<_>>>()?;
-        runs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then_with(|| a.id.cmp(&b.id)));
+        runs.sort_by(|a, b| {
+            b.started_ms
+                .cmp(&a.started_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         Ok(runs)
     }
 
@@ -784,7 +804,11 @@ impl Store {
              pid, command, cwd, git_commit, git_branch, git_dirty, notes, pid_start, run_dir, \
              env, gpus",
             // Unordered (sorted below): the table is read in storage order, not through an index.
-            &run_select!("").replacen("SELECT r.id, e.name,", "SELECT r.id, e.name AS experiment,", 1),
+            &run_select!("").replacen(
+                "SELECT r.id, e.name,",
+                "SELECT r.id, e.name AS experiment,",
+                1,
+            ),
             None,
         )
         .await?;
@@ -793,7 +817,11 @@ impl Store {
             .map(RunRow::into_run)
             .collect::<Result<Vec<_>>>()?;
         // An aggregate's order is not promised: the listing's order, again.
-        runs.sort_by(|a, b| b.started_ms.cmp(&a.started_ms).then_with(|| a.id.cmp(&b.id)));
+        runs.sort_by(|a, b| {
+            b.started_ms
+                .cmp(&a.started_ms)
+                .then_with(|| a.id.cmp(&b.id))
+        });
         Ok(runs)
     }
 
