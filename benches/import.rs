@@ -80,7 +80,11 @@ fn main() {
     );
 
     // Many small runs, as a year of sweeps leaves them: the cost per run, not per point.
-    let (runs, metrics, steps, params) = if quick { (50, 5, 100, 30) } else { (4_000, 5, 100, 30) };
+    let (runs, metrics, steps, params) = if quick {
+        (50, 5, 100, 30)
+    } else {
+        (4_000, 5, 100, 30)
+    };
     let points = runs * metrics * steps;
     // GANTRY_BENCH_KEEP=DIR keeps this store there as small.db (to import with another binary).
     let db = std::env::var_os("GANTRY_BENCH_KEEP")

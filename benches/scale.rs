@@ -88,7 +88,7 @@ fn main() {
     }
 }
 
-/// Build the workspace (or reuse one built before), print its size; the run ids, newest first.
+/// Build the workspace (or reuse one built before), print its size; the run names, newest first.
 fn build(rt: &tokio::runtime::Runtime, root: &Path, shape: &Shape) -> Vec<String> {
     let db = root.join(".gantry/gantry.db");
     let marker = root.join("built");
@@ -124,7 +124,8 @@ fn build(rt: &tokio::runtime::Runtime, root: &Path, shape: &Shape) -> Vec<String
     let mut runs = rt.block_on(store.runs()).unwrap();
     runs.sort_by_key(|r| std::cmp::Reverse(r.started_ms));
     rt.block_on(store.close());
-    runs.into_iter().map(|r| r.id).collect()
+    // Names, not ids: the same in a baseline's copy of the workload built apart.
+    runs.into_iter().map(|r| r.name).collect()
 }
 
 fn measure(
@@ -181,13 +182,7 @@ fn measure(
         }
         let shown: Vec<&str> = args
             .iter()
-            .map(|a| {
-                if a.len() == 32 && a.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    "ID"
-                } else {
-                    a
-                }
-            })
+            .map(|a| if ten.contains(a) { "RUN" } else { a })
             .collect();
         for (i, (bin, _)) in bins.iter().enumerate() {
             let (m, lo, hi) = common::median(times[i].clone());

@@ -455,3 +455,82 @@ async fn summaries_know_the_best_value_and_its_first_step() {
         all.best(Direction::Lower)
     );
 }
+
+fn imported(i: usize) -> gantry::domain::ImportedRun {
+    let mut s = Series::default();
+    for k in 0..(20 + i * 3) {
+        s.push(
+            k as i64,
+            k as i64 * 10,
+            if k % 7 == 3 { f64::NAN } else { (k * i) as f64 },
+        );
+    }
+    gantry::domain::ImportedRun {
+        id: format!("{i:032x}"),
+        experiment: format!("exp{}", i % 3),
+        name: format!("run-{i}"),
+        status: Some(RunStatus::Finished),
+        started_ms: 1_000 + i as i64,
+        ended_ms: Some(2_000),
+        user: "u".into(),
+        host: "h".into(),
+        command: vec!["python".into(), "t.py".into()],
+        git_commit: None,
+        git_branch: None,
+        params: (0..5)
+            .map(|p| (format!("p{p}"), format!("{}", p * i)))
+            .collect(),
+        tags: vec![("t".into(), format!("{i}"))],
+        metrics: vec![("loss".into(), s.clone()), ("acc".into(), s)],
+        problems: Vec::new(),
+    }
+}
+
+/// Runs imported as one batch are stored exactly as run by run (the path a batch falls back to),
+/// points, summaries, params and tags; importing again updates them in place.
+#[tokio::test]
+async fn a_batch_of_imported_runs_is_stored_as_run_by_run() {
+    let runs: Vec<_> = (0..40).map(imported).collect();
+    let (_a, batch) = fresh().await;
+    assert_eq!(batch.import_runs(&runs).await.unwrap(), vec![true; 40]);
+    // A run given twice makes the batch go run by run; the last one given wins.
+    let (_b, single) = fresh().await;
+    let mut twice = runs.clone();
+    twice.insert(0, imported(5));
+    twice[0].name = "an earlier copy".into();
+    let new = single.import_runs(&twice).await.unwrap();
+    assert_eq!(new.iter().filter(|n| **n).count(), 40);
+    let (a, b) = (
+        batch.run_records().await.unwrap(),
+        single.run_records().await.unwrap(),
+    );
+    // (Debug forms: a NaN last value is not == itself.)
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(format!("{x:?}"), format!("{y:?}"));
+    }
+    for r in &runs {
+        let x = batch
+            .load_series(&r.id, SeriesKind::Metric, "loss")
+            .await
+            .unwrap();
+        let y = single
+            .load_series(&r.id, SeriesKind::Metric, "loss")
+            .await
+            .unwrap();
+        assert_eq!(x.steps, r.metrics[0].1.steps);
+        assert_eq!((x.steps, x.times_ms), (y.steps, y.times_ms));
+    }
+    // Again, changed: updated in place, nothing new.
+    let mut again = runs.clone();
+    for r in &mut again {
+        r.name.push_str("-2");
+        r.metrics.truncate(1);
+    }
+    assert_eq!(batch.import_runs(&again).await.unwrap(), vec![false; 40]);
+    let recs = batch.run_records().await.unwrap();
+    assert!(
+        recs.iter()
+            .all(|r| r.run.name.ends_with("-2") && r.metrics.len() == 1)
+    );
+}

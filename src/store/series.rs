@@ -27,19 +27,18 @@ pub struct IngestBatch {
     pub head: Vec<u8>,
 }
 
-pub(super) async fn append_tx(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    run_id: &str,
-    batch: &[(SeriesKind, &str, &Series)],
-) -> Result<()> {
-    let mut buf = Vec::new();
-    for (kind, key, series) in batch {
-        if series.is_empty() {
-            continue;
-        }
-        let n = series.len();
-        let chunks = n.div_ceil(chunk::CHUNK_POINTS) as i64;
-        // The batch's minimum and maximum (NaN skipped) and the first step of each.
+/// What a batch of points adds to its series' summary: the last step and value, and the
+/// minimum and maximum (NaN skipped) with the first step of each.
+pub(super) struct BatchSummary {
+    pub last_step: i64,
+    pub last: f64,
+    pub lo: Option<(f64, i64)>,
+    pub hi: Option<(f64, i64)>,
+}
+
+impl BatchSummary {
+    /// Of a series with at least one point.
+    pub fn of(series: &Series) -> BatchSummary {
         let (mut lo, mut hi) = (None::<(f64, i64)>, None::<(f64, i64)>);
         for (&v, &st) in series.values.iter().zip(&series.steps) {
             if v.is_nan() {
@@ -52,6 +51,29 @@ pub(super) async fn append_tx(
                 hi = Some((v, st));
             }
         }
+        let n = series.len();
+        BatchSummary {
+            last_step: series.steps[n - 1],
+            last: series.values[n - 1],
+            lo,
+            hi,
+        }
+    }
+}
+
+pub(super) async fn append_tx(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    run_id: &str,
+    batch: &[(SeriesKind, &str, &Series)],
+) -> Result<()> {
+    let mut buf = Vec::new();
+    for (kind, key, series) in batch {
+        if series.is_empty() {
+            continue;
+        }
+        let n = series.len();
+        let chunks = n.div_ceil(chunk::CHUNK_POINTS) as i64;
+        let BatchSummary { lo, hi, .. } = BatchSummary::of(series);
         // One statement creates or updates the series row with this batch's summary and reserves
         // its chunk numbers; RETURNING says where they start. CASE, not MIN()/MAX() of two values,
         // keeps it portable to PostgreSQL (which spells those LEAST/GREATEST).
