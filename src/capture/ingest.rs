@@ -23,7 +23,7 @@ pub const MAX_LINE: usize = 1 << 20;
 /// How many malformed lines per source are remembered with their reason.
 pub const KEEP_MALFORMED: i64 = 20;
 /// At most this much is read per step, so one step's memory stays bounded.
-const READ_LIMIT: u64 = 64 << 20;
+const READ_LIMIT: u64 = 8 << 20;
 
 /// How many of a file's first bytes are kept to tell a rewrite in place from an append.
 pub const HEAD_BYTES: usize = 256;
