@@ -13,8 +13,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 use crate::capture::protocol::{Parser, payload_to_json};
 use crate::domain::{Manifest, Run, RunStatus, Series};
 
+/// A fuzz target's entry: any bytes in, a panic only where an invariant breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its `fuzz/fuzz_targets/<name>.rs` and corpus folder have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("metric_line", metric_line),
     ("chunk", chunk),
     ("mlflow_meta", mlflow_meta),

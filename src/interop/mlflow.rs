@@ -396,7 +396,9 @@ fn read_db_blocking(path: &Path) -> Result<(Vec<ImportedRun>, usize)> {
     // the order they were logged in.
     let mut q = db.prepare("SELECT run_uuid, key, value, timestamp, step, is_nan FROM metrics")?;
     let mut rows = q.query([])?;
-    let mut by_run: HashMap<String, HashMap<String, Vec<(i64, i64, f64)>>> = HashMap::new();
+    // (step, time, value) of each series, by run and key.
+    type Points = Vec<(i64, i64, f64)>;
+    let mut by_run: HashMap<String, HashMap<String, Points>> = HashMap::new();
     while let Some(r) = rows.next()? {
         let uuid = r.get_ref(0)?.as_str()?;
         let key = r.get_ref(1)?.as_str()?;
@@ -423,7 +425,7 @@ fn read_db_blocking(path: &Path) -> Result<(Vec<ImportedRun>, usize)> {
     }
     for (uuid, keys) in by_run {
         let Some(&i) = index.get(&uuid) else { continue };
-        let mut keys: Vec<(String, Vec<(i64, i64, f64)>)> = keys.into_iter().collect();
+        let mut keys: Vec<(String, Points)> = keys.into_iter().collect();
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, mut points) in keys {
             points.sort_by_key(|&(step, time, _)| (step, time));

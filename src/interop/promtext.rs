@@ -131,9 +131,7 @@ fn is_label_name(s: &str) -> bool {
 }
 
 fn sample(line: &str) -> Result<Sample, String> {
-    let end = line
-        .find(|c: char| c == '{' || c == ' ' || c == '\t')
-        .unwrap_or(line.len());
+    let end = line.find(['{', ' ', '\t']).unwrap_or(line.len());
     let name = &line[..end];
     if !is_metric_name(name) {
         return Err(format!("{name:?} is not a metric name"));

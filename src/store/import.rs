@@ -49,6 +49,9 @@ impl Store {
     }
 }
 
+/// A chunk row: series id, seq, first step, last step, points, encoded bytes.
+type ChunkRow = (i64, i64, i64, i64, i64, Vec<u8>);
+
 /// Rows to a statement: SQLite takes at most 32,766 bound values in one.
 const ROWS_PER_STATEMENT: usize = 2_000;
 
@@ -184,7 +187,7 @@ async fn import_batch_tx(
             );
         }
     }
-    let mut chunks: Vec<(i64, i64, i64, i64, i64, Vec<u8>)> = Vec::new();
+    let mut chunks: Vec<ChunkRow> = Vec::new();
     let mut bytes = 0usize;
     for (run, key, s) in &series {
         let id = *ids
@@ -216,7 +219,7 @@ async fn import_batch_tx(
 
 async fn insert_chunks(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    chunks: &[(i64, i64, i64, i64, i64, Vec<u8>)],
+    chunks: &[ChunkRow],
 ) -> Result<()> {
     if chunks.is_empty() {
         return Ok(());

@@ -114,7 +114,12 @@ fn columns(frame: &mut Frame, area: Rect, state: &State, cursor: usize) {
         })
         .collect();
     let body = if lines.is_empty() {
-        vec![Line::styled("no metrics or params yet", t.fg(Role::Muted))]
+        let what = if !r.held.all && r.keys.is_none() {
+            "reading the metric and param names…"
+        } else {
+            "no metrics or params yet"
+        };
+        vec![Line::styled(what, t.fg(Role::Muted))]
     } else {
         lines
     };
