@@ -279,6 +279,36 @@ fn measure(
         press(&mut state, &mut term, "esc");
     }
     report(name, "opening a run (its charts loaded and drawn)", opens);
+
+    // Every metric of one run loaded from the store (on W100: 10 series of 100k points), the
+    // data of a detail with one chart per metric.
+    let newest = rt
+        .block_on(store.runs_listing())
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let keys = rt
+        .block_on(store.series_keys(&newest.id, gantry::domain::SeriesKind::Metric))
+        .unwrap();
+    let mut loads = Vec::new();
+    let mut points = 0;
+    for _ in 0..if quick { 2 } else { 9 } {
+        let t = Instant::now();
+        points = 0;
+        for k in &keys {
+            points += rt
+                .block_on(store.load_series(&newest.id, gantry::domain::SeriesKind::Metric, k))
+                .unwrap()
+                .len();
+        }
+        loads.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    report(
+        name,
+        &format!("loading all {} metrics of a run ({points} points)", keys.len()),
+        loads,
+    );
     rt.block_on(store.close());
 }
 
