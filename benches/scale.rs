@@ -306,7 +306,10 @@ fn measure(
     }
     report(
         name,
-        &format!("loading all {} metrics of a run ({points} points)", keys.len()),
+        &format!(
+            "loading all {} metrics of a run ({points} points)",
+            keys.len()
+        ),
         loads,
     );
     rt.block_on(store.close());

@@ -4,6 +4,7 @@
 
 mod bench;
 pub mod chunk;
+mod folded;
 mod import;
 mod models;
 mod runs;

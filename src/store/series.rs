@@ -424,15 +424,15 @@ async fn summaries_folded(
     );
     let cols = concat!(
         "id, run_id, key, n_points, last_step, ",
-        super::runs::exact_real!("last_value"),
+        super::folded::exact_real!("last_value"),
         ", ",
-        super::runs::exact_real!("min_value"),
+        super::folded::exact_real!("min_value"),
         ", ",
-        super::runs::exact_real!("max_value"),
+        super::folded::exact_real!("max_value"),
         ", min_step, max_step"
     );
-    let rows: Vec<Row> = super::runs::folded(pool, cols, rest, bind).await?;
-    use super::runs::real;
+    let rows: Vec<Row> = super::folded::folded(pool, cols, rest, bind).await?;
+    use super::folded::real;
     let mut out = Vec::with_capacity(rows.len());
     for (id, run, key, n, last_step, last, min, max, min_step, max_step) in rows {
         let (last, min, max) = match (real(&last), real(&min), real(&max)) {
