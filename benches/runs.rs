@@ -154,36 +154,15 @@ fn wide(rt: &tokio::runtime::Runtime, quick: bool) {
         ],
         vec!["runs", "--limit", "50", "--json"],
     ] {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); bins.len()];
-        let mut rss = vec![0.0f64; bins.len()];
-        for _ in 0..if quick { 1 } else { 9 } {
-            for (i, (_, exe)) in bins.iter().enumerate() {
-                let t = Instant::now();
-                let out = std::process::Command::new("/usr/bin/time")
-                    .args(["-f", "%M", exe, "--workspace", root.to_str().unwrap()])
-                    .args(&args)
-                    .output()
-                    .unwrap();
-                times[i].push(t.elapsed().as_secs_f64() * 1e3);
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let kb: f64 = String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .and_then(|l| l.trim().parse().ok())
-                    .unwrap_or(f64::NAN);
-                rss[i] = rss[i].max(kb / 1024.0);
-            }
-        }
-        for (i, (name, _)) in bins.iter().enumerate() {
-            let (m, lo, hi) = common::median(times[i].clone());
+        let runs: Vec<(&str, &std::path::Path)> = bins
+            .iter()
+            .map(|(_, exe)| (exe.as_str(), root.as_path()))
+            .collect();
+        let timed = common::time_commands(&runs, &args, if quick { 1 } else { 9 });
+        for ((name, _), ((m, lo, hi), rss)) in bins.iter().zip(timed) {
             println!(
-                "wide     `gantry {}` ({name}): median {m:.1} ms (min {lo:.1}, max {hi:.1}), peak RSS {:.0} MB",
+                "wide     `gantry {}` ({name}): median {m:.1} ms (min {lo:.1}, max {hi:.1}), peak RSS {rss:.0} MB",
                 args.join(" "),
-                rss[i]
             );
         }
     }

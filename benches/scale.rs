@@ -155,41 +155,21 @@ fn measure(
     ];
     commands[2].extend(&ten);
     commands.push(vec!["show", ten[0]]);
+    let runs: Vec<(&str, &Path)> = bins
+        .iter()
+        .zip(wss)
+        .map(|((_, exe), ws)| (exe.as_str(), ws.as_path()))
+        .collect();
     for args in &commands {
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); bins.len()];
-        let mut rss = vec![0.0f64; bins.len()];
-        for _ in 0..reps {
-            for (i, (_, exe)) in bins.iter().enumerate() {
-                let t = Instant::now();
-                let out = std::process::Command::new("/usr/bin/time")
-                    .args(["-f", "%M", exe, "--workspace", wss[i].to_str().unwrap()])
-                    .args(args)
-                    .output()
-                    .unwrap();
-                times[i].push(t.elapsed().as_secs_f64() * 1e3);
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let kb: f64 = String::from_utf8_lossy(&out.stderr)
-                    .lines()
-                    .last()
-                    .and_then(|l| l.trim().parse().ok())
-                    .unwrap_or(f64::NAN);
-                rss[i] = rss[i].max(kb / 1024.0);
-            }
-        }
+        let timed = common::time_commands(&runs, args, reps);
         let shown: Vec<&str> = args
             .iter()
             .map(|a| if ten.contains(a) { "RUN" } else { a })
             .collect();
-        for (i, (bin, _)) in bins.iter().enumerate() {
-            let (m, lo, hi) = common::median(times[i].clone());
+        for ((bin, _), ((m, lo, hi), rss)) in bins.iter().zip(timed) {
             println!(
-                "{name:<7} `gantry {}` ({bin}): median {m:.1} ms (min {lo:.1}, max {hi:.1}), peak RSS {:.0} MB",
+                "{name:<7} `gantry {}` ({bin}): median {m:.1} ms (min {lo:.1}, max {hi:.1}), peak RSS {rss:.0} MB",
                 shown.join(" "),
-                rss[i]
             );
         }
     }
@@ -207,7 +187,10 @@ fn measure(
             p.wait_text(&title);
             first.push(t.elapsed().as_secs_f64() * 1e3);
             std::thread::sleep(std::time::Duration::from_millis(300));
-            hwm = hwm.max(proc_status(&p, "VmHWM:"));
+            hwm = hwm.max(common::proc_status_mb(
+                p.child.process_id().unwrap(),
+                "VmHWM:",
+            ));
             p.send("q");
             let _ = p.child.wait();
         }
@@ -330,14 +313,4 @@ fn press(state: &mut State, term: &mut Term, k: &str) -> (f64, Vec<Effect>) {
 fn report(name: &str, what: &str, v: Vec<f64>) {
     let (m, lo, hi) = common::median(v);
     println!("{name:<7} {what}: median {m:.2} ms (min {lo:.2}, max {hi:.2})");
-}
-
-fn proc_status(p: &pty::Session, field: &str) -> f64 {
-    let pid = p.child.process_id().unwrap();
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    text.lines()
-        .find(|l| l.starts_with(field))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(f64::NAN)
-        / 1024.0
 }

@@ -43,13 +43,7 @@ impl Pty {
         self.0.send(s);
     }
     fn proc_status(&self, field: &str) -> f64 {
-        let pid = self.0.child.process_id().unwrap();
-        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        text.lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-            .unwrap_or(f64::NAN)
-            / 1024.0
+        common::proc_status_mb(self.0.child.process_id().unwrap(), field)
     }
     /// Prints the process's CPU over the next `secs` seconds.
     fn report_cpu(&self, tag: &str, what: &str, secs: f64) {

@@ -259,3 +259,48 @@ pub async fn build_shape(store: &Store, shape: &Shape) -> Vec<String> {
     ids.reverse();
     ids
 }
+
+/// `EXE --workspace WS ARGS` for each (exe, workspace), alternating, `reps` times each, as whole
+/// processes under /usr/bin/time: per binary (median, min, max) milliseconds and peak RSS in MB.
+/// A command that fails stops the bench with its stderr.
+pub fn time_commands(
+    runs: &[(&str, &std::path::Path)],
+    args: &[&str],
+    reps: usize,
+) -> Vec<((f64, f64, f64), f64)> {
+    let mut times: Vec<Vec<f64>> = vec![Vec::new(); runs.len()];
+    let mut rss = vec![0.0f64; runs.len()];
+    for _ in 0..reps {
+        for (i, (exe, ws)) in runs.iter().enumerate() {
+            let t = std::time::Instant::now();
+            let out = std::process::Command::new("/usr/bin/time")
+                .args(["-f", "%M", exe, "--workspace", ws.to_str().unwrap()])
+                .args(args)
+                .output()
+                .unwrap();
+            times[i].push(t.elapsed().as_secs_f64() * 1e3);
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let kb: f64 = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .and_then(|l| l.trim().parse().ok())
+                .unwrap_or(f64::NAN);
+            rss[i] = rss[i].max(kb / 1024.0);
+        }
+    }
+    times.into_iter().map(median).zip(rss).collect()
+}
+
+/// A field of /proc/PID/status in MB (VmRSS:, VmHWM:), NaN where it cannot be read.
+pub fn proc_status_mb(pid: u32, field: &str) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    text.lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(f64::NAN)
+        / 1024.0
+}
