@@ -628,75 +628,38 @@ impl Store {
         Ok((rows.iter().map(run_from_row).collect::<Result<_>>()?, total))
     }
 
-    /// Every run with only the columns a listing needs (see `Parts::listing`), newest first.
+    /// Every run with only the columns a listing needs (see `Parts::listing`; the others read
+    /// as empty), newest first.
     pub async fn runs_listing(&self) -> Result<Vec<Run>> {
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            Option<i32>,
-            i64,
-            Option<i64>,
-            String,
-        );
-        let rows: Vec<Row> = folded(
-            &self.pool,
-            "id, experiment, name, status, exit_code, started_ms, ended_ms, host",
+        self.runs_folded(
             "SELECT r.id, e.name AS experiment, r.name, r.status, r.exit_code, r.started_ms, \
-             r.ended_ms, r.host FROM runs r JOIN experiments e ON e.id = r.experiment_id",
-            None,
+             r.ended_ms, r.host, '' AS user_name, NULL AS pid, '[]' AS command, '' AS cwd, \
+             NULL AS git_commit, NULL AS git_branch, NULL AS git_dirty, '' AS notes, \
+             NULL AS pid_start, '' AS run_dir, '{}' AS env, '[]' AS gpus \
+             FROM runs r JOIN experiments e ON e.id = r.experiment_id",
         )
-        .await?;
-        let mut runs = rows
-            .into_iter()
-            .map(
-                |(id, experiment, name, status, exit_code, started_ms, ended_ms, host)| {
-                    Ok(Run {
-                        id,
-                        experiment,
-                        name,
-                        status: RunStatus::from_str(&status).map_err(|e| anyhow!(e))?,
-                        exit_code,
-                        started_ms,
-                        ended_ms,
-                        host,
-                        user: String::new(),
-                        pid: None,
-                        pid_start: None,
-                        command: Vec::new(),
-                        cwd: String::new(),
-                        git_commit: None,
-                        git_branch: None,
-                        git_dirty: None,
-                        notes: String::new(),
-                        run_dir: String::new(),
-                        env: Default::default(),
-                        gpus: Vec::new(),
-                    })
-                },
-            )
-            .collect::<Result<Vec<_>>>()?;
-        runs.sort_by(|a, b| {
-            b.started_ms
-                .cmp(&a.started_ms)
-                .then_with(|| a.id.cmp(&b.id))
-        });
-        Ok(runs)
+        .await
     }
 
     pub async fn runs(&self) -> Result<Vec<Run>> {
+        // Unordered (sorted below): the table is read in storage order, not through an index.
+        self.runs_folded(&run_select!("").replacen(
+            "SELECT r.id, e.name,",
+            "SELECT r.id, e.name AS experiment,",
+            1,
+        ))
+        .await
+    }
+
+    /// The runs `select` reads (the columns of `run_select!`, the experiment's named
+    /// `experiment`), folded, newest first.
+    async fn runs_folded(&self, select: &str) -> Result<Vec<Run>> {
         let rows: Vec<RunRow> = folded(
             &self.pool,
             "id, experiment, name, status, exit_code, started_ms, ended_ms, host, user_name, \
              pid, command, cwd, git_commit, git_branch, git_dirty, notes, pid_start, run_dir, \
              env, gpus",
-            // Unordered (sorted below): the table is read in storage order, not through an index.
-            &run_select!("").replacen(
-                "SELECT r.id, e.name,",
-                "SELECT r.id, e.name AS experiment,",
-                1,
-            ),
+            select,
             None,
         )
         .await?;
