@@ -3,7 +3,7 @@
 mod common;
 
 use gantry::domain::{NewRun, RunStatus, Series, SeriesKind};
-use gantry::store::{Store, chunk};
+use gantry::store::{Parts, Store, chunk};
 
 fn new_run(name: &str, experiment: &str, started_ms: i64) -> NewRun {
     NewRun {
@@ -302,8 +302,9 @@ async fn merging_tails_keeps_every_point_in_order() {
     );
 }
 
-/// Listings read many rows folded into one JSON value; the summaries' doubles cross as text. They
-/// must come back bit for bit: extremes, subnormals, infinities, random bits. (SQLite itself
+/// Listings read many rows folded into one JSON value; the summaries' doubles cross as their bits
+/// (the SQL function `f64_bits`). They must come back bit for bit, whole or as a listing's last
+/// values: extremes, subnormals, infinities, random bits. (SQLite itself
 /// stores -0.0 as 0.0, row by row or folded.)
 #[tokio::test]
 async fn folded_listings_keep_every_double_and_string_exact() {
@@ -347,12 +348,26 @@ async fn folded_listings_keep_every_double_and_string_exact() {
     }
     let recs = store.run_records().await.unwrap();
     assert_eq!(recs.len(), want.len());
+    let lasts = store
+        .run_records_with(Parts {
+            listing: true,
+            params: false,
+            tags: false,
+            metrics: true,
+            only_params: Some(vec![]),
+            only_metrics: Some(vec!["m".into()]),
+        })
+        .await
+        .unwrap();
     for (id, v, name, env) in want {
         let rec = recs.iter().find(|r| r.run.id == id).unwrap();
         let s = &rec.metrics["m"];
         for got in [s.last, s.min, s.max] {
             assert_eq!(got.map(f64::to_bits), Some(v.to_bits()), "{v:e}");
         }
+        let listed = &lasts.iter().find(|r| r.run.id == id).unwrap().metrics["m"];
+        assert_eq!(listed.last.map(f64::to_bits), Some(v.to_bits()), "{v:e}");
+        assert_eq!((listed.n_points, listed.last_step), (1, Some(0)));
         assert_eq!(rec.run.name, name);
         assert_eq!(rec.run.env, env);
         assert_eq!(rec.params["p"], format!("{v:e}\t\u{7f}"));

@@ -427,23 +427,14 @@ impl RunsState {
 
     /// Recompute the visible rows from the filter and sort.
     pub fn refresh_visible(&mut self) {
-        let reads_metrics = !self.filter.reads().metrics.is_empty();
-        let none = std::collections::BTreeMap::new();
         let mut v: Vec<usize> = (0..self.records.len())
             .filter(|&i| {
                 let r = &self.records[i];
-                let owned;
-                let last = if reads_metrics {
-                    owned = r.last_values();
-                    &owned
-                } else {
-                    &none
-                };
                 self.filter.matches(&Subject {
                     run: &r.run,
                     params: &r.params,
                     tags: &r.tags,
-                    metrics: last,
+                    metrics: &r.metrics,
                 })
             })
             .collect();

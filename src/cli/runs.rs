@@ -69,16 +69,15 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     let mut shown: Vec<&RunRecord> = records
         .iter()
         .filter(|r| {
-            let last = r.last_values();
             expr.matches(&Subject {
                 run: &r.run,
                 params: &r.params,
                 tags: &r.tags,
-                metrics: &last,
+                metrics: &r.metrics,
             })
         })
         .collect();
-    shown.sort_by(|a, b| sort.compare(a, b, now));
+    sort.sort(&mut shown, now);
     let matched = page
         .as_ref()
         .map_or(shown.len(), |(_, total)| *total as usize);
@@ -167,6 +166,21 @@ impl SortKey {
             key: key.into(),
             desc,
         })
+    }
+
+    /// Sort rows by this key (stable: ties keep the listing's order). A metric's last values are
+    /// looked up once per run, not once per comparison.
+    fn sort(&self, rows: &mut Vec<&RunRecord>, now: i64) {
+        if let Some(m) = self.key.strip_prefix("metric.") {
+            let mut keyed: Vec<(Option<f64>, &RunRecord)> = rows
+                .iter()
+                .map(|r| (r.metrics.get(m).and_then(|s| s.last), *r))
+                .collect();
+            keyed.sort_by(|a, b| missing_last(a.0, b.0, self.desc, |x, y| x.total_cmp(&y)));
+            *rows = keyed.into_iter().map(|(_, r)| r).collect();
+        } else {
+            rows.sort_by(|a, b| self.compare(a, b, now));
+        }
     }
 
     fn compare(&self, a: &RunRecord, b: &RunRecord, now: i64) -> Ordering {

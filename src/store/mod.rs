@@ -110,6 +110,7 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|conn, _| Box::pin(folded::add_functions(conn)))
             .before_acquire(|conn, _| {
                 Box::pin(async move {
                     // A transaction dropped after an error (a full disk at COMMIT) queues its
@@ -150,6 +151,7 @@ impl Store {
                 .busy_timeout(BUSY_TIMEOUT);
             SqlitePoolOptions::new()
                 .max_connections(4)
+                .after_connect(|conn, _| Box::pin(folded::add_functions(conn)))
                 .connect_with(opts)
         };
         let schema = |pool: SqlitePool| async move {

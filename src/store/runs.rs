@@ -1,6 +1,6 @@
 //! Runs: experiments, runs and their ends, params and tags, run records, lookup by id, prefix or name.
 
-use super::folded::{ById, RunRow, folded};
+use super::folded::{ById, ListingRow, RunRow, folded};
 use super::series::last_value;
 use super::*;
 
@@ -99,7 +99,8 @@ pub enum RunOrder {
 }
 
 /// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
-/// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key).
+/// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key);
+/// metrics limited so are read as a listing shows them: point count, last step and last value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parts {
     /// Only the run columns a listing shows, filters and sorts on: id, experiment, name, status,
@@ -403,7 +404,7 @@ impl Store {
                 Some(keys) => {
                     let mut rows = Vec::new();
                     for k in keys {
-                        rows.extend(self.metric_summaries_with_key(k).await?);
+                        rows.extend(self.metric_lasts_with_key(k).await?);
                     }
                     rows
                 }
@@ -631,14 +632,20 @@ impl Store {
     /// Every run with only the columns a listing needs (see `Parts::listing`; the others read
     /// as empty), newest first.
     pub async fn runs_listing(&self) -> Result<Vec<Run>> {
-        self.runs_folded(
+        let rows: Vec<ListingRow> = folded(
+            &self.pool,
+            "id, experiment, name, status, exit_code, started_ms, ended_ms, host",
             "SELECT r.id, e.name AS experiment, r.name, r.status, r.exit_code, r.started_ms, \
-             r.ended_ms, r.host, '' AS user_name, NULL AS pid, '[]' AS command, '' AS cwd, \
-             NULL AS git_commit, NULL AS git_branch, NULL AS git_dirty, '' AS notes, \
-             NULL AS pid_start, '' AS run_dir, '{}' AS env, '[]' AS gpus \
-             FROM runs r JOIN experiments e ON e.id = r.experiment_id",
+             r.ended_ms, r.host FROM runs r JOIN experiments e ON e.id = r.experiment_id",
+            None,
         )
-        .await
+        .await?;
+        let mut runs = rows
+            .into_iter()
+            .map(ListingRow::into_run)
+            .collect::<Result<Vec<_>>>()?;
+        newest_first(&mut runs);
+        Ok(runs)
     }
 
     pub async fn runs(&self) -> Result<Vec<Run>> {
@@ -667,12 +674,7 @@ impl Store {
             .into_iter()
             .map(RunRow::into_run)
             .collect::<Result<Vec<_>>>()?;
-        // An aggregate's order is not promised: the listing's order, again.
-        runs.sort_by(|a, b| {
-            b.started_ms
-                .cmp(&a.started_ms)
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        newest_first(&mut runs);
         Ok(runs)
     }
 
@@ -746,4 +748,13 @@ impl Store {
         .await?;
         Ok((row.get(0), row.get(1), row.get(2)))
     }
+}
+
+/// The listing's order (an aggregate's order is not promised): newest first, then by id.
+fn newest_first(runs: &mut [Run]) {
+    runs.sort_by(|a, b| {
+        b.started_ms
+            .cmp(&a.started_ms)
+            .then_with(|| a.id.cmp(&b.id))
+    });
 }

@@ -298,7 +298,7 @@ impl Store {
     pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
         summaries_folded(
             &self.pool,
-            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value, min_step, \
+            "SELECT run_id, key, n_points, last_step, last_value, min_value, max_value, min_step, \
              max_step FROM series \
              WHERE kind = $1 ORDER BY run_id, key",
             Some(kind.as_str()),
@@ -306,19 +306,40 @@ impl Store {
         .await
     }
 
-    /// One metric's summary for every run that has it.
-    pub async fn metric_summaries_with_key(
-        &self,
-        key: &str,
-    ) -> Result<Vec<(String, SeriesSummary)>> {
-        summaries_folded(
+    /// One metric's last value for every run that has it: a summary with the point count, last
+    /// step and last value (min, max and their steps left empty), read from the `series_by_key`
+    /// index alone. What a listing filters, sorts and shows; a run read whole has the rest.
+    pub async fn metric_lasts_with_key(&self, key: &str) -> Result<Vec<(String, SeriesSummary)>> {
+        type Row = (String, i64, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = super::folded::folded(
             &self.pool,
-            "SELECT id, run_id, key, n_points, last_step, last_value, min_value, max_value, min_step, \
-             max_step FROM series \
-             WHERE kind = 'metric' AND key = $1",
+            concat!(
+                "run_id, n_points, last_step, ",
+                super::folded::exact_real!("last_value")
+            ),
+            "SELECT run_id, n_points, last_step, last_value FROM series \
+             WHERE key = $1 AND kind = 'metric'",
             Some(key),
         )
-        .await
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (run, n, last_step, last) in rows {
+            let last = super::folded::real(last);
+            out.push((
+                run,
+                SeriesSummary {
+                    key: key.to_string(),
+                    n_points: n,
+                    last_step,
+                    last: last_value(n, last),
+                    min: None,
+                    max: None,
+                    min_step: None,
+                    max_step: None,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     /// Rewrite a run's series whose points are spread over many small chunks (a live run appends a
@@ -402,28 +423,25 @@ impl Store {
     }
 }
 
-/// (run, summary) from a row of run_id, key, n_points, last_step, last_value, min, max.
 /// Series summaries of the series rows `rest` selects, folded into one value (see `folded`).
-/// The rare value `exact_real!` cannot pass as text is read again as a double.
 async fn summaries_folded(
     pool: &SqlitePool,
     rest: &str,
     bind: Option<&str>,
 ) -> Result<Vec<(String, SeriesSummary)>> {
     type Row = (
-        i64,
         String,
         String,
         i64,
         Option<i64>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
+        Option<i64>,
+        Option<i64>,
+        Option<i64>,
         Option<i64>,
         Option<i64>,
     );
     let cols = concat!(
-        "id, run_id, key, n_points, last_step, ",
+        "run_id, key, n_points, last_step, ",
         super::folded::exact_real!("last_value"),
         ", ",
         super::folded::exact_real!("min_value"),
@@ -433,33 +451,24 @@ async fn summaries_folded(
     );
     let rows: Vec<Row> = super::folded::folded(pool, cols, rest, bind).await?;
     use super::folded::real;
-    let mut out = Vec::with_capacity(rows.len());
-    for (id, run, key, n, last_step, last, min, max, min_step, max_step) in rows {
-        let (last, min, max) = match (real(&last), real(&min), real(&max)) {
-            (Ok(l), Ok(lo), Ok(hi)) => (l, lo, hi),
-            _ => {
-                let r = sqlx::query(
-                    "SELECT last_value, min_value, max_value FROM series WHERE id = $1",
+    Ok(rows
+        .into_iter()
+        .map(
+            |(run, key, n, last_step, last, min, max, min_step, max_step)| {
+                (
+                    run,
+                    SeriesSummary {
+                        key,
+                        n_points: n,
+                        last_step,
+                        last: last_value(n, real(last)),
+                        min: real(min),
+                        max: real(max),
+                        min_step,
+                        max_step,
+                    },
                 )
-                .bind(id)
-                .fetch_one(pool)
-                .await?;
-                (r.get(0), r.get(1), r.get(2))
-            }
-        };
-        out.push((
-            run,
-            SeriesSummary {
-                key,
-                n_points: n,
-                last_step,
-                last: last_value(n, last),
-                min,
-                max,
-                min_step,
-                max_step,
             },
-        ));
-    }
-    Ok(out)
+        )
+        .collect())
 }
