@@ -396,15 +396,32 @@ fn read_db_blocking(path: &Path) -> Result<(Vec<ImportedRun>, usize)> {
     // the order they were logged in.
     let mut q = db.prepare("SELECT run_uuid, key, value, timestamp, step, is_nan FROM metrics")?;
     let mut rows = q.query([])?;
-    // (step, time, value) of each series, by run and key.
+    // (step, time, value) of each series, by run (its index in `runs`) and key. Rows come in
+    // logging order: the run is most often the last row's, and the key the one after the last
+    // row's, so most rows are placed without hashing.
     type Points = Vec<(i64, i64, f64)>;
-    let mut by_run: HashMap<String, HashMap<String, Points>> = HashMap::new();
+    let mut series: Vec<Vec<(String, Points)>> = vec![Vec::new(); runs.len()];
+    let (mut last_uuid, mut last_run, mut last_key) = (String::new(), None::<usize>, 0usize);
     while let Some(r) = rows.next()? {
         let uuid = r.get_ref(0)?.as_str()?;
-        let key = r.get_ref(1)?.as_str()?;
-        if !index.contains_key(uuid) {
-            continue;
+        if uuid != last_uuid {
+            last_uuid.clear();
+            last_uuid.push_str(uuid);
+            last_run = index.get(uuid).copied();
+            last_key = 0;
         }
+        let Some(i) = last_run else { continue };
+        let key = r.get_ref(1)?.as_str()?;
+        let keys = &mut series[i];
+        let slot = [last_key + 1, last_key]
+            .into_iter()
+            .find(|&k| keys.get(k).is_some_and(|(name, _)| name == key))
+            .or_else(|| keys.iter().position(|(name, _)| name == key))
+            .unwrap_or_else(|| {
+                keys.push((key.to_string(), Vec::new()));
+                keys.len() - 1
+            });
+        last_key = slot;
         let mut value: f64 = r.get(2)?;
         if r.get::<_, bool>(5)? {
             value = f64::NAN;
@@ -413,19 +430,9 @@ fn read_db_blocking(path: &Path) -> Result<(Vec<ImportedRun>, usize)> {
         } else if value == f64::MIN {
             value = f64::NEG_INFINITY;
         }
-        let keys = match by_run.get_mut(uuid) {
-            Some(k) => k,
-            None => by_run.entry(uuid.to_string()).or_default(),
-        };
-        let points = match keys.get_mut(key) {
-            Some(p) => p,
-            None => keys.entry(key.to_string()).or_default(),
-        };
-        points.push((r.get(4)?, r.get(3)?, value));
+        keys[slot].1.push((r.get(4)?, r.get(3)?, value));
     }
-    for (uuid, keys) in by_run {
-        let Some(&i) = index.get(&uuid) else { continue };
-        let mut keys: Vec<(String, Points)> = keys.into_iter().collect();
+    for (run, mut keys) in runs.iter_mut().zip(series) {
         keys.sort_by(|a, b| a.0.cmp(&b.0));
         for (key, mut points) in keys {
             points.sort_by_key(|&(step, time, _)| (step, time));
@@ -433,7 +440,7 @@ fn read_db_blocking(path: &Path) -> Result<(Vec<ImportedRun>, usize)> {
             for (step, time, v) in points {
                 s.push(step, time, v);
             }
-            runs[i].metrics.push((key, s));
+            run.metrics.push((key, s));
         }
     }
     Ok((runs, deleted))
