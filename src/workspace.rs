@@ -9,6 +9,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use crate::domain::store::{StoreKind, StoreLocation, StoreSource, redact_url};
 use crate::error::UserError;
 
 /// The name of the folder that marks a workspace.
@@ -227,6 +228,56 @@ impl Workspace {
     }
 }
 
+impl Workspace {
+    /// The workspace's own settings file, `.gantry/config.toml` (its `store` key names a team
+    /// store).
+    pub fn config_path(&self) -> PathBuf {
+        self.dir().join("config.toml")
+    }
+
+    /// Choose the store: `--store`, then `GANTRY_STORE`, then `store` in the workspace's
+    /// config.toml, then the workspace's own SQLite file. `sqlite:PATH` names another SQLite file
+    /// (relative paths from `cwd`, or from the workspace for the config's).
+    pub fn store(
+        &self,
+        flag: Option<&str>,
+        env: Option<&str>,
+        config: Option<&str>,
+        cwd: &Path,
+    ) -> Result<StoreLocation, UserError> {
+        let given = [
+            (flag, StoreSource::Flag, cwd.to_path_buf()),
+            (env, StoreSource::Env, cwd.to_path_buf()),
+            (
+                config,
+                StoreSource::Config(self.config_path()),
+                self.root.clone(),
+            ),
+        ];
+        for (value, source, base) in given {
+            let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let kind = if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+                StoreKind::Postgres(v.to_string())
+            } else if let Some(path) = v.strip_prefix("sqlite://").or(v.strip_prefix("sqlite:")) {
+                StoreKind::Sqlite(absolute(&base, Path::new(path)))
+            } else {
+                return Err(UserError::new(format!(
+                    "`{}` ({source}) is not a store URL",
+                    redact_url(v)
+                ))
+                .hint("give postgres://USER@HOST:PORT/DATABASE for a team store, or sqlite:PATH"));
+            };
+            return Ok(StoreLocation { kind, source });
+        }
+        Ok(StoreLocation {
+            kind: StoreKind::Sqlite(self.db_path()),
+            source: StoreSource::Workspace,
+        })
+    }
+}
+
 fn absolute(cwd: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
@@ -342,5 +393,50 @@ mod tests {
         fs::write(t.path().join(MARKER), "x").unwrap();
         let e = Workspace::resolve(&l).unwrap_err().to_string();
         assert!(e.contains("is not a directory"), "{e}");
+    }
+
+    #[test]
+    fn the_store_is_chosen_flag_env_config_then_the_workspace_file() {
+        let ws = Workspace {
+            root: PathBuf::from("/w"),
+            source: Source::Flag,
+        };
+        let cwd = Path::new("/here");
+        let pg = "postgres://alice:s3cret@db:5432/gantry";
+        let at = |flag, env, config| ws.store(flag, env, config, cwd).unwrap();
+        assert_eq!(
+            at(None, None, None),
+            StoreLocation {
+                kind: StoreKind::Sqlite(PathBuf::from("/w/.gantry/gantry.db")),
+                source: StoreSource::Workspace
+            }
+        );
+        let l = at(None, None, Some(pg));
+        assert_eq!(l.kind, StoreKind::Postgres(pg.into()));
+        assert_eq!(
+            l.source,
+            StoreSource::Config(PathBuf::from("/w/.gantry/config.toml"))
+        );
+        assert_eq!(
+            at(None, Some(pg), Some("sqlite:x.db")).source,
+            StoreSource::Env
+        );
+        let l = at(Some("sqlite:a.db"), Some(pg), Some(pg));
+        assert_eq!(
+            (l.kind, l.source),
+            (StoreKind::Sqlite("/here/a.db".into()), StoreSource::Flag)
+        );
+        assert_eq!(
+            at(None, None, Some("sqlite:team.db")).kind,
+            StoreKind::Sqlite("/w/team.db".into()),
+            "the config's paths are the workspace's"
+        );
+        assert_eq!(at(Some("  "), None, None).source, StoreSource::Workspace);
+        let e = ws
+            .store(Some("mysql://u:pw@h/db"), None, None, cwd)
+            .unwrap_err();
+        let text = format!("{e}");
+        assert!(text.contains("is not a store URL"), "{text}");
+        assert!(!text.contains("pw"), "{text}");
     }
 }

@@ -5,15 +5,59 @@ use std::path::PathBuf;
 
 use serde_json::{Value, json};
 
+use crate::config::WorkspaceConfig;
+use crate::domain::store::{StoreKind, StoreLocation};
 use crate::domain::{RunRecord, RunStatus};
 use crate::error::UserError;
 use crate::store::Store;
 use crate::workspace::Workspace;
 
+/// `--store`, as given on the command line (set once by `cli::run`).
+pub static STORE_FLAG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// The store this command uses and why: `--store`, `GANTRY_STORE`, `store` in the workspace's
+/// config.toml, else its SQLite file.
+pub fn store_location(ws: &Workspace) -> Result<StoreLocation, UserError> {
+    let config = WorkspaceConfig::load(&ws.config_path()).map_err(|d| {
+        UserError::new(format!("bad workspace config: {d}"))
+            .hint("its only key is store = \"postgres://USER@HOST:PORT/DATABASE\" (or sqlite:PATH)")
+    })?;
+    let env = std::env::var("GANTRY_STORE").ok();
+    let cwd = std::env::current_dir().unwrap_or_else(|_| ws.root.clone());
+    ws.store(
+        STORE_FLAG.get().and_then(|f| f.as_deref()),
+        env.as_deref(),
+        config.store.as_deref(),
+        &cwd,
+    )
+}
+
+/// Open the store this command uses. A PostgreSQL team store is connected to and its schema
+/// brought up to date, then refused: this gantry's commands work on SQLite stores only so far.
+pub async fn open_store(ws: &Workspace) -> Result<Store, UserError> {
+    let loc = store_location(ws)?;
+    match &loc.kind {
+        StoreKind::Sqlite(path) => Store::open(path).await,
+        StoreKind::Postgres(url) => {
+            let team = crate::store::postgres::open(url).await?;
+            team.pool.close().await;
+            Err(UserError::new(format!(
+                "this gantry reaches the team store {} ({}) but cannot keep runs in it yet",
+                loc.shown(),
+                loc.source
+            ))
+            .hint(
+                "`gantry where --check` checks it; to work on a SQLite store, unset GANTRY_STORE \
+                 or pass --store sqlite:PATH",
+            ))
+        }
+    }
+}
+
 /// The workspace and its store, with running runs brought up to date first.
 pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserError> {
     let ws = super::resolve(flag)?;
-    let store = Store::open(&ws.db_path()).await?;
+    let store = open_store(&ws).await?;
     if store.read_only() {
         // Nothing can be caught up in a workspace that cannot be written: show it as it is.
         tracing::info!("workspace {} is read-only: no recovery", ws.label());

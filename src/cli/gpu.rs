@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::format::size;
 use crate::gpu::source::{GpuSnapshot, GpuSource, NvmlSource, ReplaySource};
-use crate::store::Store;
 
 /// `gantry gpu`
 #[derive(clap::Args, Debug)]
@@ -73,7 +72,7 @@ pub async fn run(
     }
     // Processes are named with the runs that own them, where a workspace is at hand.
     let store = match super::resolve(workspace) {
-        Ok(ws) => Store::open(&ws.db_path()).await.ok(),
+        Ok(ws) => super::common::open_store(&ws).await.ok(),
         Err(_) => None,
     };
     // User, command and memory of each GPU process, from /proc (a process in another pid

@@ -44,6 +44,12 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR")]
     pub workspace: Option<PathBuf>,
 
+    /// The store to use: postgres://USER@HOST:PORT/DATABASE for a team store, or sqlite:PATH
+    /// [default: GANTRY_STORE, else `store` in the workspace's .gantry/config.toml, else the
+    /// workspace's own SQLite file]
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
+
     /// Colour theme: default-dark, light, high-contrast, a user theme's name or a .toml path
     #[arg(long, global = true, value_name = "NAME")]
     pub theme: Option<String>,
@@ -116,11 +122,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
+    let _ = common::STORE_FLAG.set(cli.store.clone());
     match cli.command {
         Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {
             let ws = resolve(&cli.workspace)?;
-            where_is::run(a, &ws)
+            rt.block_on(where_is::run(a, &ws))
         }
         Some(Command::Demo(a)) => rt.block_on(demo::run(
             a,

@@ -6,7 +6,6 @@ use tokio::sync::mpsc;
 
 use crate::app::{Drawer, Effect, EffectRunner, Keymap, State, run_loop, spawn_clock};
 use crate::config::{self, ColorMode, Config, Theme};
-use crate::store::Store;
 use crate::workspace::Workspace;
 
 /// The real terminal behind the event loop: draws with `ui::render`, and can hand the terminal to
@@ -83,7 +82,7 @@ pub async fn open(
     gpu_replay: Option<(std::path::PathBuf, f64)>,
 ) -> anyhow::Result<ExitCode> {
     // The store first: a broken one is reported even where there is no terminal.
-    let store = Store::open(&ws.db_path()).await?;
+    let store = super::common::open_store(ws).await?;
     if !store.read_only() {
         match crate::capture::recover::recover(&store).await {
             Ok(notes) => notes.iter().for_each(|n| tracing::info!("{n}")),

@@ -101,6 +101,33 @@ impl OneOrMany {
     }
 }
 
+/// A workspace's own settings, `.gantry/config.toml`: the team store it uses (`store =
+/// "postgres://…"`). Unlike the user's config, a bad file is an error, not a warning: falling
+/// back to the local store would put runs where the team cannot see them.
+#[derive(Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkspaceConfig {
+    pub store: Option<String>,
+}
+
+impl WorkspaceConfig {
+    /// Read `path`; a missing file is the empty config.
+    pub fn load(path: &Path) -> Result<WorkspaceConfig, Diagnostic> {
+        let src = match std::fs::read_to_string(path) {
+            Ok(s) => s,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => {
+                return Err(Diagnostic {
+                    path: path.to_path_buf(),
+                    line: None,
+                    message: format!("cannot read: {e}"),
+                });
+            }
+        };
+        toml::from_str(&src).map_err(|e| Diagnostic::at(path, &src, e.span(), e.message()))
+    }
+}
+
 /// The user's config directory: `$XDG_CONFIG_HOME/gantry`.
 pub fn config_dir() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "gantry").map(|d| d.config_dir().to_path_buf())

@@ -10,6 +10,7 @@ mod process;
 mod record;
 mod run;
 mod series;
+pub mod store;
 
 pub use gpu::{GpuProbe, GpuProcess, GpuSample, GpuSnapshot, MigInstance};
 pub use imported::ImportedRun;

@@ -7,6 +7,7 @@ pub mod chunk;
 mod folded;
 mod import;
 mod models;
+pub mod postgres;
 mod runs;
 mod series;
 mod served;
@@ -197,6 +198,21 @@ impl Store {
             path: path.to_path_buf(),
             read_only: true,
         })
+    }
+
+    /// The SQLite library's version, e.g. `3.51.3`.
+    pub async fn sqlite_version(&self) -> Result<String> {
+        Ok(sqlx::query_scalar("SELECT sqlite_version()")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// The schema version: the newest migration applied.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(v.unwrap_or(0))
     }
 
     /// Whether this store was opened only to read (its workspace cannot be written).

@@ -1,6 +1,7 @@
 //! Shared test helpers: a State with fixed clock, host and workspace, and demo-like runs.
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod pty;
 
 use gantry::app::{Keymap, State};
