@@ -25,6 +25,28 @@ pub fn user_name() -> String {
     }
 }
 
+/// The host name set in the user's config (`host = "…"`), for this process.
+static CONFIGURED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Take the host name from the user's config for the rest of this process (`GANTRY_HOST` still
+/// wins). Boxes whose host names clash, and tests that play several hosts on one machine, set one.
+pub fn set_configured(name: &str) {
+    let name = name.trim();
+    if !name.is_empty() {
+        let _ = CONFIGURED.set(name.to_string());
+    }
+}
+
+/// This machine's name as runs, benchmarks and models record it: `GANTRY_HOST`, else `host` in
+/// the user's config, else the system's host name. Recovery ends only the runs of this name.
 pub fn hostname() -> String {
+    if let Ok(h) = std::env::var("GANTRY_HOST")
+        && !h.trim().is_empty()
+    {
+        return h.trim().to_string();
+    }
+    if let Some(h) = CONFIGURED.get() {
+        return h.clone();
+    }
     gethostname::gethostname().to_string_lossy().into_owned()
 }

@@ -361,6 +361,25 @@ fn snapshot_table_with_columns_marks_and_pin() {
 }
 
 #[test]
+fn a_host_column_appears_when_runs_come_from_more_than_one_host() {
+    let mut s = with_runs(4);
+    let one = text(&draw(&s, 120, 40));
+    assert!(!one.contains("Host"), "{one}");
+    let mut recs = common::some_records(4);
+    recs[1].run.host = "gpu02".into();
+    update(&mut s, Msg::RunsLoaded(Ok(recs)));
+    let two = text(&draw(&s, 120, 40));
+    assert!(two.contains("Host"), "{two}");
+    assert!(two.contains("gpu02") && two.contains("gpu01"), "{two}");
+    insta::assert_snapshot!(two);
+    // Filtering by host keeps the column: the workspace's runs still come from two hosts.
+    typed(&mut s, "/host:gpu02");
+    press(&mut s, "enter");
+    assert_eq!(s.runs.visible.len(), 1);
+    assert!(text(&draw(&s, 120, 40)).contains("Host"));
+}
+
+#[test]
 fn snapshot_filter_error() {
     let mut s = with_runs(6);
     press(&mut s, "/");

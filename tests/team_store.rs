@@ -193,3 +193,104 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("cannot keep runs in it yet"), "{stderr}");
 }
+
+#[test]
+fn host_names_can_be_set_and_recovery_ends_only_this_hosts_runs() {
+    let ws = workspace();
+    let cfg = tempfile::tempdir().unwrap();
+    let run_as = |host: Option<&str>, name: &str| {
+        let mut c = gantry(ws.path());
+        c.env("XDG_CONFIG_HOME", cfg.path());
+        if let Some(h) = host {
+            c.env("GANTRY_HOST", h);
+        }
+        let out = c.args(["run", "-n", name, "--", "true"]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+    };
+    run_as(Some("gpu-a"), "on-a");
+    // The user's config names the box; GANTRY_HOST wins over it.
+    std::fs::create_dir_all(cfg.path().join("gantry")).unwrap();
+    std::fs::write(cfg.path().join("gantry/config.toml"), "host = \"gpu-b\"\n").unwrap();
+    run_as(None, "on-b");
+    run_as(Some("gpu-c"), "on-c");
+    let runs = |filter: &str| {
+        let out = gantry(ws.path())
+            .args(["runs", "--json", "--filter", filter])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["name"].as_str().unwrap().to_string(),
+                    r["host"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        runs(""),
+        [("on-c", "gpu-c"), ("on-b", "gpu-b"), ("on-a", "gpu-a")]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+    );
+    assert_eq!(
+        runs("host:GPU-B"),
+        [("on-b".to_string(), "gpu-b".to_string())]
+    );
+
+    // The table shows a HOST column only when its runs come from more than one host.
+    let table = |filter: &str| {
+        let out = gantry(ws.path())
+            .args(["runs", "--filter", filter])
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let all = table("");
+    assert!(all.lines().next().unwrap().contains("HOST"), "{all}");
+    assert!(all.contains("gpu-a") && all.contains("gpu-c"), "{all}");
+    assert!(all.lines().all(|l| l.chars().count() <= 80), "{all}");
+    assert!(!table("host:gpu-a").contains("HOST"));
+
+    // A running run of another host whose pid is dead here stays running: only its own host
+    // may end it from a pid.
+    let mut dead = std::process::Command::new("true").spawn().unwrap();
+    let pid = i64::from(dead.id());
+    dead.wait().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = rt.block_on(async {
+        let store = gantry::store::Store::open(&ws.path().join(".gantry/gantry.db"))
+            .await
+            .unwrap();
+        let run = store
+            .create_run(&gantry::domain::NewRun {
+                name: "elsewhere".into(),
+                experiment: "default".into(),
+                started_ms: gantry::domain::now_ms() - 60_000,
+                host: "gpu-z".into(),
+                user: "u".into(),
+                pid: Some(pid),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        run.id
+    });
+    let status = |host: &str| {
+        let out = gantry(ws.path())
+            .env("GANTRY_HOST", host)
+            .args(["show", &id, "--json"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["status"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status("gpu-y"), "running");
+    assert_eq!(status("gpu-z"), "crashed");
+}

@@ -214,6 +214,8 @@ impl LogView {
 
 pub struct RunsState {
     pub records: Vec<RunRecord>,
+    /// Whether the records come from more than one host: the table then shows a Host column.
+    pub many_hosts: bool,
     pub loaded: bool,
     pub error: Option<String>,
     /// Indices into `records`: the filtered, sorted rows.
@@ -258,6 +260,7 @@ impl Default for RunsState {
     fn default() -> Self {
         RunsState {
             records: Vec::new(),
+            many_hosts: false,
             loaded: false,
             error: None,
             visible: Vec::new(),
@@ -411,6 +414,9 @@ impl RunsState {
             self.detail = None;
             self.view = View::Table;
         }
+        self.many_hosts = records
+            .first()
+            .is_some_and(|f| records.iter().any(|r| r.run.host != f.run.host));
         self.records = records;
         self.loaded = true;
         self.error = None;

@@ -57,6 +57,9 @@ const METRICS: &[(&str, &str)] = metrics_files![
 #[derive(Deserialize)]
 struct DemoRun {
     name: String,
+    /// The box it ran on, where not the demo's own (`gpu01`): a team's runs come from several.
+    #[serde(default)]
+    host: Option<String>,
     experiment: String,
     status: RunStatus,
     exit_code: Option<i32>,
@@ -248,7 +251,7 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
             experiment: r.experiment.clone(),
             name: r.name.clone(),
             started_ms,
-            host: DEMO_HOST.into(),
+            host: r.host.clone().unwrap_or_else(|| DEMO_HOST.into()),
             user: "demo".into(),
             pid: None,
             command: r.command.clone(),

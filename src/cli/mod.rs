@@ -123,6 +123,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     let _ = common::STORE_FLAG.set(cli.store.clone());
+    // The user's config names this box where its host name clashes with another's; a broken
+    // config is reported by the workbench, not by every command.
+    if let Some(h) = crate::config::Config::load().0.host {
+        crate::host::set_configured(&h);
+    }
     match cli.command {
         Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {

@@ -109,20 +109,39 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     Ok(ExitCode::SUCCESS)
 }
 
-/// The human table: fits 80 columns.
+/// The human table: fits 80 columns. Runs from more than one host get a HOST column (the name
+/// and experiment narrower to make room).
 pub fn table(rows: &[&RunRecord], now: i64) -> String {
+    let many_hosts = rows
+        .first()
+        .is_some_and(|f| rows.iter().any(|r| r.run.host != f.run.host));
+    let (name_w, exp_w) = if many_hosts { (16, 8) } else { (24, 10) };
+    let host = |h: &str| {
+        if many_hosts {
+            format!("{:<8}  ", fit(h, 8))
+        } else {
+            String::new()
+        }
+    };
     let mut out = format!(
-        "{:<8}  {:<24}  {:<12}  {:<10}  {:>8}  {:>8}\n",
-        "ID", "NAME", "STATUS", "EXP", "STARTED", "TIME"
+        "{:<8}  {:<name_w$}  {:<12}  {:<exp_w$}  {}{:>8}  {:>8}\n",
+        "ID",
+        "NAME",
+        "STATUS",
+        "EXP",
+        host("HOST"),
+        "STARTED",
+        "TIME"
     );
     for r in rows {
         let run = &r.run;
         out += &format!(
-            "{:<8}  {:<24}  {:<12}  {:<10}  {:>8}  {:>8}\n",
+            "{:<8}  {:<name_w$}  {:<12}  {:<exp_w$}  {}{:>8}  {:>8}\n",
             run.short_id(),
-            fit(&run.name, 24),
+            fit(&run.name, name_w),
             fit(&status_text(run.status, run.exit_code), 12),
-            fit(&run.experiment, 10),
+            fit(&run.experiment, exp_w),
+            host(&run.host),
             ago(run.started_ms, now)
                 .replace(" ago", "")
                 .replace("just now", "now"),

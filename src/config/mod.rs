@@ -72,6 +72,9 @@ pub struct Config {
     pub keymap: BTreeMap<String, Binding>,
     /// Which way metrics improve, set by hand: `[metrics] "val/bleu" = "higher"`.
     pub metrics: BTreeMap<String, crate::domain::Direction>,
+    /// This box's name for runs, benchmarks and models, where the system's clashes with another
+    /// box's (`GANTRY_HOST` wins over it).
+    pub host: Option<String>,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
 }
@@ -80,6 +83,7 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     theme: Option<String>,
+    host: Option<String>,
     refresh_ms: Option<toml::Spanned<u64>>,
     keymap: Option<BTreeMap<String, toml::Spanned<OneOrMany>>>,
     metrics: Option<BTreeMap<String, toml::Spanned<String>>>,
@@ -141,6 +145,7 @@ impl Config {
             refresh_ms: 0,
             keymap: BTreeMap::new(),
             metrics: BTreeMap::new(),
+            host: None,
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -189,6 +194,9 @@ impl Config {
         let mut diags = Vec::new();
         if let Some(t) = file.theme {
             self.theme = t;
+        }
+        if let Some(h) = file.host.filter(|h| !h.trim().is_empty()) {
+            self.host = Some(h.trim().to_string());
         }
         if let Some(r) = file.refresh_ms {
             let v = *r.get_ref();

@@ -92,6 +92,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         head("Started", SortCol::Started),
         head("Duration", SortCol::Duration),
     ];
+    if r.many_hosts {
+        header.insert(4, "Host".to_string());
+    }
     header.extend(
         r.metric_cols
             .iter()
@@ -131,6 +134,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             Cell::from(ago(run.started_ms, state.now_ms)).style(t.fg(Role::Muted)),
             Cell::from(duration(run.duration_ms(state.now_ms))).style(t.fg(Role::Text)),
         ];
+        if r.many_hosts {
+            cells.insert(4, Cell::from(run.host.clone()).style(t.fg(Role::Muted)));
+        }
         cells.extend(r.metric_cols.iter().map(|k| {
             Cell::from(
                 rec.metrics
@@ -154,6 +160,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Length(9),
         Constraint::Length(9),
     ];
+    if r.many_hosts {
+        widths.insert(4, Constraint::Fill(1));
+    }
     widths.extend(r.metric_cols.iter().map(|_| Constraint::Length(13)));
     widths.extend(r.param_cols.iter().map(|_| Constraint::Length(11)));
     let title = Line::from(vec![
