@@ -199,6 +199,7 @@ fn sample_run() -> Run {
         run_dir: String::new(),
         env: BTreeMap::new(),
         gpus: Vec::new(),
+        heartbeat_ms: None,
     }
 }
 

@@ -380,6 +380,24 @@ fn a_host_column_appears_when_runs_come_from_more_than_one_host() {
 }
 
 #[test]
+fn a_running_run_whose_heartbeat_stopped_shows_lost_with_its_age() {
+    let mut s = with_runs(4);
+    let mut recs = common::some_records(4);
+    assert_eq!(recs[0].run.status, gantry::domain::RunStatus::Running);
+    recs[0].run.heartbeat_ms = Some(common::NOW_MS - 5 * 60_000);
+    update(&mut s, Msg::RunsLoaded(Ok(recs.clone())));
+    let screen = text(&draw(&s, 120, 40));
+    assert!(screen.contains("? lost 5m"), "{screen}");
+    // A fresh heartbeat, or none at all (a run nothing supervises), is plain running.
+    recs[0].run.heartbeat_ms = Some(common::NOW_MS - 5_000);
+    update(&mut s, Msg::RunsLoaded(Ok(recs.clone())));
+    assert!(!text(&draw(&s, 120, 40)).contains("lost"));
+    recs[0].run.heartbeat_ms = None;
+    update(&mut s, Msg::RunsLoaded(Ok(recs)));
+    assert!(!text(&draw(&s, 120, 40)).contains("lost"));
+}
+
+#[test]
 fn snapshot_filter_error() {
     let mut s = with_runs(6);
     press(&mut s, "/");

@@ -55,7 +55,7 @@ fn where_names_the_store_in_use_and_why_without_its_password() {
         v["server"].as_str().unwrap().starts_with("SQLite 3."),
         "{v}"
     );
-    assert_eq!(v["schema"], 5);
+    assert_eq!(v["schema"], 6);
 
     std::fs::write(
         ws.path().join(".gantry/config.toml"),
@@ -157,7 +157,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             v["server"].as_str().unwrap().starts_with("PostgreSQL "),
             "{v}"
         );
-        assert_eq!(v["schema"], 5, "{v}");
+        assert_eq!(v["schema"], 6, "{v}");
     }
     // Each migration applied once, and the tables are PostgreSQL's own (chunks as BYTEA).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -172,7 +172,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             .await
             .unwrap();
         let got: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(got, (1..=5).map(|v| (v, true)).collect::<Vec<_>>());
+        assert_eq!(got, (1..=6).map(|v| (v, true)).collect::<Vec<_>>());
         let t: String = sqlx::query_scalar(
             "SELECT data_type FROM information_schema.columns \
              WHERE table_name = 'series_chunks' AND column_name = 'data'",
@@ -293,4 +293,135 @@ fn host_names_can_be_set_and_recovery_ends_only_this_hosts_runs() {
     };
     assert_eq!(status("gpu-y"), "running");
     assert_eq!(status("gpu-z"), "crashed");
+}
+
+/// `gantry show RUN --json` as `host` sees it, with the user config in `cfg`.
+fn show_as(
+    ws: &std::path::Path,
+    cfg: &std::path::Path,
+    host: &str,
+    run: &str,
+) -> serde_json::Value {
+    let out = gantry(ws)
+        .env("XDG_CONFIG_HOME", cfg)
+        .env("GANTRY_HOST", host)
+        .args(["show", run, "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_run_whose_gantry_is_killed_is_lost_elsewhere_and_crashed_only_by_its_host() {
+    let ws = workspace();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cfg.path().join("gantry")).unwrap();
+    let config = |text: &str| std::fs::write(cfg.path().join("gantry/config.toml"), text).unwrap();
+    config("lost_after_s = 3\ncrashed_after_s = 600\n");
+    let mut gantry_a = gantry(ws.path())
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env("GANTRY_HOST", "gpu-a")
+        .args(["run", "-n", "long", "--", "sleep", "120"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait for the command to start, then kill its gantry outright.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let pid = loop {
+        let out = gantry(ws.path())
+            .env("GANTRY_HOST", "gpu-b")
+            .args(["show", "long", "--json"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            if let Some(p) = v["pid"].as_i64() {
+                assert_eq!(v["status"], "running");
+                assert!(v["heartbeat_ms"].is_i64(), "{v}");
+                assert!(v["lost_ms"].is_null(), "{v}");
+                break p;
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    // Alive, its heartbeat stays fresh past lost_after_s.
+    std::thread::sleep(std::time::Duration::from_millis(3_500));
+    let v = show_as(ws.path(), cfg.path(), "gpu-b", "long");
+    assert!(v["lost_ms"].is_null(), "a live run is never lost: {v}");
+
+    gantry_a.kill().unwrap();
+    gantry_a.wait().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(4_000));
+    // Another host: lost, still running; its pid table says nothing about gpu-a's processes.
+    let v = show_as(ws.path(), cfg.path(), "gpu-b", "long");
+    assert_eq!(v["status"], "running", "{v}");
+    assert!(v["lost_ms"].as_i64().unwrap() > 3_000, "{v}");
+    let out = gantry(ws.path())
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env("GANTRY_HOST", "gpu-b")
+        .args(["runs"])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("lost ("), "{table}");
+    // Its own host: the command still runs, so the run is not crashed...
+    let v = show_as(ws.path(), cfg.path(), "gpu-a", "long");
+    assert_eq!(v["status"], "running", "{v}");
+    // ...until the command is gone.
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let v = show_as(ws.path(), cfg.path(), "gpu-a", "long");
+    assert_eq!(v["status"], "crashed", "{v}");
+}
+
+#[test]
+fn another_hosts_run_silent_past_crashed_after_is_crashed_at_its_last_heartbeat() {
+    let ws = workspace();
+    let cfg = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(cfg.path().join("gantry")).unwrap();
+    std::fs::write(
+        cfg.path().join("gantry/config.toml"),
+        "lost_after_s = 3\ncrashed_after_s = 5\n",
+    )
+    .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now = gantry::domain::now_ms();
+    let (silent, fresh) = rt.block_on(async {
+        let store = gantry::store::Store::open(&ws.path().join(".gantry/gantry.db"))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for (name, beat) in [("silent", now - 6_000), ("fresh", now)] {
+            let run = store
+                .create_run(&gantry::domain::NewRun {
+                    name: name.into(),
+                    experiment: "default".into(),
+                    started_ms: now - 60_000,
+                    host: "gpu-z".into(),
+                    user: "u".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            store.heartbeat(&run.id, beat).await.unwrap();
+            ids.push(run.id);
+        }
+        store.close().await;
+        (ids[0].clone(), ids[1].clone())
+    });
+    let v = show_as(ws.path(), cfg.path(), "gpu-y", &silent);
+    assert_eq!(v["status"], "crashed", "{v}");
+    assert_eq!(v["ended_ms"], now - 6_000, "ended at its last heartbeat");
+    let v = show_as(ws.path(), cfg.path(), "gpu-y", &fresh);
+    assert_eq!(v["status"], "running", "{v}");
 }

@@ -25,8 +25,23 @@ pub async fn recover(store: &Store) -> Result<Vec<String>> {
     let host = crate::host::hostname();
     let mut notes = Vec::new();
     let mut failed = Vec::new();
+    let now = now_ms();
     for run in store.runs_with_status(RunStatus::Running).await? {
         if run.host != host {
+            // Another host's run: its pid means nothing here. Only a heartbeat silent for longer
+            // than `crashed_after_s` ends it, at the last time it was known alive.
+            if let Some(beat) = run.heartbeat_ms
+                && now - beat > crate::domain::crashed_after_ms()
+                && store.mark_crashed(&run.id, beat).await?
+            {
+                notes.push(format!(
+                    "run {} ({}) of host {}: no heartbeat for {}; marked crashed",
+                    run.short_id(),
+                    run.name,
+                    run.host,
+                    crate::format::duration(now - beat)
+                ));
+            }
             continue;
         }
         match recover_run(store, &run).await {

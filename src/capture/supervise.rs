@@ -21,6 +21,11 @@ use super::{git, params, procs};
 
 /// How far behind the metrics files the store may be.
 pub const INGEST_EVERY: Duration = Duration::from_millis(250);
+/// How often the supervisor tells the store the run is alive (see `Run::lost_for`): every 10 s,
+/// or a sixth of `lost_after_s` where that is shorter, so a live run is never shown lost.
+pub fn heartbeat_every() -> Duration {
+    Duration::from_millis((crate::domain::lost_after_ms() / 6).clamp(500, 10_000) as u64)
+}
 
 /// Environment variables recorded with a run: exact names, and prefixes ending in `_`.
 pub const ENV_RECORDED: &[&str] = &[
@@ -285,6 +290,10 @@ pub async fn supervise(
     let mut ingest_tick = tokio::time::interval(INGEST_EVERY);
     let mut sample_tick =
         tokio::time::interval_at(tokio::time::Instant::now() + sample_every, sample_every);
+    let mut heartbeat_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + heartbeat_every(),
+        heartbeat_every(),
+    );
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sighup = signal(SignalKind::hangup())?;
@@ -298,6 +307,12 @@ pub async fn supervise(
                 let (s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
                 sampler = Some(s);
                 store_samples(store, &run.id, &points, &reporter, &mut problems).await;
+            }
+            _ = heartbeat_tick.tick() => {
+                // A store that cannot take it is reported by the ingest; the command runs on.
+                if let Err(e) = store.heartbeat(&run.id, now_ms()).await {
+                    tracing::warn!("heartbeat of run {}: {e:#}", run.id);
+                }
             }
             _ = sigint.recv() => spawn::signal_group(pgid, libc::SIGINT),
             _ = sigterm.recv() => spawn::signal_group(pgid, libc::SIGTERM),

@@ -93,6 +93,18 @@ pub fn when(ms: i64) -> String {
         .unwrap_or_else(|| ms.to_string())
 }
 
+/// A run's status as tables print it: `status_text`, or `lost (2m)` for a running run whose
+/// heartbeat stopped (its host may still be running it).
+pub fn run_status_text(run: &crate::domain::Run, now_ms: i64) -> String {
+    match run.lost_for(now_ms) {
+        Some(age) => format!(
+            "lost ({})",
+            crate::format::ago(now_ms - age, now_ms).replace(" ago", "")
+        ),
+        None => status_text(run.status, run.exit_code),
+    }
+}
+
 /// `finished`, `failed (exit 3)`, `killed (SIGTERM)`.
 pub fn status_text(status: RunStatus, exit_code: Option<i32>) -> String {
     match (status, exit_code) {
@@ -152,6 +164,8 @@ pub fn run_json(rec: &RunRecord, now_ms: i64) -> Value {
         "started_ms": r.started_ms,
         "ended_ms": r.ended_ms,
         "duration_ms": r.duration_ms(now_ms),
+        "heartbeat_ms": r.heartbeat_ms,
+        "lost_ms": r.lost_for(now_ms),
         "host": r.host,
         "user": r.user,
         "pid": r.pid,

@@ -125,9 +125,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _ = common::STORE_FLAG.set(cli.store.clone());
     // The user's config names this box where its host name clashes with another's; a broken
     // config is reported by the workbench, not by every command.
-    if let Some(h) = crate::config::Config::load().0.host {
-        crate::host::set_configured(&h);
+    let config = crate::config::Config::load().0;
+    if let Some(h) = &config.host {
+        crate::host::set_configured(h);
     }
+    crate::domain::set_lost_after_ms(config.lost_after_s as i64 * 1000);
+    crate::domain::set_crashed_after_ms(config.crashed_after_s as i64 * 1000);
     match cli.command {
         Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {

@@ -8,7 +8,7 @@ use crate::filter::{self, Subject};
 use crate::format::{ago, duration, fit};
 use crate::store::{Parts, RunOrder};
 
-use super::common::{run_json, status_text};
+use super::common::{run_json, run_status_text};
 
 /// `gantry runs`
 #[derive(clap::Args, Debug)]
@@ -139,7 +139,7 @@ pub fn table(rows: &[&RunRecord], now: i64) -> String {
             "{:<8}  {:<name_w$}  {:<12}  {:<exp_w$}  {}{:>8}  {:>8}\n",
             run.short_id(),
             fit(&run.name, name_w),
-            fit(&status_text(run.status, run.exit_code), 12),
+            fit(&run_status_text(run, now), 12),
             fit(&run.experiment, exp_w),
             host(&run.host),
             ago(run.started_ms, now)

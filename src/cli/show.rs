@@ -7,7 +7,7 @@ use serde_json::json;
 use crate::domain::{SeriesKind, now_ms};
 use crate::format::duration;
 
-use super::common::{json_num, opt_num, run_json, status_text, when};
+use super::common::{json_num, opt_num, run_json, when};
 
 /// `gantry show RUN`
 #[derive(clap::Args, Debug)]
@@ -74,7 +74,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     let _ = writeln!(
         o,
         "status   {} · ran {} · started {} · {ended}",
-        status_text(r.status, r.exit_code),
+        super::common::run_status_text(r, now),
         duration(r.duration_ms(now)),
         when(r.started_ms)
     );

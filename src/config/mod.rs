@@ -75,6 +75,10 @@ pub struct Config {
     /// This box's name for runs, benchmarks and models, where the system's clashes with another
     /// box's (`GANTRY_HOST` wins over it).
     pub host: Option<String>,
+    /// Seconds a running run's heartbeat may be silent before it is shown `lost`.
+    pub lost_after_s: u64,
+    /// Seconds a running run's heartbeat may be silent before any host takes it for crashed.
+    pub crashed_after_s: u64,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
 }
@@ -84,6 +88,8 @@ pub struct Config {
 struct ConfigFile {
     theme: Option<String>,
     host: Option<String>,
+    lost_after_s: Option<toml::Spanned<u64>>,
+    crashed_after_s: Option<toml::Spanned<u64>>,
     refresh_ms: Option<toml::Spanned<u64>>,
     keymap: Option<BTreeMap<String, toml::Spanned<OneOrMany>>>,
     metrics: Option<BTreeMap<String, toml::Spanned<String>>>,
@@ -146,6 +152,8 @@ impl Config {
             keymap: BTreeMap::new(),
             metrics: BTreeMap::new(),
             host: None,
+            lost_after_s: 0,
+            crashed_after_s: 0,
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -197,6 +205,25 @@ impl Config {
         }
         if let Some(h) = file.host.filter(|h| !h.trim().is_empty()) {
             self.host = Some(h.trim().to_string());
+        }
+        for (given, slot, name) in [
+            (file.lost_after_s, &mut self.lost_after_s, "lost_after_s"),
+            (
+                file.crashed_after_s,
+                &mut self.crashed_after_s,
+                "crashed_after_s",
+            ),
+        ] {
+            let Some(v) = given else { continue };
+            if (3..=30 * 86_400).contains(v.get_ref()) {
+                *slot = *v.get_ref();
+            } else {
+                let msg = format!(
+                    "{name} = {} is outside 3..=2592000 seconds; keeping {slot}",
+                    v.get_ref()
+                );
+                diags.push(Diagnostic::at(path, src, Some(v.span()), &msg));
+            }
         }
         if let Some(r) = file.refresh_ms {
             let v = *r.get_ref();

@@ -17,7 +17,10 @@ pub use imported::ImportedRun;
 pub use model::{FileEntry, LogEntry, Manifest, ModelSummary, Problem, RunRef};
 pub use process::ProcInfo;
 pub use record::{Direction, RunRecord, SeriesSummary};
-pub use run::{NewRun, Run, RunStatus};
+pub use run::{
+    CRASHED_AFTER_MS, LOST_AFTER_MS, NewRun, Run, RunStatus, crashed_after_ms, lost_after_ms,
+    set_crashed_after_ms, set_lost_after_ms,
+};
 pub use series::{Series, SeriesKind};
 
 /// Milliseconds since the Unix epoch, now.

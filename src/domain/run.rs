@@ -70,6 +70,39 @@ pub struct NewRun {
     pub gpus: Vec<String>,
 }
 
+/// How long a running run's heartbeat may be silent before it is shown `lost`, unless the user's
+/// config says otherwise (`lost_after_s`).
+pub const LOST_AFTER_MS: i64 = 60_000;
+
+static LOST_AFTER: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+/// Set, for this process, how long a heartbeat may be silent (from the user's config).
+pub fn set_lost_after_ms(ms: i64) {
+    let _ = LOST_AFTER.set(ms.max(3_000));
+}
+
+/// How long a heartbeat may be silent before its run is `lost`.
+pub fn lost_after_ms() -> i64 {
+    LOST_AFTER.get().copied().unwrap_or(LOST_AFTER_MS)
+}
+
+/// How long a heartbeat may be silent before any host takes the run for crashed (its own host
+/// does so as soon as it finds the process gone), unless the config says otherwise
+/// (`crashed_after_s`).
+pub const CRASHED_AFTER_MS: i64 = 24 * 3_600_000;
+
+static CRASHED_AFTER: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+
+/// Set, for this process, how long a heartbeat may be silent before its run counts as crashed.
+pub fn set_crashed_after_ms(ms: i64) {
+    let _ = CRASHED_AFTER.set(ms.max(3_000));
+}
+
+/// How long a heartbeat may be silent before its run counts as crashed, from any host.
+pub fn crashed_after_ms() -> i64 {
+    CRASHED_AFTER.get().copied().unwrap_or(CRASHED_AFTER_MS)
+}
+
 /// A run as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
@@ -93,6 +126,10 @@ pub struct Run {
     pub run_dir: String,
     pub env: BTreeMap<String, String>,
     pub gpus: Vec<String>,
+    /// The last time the `gantry run` supervising it said it was alive; None where nothing
+    /// supervises it (served through the MLflow API, imported) or for a gantry before heartbeats.
+    #[serde(default)]
+    pub heartbeat_ms: Option<i64>,
 }
 
 impl Run {
@@ -102,6 +139,16 @@ impl Run {
             .unwrap_or(now_ms)
             .saturating_sub(self.started_ms)
             .max(0)
+    }
+    /// How long ago a running run's supervisor last said it was alive, when that is longer than
+    /// `lost_after_ms()`: the run is `lost`, its host may still be running it. None for ended runs,
+    /// runs with a fresh heartbeat and runs nothing heartbeats for.
+    pub fn lost_for(&self, now_ms: i64) -> Option<i64> {
+        if self.status != RunStatus::Running {
+            return None;
+        }
+        let age = now_ms - self.heartbeat_ms?;
+        (age > lost_after_ms()).then_some(age)
     }
     pub fn is_ended(&self) -> bool {
         self.status != RunStatus::Running

@@ -228,6 +228,7 @@ mod tests {
             run_dir: String::new(),
             env: BTreeMap::new(),
             gpus: vec![],
+            heartbeat_ms: None,
         }
     }
 

@@ -126,6 +126,7 @@ pub(super) struct RunRow(
     String,
     String,
     String,
+    Option<i64>,
 );
 
 impl RunRow {
@@ -151,6 +152,7 @@ impl RunRow {
             run_dir: self.17,
             env: serde_json::from_str(&self.18).unwrap_or_default(),
             gpus: serde_json::from_str(&self.19).unwrap_or_default(),
+            heartbeat_ms: self.20,
         })
     }
 }
@@ -167,6 +169,7 @@ pub(super) struct ListingRow(
     i64,
     Option<i64>,
     String,
+    Option<i64>,
 );
 
 impl ListingRow {
@@ -192,6 +195,7 @@ impl ListingRow {
             run_dir: String::new(),
             env: Default::default(),
             gpus: Vec::new(),
+            heartbeat_ms: self.8,
         })
     }
 }

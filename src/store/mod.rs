@@ -70,6 +70,13 @@ fn migrator() -> Migrator {
             include_str!("migrations/0005_keys.sql").into_sql_str(),
             false,
         ),
+        Migration::new(
+            6,
+            "heartbeat".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0006_heartbeat.sql").into_sql_str(),
+            false,
+        ),
     ])
 }
 

@@ -45,6 +45,11 @@ fn migrator() -> Migrator {
             include_str!("migrations/postgres/0004_reliability.sql"),
         ),
         m(5, "keys", include_str!("migrations/postgres/0005_keys.sql")),
+        m(
+            6,
+            "heartbeat",
+            include_str!("migrations/0006_heartbeat.sql"),
+        ),
     ])
 }
 

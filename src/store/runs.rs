@@ -10,7 +10,7 @@ macro_rules! run_select {
         concat!(
             "SELECT r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, \
              r.host, r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, \
-             r.git_dirty, r.notes, r.pid_start, r.run_dir, r.env, r.gpus \
+             r.git_dirty, r.notes, r.pid_start, r.run_dir, r.env, r.gpus, r.heartbeat_ms \
              FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
             $tail
         )
@@ -52,6 +52,7 @@ pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
         run_dir: r.get(17),
         env: serde_json::from_str(r.get::<&str, _>(18)).unwrap_or_default(),
         gpus: serde_json::from_str(r.get::<&str, _>(19)).unwrap_or_default(),
+        heartbeat_ms: r.get(20),
     })
 }
 
@@ -218,9 +219,25 @@ impl Store {
     /// Record the `gantry run` process that supervises a run (this process).
     pub async fn set_supervisor(&self, id: &str, pid: i64, start: Option<i64>) -> Result<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE runs SET supervisor_pid = $1, supervisor_start = $2 WHERE id = $3")
-            .bind(pid)
-            .bind(start)
+        sqlx::query(
+            "UPDATE runs SET supervisor_pid = $1, supervisor_start = $2, heartbeat_ms = $3 \
+             WHERE id = $4",
+        )
+        .bind(pid)
+        .bind(start)
+        .bind(crate::domain::now_ms())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The supervisor of a running run says it is alive, at `now_ms`.
+    pub async fn heartbeat(&self, id: &str, now_ms: i64) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE runs SET heartbeat_ms = $1 WHERE id = $2 AND status = 'running'")
+            .bind(now_ms)
             .bind(id)
             .execute(&mut *tx)
             .await?;
@@ -634,9 +651,10 @@ impl Store {
     pub async fn runs_listing(&self) -> Result<Vec<Run>> {
         let rows: Vec<ListingRow> = folded(
             &self.pool,
-            "id, experiment, name, status, exit_code, started_ms, ended_ms, host",
+            "id, experiment, name, status, exit_code, started_ms, ended_ms, host, heartbeat_ms",
             "SELECT r.id, e.name AS experiment, r.name, r.status, r.exit_code, r.started_ms, \
-             r.ended_ms, r.host FROM runs r JOIN experiments e ON e.id = r.experiment_id",
+             r.ended_ms, r.host, r.heartbeat_ms \
+             FROM runs r JOIN experiments e ON e.id = r.experiment_id",
             None,
         )
         .await?;
@@ -665,7 +683,7 @@ impl Store {
             &self.pool,
             "id, experiment, name, status, exit_code, started_ms, ended_ms, host, user_name, \
              pid, command, cwd, git_commit, git_branch, git_dirty, notes, pid_start, run_dir, \
-             env, gpus",
+             env, gpus, heartbeat_ms",
             select,
             None,
         )

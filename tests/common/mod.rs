@@ -59,6 +59,7 @@ pub fn run(
         run_dir: String::new(),
         env: Default::default(),
         gpus: Vec::new(),
+        heartbeat_ms: None,
     }
 }
 

@@ -69,8 +69,8 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::R
         Line::from(vec![
             label("status"),
             Span::styled(
-                super::status_label(run.status, run.exit_code, state.spinner),
-                t.fg(super::status_role(run.status)),
+                super::status_label(run, state.now_ms, state.spinner),
+                t.fg(super::status_role(run, state.now_ms)),
             ),
             Span::styled(
                 format!(

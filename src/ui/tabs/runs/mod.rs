@@ -12,7 +12,8 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 use crate::app::runs::View;
 use crate::app::{Modal, State};
 use crate::config::Role;
-use crate::domain::RunStatus;
+use crate::domain::{Run, RunStatus};
+use crate::format::ago;
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     match state.runs.view {
@@ -37,9 +38,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
 }
 
 /// The spinner frame of a running run, or a mark for the others.
-pub(super) fn status_label(status: RunStatus, exit_code: Option<i32>, spinner: usize) -> String {
+/// A run's status as the table and the detail show it: a spinner while running, `? lost 2m` for a
+/// running run whose heartbeat stopped (its host may still be running it).
+pub(super) fn status_label(run: &Run, now_ms: i64, spinner: usize) -> String {
     const FRAMES: [&str; 4] = ["◐", "◓", "◑", "◒"];
-    match (status, exit_code) {
+    if let Some(age) = run.lost_for(now_ms) {
+        return format!("? lost {}", ago(now_ms - age, now_ms).replace(" ago", ""));
+    }
+    match (run.status, run.exit_code) {
         (RunStatus::Running, _) => format!("{} running", FRAMES[spinner % FRAMES.len()]),
         (RunStatus::Failed, Some(c)) => format!("failed ({c})"),
         (RunStatus::Killed, Some(c)) if c < 0 => format!("killed ({})", -c),
@@ -47,8 +53,11 @@ pub(super) fn status_label(status: RunStatus, exit_code: Option<i32>, spinner: u
     }
 }
 
-pub(super) fn status_role(status: RunStatus) -> Role {
-    match status {
+pub(super) fn status_role(run: &Run, now_ms: i64) -> Role {
+    if run.lost_for(now_ms).is_some() {
+        return Role::Warn;
+    }
+    match run.status {
         RunStatus::Running => Role::Accent,
         RunStatus::Finished => Role::Good,
         RunStatus::Killed => Role::Warn,

@@ -124,12 +124,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let mut cells = vec![
             Cell::from(marker),
             Cell::from(run.name.clone()).style(t.fg(Role::Text)),
-            Cell::from(super::status_label(
-                run.status,
-                run.exit_code,
-                state.spinner,
-            ))
-            .style(t.fg(super::status_role(run.status))),
+            Cell::from(super::status_label(run, state.now_ms, state.spinner))
+                .style(t.fg(super::status_role(run, state.now_ms))),
             Cell::from(run.experiment.clone()).style(t.fg(Role::Muted)),
             Cell::from(ago(run.started_ms, state.now_ms)).style(t.fg(Role::Muted)),
             Cell::from(duration(run.duration_ms(state.now_ms))).style(t.fg(Role::Text)),
