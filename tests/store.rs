@@ -549,3 +549,37 @@ async fn a_batch_of_imported_runs_is_stored_as_run_by_run() {
             .all(|r| r.run.name.ends_with("-2") && r.metrics.len() == 1)
     );
 }
+
+/// A run's output is stored once whoever carries it: a chunk only at the stored end, and read
+/// back from any byte.
+#[tokio::test]
+async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte() {
+    let (_d, store) = fresh().await;
+    let r = store
+        .create_run(&new_run("talky", "exp", 1_000))
+        .await
+        .unwrap();
+    assert_eq!(store.log_end(&r.id).await.unwrap(), 0);
+    assert!(store.append_log(&r.id, 0, b"hello ").await.unwrap());
+    assert!(
+        !store.append_log(&r.id, 0, b"hello ").await.unwrap(),
+        "a second writer of the same bytes stores nothing"
+    );
+    assert!(!store.append_log(&r.id, 9, b"gap").await.unwrap(), "only at the end");
+    let big = vec![b'x'; gantry::store::logs::LOG_CHUNK_BYTES + 10];
+    assert!(store.append_log(&r.id, 6, &big).await.unwrap());
+    let end = 6 + big.len() as i64;
+    assert_eq!(store.log_end(&r.id).await.unwrap(), end);
+    let (all, e) = store.log_from(&r.id, 0, usize::MAX).await.unwrap();
+    assert_eq!((all.len() as i64, e), (end, end));
+    assert_eq!(&all[..6], b"hello ");
+    let (tail, _) = store.log_from(&r.id, 3, usize::MAX).await.unwrap();
+    assert_eq!(&tail[..3], b"lo ");
+    assert_eq!(tail.len() as i64, end - 3);
+    let (none, e) = store.log_from(&r.id, end, usize::MAX).await.unwrap();
+    assert!(none.is_empty());
+    assert_eq!(e, end);
+    // Deleting the run deletes its output.
+    store.delete_runs(std::slice::from_ref(&r.id)).await.unwrap();
+    assert_eq!(store.log_end(&r.id).await.unwrap(), 0);
+}

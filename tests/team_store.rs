@@ -55,7 +55,7 @@ fn where_names_the_store_in_use_and_why_without_its_password() {
         v["server"].as_str().unwrap().starts_with("SQLite 3."),
         "{v}"
     );
-    assert_eq!(v["schema"], 6);
+    assert_eq!(v["schema"], 7);
 
     std::fs::write(
         ws.path().join(".gantry/config.toml"),
@@ -157,7 +157,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             v["server"].as_str().unwrap().starts_with("PostgreSQL "),
             "{v}"
         );
-        assert_eq!(v["schema"], 6, "{v}");
+        assert_eq!(v["schema"], 7, "{v}");
     }
     // Each migration applied once, and the tables are PostgreSQL's own (chunks as BYTEA).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -172,7 +172,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             .await
             .unwrap();
         let got: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(got, (1..=6).map(|v| (v, true)).collect::<Vec<_>>());
+        assert_eq!(got, (1..=7).map(|v| (v, true)).collect::<Vec<_>>());
         let t: String = sqlx::query_scalar(
             "SELECT data_type FROM information_schema.columns \
              WHERE table_name = 'series_chunks' AND column_name = 'data'",
@@ -424,4 +424,66 @@ fn another_hosts_run_silent_past_crashed_after_is_crashed_at_its_last_heartbeat(
     assert_eq!(v["ended_ms"], now - 6_000, "ended at its last heartbeat");
     let v = show_as(ws.path(), cfg.path(), "gpu-y", &fresh);
     assert_eq!(v["status"], "running", "{v}");
+}
+
+#[test]
+fn a_runs_output_is_read_from_another_host_and_followed_while_it_runs() {
+    let ws = workspace();
+    let script = "for i in $(seq 1 30); do echo \"line $i of the output\"; sleep 0.05; done; echo done";
+    let mut on_a = gantry(ws.path())
+        .env("GANTRY_HOST", "gpu-a")
+        .args(["run", "-n", "talky", "--", "sh", "-c", script])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Follow from another host as soon as the run exists.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !gantry(ws.path())
+        .env("GANTRY_HOST", "gpu-b")
+        .args(["show", "talky"])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(std::time::Instant::now() < deadline, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let followed = gantry(ws.path())
+        .env("GANTRY_HOST", "gpu-b")
+        .args(["logs", "-f", "talky"])
+        .output()
+        .unwrap();
+    assert!(on_a.wait().unwrap().success());
+    let want: String = (1..=30)
+        .map(|i| format!("line {i} of the output\n"))
+        .chain(["done\n".to_string()])
+        .collect();
+    // The command ran in a pseudo-terminal or not; either way the bytes are the log file's.
+    let v = show_as(ws.path(), ws.path(), "gpu-b", "talky");
+    let file = std::fs::read(std::path::Path::new(v["run_dir"].as_str().unwrap()).join("output.log"))
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&file).replace("\r\n", "\n"),
+        want,
+        "the local log"
+    );
+    assert_eq!(followed.stdout, file, "followed from another host, byte for byte");
+    // Read again, whole, from the other host; and from this host once its file is gone.
+    let again = gantry(ws.path())
+        .env("GANTRY_HOST", "gpu-b")
+        .args(["logs", "talky"])
+        .output()
+        .unwrap();
+    assert_eq!(again.stdout, file);
+    std::fs::remove_file(std::path::Path::new(v["run_dir"].as_str().unwrap()).join("output.log"))
+        .unwrap();
+    let own = gantry(ws.path())
+        .env("GANTRY_HOST", "gpu-a")
+        .args(["logs", "talky"])
+        .output()
+        .unwrap();
+    assert_eq!(own.stdout, file, "stored exactly once");
 }

@@ -113,10 +113,16 @@ impl EffectRunner {
                         Ok(r) => PathBuf::from(r.run_dir),
                         Err(_) => return,
                     };
-                    let lines =
-                        tokio::task::spawn_blocking(move || read_log_tail(&dir.join("output.log")))
+                    let path = dir.join("output.log");
+                    // This host's own file where it has it; else the output the run's host
+                    // stored.
+                    let lines = if path.is_file() {
+                        tokio::task::spawn_blocking(move || read_log_tail(&path))
                             .await
-                            .unwrap_or_default();
+                            .unwrap_or_default()
+                    } else {
+                        stored_log_tail(&store, &run).await
+                    };
                     let _ = tx.send(Msg::LogLoaded { run, lines });
                 });
             }
@@ -392,10 +398,27 @@ pub fn read_log_tail(path: &Path) -> Vec<String> {
     if f.seek(SeekFrom::Start(start)).is_err() || f.read_to_end(&mut buf).is_err() {
         return Vec::new();
     }
-    let text = String::from_utf8_lossy(&buf);
+    tail_lines(&buf, start > 0)
+}
+
+/// The last lines of a run's output as the store holds it.
+async fn stored_log_tail(store: &crate::store::Store, run: &str) -> Vec<String> {
+    let Ok(end) = store.log_end(run).await else {
+        return Vec::new();
+    };
+    let start = end.saturating_sub(LOG_TAIL_BYTES as i64);
+    match store.log_from(run, start, LOG_TAIL_BYTES as usize).await {
+        Ok((buf, _)) => tail_lines(&buf, start > 0),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// Lines of the end of a log, without a partial first line (`cut`) or a final empty one.
+fn tail_lines(buf: &[u8], cut: bool) -> Vec<String> {
+    let text = String::from_utf8_lossy(buf);
     let mut lines: Vec<String> = text.split('\n').map(plain_line).collect();
-    if start > 0 && !lines.is_empty() {
-        lines.remove(0); // a partial first line
+    if cut && !lines.is_empty() {
+        lines.remove(0);
     }
     if lines.last().is_some_and(String::is_empty) {
         lines.pop();

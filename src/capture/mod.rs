@@ -7,6 +7,7 @@
 pub mod ended;
 pub mod git;
 pub mod ingest;
+pub mod logs;
 pub mod output;
 pub mod owners;
 pub mod params;

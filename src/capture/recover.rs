@@ -76,6 +76,13 @@ async fn recover_run(store: &Store, run: &crate::domain::Run) -> Result<Option<S
             let mut tail = Tail::open(store, &run.id, source, &dir.join(file)).await?;
             while tail.step(store, now, !alive).await?.more {}
         }
+        if !alive {
+            // The output its supervisor had not stored yet.
+            super::logs::LogTail::open(store, &run.id, &dir.join("output.log"))
+                .await?
+                .step(store, true)
+                .await?;
+        }
     }
     if alive {
         return Ok(None);

@@ -285,6 +285,12 @@ pub async fn supervise(
         Tail::open(store, &run.id, SOURCE_METRICS, &metrics_path).await?,
         Tail::open(store, &run.id, SOURCE_STDOUT, &captured_path).await?,
     ];
+    // The output goes into the store as well, for other hosts; a store that fails costs only
+    // that (the local log stays whole), said once in gantry's log.
+    let mut log_tail = super::logs::LogTail::open(store, &run.id, &log_path)
+        .await
+        .ok();
+    let mut log_warned = false;
     let mut problems = Problems::default();
     let mut sampler = Some(Sampler::new(pid));
     let mut ingest_tick = tokio::time::interval(INGEST_EVERY);
@@ -301,7 +307,15 @@ pub async fn supervise(
     let status = loop {
         tokio::select! {
             res = &mut waiter => break res.context("waiting for the command")?.context("waiting for the command")?,
-            _ = ingest_tick.tick() => { ingest(&mut tails, store, false, &reporter, &mut problems).await; }
+            _ = ingest_tick.tick() => {
+                ingest(&mut tails, store, false, &reporter, &mut problems).await;
+                if let Some(t) = &mut log_tail
+                    && let Err(e) = t.step(store, false).await
+                    && !std::mem::replace(&mut log_warned, true)
+                {
+                    tracing::warn!("storing the output of run {}: {e:#}", run.id);
+                }
+            }
             _ = sample_tick.tick() => {
                 let Some(mut s) = sampler.take() else { continue };
                 let (s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
@@ -333,6 +347,11 @@ pub async fn supervise(
     }
     drop(ptys);
     let stored_all = ingest(&mut tails, store, true, &reporter, &mut problems).await;
+    if let Some(t) = &mut log_tail
+        && let Err(e) = t.step(store, true).await
+    {
+        tracing::warn!("storing the output of run {}: {e:#}", run.id);
+    }
     let (run_status, exit_code, gantry_code) = outcome(&status);
     let end = super::ended::End {
         status: run_status,

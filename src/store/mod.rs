@@ -6,6 +6,7 @@ mod bench;
 pub mod chunk;
 mod folded;
 mod import;
+pub mod logs;
 mod models;
 pub mod postgres;
 mod runs;
@@ -75,6 +76,13 @@ fn migrator() -> Migrator {
             "heartbeat".into(),
             MigrationType::Simple,
             include_str!("migrations/0006_heartbeat.sql").into_sql_str(),
+            false,
+        ),
+        Migration::new(
+            7,
+            "logs".into(),
+            MigrationType::Simple,
+            include_str!("migrations/0007_logs.sql").into_sql_str(),
             false,
         ),
     ])

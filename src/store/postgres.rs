@@ -50,6 +50,7 @@ fn migrator() -> Migrator {
             "heartbeat",
             include_str!("migrations/0006_heartbeat.sql"),
         ),
+        m(7, "logs", include_str!("migrations/postgres/0007_logs.sql")),
     ])
 }
 
