@@ -2,6 +2,7 @@
 //! of 10 metrics per second) for 10 s. Reports gantry's own CPU time (from /proc, excluding its
 //! children) as a share of one core and of the script's CPU time. Target: < 1% added CPU.
 //! `cargo bench --bench overhead` (needs python3); under `cargo test --benches` a 1 s smoke run.
+//! `GANTRY_BENCH_EXE=BIN` measures another gantry binary instead.
 
 mod common;
 
@@ -44,7 +45,10 @@ fn main() {
     }
     let seconds = if quick { 1.0 } else { 10.0 };
     let dir = tempfile::tempdir().unwrap();
-    let exe = env!("CARGO_BIN_EXE_gantry");
+    // GANTRY_BENCH_EXE=BIN measures another gantry binary the same way (an earlier build, for a
+    // before-and-after figure).
+    let exe_var = std::env::var("GANTRY_BENCH_EXE").ok();
+    let exe = exe_var.as_deref().unwrap_or(env!("CARGO_BIN_EXE_gantry"));
     assert!(
         Command::new(exe)
             .arg("init")

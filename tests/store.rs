@@ -565,7 +565,10 @@ async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte() {
         !store.append_log(&r.id, 0, b"hello ").await.unwrap(),
         "a second writer of the same bytes stores nothing"
     );
-    assert!(!store.append_log(&r.id, 9, b"gap").await.unwrap(), "only at the end");
+    assert!(
+        !store.append_log(&r.id, 9, b"gap").await.unwrap(),
+        "only at the end"
+    );
     let big = vec![b'x'; gantry::store::logs::LOG_CHUNK_BYTES + 10];
     assert!(store.append_log(&r.id, 6, &big).await.unwrap());
     let end = 6 + big.len() as i64;
@@ -580,6 +583,9 @@ async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte() {
     assert!(none.is_empty());
     assert_eq!(e, end);
     // Deleting the run deletes its output.
-    store.delete_runs(std::slice::from_ref(&r.id)).await.unwrap();
+    store
+        .delete_runs(std::slice::from_ref(&r.id))
+        .await
+        .unwrap();
     assert_eq!(store.log_end(&r.id).await.unwrap(), 0);
 }

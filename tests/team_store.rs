@@ -429,7 +429,8 @@ fn another_hosts_run_silent_past_crashed_after_is_crashed_at_its_last_heartbeat(
 #[test]
 fn a_runs_output_is_read_from_another_host_and_followed_while_it_runs() {
     let ws = workspace();
-    let script = "for i in $(seq 1 30); do echo \"line $i of the output\"; sleep 0.05; done; echo done";
+    let script =
+        "for i in $(seq 1 30); do echo \"line $i of the output\"; sleep 0.05; done; echo done";
     let mut on_a = gantry(ws.path())
         .env("GANTRY_HOST", "gpu-a")
         .args(["run", "-n", "talky", "--", "sh", "-c", script])
@@ -448,7 +449,10 @@ fn a_runs_output_is_read_from_another_host_and_followed_while_it_runs() {
         .status
         .success()
     {
-        assert!(std::time::Instant::now() < deadline, "the run never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let followed = gantry(ws.path())
@@ -463,14 +467,18 @@ fn a_runs_output_is_read_from_another_host_and_followed_while_it_runs() {
         .collect();
     // The command ran in a pseudo-terminal or not; either way the bytes are the log file's.
     let v = show_as(ws.path(), ws.path(), "gpu-b", "talky");
-    let file = std::fs::read(std::path::Path::new(v["run_dir"].as_str().unwrap()).join("output.log"))
-        .unwrap();
+    let file =
+        std::fs::read(std::path::Path::new(v["run_dir"].as_str().unwrap()).join("output.log"))
+            .unwrap();
     assert_eq!(
         String::from_utf8_lossy(&file).replace("\r\n", "\n"),
         want,
         "the local log"
     );
-    assert_eq!(followed.stdout, file, "followed from another host, byte for byte");
+    assert_eq!(
+        followed.stdout, file,
+        "followed from another host, byte for byte"
+    );
     // Read again, whole, from the other host; and from this host once its file is gone.
     let again = gantry(ws.path())
         .env("GANTRY_HOST", "gpu-b")

@@ -15,6 +15,8 @@ const STEP_BYTES: u64 = 4 << 20;
 pub struct LogTail {
     run_id: String,
     path: PathBuf,
+    /// Kept open between steps once the file exists (a step is then one fstat).
+    file: Option<std::fs::File>,
     /// Where the stored log ends: the next byte of the file to store.
     pos: i64,
 }
@@ -24,6 +26,7 @@ impl LogTail {
         Ok(LogTail {
             run_id: run_id.to_string(),
             path: path.to_path_buf(),
+            file: None,
             pos: store.log_end(run_id).await?,
         })
     }
@@ -33,7 +36,15 @@ impl LogTail {
     pub async fn step(&mut self, store: &Store, drain: bool) -> Result<u64> {
         let mut stored = 0u64;
         loop {
-            let data = read_from(&self.path, self.pos as u64, STEP_BYTES)?;
+            if self.file.is_none() {
+                match std::fs::File::open(&self.path) {
+                    Ok(f) => self.file = Some(f),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stored),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            let f = self.file.as_mut().expect("opened above");
+            let data = read_from(f, self.pos as u64, STEP_BYTES)?;
             if data.is_empty() {
                 return Ok(stored);
             }
@@ -51,13 +62,8 @@ impl LogTail {
     }
 }
 
-/// Up to `max` bytes of the file from `pos`; nothing when it is missing or shorter.
-fn read_from(path: &Path, pos: u64, max: u64) -> Result<Vec<u8>> {
-    let mut f = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e.into()),
-    };
+/// Up to `max` bytes of the file from `pos`; nothing when it is shorter.
+fn read_from(f: &mut std::fs::File, pos: u64, max: u64) -> Result<Vec<u8>> {
     if f.metadata()?.len() <= pos {
         return Ok(Vec::new());
     }
