@@ -21,7 +21,13 @@ RUNS = [
     ("gpt2-124m-lr3e-4", "lm", "finished", 0, 3e-4, 64, 300, 300, 3 * 24 * 60),
     ("gpt2-124m-lr6e-4", "lm", "killed", None, 6e-4, 64, 220, 300, 2 * 24 * 60),
     ("gpt2-124m-bs32", "lm", "crashed", None, 3e-4, 32, 90, 300, 30 * 60),
+    ("gpt2-124m-bs64", "lm", "running", None, 3e-4, 64, 120, 300, 95),
 ]
+
+# The language-model runs ran on a second box; one of them is still running there, but its gantry
+# has been silent for 12 minutes: the workbench shows it lost.
+HOSTS = {"lm": "gpu02"}
+SILENT_MIN = {"gpt2-124m-bs64": 12}
 
 
 def curve(rng, run, step, planned):
@@ -54,7 +60,7 @@ def main():
         name, exp, status, code, lr, batch, logged, planned, ago_min = run
         rng = random.Random(name)
         step_ms = 2000 if exp == "vision" else 6000
-        records.append({
+        record = {
             "name": name,
             "experiment": exp,
             "status": status,
@@ -67,13 +73,18 @@ def main():
             "git_commit": "%040x" % rng.getrandbits(160),
             "git_branch": "main",
             "git_dirty": status == "running",
-        })
+        }
+        if exp in HOSTS:
+            record["host"] = HOSTS[exp]
+        if name in SILENT_MIN:
+            record["heartbeat_min_ago"] = SILENT_MIN[name]
+        records.append(record)
         with open(OUT / "metrics" / f"{name}.jsonl", "w") as f:
             for step in range(1, logged + 1):
                 point = {"step": step}
                 point.update(curve(rng, run, step, planned))
                 f.write(json.dumps(point, allow_nan=True, sort_keys=True) + "\n")
-        if status == "running":
+        if status == "running" and name not in SILENT_MIN:
             # The rest of the running run, replayed live by `gantry demo`.
             with open(OUT / "live" / f"{name}.jsonl", "w") as f:
                 for step in range(logged + 1, planned + 1):

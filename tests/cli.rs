@@ -252,14 +252,14 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
             .unwrap();
         s.run_records().await.unwrap()
     });
-    assert_eq!(records.len(), 7, "seeded once, not twice");
+    assert_eq!(records.len(), 8, "seeded once, not twice");
     let series: usize = records.iter().map(|r| r.metrics.len()).sum();
     let points: i64 = records
         .iter()
         .flat_map(|r| r.metrics.values())
         .map(|s| s.n_points)
         .sum();
-    assert_eq!(series, 28);
+    assert_eq!(series, 32);
     assert!(
         records.iter().all(|r| std::path::Path::new(&r.run.run_dir)
             .join("output.log")
@@ -272,8 +272,9 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
         "/fixtures/demo/metrics"
     ))
     .unwrap()
+    .map(|f| f.unwrap().path())
     {
-        let text = std::fs::read_to_string(f.unwrap().path()).unwrap();
+        let text = std::fs::read_to_string(f).unwrap();
         for line in text.lines() {
             want += gantry::capture::protocol::parse_line(line)
                 .unwrap()
@@ -293,7 +294,7 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
         Ok(o) if o.status.success() => {
             assert_eq!(
                 String::from_utf8_lossy(&o.stdout),
-                "crashed|1\nfailed|1\nfinished|3\nkilled|1\nrunning|1\n"
+                "crashed|1\nfailed|1\nfinished|3\nkilled|1\nrunning|2\n"
             );
             // The GPU conditions of each benchmark are JSON that SQLite itself can read: one
             // result, the last day's bf16 GEMM, ran with its clocks held down.

@@ -29,7 +29,7 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
     let home = tempfile::tempdir().unwrap();
     let ws = demo_workspace(home.path());
     let mut s = Session::start(home.path(), &["--workspace", &ws]);
-    s.wait_text("Runs (7)");
+    s.wait_text("Runs (8)");
     s.wait_text("resnet50-warmup");
     s.send("2");
     s.wait_text("Models (2)");
@@ -42,7 +42,7 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
     s.wait_text("History · NVIDIA A100-SXM4-80GB");
     s.wait_text("▼ 8.0% below median");
     s.send("\t");
-    s.wait_text("Runs (7)");
+    s.wait_text("Runs (8)");
     s.send("?");
     s.wait_text("Show or hide this help");
     s.send("\x1b");
@@ -75,7 +75,7 @@ fn killed_by(sig: i32) {
     let home = tempfile::tempdir().unwrap();
     let ws = demo_workspace(home.path());
     let mut s = Session::start(home.path(), &["--workspace", &ws]);
-    s.wait_text("Runs (7)");
+    s.wait_text("Runs (8)");
     let pid = s.child.process_id().unwrap() as i32;
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     s.wait_exit();

@@ -52,6 +52,7 @@ const METRICS: &[(&str, &str)] = metrics_files![
     "gpt2-124m-lr3e-4",
     "gpt2-124m-lr6e-4",
     "gpt2-124m-bs32",
+    "gpt2-124m-bs64",
 ];
 
 #[derive(Deserialize)]
@@ -60,6 +61,9 @@ struct DemoRun {
     /// The box it ran on, where not the demo's own (`gpu01`): a team's runs come from several.
     #[serde(default)]
     host: Option<String>,
+    /// A running run whose gantry went silent this many minutes ago: shown `lost`.
+    #[serde(default)]
+    heartbeat_min_ago: Option<i64>,
     experiment: String,
     status: RunStatus,
     exit_code: Option<i32>,
@@ -293,6 +297,8 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
         }
         std::fs::write(dir.join("metrics.jsonl"), metrics)?;
         let running = r.status == RunStatus::Running;
+        // A run of another box whose gantry went silent: it stays running, and shows `lost`.
+        let silent = r.heartbeat_min_ago.map(|m| now_ms - m * 60_000);
         match (r.status, r.exit_code) {
             (RunStatus::Failed, Some(c)) => {
                 log += &format!("loss is NaN at step {last_step}; exiting with {c}\n")
@@ -311,7 +317,9 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
             .map(|(k, s)| (SeriesKind::System, *k, s))
             .collect();
         store.append(&run.id, &batch).await?;
-        if running {
+        if let Some(beat) = silent {
+            store.heartbeat(&run.id, beat).await?;
+        } else if running {
             live = Some((run.id.clone(), dir));
         } else {
             store

@@ -130,35 +130,30 @@ pub(super) struct RunRow(
 );
 
 impl RunRow {
+    /// The listing's columns as a listing reads them, then the rest.
     pub fn into_run(self) -> Result<Run> {
-        Ok(Run {
-            id: self.0,
-            experiment: self.1,
-            name: self.2,
-            status: RunStatus::from_str(&self.3).map_err(|e| anyhow!(e))?,
-            exit_code: self.4,
-            started_ms: self.5,
-            ended_ms: self.6,
-            host: self.7,
-            user: self.8,
-            pid: self.9,
-            command: serde_json::from_str(&self.10).unwrap_or_else(|_| vec![self.10.clone()]),
-            cwd: self.11,
-            git_commit: self.12,
-            git_branch: self.13,
-            git_dirty: self.14.map(|d| d != 0),
-            notes: self.15,
-            pid_start: self.16,
-            run_dir: self.17,
-            env: serde_json::from_str(&self.18).unwrap_or_default(),
-            gpus: serde_json::from_str(&self.19).unwrap_or_default(),
-            heartbeat_ms: self.20,
-        })
+        let mut run = ListingRow(
+            self.0, self.1, self.2, self.3, self.4, self.5, self.6, self.7, self.20,
+        )
+        .into_run()?;
+        run.user = self.8;
+        run.pid = self.9;
+        run.command = serde_json::from_str(&self.10).unwrap_or_else(|_| vec![self.10.clone()]);
+        run.cwd = self.11;
+        run.git_commit = self.12;
+        run.git_branch = self.13;
+        run.git_dirty = self.14.map(|d| d != 0);
+        run.notes = self.15;
+        run.pid_start = self.16;
+        run.run_dir = self.17;
+        run.env = serde_json::from_str(&self.18).unwrap_or_default();
+        run.gpus = serde_json::from_str(&self.19).unwrap_or_default();
+        Ok(run)
     }
 }
 
 /// One run as a listing reads it (see `Parts::listing`): id, experiment, name, status, exit code,
-/// start, end and host; the rest of the run is left empty.
+/// start, end, host and heartbeat; the rest of the run is left empty.
 #[derive(serde::Deserialize)]
 pub(super) struct ListingRow(
     String,
