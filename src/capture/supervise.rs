@@ -215,6 +215,17 @@ pub async fn supervise(
         .append(true)
         .open(&metrics_path)
         .with_context(|| format!("creating {}", metrics_path.display()))?;
+    // What the store holds of the run is read before the command starts: once it runs, it may
+    // fill the disk or the store may go, and nothing after the spawn may end gantry early.
+    let mut tails = [
+        Tail::open(store, &run.id, SOURCE_METRICS, &metrics_path).await?,
+        Tail::open(store, &run.id, SOURCE_STDOUT, &captured_path).await?,
+    ];
+    // The output goes into the store as well, for other hosts; a store that fails costs only
+    // that (the local log stays whole), said once in gantry's log.
+    let mut log_tail = super::logs::LogTail::open(store, &run.id, &log_path)
+        .await
+        .ok();
     let mut env = vec![
         ("GANTRY_RUN_ID".to_string(), run.id.clone()),
         ("GANTRY_RUN_DIR".to_string(), dir.display().to_string()),
@@ -281,15 +292,6 @@ pub async fn supervise(
     let mut child = spawned.child;
     let mut waiter = tokio::task::spawn_blocking(move || child.wait());
 
-    let mut tails = [
-        Tail::open(store, &run.id, SOURCE_METRICS, &metrics_path).await?,
-        Tail::open(store, &run.id, SOURCE_STDOUT, &captured_path).await?,
-    ];
-    // The output goes into the store as well, for other hosts; a store that fails costs only
-    // that (the local log stays whole), said once in gantry's log.
-    let mut log_tail = super::logs::LogTail::open(store, &run.id, &log_path)
-        .await
-        .ok();
     let mut log_warned = false;
     let mut problems = Problems::default();
     let mut sampler = Some(Sampler::new(pid));

@@ -21,7 +21,10 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     let (_, store) = super::common::open(workspace).await?;
     let run = store.resolve_run(&args.run).await?;
     let path = std::path::Path::new(&run.run_dir).join("output.log");
-    let local = run.host == crate::host::hostname() && path.is_file();
+    // This host's own run reads its file, and follows it into being when it is running (a
+    // detached run may not have made it yet).
+    let local = run.host == crate::host::hostname()
+        && (path.is_file() || (args.follow && run.status == RunStatus::Running));
     if !local {
         return from_store(&store, &run, args.follow).await;
     }
