@@ -371,6 +371,15 @@ fn a_run_whose_gantry_is_killed_is_lost_elsewhere_and_crashed_only_by_its_host()
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("lost ("), "{table}");
+    let out = gantry(ws.path())
+        .env("XDG_CONFIG_HOME", cfg.path())
+        .env("GANTRY_HOST", "gpu-b")
+        .args(["runs", "--json", "--filter", "status:lost"])
+        .output()
+        .unwrap();
+    let lost: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(lost.as_array().unwrap().len(), 1, "{lost}");
+    assert_eq!(lost[0]["name"], "long");
     // Its own host: the command still runs, so the run is not crashed...
     let v = show_as(ws.path(), cfg.path(), "gpu-a", "long");
     assert_eq!(v["status"], "running", "{v}");

@@ -182,6 +182,8 @@ impl Term {
                     || contains(&r.experiment, w)
                     || s.tags.iter().any(|(k, v)| contains(k, w) || contains(v, w))
             }
+            // `lost`: running, but its heartbeat has been silent too long (`Run::lost_for`).
+            Term::Status(st) if st == "lost" => r.lost_for(crate::domain::now_ms()).is_some(),
             Term::Status(st) => r.status.as_str() == st,
             Term::Tag(k, None) => s.tags.contains_key(k),
             Term::Tag(k, Some(v)) => s.tags.get(k) == Some(v),
@@ -300,6 +302,29 @@ mod tests {
         ] {
             check(f, want);
         }
+    }
+
+    #[test]
+    fn lost_is_a_running_run_whose_heartbeat_stopped() {
+        let mut r = run("r", RunStatus::Running);
+        let none = BTreeMap::new();
+        let m: BTreeMap<String, f64> = BTreeMap::new();
+        let matches = |r: &Run, f: &str| {
+            parse(f).unwrap().matches(&Subject {
+                run: r,
+                params: &none,
+                tags: &none,
+                metrics: &m,
+            })
+        };
+        assert!(!matches(&r, "status:lost"), "nothing heartbeats for it");
+        r.heartbeat_ms = Some(crate::domain::now_ms() - 10 * 60_000);
+        assert!(matches(&r, "status:lost") && matches(&r, "status:running"));
+        r.heartbeat_ms = Some(crate::domain::now_ms());
+        assert!(!matches(&r, "status:lost"));
+        r.status = RunStatus::Crashed;
+        r.heartbeat_ms = Some(0);
+        assert!(!matches(&r, "status:lost"), "an ended run is never lost");
     }
 
     #[test]

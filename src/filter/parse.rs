@@ -207,6 +207,7 @@ impl P<'_> {
                 return Err(self.err_at(vpos, format!("expected a value after `{qual}:`")));
             }
             return match qual {
+                "status" if v == "lost" => Ok(Term::Status(v)),
                 "status" => match v.parse::<RunStatus>() {
                     Ok(s) => Ok(Term::Status(s.as_str().into())),
                     Err(_) => Err(self.err_at(vpos, format!("unknown status `{v}`"))),
