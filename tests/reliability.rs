@@ -391,6 +391,56 @@ fn a_disk_that_stays_full_keeps_the_commands_exit_and_stores_it_later() {
     );
 }
 
+// The disk filled before the store got the command's pid: the run's end, kept in its folder, is
+// what recovery goes by, not the grace a just-started run gets.
+#[test]
+fn an_end_kept_in_the_run_folder_settles_a_run_whose_pid_never_reached_the_store() {
+    let ws = Ws::new();
+    let dir = ws.root.join("run-dir");
+    std::fs::create_dir(&dir).unwrap();
+    let now = gantry::domain::now_ms();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let id = rt.block_on(async {
+        let store = gantry::store::Store::open(&ws.root.join(".gantry/gantry.db"))
+            .await
+            .unwrap();
+        let run = store
+            .create_run(&gantry::domain::NewRun {
+                name: "no-pid".into(),
+                experiment: "default".into(),
+                started_ms: now - 1_000,
+                host: gantry::host::hostname(),
+                user: "u".into(),
+                run_dir: dir.display().to_string(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        store.close().await;
+        run.id
+    });
+    // Without an end, a run this young (and without a pid) is taken to be starting.
+    assert_eq!(ws.json(&["show", &id, "--json"])["status"], "running");
+    gantry::capture::ended::reserve(&dir).unwrap();
+    gantry::capture::ended::write(
+        &dir,
+        &gantry::capture::ended::End {
+            status: gantry::domain::RunStatus::Failed,
+            exit_code: Some(3),
+            ended_ms: now,
+        },
+    )
+    .unwrap();
+    let v = ws.json(&["show", &id, "--json"]);
+    assert_eq!(
+        (&v["status"], &v["exit_code"], &v["ended_ms"]),
+        (&"failed".into(), &3.into(), &now.into())
+    );
+}
+
 // Smaller: a read-only workspace could not be read, because listing created a lock file.
 #[test]
 fn a_read_only_workspace_can_be_listed_and_shown() {

@@ -62,12 +62,18 @@ async fn recover_run(store: &Store, run: &crate::domain::Run) -> Result<Option<S
         Some((pid, start)) => procs::is_same_process(pid, start),
         None => false,
     };
-    let alive = supervised
-        || match run.pid {
-            Some(pid) => procs::is_same_process(pid, run.pid_start),
-            None => now - run.started_ms < START_GRACE_MS,
-        };
     let dir = Path::new(&run.run_dir);
+    // An end its supervisor wrote in the run folder (the store could not take it) settles it,
+    // even where the store never got the command's pid (a disk full from the start).
+    let end = (!run.run_dir.is_empty())
+        .then(|| ended::read(dir))
+        .flatten();
+    let alive = supervised
+        || (end.is_none()
+            && match run.pid {
+                Some(pid) => procs::is_same_process(pid, run.pid_start),
+                None => now - run.started_ms < START_GRACE_MS,
+            });
     if !run.run_dir.is_empty() {
         for (source, file) in [
             (SOURCE_METRICS, "metrics.jsonl"),
@@ -87,10 +93,7 @@ async fn recover_run(store: &Store, run: &crate::domain::Run) -> Result<Option<S
     if alive {
         return Ok(None);
     }
-    if let Some(end) = (!run.run_dir.is_empty())
-        .then(|| ended::read(dir))
-        .flatten()
-    {
+    if let Some(end) = end {
         // The supervisor saw the end but the store could not take it then.
         if store
             .finish_run(&run.id, end.status, end.exit_code, end.ended_ms)
