@@ -43,7 +43,9 @@ impl LogTail {
                     Err(e) => return Err(e.into()),
                 }
             }
-            let f = self.file.as_mut().expect("opened above");
+            let Some(f) = self.file.as_mut() else {
+                return Ok(stored);
+            };
             let data = read_from(f, self.pos as u64, STEP_BYTES)?;
             if data.is_empty() {
                 return Ok(stored);
