@@ -36,56 +36,41 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 fn migrator() -> Migrator {
     Migrator::with_migrations(vec![
-        Migration::new(
-            1,
-            "init".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0001_init.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
+        migration(1, "init", include_str!("migrations/0001_init.sql")),
+        migration(
             2,
-            "bench history".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0002_bench_history.sql").into_sql_str(),
-            false,
+            "bench history",
+            include_str!("migrations/0002_bench_history.sql"),
         ),
-        Migration::new(
+        migration(
             3,
-            "bench conditions".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0003_bench_conditions.sql").into_sql_str(),
-            false,
+            "bench conditions",
+            include_str!("migrations/0003_bench_conditions.sql"),
         ),
-        Migration::new(
+        migration(
             4,
-            "reliability".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0004_reliability.sql").into_sql_str(),
-            false,
+            "reliability",
+            include_str!("migrations/0004_reliability.sql"),
         ),
-        Migration::new(
-            5,
-            "keys".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0005_keys.sql").into_sql_str(),
-            false,
-        ),
-        Migration::new(
+        migration(5, "keys", include_str!("migrations/0005_keys.sql")),
+        migration(
             6,
-            "heartbeat".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0006_heartbeat.sql").into_sql_str(),
-            false,
+            "heartbeat",
+            include_str!("migrations/0006_heartbeat.sql"),
         ),
-        Migration::new(
-            7,
-            "logs".into(),
-            MigrationType::Simple,
-            include_str!("migrations/0007_logs.sql").into_sql_str(),
-            false,
-        ),
+        migration(7, "logs", include_str!("migrations/0007_logs.sql")),
     ])
+}
+
+/// One migration of either backend's list (they share versions and names; the DDL may differ).
+pub(super) fn migration(version: i64, name: &str, sql: &'static str) -> Migration {
+    Migration::new(
+        version,
+        name.to_string().into(),
+        MigrationType::Simple,
+        sql.into_sql_str(),
+        false,
+    )
 }
 
 #[derive(Clone, Debug)]

@@ -7,9 +7,9 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::Row;
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::{Row, SqlSafeStr};
 
 use crate::domain::store::redact_url;
 use crate::error::UserError;
@@ -18,15 +18,7 @@ use crate::error::UserError;
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn migrator() -> Migrator {
-    let m = |version, name: &str, sql: &'static str| {
-        Migration::new(
-            version,
-            name.to_string().into(),
-            MigrationType::Simple,
-            sql.into_sql_str(),
-            false,
-        )
-    };
+    let m = super::migration;
     Migrator::with_migrations(vec![
         m(1, "init", include_str!("migrations/postgres/0001_init.sql")),
         m(
