@@ -34,9 +34,70 @@ async fn fresh() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-#[tokio::test]
-async fn runs_round_trip_with_params_tags_and_status() {
-    let (_d, store) = fresh().await;
+/// The backend a test of the queries runs on: each such test runs on both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum B {
+    Lite,
+    Pg,
+}
+
+/// A fresh, empty store on `b`: a SQLite file in a folder of its own, or a PostgreSQL database
+/// of its own on the test server.
+async fn fresh_on(b: B) -> (Option<tempfile::TempDir>, Store) {
+    match b {
+        B::Lite => {
+            let (d, s) = fresh().await;
+            (Some(d), s)
+        }
+        B::Pg => {
+            let url = tokio::task::spawn_blocking(common::postgres::fresh_db)
+                .await
+                .unwrap()
+                .expect("the test server went away");
+            (None, Store::open_team(&url).await.unwrap())
+        }
+    }
+}
+
+/// Whether the PostgreSQL test server is there (else `skip` has said why).
+async fn pg_here() -> bool {
+    tokio::task::spawn_blocking(common::postgres::fresh_db)
+        .await
+        .unwrap()
+        .is_some()
+}
+
+/// A test of the queries, run on SQLite (`NAME::sqlite`) and on PostgreSQL (`NAME::postgres`).
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[tokio::test]
+            async fn sqlite() {
+                super::$name(B::Lite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                if pg_here().await {
+                    super::$name(B::Pg).await
+                }
+            }
+        }
+    )*};
+}
+
+on_both!(
+    runs_round_trip_with_params_tags_and_status,
+    series_round_trip_across_chunks_and_appends,
+    merging_tails_keeps_every_point_in_order,
+    folded_listings_keep_every_double_and_string_exact,
+    summaries_know_the_best_value_and_its_first_step,
+    a_batch_of_imported_runs_is_stored_as_run_by_run,
+    output_chunks_are_stored_once_at_the_end_and_read_from_any_byte,
+);
+
+async fn runs_round_trip_with_params_tags_and_status(b: B) {
+    let (_d, store) = fresh_on(b).await;
     let a = store
         .create_run(&new_run("a", "vision", 1_000))
         .await
@@ -120,9 +181,8 @@ async fn runs_round_trip_with_params_tags_and_status() {
     );
 }
 
-#[tokio::test]
-async fn series_round_trip_across_chunks_and_appends() {
-    let (_d, store) = fresh().await;
+async fn series_round_trip_across_chunks_and_appends(b: B) {
+    let (_d, store) = fresh_on(b).await;
     let run = store.create_run(&new_run("r", "e", 0)).await.unwrap();
     let n = chunk::CHUNK_POINTS * 2 + 17;
     let mut all = Series::default();
@@ -232,9 +292,8 @@ async fn a_corrupt_database_is_a_clear_error() {
     assert!(err.contains("move it aside"), "{err}");
 }
 
-#[tokio::test]
-async fn merging_tails_keeps_every_point_in_order() {
-    let (_d, store) = fresh().await;
+async fn merging_tails_keeps_every_point_in_order(b: B) {
+    let (_d, store) = fresh_on(b).await;
     let run = store.create_run(&new_run("r", "e", 0)).await.unwrap();
     let mut all = Series::default();
     let push = |lo: usize, hi: usize, all: &mut Series| {
@@ -306,9 +365,8 @@ async fn merging_tails_keeps_every_point_in_order() {
 /// (the SQL function `f64_bits`). They must come back bit for bit, whole or as a listing's last
 /// values: extremes, subnormals, infinities, random bits. (SQLite itself
 /// stores -0.0 as 0.0, row by row or folded.)
-#[tokio::test]
-async fn folded_listings_keep_every_double_and_string_exact() {
-    let (_d, store) = fresh().await;
+async fn folded_listings_keep_every_double_and_string_exact(b: B) {
+    let (_d, store) = fresh_on(b).await;
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut values = vec![
         0.1 + 0.2,
@@ -427,10 +485,9 @@ async fn a_damaged_chunk_is_a_clear_error() {
 
 /// The summary keeps the first step of the minimum and maximum across appends, so a comparison's
 /// best value and step match what the points say, NaN skipped, ties to the first step.
-#[tokio::test]
-async fn summaries_know_the_best_value_and_its_first_step() {
+async fn summaries_know_the_best_value_and_its_first_step(b: B) {
     use gantry::domain::Direction;
-    let (_d, store) = fresh().await;
+    let (_d, store) = fresh_on(b).await;
     let r = store.create_run(&new_run("r", "e", 1)).await.unwrap();
     let mut x = 7u64;
     let mut all = Series::default();
@@ -503,13 +560,12 @@ fn imported(i: usize) -> gantry::domain::ImportedRun {
 
 /// Runs imported as one batch are stored exactly as run by run (the path a batch falls back to),
 /// points, summaries, params and tags; importing again updates them in place.
-#[tokio::test]
-async fn a_batch_of_imported_runs_is_stored_as_run_by_run() {
+async fn a_batch_of_imported_runs_is_stored_as_run_by_run(b: B) {
     let runs: Vec<_> = (0..40).map(imported).collect();
-    let (_a, batch) = fresh().await;
+    let (_a, batch) = fresh_on(b).await;
     assert_eq!(batch.import_runs(&runs).await.unwrap(), vec![true; 40]);
     // A run given twice makes the batch go run by run; the last one given wins.
-    let (_b, single) = fresh().await;
+    let (_b, single) = fresh_on(b).await;
     let mut twice = runs.clone();
     twice.insert(0, imported(5));
     twice[0].name = "an earlier copy".into();
@@ -552,9 +608,8 @@ async fn a_batch_of_imported_runs_is_stored_as_run_by_run() {
 
 /// A run's output is stored once whoever carries it: a chunk only at the stored end, and read
 /// back from any byte.
-#[tokio::test]
-async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte() {
-    let (_d, store) = fresh().await;
+async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte(b: B) {
+    let (_d, store) = fresh_on(b).await;
     let r = store
         .create_run(&new_run("talky", "exp", 1_000))
         .await
@@ -569,7 +624,7 @@ async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte() {
         !store.append_log(&r.id, 9, b"gap").await.unwrap(),
         "only at the end"
     );
-    let big = vec![b'x'; gantry::store::logs::LOG_CHUNK_BYTES + 10];
+    let big = vec![b'x'; gantry::store::LOG_CHUNK_BYTES + 10];
     assert!(store.append_log(&r.id, 6, &big).await.unwrap());
     let end = 6 + big.len() as i64;
     assert_eq!(store.log_end(&r.id).await.unwrap(), end);

@@ -32,25 +32,13 @@ pub fn store_location(ws: &Workspace) -> Result<StoreLocation, UserError> {
     )
 }
 
-/// Open the store this command uses. A PostgreSQL team store is connected to and its schema
-/// brought up to date, then refused: this gantry's commands work on SQLite stores only so far.
+/// Open the store this command uses: the workspace's SQLite file, or a PostgreSQL team store
+/// (connected to, and its schema brought up to date).
 pub async fn open_store(ws: &Workspace) -> Result<Store, UserError> {
     let loc = store_location(ws)?;
     match &loc.kind {
         StoreKind::Sqlite(path) => Store::open(path).await,
-        StoreKind::Postgres(url) => {
-            let team = crate::store::postgres::open(url).await?;
-            team.pool.close().await;
-            Err(UserError::new(format!(
-                "this gantry reaches the team store {} ({}) but cannot keep runs in it yet",
-                loc.shown(),
-                loc.source
-            ))
-            .hint(
-                "`gantry where --check` checks it; to work on a SQLite store, unset GANTRY_STORE \
-                 or pass --store sqlite:PATH",
-            ))
-        }
+        StoreKind::Postgres(url) => Store::open_team(url).await,
     }
 }
 

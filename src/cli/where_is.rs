@@ -60,7 +60,7 @@ pub async fn run(args: Args, ws: &Workspace) -> anyhow::Result<ExitCode> {
             }
             StoreKind::Sqlite(path) => {
                 let store = crate::store::Store::open(path).await?;
-                w.server = Some(format!("SQLite {}", store.sqlite_version().await?));
+                w.server = Some(store.engine_version().await?);
                 w.schema = Some(store.schema_version().await?);
                 store.close().await;
             }

@@ -1,25 +1,23 @@
-//! The SQLite store (through sqlx): opening with WAL, busy timeout and foreign keys, the embedded
-//! migrations, and every query. The only room with SQL in it. Queries bind parameters as `$1, $2`
-//! in ascending order, which SQLite and PostgreSQL both read.
+//! The store (through sqlx): the embedded SQLite file by default (WAL, busy timeout, foreign
+//! keys), or a PostgreSQL team store; the migrations of each, and every query. The only room with
+//! SQL in it. One set of queries (sql/*.rs) serves both: lite.rs and pg.rs each compile those
+//! files for their own database type, and `Store` hands each call to the backend it opened.
+//! Queries bind parameters as `$1, $2` in ascending order, which SQLite and PostgreSQL both read.
 
-mod bench;
 pub mod chunk;
 mod folded;
-mod import;
-pub mod logs;
-mod models;
+mod lite;
+mod pg;
 pub mod postgres;
-mod runs;
-mod series;
-mod served;
+mod types;
 
-pub use bench::StoredBench;
-pub use models::ModelVersionRow;
-pub use runs::{PairTable, Parts, RunOrder};
-pub use series::{IngestBatch, IngestState};
-pub use served::{ExperimentRow, ParamConflict};
+pub use crate::domain::bench::StoredBench;
+pub use types::{
+    ExperimentRow, IngestBatch, IngestState, LOG_CHUNK_BYTES, ModelVersionRow, PairTable,
+    ParamConflict, Parts, RunOrder,
+};
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -28,6 +26,7 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlSafeStr, SqlitePool};
 
+use crate::domain::bench::{BenchResult, DeviceInfo};
 use crate::domain::{NewRun, Run, RunRecord, RunStatus, Series, SeriesKind, SeriesSummary};
 use crate::error::UserError;
 
@@ -75,9 +74,99 @@ pub(super) fn migration(version: i64, name: &str, sql: &'static str) -> Migratio
 
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    db: Db,
+    place: String,
     read_only: bool,
+}
+
+/// The backend a store was opened on.
+#[derive(Clone, Debug)]
+enum Db {
+    Lite(lite::Backend),
+    Pg(pg::Backend),
+}
+
+/// Each query of sql/*.rs, handed to the backend the store was opened on.
+macro_rules! delegate {
+    ($(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)*) => {
+        impl Store {
+            $(pub async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                match &self.db {
+                    Db::Lite(b) => b.$name($($arg),*).await,
+                    Db::Pg(b) => b.$name($($arg),*).await,
+                }
+            })*
+        }
+    };
+}
+
+delegate! {
+    // sql/bench.rs
+    fn record_bench(&self, started_ms: i64, host: &str, device: &DeviceInfo, r: &BenchResult) -> Result<String>;
+    fn bench_history(&self, device_uuid: Option<&str>) -> Result<Vec<StoredBench>>;
+    // sql/import.rs
+    fn import_run(&self, run: &crate::domain::ImportedRun) -> Result<bool>;
+    fn import_runs(&self, runs: &[crate::domain::ImportedRun]) -> Result<Vec<bool>>;
+    // sql/logs.rs
+    fn log_end(&self, run_id: &str) -> Result<i64>;
+    fn append_log(&self, run_id: &str, from: i64, data: &[u8]) -> Result<bool>;
+    fn log_from(&self, run_id: &str, from: i64, max: usize) -> Result<(Vec<u8>, i64)>;
+    // sql/models.rs
+    fn record_model_version(&self, v: &ModelVersionRow) -> Result<()>;
+    fn models_of_run(&self, run_id: &str) -> Result<Vec<(String, i64)>>;
+    // sql/runs.rs
+    fn experiment_id(&self, name: &str) -> Result<String>;
+    fn create_run(&self, new: &NewRun) -> Result<Run>;
+    fn set_pid(&self, id: &str, pid: i64, pid_start: Option<i64>) -> Result<()>;
+    fn count_runs_in(&self, experiment: &str) -> Result<i64>;
+    fn set_supervisor(&self, id: &str, pid: i64, start: Option<i64>) -> Result<()>;
+    fn heartbeat(&self, id: &str, now_ms: i64) -> Result<()>;
+    fn supervisor(&self, id: &str) -> Result<Option<(i64, Option<i64>)>>;
+    fn finish_run(&self, id: &str, status: RunStatus, exit_code: Option<i32>, ended_ms: i64) -> Result<bool>;
+    fn mark_crashed(&self, id: &str, ended_ms: i64) -> Result<bool>;
+    fn set_params(&self, run_id: &str, params: &[(String, String)]) -> Result<()>;
+    fn set_tags(&self, run_id: &str, tags: &[(String, String)]) -> Result<()>;
+    fn params(&self, run_id: &str) -> Result<Vec<(String, String)>>;
+    fn tags(&self, run_id: &str) -> Result<Vec<(String, String)>>;
+    fn run_records(&self) -> Result<Vec<RunRecord>>;
+    fn run_records_with(&self, parts: Parts) -> Result<Vec<RunRecord>>;
+    fn fill_records(&self, recs: &mut [RunRecord], parts: &Parts) -> Result<()>;
+    fn run_record(&self, id: &str) -> Result<(RunRecord, Vec<SeriesSummary>)>;
+    fn rename_run(&self, id: &str, name: &str) -> Result<()>;
+    fn delete_tags(&self, run_id: &str, keys: &[String]) -> Result<()>;
+    fn params_with_key(&self, key: &str) -> Result<Vec<(String, String, String)>>;
+    fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>>;
+    fn delete_runs(&self, ids: &[String]) -> Result<u64>;
+    fn run(&self, id: &str) -> Result<Run>;
+    fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>>;
+    fn runs_page(&self, order: RunOrder, desc: bool, limit: usize) -> Result<(Vec<Run>, i64)>;
+    fn runs_listing(&self) -> Result<Vec<Run>>;
+    fn runs(&self) -> Result<Vec<Run>>;
+    fn resolve_run(&self, what: &str) -> Result<Run, UserError>;
+    fn counts(&self) -> Result<(i64, i64, i64)>;
+    // sql/series.rs
+    fn append(&self, run_id: &str, batch: &[(SeriesKind, &str, &Series)]) -> Result<()>;
+    fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<bool>;
+    fn ingest_state(&self, run_id: &str, source: &str) -> Result<(IngestState, Vec<u8>)>;
+    fn rewrites(&self, run_id: &str) -> Result<Vec<(String, i64, i64)>>;
+    fn malformed(&self, run_id: &str) -> Result<(Vec<(String, i64, String)>, i64)>;
+    fn last_steps(&self, run_id: &str) -> Result<Vec<(String, i64)>>;
+    fn column_keys(&self) -> Result<(Vec<String>, Vec<String>)>;
+    fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>>;
+    fn metric_lasts_with_key(&self, key: &str) -> Result<Vec<(String, SeriesSummary)>>;
+    fn compact(&self, run_id: &str) -> Result<usize>;
+    fn load_series(&self, run_id: &str, kind: SeriesKind, key: &str) -> Result<Series>;
+    fn series_keys(&self, run_id: &str, kind: SeriesKind) -> Result<Vec<String>>;
+    // sql/served.rs
+    fn experiments(&self) -> Result<Vec<ExperimentRow>>;
+    fn experiment_by_id(&self, id: &str) -> Result<Option<ExperimentRow>>;
+    fn experiment_by_name(&self, name: &str) -> Result<Option<ExperimentRow>>;
+    fn create_experiment(&self, name: &str) -> Result<Option<ExperimentRow>>;
+    fn has_run(&self, id: &str) -> Result<bool>;
+    fn count_running(&self) -> Result<i64>;
+    fn add_params(&self, run_id: &str, params: &[(String, String)]) -> Result<Option<ParamConflict>>;
+    fn update_run(&self, id: &str, status: Option<RunStatus>, ended_ms: Option<i64>, name: Option<&str>) -> Result<()>;
+    fn merge_tails(&self, run_id: &str) -> Result<usize>;
 }
 
 impl Store {
@@ -111,7 +200,7 @@ impl Store {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .after_connect(|conn, _| Box::pin(folded::add_functions(conn)))
+            .after_connect(|conn, _| Box::pin(lite::add_functions(conn)))
             .before_acquire(|conn, _| {
                 Box::pin(async move {
                     // A transaction dropped after an error (a full disk at COMMIT) queues its
@@ -134,8 +223,8 @@ impl Store {
             .map_err(|e| fail("cannot bring the store's schema up to date", &e))?;
         drop(lock);
         Ok(Store {
-            pool,
-            path: path.to_path_buf(),
+            db: Db::Lite(lite::Backend { pool }),
+            place: path.display().to_string(),
             read_only: false,
         })
     }
@@ -152,7 +241,7 @@ impl Store {
                 .busy_timeout(BUSY_TIMEOUT);
             SqlitePoolOptions::new()
                 .max_connections(4)
-                .after_connect(|conn, _| Box::pin(folded::add_functions(conn)))
+                .after_connect(|conn, _| Box::pin(lite::add_functions(conn)))
                 .connect_with(opts)
         };
         let schema = |pool: SqlitePool| async move {
@@ -194,25 +283,44 @@ impl Store {
             ));
         }
         Ok(Store {
-            pool,
-            path: path.to_path_buf(),
+            db: Db::Lite(lite::Backend { pool }),
+            place: path.display().to_string(),
             read_only: true,
         })
     }
 
-    /// The SQLite library's version, e.g. `3.51.3`.
-    pub async fn sqlite_version(&self) -> Result<String> {
-        Ok(sqlx::query_scalar("SELECT sqlite_version()")
-            .fetch_one(&self.pool)
-            .await?)
+    /// The database's version: the SQLite library's (`SQLite 3.51.3`) or the PostgreSQL server's
+    /// (`PostgreSQL 15.14 (Debian …)`).
+    pub async fn engine_version(&self) -> Result<String> {
+        Ok(match &self.db {
+            Db::Lite(b) => {
+                let v: String = sqlx::query_scalar("SELECT sqlite_version()")
+                    .fetch_one(&b.pool)
+                    .await?;
+                format!("SQLite {v}")
+            }
+            Db::Pg(b) => {
+                let v: String = sqlx::query_scalar("SELECT current_setting('server_version')")
+                    .fetch_one(&b.pool)
+                    .await?;
+                format!("PostgreSQL {v}")
+            }
+        })
     }
 
     /// The schema version: the newest migration applied.
     pub async fn schema_version(&self) -> Result<i64> {
-        let v: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
-            .fetch_one(&self.pool)
-            .await?;
+        let q = "SELECT MAX(version) FROM _sqlx_migrations";
+        let v: Option<i64> = match &self.db {
+            Db::Lite(b) => sqlx::query_scalar(q).fetch_one(&b.pool).await?,
+            Db::Pg(b) => sqlx::query_scalar(q).fetch_one(&b.pool).await?,
+        };
         Ok(v.unwrap_or(0))
+    }
+
+    /// Whether this is a PostgreSQL team store.
+    pub fn is_team(&self) -> bool {
+        matches!(self.db, Db::Pg(_))
     }
 
     /// Whether this store was opened only to read (its workspace cannot be written).
@@ -220,18 +328,26 @@ impl Store {
         self.read_only
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store is: the SQLite file's path, or `user@host:port/database`.
+    pub fn place(&self) -> &str {
+        &self.place
+    }
+
+    /// Connect to the PostgreSQL team store at `url` and bring its schema up to date.
+    pub async fn open_team(url: &str) -> Result<Store, UserError> {
+        let team = postgres::open(url).await?;
+        Ok(Store {
+            db: Db::Pg(pg::Backend { pool: team.pool }),
+            place: team.place,
+            read_only: false,
+        })
     }
 
     pub async fn close(&self) {
-        self.pool.close().await;
-    }
-
-    async fn write_tx(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        // IMMEDIATE takes the write lock up front, so the busy timeout applies; a deferred
-        // transaction that later upgrades fails at once with "database is locked".
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        match &self.db {
+            Db::Lite(b) => b.pool.close().await,
+            Db::Pg(b) => b.pool.close().await,
+        }
     }
 }
 

@@ -2,29 +2,9 @@
 //! by name, params added only where they do not change a stored value, and run updates as the
 //! MLflow API makes them.
 
-use anyhow::Result;
-use sqlx::Row;
+use super::*;
 
-use super::{Store, chunk};
-use crate::domain::{RunStatus, Series};
-
-/// An experiment as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExperimentRow {
-    pub id: String,
-    pub name: String,
-    pub created_ms: i64,
-}
-
-/// A param that a run already has with another value: (key, stored value, new value).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParamConflict {
-    pub key: String,
-    pub stored: String,
-    pub new: String,
-}
-
-impl Store {
+impl Backend {
     /// Every experiment, oldest first.
     pub async fn experiments(&self) -> Result<Vec<ExperimentRow>> {
         let rows =
@@ -174,7 +154,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl Backend {
     /// Merge the small chunks at the end of each series of a run into one, up to a full chunk.
     /// A client that logs point by point makes a chunk per point; merging the tail now and then
     /// keeps loading fast while the run goes on, at a bounded cost (at most one chunk's points
@@ -249,7 +229,7 @@ impl Store {
     }
 }
 
-fn experiment_from_row(r: &sqlx::sqlite::SqliteRow) -> ExperimentRow {
+fn experiment_from_row(r: &DbRow) -> ExperimentRow {
     ExperimentRow {
         id: r.get(0),
         name: r.get(1),

@@ -5,7 +5,7 @@ use super::runs::experiment_id_tx;
 use super::series::append_tx;
 use super::*;
 
-impl Store {
+impl Backend {
     /// Store a run read from another tool, creating it or updating it in place: its record, params
     /// and tags are upserted and its metric series replaced, all in one transaction. Returns true
     /// when the run is new.
@@ -57,7 +57,7 @@ const ROWS_PER_STATEMENT: usize = 2_000;
 
 /// `import_tx` for many runs (ids distinct) in a statement per table.
 async fn import_batch_tx(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, DB>,
     runs: &[crate::domain::ImportedRun],
 ) -> Result<Vec<bool>> {
     use sqlx::QueryBuilder;
@@ -70,7 +70,7 @@ async fn import_batch_tx(
     }
     let mut existing = std::collections::HashSet::new();
     for part in runs.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new("SELECT id FROM runs WHERE id IN (");
+        let mut q = QueryBuilder::<DB>::new("SELECT id FROM runs WHERE id IN (");
         let mut list = q.separated(", ");
         for r in part {
             list.push_bind(&r.id);
@@ -81,7 +81,7 @@ async fn import_batch_tx(
         }
     }
     for part in runs.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+        let mut q = QueryBuilder::<DB>::new(
             "INSERT INTO runs (id, experiment_id, name, status, started_ms, ended_ms, host, \
              user_name, command, cwd, git_commit, git_branch) ",
         );
@@ -128,9 +128,8 @@ async fn import_batch_tx(
             })
             .collect();
         for part in rows.chunks(ROWS_PER_STATEMENT) {
-            let mut q = QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "INSERT INTO {table} (run_id, key, value) "
-            ));
+            let mut q =
+                QueryBuilder::<DB>::new(format!("INSERT INTO {table} (run_id, key, value) "));
             q.push_values(part, |mut b, (id, k, v)| {
                 b.push_bind(*id).push_bind(*k).push_bind(*v);
             });
@@ -139,9 +138,8 @@ async fn import_batch_tx(
         }
     }
     for part in runs.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
-            "DELETE FROM series WHERE kind = 'metric' AND run_id IN (",
-        );
+        let mut q =
+            QueryBuilder::<DB>::new("DELETE FROM series WHERE kind = 'metric' AND run_id IN (");
         let mut list = q.separated(", ");
         for r in part {
             list.push_bind(&r.id);
@@ -161,7 +159,7 @@ async fn import_batch_tx(
         .collect();
     let mut ids = std::collections::HashMap::new();
     for part in series.chunks(ROWS_PER_STATEMENT) {
-        let mut q = QueryBuilder::<sqlx::Sqlite>::new(
+        let mut q = QueryBuilder::<DB>::new(
             "INSERT INTO series (run_id, kind, key, n_points, n_chunks, last_step, last_value, \
              min_value, max_value, min_step, max_step) ",
         );
@@ -217,14 +215,11 @@ async fn import_batch_tx(
     Ok(runs.iter().map(|r| !existing.contains(&r.id)).collect())
 }
 
-async fn insert_chunks(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    chunks: &[ChunkRow],
-) -> Result<()> {
+async fn insert_chunks(tx: &mut sqlx::Transaction<'static, DB>, chunks: &[ChunkRow]) -> Result<()> {
     if chunks.is_empty() {
         return Ok(());
     }
-    let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+    let mut q = sqlx::QueryBuilder::<DB>::new(
         "INSERT INTO series_chunks (series_id, seq, first_step, last_step, n_points, data) ",
     );
     q.push_values(chunks, |mut b, (id, seq, first, last, n, data)| {
@@ -240,7 +235,7 @@ async fn insert_chunks(
 }
 
 async fn import_tx(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, DB>,
     run: &crate::domain::ImportedRun,
 ) -> Result<bool> {
     let exp = experiment_id_tx(tx, &run.experiment).await?;
@@ -278,9 +273,8 @@ async fn import_tx(
     // Params and tags: one statement each (a row per pair), not one per pair.
     for (table, pairs) in [("params", &run.params), ("tags", &run.tags)] {
         for part in pairs.chunks(300) {
-            let mut q = sqlx::QueryBuilder::<sqlx::Sqlite>::new(format!(
-                "INSERT INTO {table} (run_id, key, value) "
-            ));
+            let mut q =
+                sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO {table} (run_id, key, value) "));
             q.push_values(part, |mut b, (k, v)| {
                 b.push_bind(&run.id).push_bind(k).push_bind(v);
             });

@@ -2,31 +2,6 @@
 
 use super::*;
 
-/// How far one metrics file of a run has been stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IngestState {
-    pub byte_offset: i64,
-    pub line_count: i64,
-    pub malformed: i64,
-    /// How often the file was found rewritten in place and read again from its start.
-    pub rewrites: i64,
-    /// Lines read again from the start of a rewritten file (they had been read once before).
-    pub reread: i64,
-}
-
-/// What one ingest step stores: points per series, the file position after them, and the
-/// malformed lines to remember (line number, reason).
-#[derive(Debug, Default)]
-pub struct IngestBatch {
-    /// Where the source stood when this batch was read.
-    pub from_offset: i64,
-    pub series: Vec<(SeriesKind, String, Series)>,
-    pub state: IngestState,
-    pub malformed: Vec<(i64, String)>,
-    /// The file's first bytes as read (at most 256), to tell a rewrite from an append.
-    pub head: Vec<u8>,
-}
-
 /// What a batch of points adds to its series' summary: the last step and value, and the
 /// minimum and maximum (NaN skipped) with the first step of each.
 pub(super) struct BatchSummary {
@@ -62,7 +37,7 @@ impl BatchSummary {
 }
 
 pub(super) async fn append_tx(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, DB>,
     run_id: &str,
     batch: &[(SeriesKind, &str, &Series)],
 ) -> Result<()> {
@@ -142,7 +117,7 @@ pub(super) fn last_value(n_points: i64, stored: Option<f64>) -> Option<f64> {
     }
 }
 
-impl Store {
+impl Backend {
     /// Append points to several series of one run in one transaction. Points are cut into chunks
     /// of at most `chunk::CHUNK_POINTS`.
     pub async fn append(&self, run_id: &str, batch: &[(SeriesKind, &str, &Series)]) -> Result<()> {
@@ -257,7 +232,7 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         let total: i64 =
-            sqlx::query("SELECT COALESCE(SUM(malformed), 0) FROM ingest_sources WHERE run_id = $1")
+            sqlx::query("SELECT CAST(COALESCE(SUM(malformed), 0) AS BIGINT) FROM ingest_sources WHERE run_id = $1")
                 .bind(run_id)
                 .fetch_one(&self.pool)
                 .await?
@@ -311,11 +286,11 @@ impl Store {
     /// index alone. What a listing filters, sorts and shows; a run read whole has the rest.
     pub async fn metric_lasts_with_key(&self, key: &str) -> Result<Vec<(String, SeriesSummary)>> {
         type Row = (String, i64, Option<i64>, Option<i64>);
-        let rows: Vec<Row> = super::folded::folded(
+        let rows: Vec<Row> = super::fold_rows(
             &self.pool,
             concat!(
                 "run_id, n_points, last_step, ",
-                super::folded::exact_real!("last_value")
+                super::exact_real!("last_value")
             ),
             "SELECT run_id, n_points, last_step, last_value FROM series \
              WHERE key = $1 AND kind = 'metric'",
@@ -425,7 +400,7 @@ impl Store {
 
 /// Series summaries of the series rows `rest` selects, folded into one value (see `folded`).
 async fn summaries_folded(
-    pool: &SqlitePool,
+    pool: &sqlx::Pool<DB>,
     rest: &str,
     bind: Option<&str>,
 ) -> Result<Vec<(String, SeriesSummary)>> {
@@ -442,14 +417,14 @@ async fn summaries_folded(
     );
     let cols = concat!(
         "run_id, key, n_points, last_step, ",
-        super::folded::exact_real!("last_value"),
+        super::exact_real!("last_value"),
         ", ",
-        super::folded::exact_real!("min_value"),
+        super::exact_real!("min_value"),
         ", ",
-        super::folded::exact_real!("max_value"),
+        super::exact_real!("max_value"),
         ", min_step, max_step"
     );
-    let rows: Vec<Row> = super::folded::folded(pool, cols, rest, bind).await?;
+    let rows: Vec<Row> = super::fold_rows(pool, cols, rest, bind).await?;
     use super::folded::real;
     Ok(rows
         .into_iter()

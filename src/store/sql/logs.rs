@@ -4,10 +4,7 @@
 
 use super::*;
 
-/// The most a chunk holds; a writer with more stores several.
-pub const LOG_CHUNK_BYTES: usize = 256 * 1024;
-
-impl Store {
+impl Backend {
     /// Where the stored output of a run ends, in bytes.
     pub async fn log_end(&self, run_id: &str) -> Result<i64> {
         let end: Option<i64> = sqlx::query_scalar(

@@ -2,19 +2,7 @@
 
 use super::*;
 
-/// A registered model version, as the store indexes it.
-#[derive(Debug, Clone, Default)]
-pub struct ModelVersionRow {
-    pub model: String,
-    pub version: i64,
-    pub commit: String,
-    pub run_id: Option<String>,
-    pub author: String,
-    pub notes: String,
-    pub total_bytes: i64,
-}
-
-impl Store {
+impl Backend {
     /// Remember a registered model version (the registry in git is the truth; this row links runs
     /// to the versions made from them).
     pub async fn record_model_version(&self, v: &ModelVersionRow) -> Result<()> {

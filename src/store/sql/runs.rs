@@ -1,6 +1,7 @@
 //! Runs: experiments, runs and their ends, params and tags, run records, lookup by id, prefix or name.
 
-use super::folded::{ById, ListingRow, RunRow, folded};
+use super::fold_rows as folded;
+use super::folded::{ById, ListingRow, RunRow};
 use super::series::last_value;
 use super::*;
 
@@ -28,7 +29,7 @@ pub(super) const RUN_SELECT_BY_PREFIX: &str =
 pub(super) const RUN_SELECT_BY_NAME: &str =
     run_select!("WHERE r.name = $1 ORDER BY r.started_ms DESC, r.id");
 
-pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
+pub(super) fn run_from_row(r: &DbRow) -> Result<Run> {
     let status: String = r.get(3);
     let command: String = r.get(10);
     Ok(Run {
@@ -46,7 +47,7 @@ pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
         cwd: r.get(11),
         git_commit: r.get(12),
         git_branch: r.get(13),
-        git_dirty: r.get(14),
+        git_dirty: r.get::<Option<i64>, _>(14).map(|d| d != 0),
         notes: r.get(15),
         pid_start: r.get(16),
         run_dir: r.get(17),
@@ -57,7 +58,7 @@ pub(super) fn run_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<Run> {
 }
 
 pub(super) async fn experiment_id_tx(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: &mut sqlx::Transaction<'static, DB>,
     name: &str,
 ) -> Result<String> {
     if let Some(row) = sqlx::query("SELECT id FROM experiments WHERE name = $1")
@@ -89,62 +90,7 @@ pub(super) fn list_ids(runs: &[Run]) -> String {
     s.join(", ")
 }
 
-/// The run columns a page of runs can be ordered by in SQL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunOrder {
-    Started,
-    Name,
-    Status,
-    Experiment,
-    Id,
-}
-
-/// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
-/// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key);
-/// metrics limited so are read as a listing shows them: point count, last step and last value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Parts {
-    /// Only the run columns a listing shows, filters and sorts on: id, experiment, name, status,
-    /// exit code, start, end and host (the command, environment, folders and git state left
-    /// empty). A listing of 10,000 runs reads a third of the bytes.
-    pub listing: bool,
-    pub params: bool,
-    pub tags: bool,
-    pub metrics: bool,
-    pub only_params: Option<Vec<String>>,
-    pub only_metrics: Option<Vec<String>>,
-}
-
-impl Parts {
-    pub const ALL: Parts = Parts {
-        listing: false,
-        params: true,
-        tags: true,
-        metrics: true,
-        only_params: None,
-        only_metrics: None,
-    };
-    pub const NONE: Parts = Parts {
-        listing: false,
-        params: false,
-        tags: false,
-        metrics: false,
-        only_params: None,
-        only_metrics: None,
-    };
-    /// Whether every key of every part asked for is read.
-    pub fn whole(&self) -> bool {
-        self.only_params.is_none() && self.only_metrics.is_none()
-    }
-}
-
-#[derive(Debug, Clone, Copy)]
-pub enum PairTable {
-    Params,
-    Tags,
-}
-
-impl Store {
+impl Backend {
     /// The id of experiment `name`, created when missing.
     pub async fn experiment_id(&self, name: &str) -> Result<String> {
         let mut tx = self.write_tx().await?;
@@ -181,7 +127,7 @@ impl Store {
         .bind(&new.cwd)
         .bind(&new.git_commit)
         .bind(&new.git_branch)
-        .bind(new.git_dirty)
+        .bind(new.git_dirty.map(i64::from))
         .bind(&new.notes)
         .bind(&new.run_dir)
         .bind(&env)
@@ -432,9 +378,11 @@ impl Store {
                 }
             }
         }
-        let bad = sqlx::query("SELECT run_id, SUM(malformed) FROM ingest_sources GROUP BY run_id")
-            .fetch_all(&self.pool)
-            .await?;
+        let bad = sqlx::query(
+            "SELECT run_id, CAST(SUM(malformed) AS BIGINT) FROM ingest_sources GROUP BY run_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         for row in bad {
             if let Some(rec) = by_id.get_mut(row.get::<&str, _>(0)) {
                 rec.malformed = row.get(1);
@@ -699,7 +647,7 @@ impl Store {
     /// The run a person means: an exact id, else a unique name, else a unique id prefix.
     pub async fn resolve_run(&self, what: &str) -> Result<Run, UserError> {
         let db = |e: sqlx::Error| UserError::new("cannot read runs from the store").cause(e);
-        let rows = |rows: Vec<sqlx::sqlite::SqliteRow>| -> Result<Vec<Run>, UserError> {
+        let rows = |rows: Vec<DbRow>| -> Result<Vec<Run>, UserError> {
             rows.iter()
                 .map(run_from_row)
                 .collect::<Result<Vec<_>>>()
@@ -760,7 +708,7 @@ impl Store {
     pub async fn counts(&self) -> Result<(i64, i64, i64)> {
         let row = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM runs), (SELECT COUNT(*) FROM series), \
-             (SELECT COALESCE(SUM(n_points), 0) FROM series)",
+             (SELECT CAST(COALESCE(SUM(n_points), 0) AS BIGINT) FROM series)",
         )
         .fetch_one(&self.pool)
         .await?;

@@ -1,14 +1,10 @@
 //! Benchmark history: each result with the host, GPU (UUID and name), driver, CUDA version,
 //! parameters, statistics, % of peak and the correctness verdict.
 
-use anyhow::Result;
-use sqlx::Row;
-
-use super::Store;
-pub use crate::domain::bench::StoredBench;
+use super::*;
 use crate::domain::bench::{BenchResult, DeviceInfo, Kind, Precision, Spec, Stats, Unit};
 
-impl Store {
+impl Backend {
     /// Store one result of a run that started at `started_ms` on `device`.
     pub async fn record_bench(
         &self,

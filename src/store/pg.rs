@@ -1,0 +1,82 @@
+//! The PostgreSQL backend: the query files under sql/ compiled for PostgreSQL (`DB`), the write
+//! transaction, and listings folded into one JSON value (`json_agg`), with doubles passed exactly
+//! as their bits (`float8send`). Connecting and migrating are in postgres.rs.
+
+use super::*;
+
+pub(super) type DB = sqlx::Postgres;
+pub(super) type DbRow = sqlx::postgres::PgRow;
+/// Whether this backend is PostgreSQL (for the few statements that differ).
+pub(super) const PG: bool = true;
+
+#[path = "sql/bench.rs"]
+mod bench;
+#[path = "sql/import.rs"]
+mod import;
+#[path = "sql/logs.rs"]
+mod logs;
+#[path = "sql/models.rs"]
+mod models;
+#[path = "sql/runs.rs"]
+mod runs;
+#[path = "sql/series.rs"]
+mod series;
+#[path = "sql/served.rs"]
+mod served;
+
+/// The store's queries on a PostgreSQL pool.
+#[derive(Clone, Debug)]
+pub struct Backend {
+    pub(super) pool: sqlx::Pool<DB>,
+}
+
+/// The key of the advisory lock every write transaction takes (`gantry` in ASCII).
+const WRITE_LOCK: i64 = 0x67616e747279;
+
+impl Backend {
+    /// A write transaction, one at a time across every host, as SQLite's `BEGIN IMMEDIATE` is
+    /// within one: the queries read and then write (a series' chunk count, a file's offset), and
+    /// the lock keeps two writers from reading the same state. It is released at commit or
+    /// rollback.
+    pub(super) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, DB>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(WRITE_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        Ok(tx)
+    }
+}
+
+/// A DOUBLE PRECISION column as its IEEE-754 bits in a BIGINT, which JSON carries exactly (NaN
+/// and the infinities included). NULL stays NULL. Read back with `folded::real`.
+macro_rules! exact_real {
+    ($col:literal) => {
+        concat!(
+            "('x' || encode(float8send(",
+            $col,
+            "), 'hex'))::bit(64)::bigint"
+        )
+    };
+}
+pub(super) use exact_real;
+
+/// Many rows as one: `SELECT json_agg(json_build_array(COLS)) FROM (SELECT COLS FROM …)`, one
+/// value over the wire for a whole listing. `T` reads one row from its JSON array.
+pub(super) async fn fold_rows<T: serde::de::DeserializeOwned>(
+    pool: &sqlx::Pool<DB>,
+    cols: &str,
+    rest: &str,
+    bind: Option<&str>,
+) -> Result<Vec<T>> {
+    let sql = format!(
+        "SELECT COALESCE(json_agg(json_build_array({cols})), '[]')::text FROM ({rest}) AS folded"
+    );
+    // Every caller passes statements written here (only the bind is data).
+    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+    if let Some(b) = bind {
+        q = q.bind(b);
+    }
+    let text = q.fetch_one(pool).await?;
+    serde_json::from_str(&text).with_context(|| format!("reading rows of: {rest}"))
+}

@@ -1,0 +1,115 @@
+//! The store's own types, shared by both backends: what a page of runs is ordered by, which
+//! parts of run records to read, ingest state and batches, experiment rows, model version rows.
+
+use crate::domain::{Series, SeriesKind};
+
+/// The run columns a page of runs can be ordered by in SQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunOrder {
+    Started,
+    Name,
+    Status,
+    Experiment,
+    Id,
+}
+
+/// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
+/// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key);
+/// metrics limited so are read as a listing shows them: point count, last step and last value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parts {
+    /// Only the run columns a listing shows, filters and sorts on: id, experiment, name, status,
+    /// exit code, start, end and host (the command, environment, folders and git state left
+    /// empty). A listing of 10,000 runs reads a third of the bytes.
+    pub listing: bool,
+    pub params: bool,
+    pub tags: bool,
+    pub metrics: bool,
+    pub only_params: Option<Vec<String>>,
+    pub only_metrics: Option<Vec<String>>,
+}
+
+impl Parts {
+    pub const ALL: Parts = Parts {
+        listing: false,
+        params: true,
+        tags: true,
+        metrics: true,
+        only_params: None,
+        only_metrics: None,
+    };
+    pub const NONE: Parts = Parts {
+        listing: false,
+        params: false,
+        tags: false,
+        metrics: false,
+        only_params: None,
+        only_metrics: None,
+    };
+    /// Whether every key of every part asked for is read.
+    pub fn whole(&self) -> bool {
+        self.only_params.is_none() && self.only_metrics.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum PairTable {
+    Params,
+    Tags,
+}
+
+/// How far one metrics file of a run has been stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IngestState {
+    pub byte_offset: i64,
+    pub line_count: i64,
+    pub malformed: i64,
+    /// How often the file was found rewritten in place and read again from its start.
+    pub rewrites: i64,
+    /// Lines read again from the start of a rewritten file (they had been read once before).
+    pub reread: i64,
+}
+
+/// What one ingest step stores: points per series, the file position after them, and the
+/// malformed lines to remember (line number, reason).
+#[derive(Debug, Default)]
+pub struct IngestBatch {
+    /// Where the source stood when this batch was read.
+    pub from_offset: i64,
+    pub series: Vec<(SeriesKind, String, Series)>,
+    pub state: IngestState,
+    pub malformed: Vec<(i64, String)>,
+    /// The file's first bytes as read (at most 256), to tell a rewrite from an append.
+    pub head: Vec<u8>,
+}
+
+/// An experiment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExperimentRow {
+    pub id: String,
+    pub name: String,
+    pub created_ms: i64,
+}
+
+/// A param that a run already has with another value: (key, stored value, new value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamConflict {
+    pub key: String,
+    pub stored: String,
+    pub new: String,
+}
+
+/// A registered model version, as the store indexes it.
+#[derive(Debug, Clone, Default)]
+pub struct ModelVersionRow {
+    pub model: String,
+    pub version: i64,
+    pub commit: String,
+    pub run_id: Option<String>,
+    pub author: String,
+    pub notes: String,
+    pub total_bytes: i64,
+}
+
+/// The most a chunk holds; a writer with more stores several.
+pub const LOG_CHUNK_BYTES: usize = 256 * 1024;
