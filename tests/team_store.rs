@@ -1,6 +1,6 @@
 //! The PostgreSQL team store, against a real server (tests/common/postgres.rs): choosing the
-//! store, `gantry where --check`, migrations from several processes at once, and the errors for a
-//! store that cannot be reached.
+//! store, `gantry where --check`, migrations from several processes at once, the errors for a
+//! store that cannot be reached, and every command on one store from two boxes.
 
 mod common;
 
@@ -183,15 +183,15 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
         assert_eq!(t, "bytea");
     });
 
-    // A command that keeps runs says plainly that it cannot use a team store yet.
+    // The commands that keep runs work on it: an empty store lists no runs.
     let out = gantry(ws.path())
         .env("GANTRY_STORE", &url)
-        .arg("runs")
+        .args(["runs", "--json"])
         .output()
         .unwrap();
-    let (_, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("cannot keep runs in it yet"), "{stderr}");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), "[]");
 }
 
 #[test]
@@ -503,4 +503,159 @@ fn a_runs_output_is_read_from_another_host_and_followed_while_it_runs() {
         .output()
         .unwrap();
     assert_eq!(own.stdout, file, "stored exactly once");
+}
+
+/// Every command on one team store from two boxes: a run made on gpu01 is listed, shown,
+/// compared, tagged, exported, read back and deleted from gpu02's workspace; models, bench
+/// history and imports land in the same database; and a second store takes an export.
+#[test]
+fn every_command_works_on_a_team_store_from_two_boxes() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    let (gpu01, gpu02) = (workspace(), workspace());
+    let on = |ws: &tempfile::TempDir, host: &str, args: &[&str]| {
+        let out = gantry(ws.path())
+            .env("GANTRY_STORE", &url)
+            .env("GANTRY_HOST", host)
+            .args(args)
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(
+            out.status.success(),
+            "{host}: gantry {args:?}\n{stdout}{stderr}"
+        );
+        stdout
+    };
+    let json = |ws: &tempfile::TempDir, host: &str, args: &[&str]| -> serde_json::Value {
+        serde_json::from_str(&on(ws, host, args)).unwrap()
+    };
+    on(
+        &gpu01,
+        "gpu01",
+        &[
+            "run",
+            "-n",
+            "a1",
+            "--param",
+            "lr=0.1",
+            "--",
+            "sh",
+            "-c",
+            "for i in 1 2 3; do echo \"{\\\"step\\\":$i,\\\"loss\\\":0.$i}\"; done; echo said-on-gpu01",
+        ],
+    );
+    on(
+        &gpu02,
+        "gpu02",
+        &[
+            "run",
+            "-n",
+            "b1",
+            "--param",
+            "lr=0.2",
+            "--",
+            "sh",
+            "-c",
+            "echo '{\"step\":1,\"loss\":0.9}'",
+        ],
+    );
+
+    // Each box lists both runs, with the host each ran on.
+    for (ws, host) in [(&gpu01, "gpu01"), (&gpu02, "gpu02")] {
+        let runs = json(ws, host, &["runs", "--json"]);
+        let got: Vec<(String, String, String)> = runs
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                let s = |k: &str| r[k].as_str().unwrap().to_string();
+                (s("name"), s("host"), s("status"))
+            })
+            .collect();
+        let want = [("b1", "gpu02"), ("a1", "gpu01")]
+            .map(|(n, h)| (n.to_string(), h.to_string(), "finished".to_string()));
+        assert_eq!(got, want, "as {host} sees them");
+    }
+    // gpu02 reads gpu01's run whole: params, metrics and its output.
+    let a1 = json(&gpu02, "gpu02", &["show", "a1", "--json"]);
+    assert_eq!(a1["host"], "gpu01", "{a1}");
+    assert_eq!(a1["params"]["lr"], "0.1", "{a1}");
+    let loss = &a1["metrics"]["loss"];
+    assert_eq!(
+        (loss["points"].as_i64(), loss["last"].as_f64()),
+        (Some(3), Some(0.3)),
+        "{a1}"
+    );
+    assert!(on(&gpu02, "gpu02", &["logs", "a1"]).contains("said-on-gpu01"));
+    let cmp = on(&gpu02, "gpu02", &["compare", "a1", "b1"]);
+    assert!(cmp.contains("0.1") && cmp.contains("0.2"), "{cmp}");
+    on(&gpu02, "gpu02", &["tag", "a1", "team=yes"]);
+    let tagged = json(
+        &gpu01,
+        "gpu01",
+        &["runs", "--json", "--filter", "tag:team=yes"],
+    );
+    assert_eq!(tagged.as_array().unwrap().len(), 1, "{tagged}");
+    let rows = on(&gpu02, "gpu02", &["export", "-f", "jsonl", "a1"]);
+    assert_eq!(rows.lines().count(), 3, "{rows}");
+
+    // A model made from gpu01's run is linked to it for everyone.
+    std::fs::write(gpu01.path().join("w.bin"), b"weights").unwrap();
+    let w = gpu01.path().join("w.bin");
+    on(
+        &gpu01,
+        "gpu01",
+        &["model", "add", "net", w.to_str().unwrap(), "--run", "a1"],
+    );
+    let a1 = json(&gpu02, "gpu02", &["show", "a1", "--json"]);
+    assert_eq!(a1["models"], serde_json::json!(["net@v1"]), "{a1}");
+
+    // Bench history is the team's: a result from gpu01 is read on gpu02.
+    on(
+        &gpu01,
+        "gpu01",
+        &["bench", "--cpu", "--only", "membw", "--reps", "20"],
+    );
+    let hist = on(&gpu02, "gpu02", &["bench", "--history"]);
+    assert!(hist.contains("membw") && hist.contains("gpu01"), "{hist}");
+
+    // An MLflow tree exported from the team store imports into another one.
+    let tree = gpu02.path().join("mlruns");
+    on(
+        &gpu02,
+        "gpu02",
+        &[
+            "export",
+            "-f",
+            "mlflow",
+            "-o",
+            tree.to_str().unwrap(),
+            "a1",
+            "b1",
+        ],
+    );
+    let Some(other) = common::postgres::fresh_db() else {
+        return;
+    };
+    let out = gantry(gpu02.path())
+        .env("GANTRY_STORE", &other)
+        .args(["import", "mlflow", tree.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let out = gantry(gpu02.path())
+        .env("GANTRY_STORE", &other)
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2, "{v}");
+
+    // rm from either box removes it for both.
+    on(&gpu01, "gpu01", &["rm", "b1", "-y"]);
+    let runs = json(&gpu02, "gpu02", &["runs", "--json"]);
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+    assert_eq!(runs[0]["name"], "a1");
 }
