@@ -659,3 +659,47 @@ fn every_command_works_on_a_team_store_from_two_boxes() {
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
     assert_eq!(runs[0]["name"], "a1");
 }
+
+/// A run started on one box shows up in the workbench open on another, and updates there
+/// without a key: the workbench listens to the team store (LISTEN/NOTIFY), as nothing in its
+/// own workspace changes.
+#[test]
+fn a_run_on_one_box_appears_live_in_the_workbench_on_another() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    let (gpu01, gpu02) = (workspace(), workspace());
+    let home = tempfile::tempdir().unwrap();
+    let mut s = common::pty::Session::start(
+        home.path(),
+        &[
+            "--workspace",
+            gpu02.path().to_str().unwrap(),
+            "--store",
+            &url,
+        ],
+    );
+    s.wait_text("No runs in this workspace yet.");
+    let script = "for i in 1 2 3 4 5 6; do echo \"{\\\"step\\\":$i,\\\"loss\\\":0.$i}\"; \
+                  echo line-$i; sleep 0.3; done; echo all-done";
+    let mut run = gantry(gpu01.path())
+        .env("GANTRY_STORE", &url)
+        .env("GANTRY_HOST", "gpu01")
+        .args(["run", "-n", "far-away", "--", "sh", "-c", script])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    s.wait_for("the run from gpu01 to appear running", |t| {
+        t.contains("far-away") && t.contains("running")
+    });
+    s.send("\r");
+    s.wait_text("loss");
+    assert!(run.wait().unwrap().success());
+    s.wait_for("the run to finish", |t| t.contains("finished"));
+    s.wait_for("its output, read from the store", |t| {
+        t.contains("all-done")
+    });
+    s.send("q");
+    assert!(s.wait_exit().success());
+    s.assert_terminal_restored();
+}

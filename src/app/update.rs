@@ -196,6 +196,13 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             if !whole.is_empty() {
                 effects.push(Effect::LoadRecords(whole));
             }
+            // The open run's output may have grown in the store (a team store's run of another
+            // host has no file here to watch).
+            if state.runs.view == View::Detail
+                && let Some(run) = &state.runs.detail
+            {
+                effects.push(Effect::LoadLog(run.clone()));
+            }
             if state.models.loaded {
                 // `gantry model add` writes the store too: the registry may have changed.
                 effects.push(Effect::LoadModels);

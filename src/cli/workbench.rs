@@ -110,6 +110,19 @@ pub async fn open(
             None
         }
     };
+    // A team store tells of each commit, from any host.
+    let changes = tx.clone();
+    let listener = match store
+        .watch_changes(move || changes.send(crate::app::Msg::StoreChanged).is_ok())
+        .await
+    {
+        Some(Err(e)) => {
+            tracing::warn!("no live updates from the team store: {e:#}");
+            None
+        }
+        Some(Ok(task)) => Some(task),
+        None => None,
+    };
     let runner = EffectRunner::new(store.clone(), tx.clone(), ws.dir());
     runner.run(Effect::LoadRuns(state.runs.load()));
     let every = std::time::Duration::from_millis(state.refresh_ms);
@@ -127,6 +140,11 @@ pub async fn open(
     };
     let result = run_loop(&mut state, &mut rx, &mut drawer, |e| runner.run(e)).await;
     drop(drawer);
+    // The listener holds one of the pool's connections, which closing waits for.
+    if let Some(task) = listener {
+        task.abort();
+        let _ = task.await;
+    }
     store.close().await;
     tracing::info!("workbench closed");
     result.map(|_| ExitCode::SUCCESS)

@@ -7,8 +7,6 @@ use libsqlite3_sys as ffi;
 
 pub(super) type DB = sqlx::Sqlite;
 pub(super) type DbRow = sqlx::sqlite::SqliteRow;
-/// Whether this backend is PostgreSQL (for the few statements that differ).
-pub(super) const PG: bool = false;
 
 #[path = "sql/bench.rs"]
 mod bench;

@@ -318,6 +318,19 @@ impl Store {
         Ok(v.unwrap_or(0))
     }
 
+    /// For a team store, a task that calls `on_change` after each commit by anyone, however
+    /// far away (PostgreSQL's LISTEN/NOTIFY), until it returns false; None for a SQLite store,
+    /// whose file is watched instead.
+    pub async fn watch_changes(
+        &self,
+        on_change: impl Fn() -> bool + Send + 'static,
+    ) -> Option<Result<tokio::task::JoinHandle<()>>> {
+        match &self.db {
+            Db::Lite(_) => None,
+            Db::Pg(b) => Some(b.watch(on_change).await),
+        }
+    }
+
     /// Whether this is a PostgreSQL team store.
     pub fn is_team(&self) -> bool {
         matches!(self.db, Db::Pg(_))

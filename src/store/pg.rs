@@ -6,8 +6,6 @@ use super::*;
 
 pub(super) type DB = sqlx::Postgres;
 pub(super) type DbRow = sqlx::postgres::PgRow;
-/// Whether this backend is PostgreSQL (for the few statements that differ).
-pub(super) const PG: bool = true;
 
 #[path = "sql/bench.rs"]
 mod bench;
@@ -33,18 +31,54 @@ pub struct Backend {
 /// The key of the advisory lock every write transaction takes (`gantry` in ASCII).
 const WRITE_LOCK: i64 = 0x67616e747279;
 
+/// The channel each commit notifies.
+const CHANGES: &str = "gantry_changes";
+
 impl Backend {
     /// A write transaction, one at a time across every host, as SQLite's `BEGIN IMMEDIATE` is
     /// within one: the queries read and then write (a series' chunk count, a file's offset), and
     /// the lock keeps two writers from reading the same state. It is released at commit or
-    /// rollback.
+    /// rollback. Its commit notifies `CHANGES` (a rollback does not), which every workbench on
+    /// the store listens to.
     pub(super) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, DB>> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
             .bind(WRITE_LOCK)
+            .bind(CHANGES)
             .execute(&mut *tx)
             .await?;
         Ok(tx)
+    }
+
+    /// Call `on_change` after each commit to the store by anyone (LISTEN `CHANGES`), at most
+    /// every 100 ms, and once after the listening connection was lost and made again (what
+    /// changed meanwhile was not heard). Stops when `on_change` returns false.
+    pub(super) async fn watch(
+        &self,
+        on_change: impl Fn() -> bool + Send + 'static,
+    ) -> Result<tokio::task::JoinHandle<()>> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANGES).await?;
+        Ok(tokio::spawn(async move {
+            loop {
+                match listener.try_recv().await {
+                    Ok(Some(_)) => {
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        while listener.next_buffered().is_some() {}
+                    }
+                    // The connection was lost; the next call makes it again.
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!("team store: listening for changes: {e}");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+                if !on_change() {
+                    return;
+                }
+            }
+        }))
     }
 }
 
