@@ -703,3 +703,87 @@ fn a_run_on_one_box_appears_live_in_the_workbench_on_another() {
     assert!(s.wait_exit().success());
     s.assert_terminal_restored();
 }
+
+/// `gantry store copy` takes a SQLite workspace's history into the team store and back: the same
+/// `show --json --points` everywhere, and a second copy updates without duplicating.
+#[test]
+fn store_copy_there_and_back_keeps_every_run_exactly() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    let ws = workspace();
+    let g = |store: Option<&str>, args: &[&str]| {
+        let mut c = gantry(ws.path());
+        if let Some(s) = store {
+            c.env("GANTRY_STORE", s);
+        }
+        let out = c.args(args).output().unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "gantry {args:?}\n{stdout}{stderr}");
+        stdout
+    };
+    let script = "for i in $(seq 1 5000); do echo \"{\\\"step\\\":$i,\\\"loss\\\":1.$i,\\\"acc\\\":0.$i}\"; done; \
+                  echo 'not a metric' >> \"$GANTRY_METRICS\"; echo finished-output";
+    g(
+        None,
+        &[
+            "run", "-n", "one", "--param", "lr=0.1", "--tag", "k=v", "--", "sh", "-c", script,
+        ],
+    );
+    let failed = gantry(ws.path())
+        .args([
+            "run", "-n", "two", "-e", "other", "--", "sh", "-c", "exit 3",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(3), "{failed:?}");
+    std::fs::write(ws.path().join("w.bin"), b"weights").unwrap();
+    let w = ws.path().join("w.bin");
+    g(
+        None,
+        &["model", "add", "net", w.to_str().unwrap(), "--run", "one"],
+    );
+    g(None, &["bench", "--cpu", "--only", "membw", "--reps", "20"]);
+
+    let back = format!("sqlite:{}", ws.path().join("back.db").display());
+    let copied = g(None, &["store", "copy", "--to", &url]);
+    assert!(
+        copied.contains("copied 2 runs (10000 points), 1 model versions and 1 bench results"),
+        "{copied}"
+    );
+    g(Some(&url), &["store", "copy", "--to", &back]);
+    for run in ["one", "two"] {
+        let args = ["show", run, "--json", "--points"];
+        let here = g(None, &args);
+        assert_eq!(here, g(Some(&url), &args), "{run} in the team store");
+        assert_eq!(here, g(Some(&back), &args), "{run} copied back");
+    }
+    assert!(g(Some(&url), &["logs", "one"]).contains("finished-output"));
+    let hist = |s: Option<&str>| g(s, &["bench", "--history", "--json"]);
+    assert_eq!(hist(None), hist(Some(&url)));
+
+    // Again, after a change here: updated there, nothing duplicated.
+    g(None, &["tag", "one", "k=w"]);
+    g(None, &["store", "copy", "--to", &url]);
+    let runs: serde_json::Value =
+        serde_json::from_str(&g(Some(&url), &["runs", "--json"])).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 2, "{runs}");
+    let one: serde_json::Value =
+        serde_json::from_str(&g(Some(&url), &["show", "one", "--json"])).unwrap();
+    assert_eq!(one["tags"]["k"], "w", "{one}");
+    assert_eq!(one["metrics"]["loss"]["points"], 5000, "{one}");
+    assert_eq!(one["models"], serde_json::json!(["net@v1"]), "{one}");
+    assert_eq!(one["malformed"]["total"], 1, "{one}");
+
+    // The store in use is not a place to copy to.
+    let out = gantry(ws.path())
+        .args([
+            "store",
+            "copy",
+            "--to",
+            &format!("sqlite:{}", ws.path().join(".gantry/gantry.db").display()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}

@@ -35,8 +35,12 @@ pub fn store_location(ws: &Workspace) -> Result<StoreLocation, UserError> {
 /// Open the store this command uses: the workspace's SQLite file, or a PostgreSQL team store
 /// (connected to, and its schema brought up to date).
 pub async fn open_store(ws: &Workspace) -> Result<Store, UserError> {
-    let loc = store_location(ws)?;
-    match &loc.kind {
+    open_at(&store_location(ws)?.kind).await
+}
+
+/// Open the store at `kind`.
+pub async fn open_at(kind: &StoreKind) -> Result<Store, UserError> {
+    match kind {
         StoreKind::Sqlite(path) => Store::open(path).await,
         StoreKind::Postgres(url) => Store::open_team(url).await,
     }

@@ -17,6 +17,7 @@ mod run;
 mod runs;
 mod serve;
 mod show;
+mod store;
 mod tag;
 mod where_is;
 mod workbench;
@@ -100,6 +101,8 @@ pub enum Command {
     Bench(bench::Args),
     /// Serve the MLflow tracking REST API (so `mlflow` scripts log here) and Prometheus /metrics
     Serve(serve::Args),
+    /// Copy runs, models index and bench history between stores (store copy --to URL)
+    Store(store::Args),
 }
 
 /// The binary's entry point.
@@ -159,6 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             cli.gpu_replay_speed,
         )),
         Some(Command::Bench(a)) => rt.block_on(bench::run(a, &cli.workspace)),
+        Some(Command::Store(a)) => rt.block_on(store::run(a, &cli.workspace)),
         Some(Command::Serve(a)) => rt.block_on(serve::run(
             a,
             &cli.workspace,

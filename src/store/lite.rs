@@ -10,6 +10,8 @@ pub(super) type DbRow = sqlx::sqlite::SqliteRow;
 
 #[path = "sql/bench.rs"]
 mod bench;
+#[path = "sql/copy.rs"]
+mod copy;
 #[path = "sql/import.rs"]
 mod import;
 #[path = "sql/logs.rs"]

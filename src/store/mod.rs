@@ -5,6 +5,7 @@
 //! Queries bind parameters as `$1, $2` in ascending order, which SQLite and PostgreSQL both read.
 
 pub mod chunk;
+pub mod copy;
 mod folded;
 mod lite;
 mod pg;
@@ -13,8 +14,8 @@ mod types;
 
 pub use crate::domain::bench::StoredBench;
 pub use types::{
-    ExperimentRow, IngestBatch, IngestState, LOG_CHUNK_BYTES, ModelVersionRow, PairTable,
-    ParamConflict, Parts, RunOrder,
+    Cell, Col, ExperimentRow, IngestBatch, IngestState, LOG_CHUNK_BYTES, ModelVersionRow,
+    PairTable, ParamConflict, Parts, RunOrder, Table,
 };
 
 use std::path::Path;
@@ -104,6 +105,11 @@ delegate! {
     // sql/bench.rs
     fn record_bench(&self, started_ms: i64, host: &str, device: &DeviceInfo, r: &BenchResult) -> Result<String>;
     fn bench_history(&self, device_uuid: Option<&str>) -> Result<Vec<StoredBench>>;
+    // sql/copy.rs
+    fn rows(&self, t: &Table, filter: &str, bind: Option<&str>) -> Result<Vec<Vec<Cell>>>;
+    fn put_rows(&self, t: &Table, replace: Option<(&str, &str)>, rows: &[Vec<Cell>]) -> Result<()>;
+    fn run_series(&self, run_id: &str, series: &Table, chunks: &Table) -> Result<Vec<(Vec<Cell>, Vec<Vec<Cell>>)>>;
+    fn put_run_series(&self, run_id: &str, series: &Table, chunks: &Table, rows: &[(Vec<Cell>, Vec<Vec<Cell>>)]) -> Result<()>;
     // sql/import.rs
     fn import_run(&self, run: &crate::domain::ImportedRun) -> Result<bool>;
     fn import_runs(&self, runs: &[crate::domain::ImportedRun]) -> Result<Vec<bool>>;

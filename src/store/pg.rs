@@ -9,6 +9,8 @@ pub(super) type DbRow = sqlx::postgres::PgRow;
 
 #[path = "sql/bench.rs"]
 mod bench;
+#[path = "sql/copy.rs"]
+mod copy;
 #[path = "sql/import.rs"]
 mod import;
 #[path = "sql/logs.rs"]

@@ -113,3 +113,42 @@ pub struct ModelVersionRow {
 
 /// The most a chunk holds; a writer with more stores several.
 pub const LOG_CHUNK_BYTES: usize = 256 * 1024;
+
+/// One value of a row copied between stores, with its column's type (so a NULL is typed too).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    I32(Option<i32>),
+    I64(Option<i64>),
+    F64(Option<f64>),
+    Text(Option<String>),
+    Blob(Option<Vec<u8>>),
+}
+
+/// A column's type as Rust reads it from both backends: I32 only where both declare INTEGER
+/// (PostgreSQL's is 32 bits, and it declares BIGINT wherever SQLite's INTEGER holds an i64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Col {
+    I32,
+    I64,
+    F64,
+    Text,
+    Blob,
+}
+
+/// A table as `gantry store copy` moves it: its columns and its key.
+#[derive(Debug)]
+pub struct Table {
+    pub name: &'static str,
+    pub cols: &'static [(&'static str, Col)],
+    pub key: &'static [&'static str],
+}
+
+impl Table {
+    /// Where column `name` is in a row.
+    pub fn at(&self, name: &str) -> usize {
+        self.cols
+            .iter()
+            .position(|(c, _)| *c == name)
+            .unwrap_or_else(|| panic!("{} has no column {name}", self.name))
+    }
+}
