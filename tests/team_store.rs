@@ -787,3 +787,158 @@ fn store_copy_there_and_back_keeps_every_run_exactly() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
 }
+
+/// The team store goes away in the middle of a run logging 50,000 points, and again as another
+/// run ends: the commands run on, and once the store is back every point, the output and the
+/// exit status are there, once.
+#[test]
+fn a_team_store_outage_mid_run_loses_nothing() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    if std::process::Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return common::skip("python3 is not installed; this test's training script needs it");
+    }
+    let proxy = common::postgres::Proxy::start(&url);
+    let ws = workspace();
+    // 50 batches of 1,000 points, 0.1 s apart, each followed by a line of output.
+    let script = "import json, os, time\n\
+                  f = open(os.environ['GANTRY_METRICS'], 'a')\n\
+                  for b in range(50):\n\
+                  \x20   for i in range(1000):\n\
+                  \x20       s = b * 1000 + i\n\
+                  \x20       f.write(json.dumps({'step': s, 'loss': 1.0 / (s + 1)}) + '\\n')\n\
+                  \x20   f.flush()\n\
+                  \x20   print('batch', b, flush=True)\n\
+                  \x20   time.sleep(0.1)\n\
+                  print('all-done', flush=True)\n";
+    let start = |name: &str| {
+        gantry(ws.path())
+            .env("GANTRY_STORE", &proxy.url)
+            .args(["run", "-n", name, "--", "python3", "-c", script])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let check = |name: &str| {
+        let out = gantry(ws.path())
+            .env("GANTRY_STORE", &url)
+            .args(["show", name, "--json", "--points"])
+            .output()
+            .unwrap();
+        let (stdout, stderr) = text(&out);
+        assert!(out.status.success(), "{stderr}");
+        let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        assert_eq!(v["status"], "finished", "{name}: {}", v["status"]);
+        assert_eq!(v["exit_code"], 0);
+        let loss = &v["series"]["loss"];
+        let steps: Vec<i64> = loss["steps"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name}: no points in {}", &stdout[..stdout.len().min(2000)]))
+            .iter()
+            .map(|s| s.as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            steps,
+            (0..50_000).collect::<Vec<i64>>(),
+            "{name}: every step once, in order"
+        );
+        let out = gantry(ws.path())
+            .env("GANTRY_STORE", &url)
+            .args(["logs", name])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert_eq!(log.matches("batch 25\n").count(), 1, "{log}");
+        assert!(log.ends_with("all-done\n"), "{log}");
+    };
+
+    // Cut for 3 s in the middle of the run.
+    let run = start("through-an-outage");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    proxy.cut();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // gantry kept trying while the store was away.
+    assert!(proxy.refused() > 0);
+    proxy.restore();
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    check("through-an-outage");
+
+    // Cut as the run ends, back after: the next command settles it.
+    let run = start("ends-in-an-outage");
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    proxy.cut();
+    let out = run.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    proxy.restore();
+    let out = gantry(ws.path())
+        .env("GANTRY_STORE", &proxy.url)
+        .arg("runs")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    check("ends-in-an-outage");
+}
+
+/// A team store that cannot be reached when a run starts: the command starts anyway, the run
+/// is kept in the workspace, and `gantry sync` (or any later command) pushes it once.
+#[test]
+fn a_run_started_while_the_team_store_is_away_is_kept_and_synced() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    let proxy = common::postgres::Proxy::start(&url);
+    let ws = workspace();
+    let g = |args: &[&str]| {
+        gantry(ws.path())
+            .env("GANTRY_STORE", &proxy.url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    proxy.cut();
+    let script = "for i in $(seq 1 2000); do echo \"{\\\"step\\\":$i,\\\"loss\\\":0.$i}\"; done; echo kept-here";
+    let out = g(&["run", "-n", "offline", "--", "sh", "-c", script]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stdout.contains("kept-here"));
+    assert!(stderr.contains("cannot reach the team store"), "{stderr}");
+    assert!(stderr.contains("is kept in this workspace"), "{stderr}");
+    // Still away: sync says so.
+    let out = g(&["sync"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(text(&out).1.contains("cannot reach the team store"));
+    proxy.restore();
+    let out = g(&["sync"]);
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("pushed run")
+            && stdout.contains("offline")
+            && stdout.contains("2000 points"),
+        "{stdout}"
+    );
+    let out = g(&["sync"]);
+    assert!(text(&out).0.contains("nothing to sync"), "{out:?}");
+    let out = g(&["show", "offline", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "finished", "{v}");
+    assert_eq!(v["metrics"]["loss"]["points"], 2000, "{v}");
+    assert!(text(&g(&["logs", "offline"])).0.contains("kept-here"));
+    let runs: serde_json::Value = serde_json::from_slice(&g(&["runs", "--json"]).stdout).unwrap();
+    assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
+}

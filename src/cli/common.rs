@@ -46,6 +46,28 @@ pub async fn open_at(kind: &StoreKind) -> Result<Store, UserError> {
     }
 }
 
+/// For `gantry run`: the store in use, or, where a team store cannot be reached within
+/// `within`, the workspace's own SQLite file (the command must not wait on the network), with
+/// the reason; the run made there is marked for `gantry sync`.
+pub async fn open_for_run(
+    flag: &Option<PathBuf>,
+    within: std::time::Duration,
+) -> Result<(Workspace, Store, Option<UserError>), UserError> {
+    let ws = super::resolve(flag)?;
+    let loc = store_location(&ws)?;
+    let (store, away) = match &loc.kind {
+        StoreKind::Postgres(url) => match Store::open_team_within(url, within).await {
+            Ok(s) => (s, None),
+            Err(e) => (Store::open(&ws.db_path()).await?, Some(e)),
+        },
+        StoreKind::Sqlite(path) => (Store::open(path).await?, None),
+    };
+    if !store.read_only() {
+        after_open(&ws, &store).await;
+    }
+    Ok((ws, store, away))
+}
+
 /// The workspace and its store, with running runs brought up to date first.
 pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserError> {
     let ws = super::resolve(flag)?;
@@ -55,7 +77,14 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
         tracing::info!("workspace {} is read-only: no recovery", ws.label());
         return Ok((ws, store));
     }
-    match crate::capture::recover::recover(&store).await {
+    after_open(&ws, &store).await;
+    Ok((ws, store))
+}
+
+/// What every command does once its store is open: catch up on running runs, and on a team
+/// store push the runs kept here while it could not be reached.
+async fn after_open(ws: &Workspace, store: &Store) {
+    match crate::capture::recover::recover(store).await {
         Ok(notes) => {
             for n in notes {
                 eprintln!("gantry: {}", crate::format::printable(&n));
@@ -67,7 +96,20 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
             tracing::warn!("recover: {e:#}");
         }
     }
-    Ok((ws, store))
+    if store.is_team() {
+        match super::sync::push_pending(ws, store).await {
+            Ok(notes) => {
+                for n in notes {
+                    eprintln!("gantry: {}", crate::format::printable(&n));
+                    tracing::info!("{n}");
+                }
+            }
+            Err(e) => {
+                eprintln!("gantry: could not push the runs kept here to the team store: {e:#}");
+                tracing::warn!("sync: {e:#}");
+            }
+        }
+    }
 }
 
 pub fn opt_num(x: Option<f64>) -> String {

@@ -18,6 +18,7 @@ mod runs;
 mod serve;
 mod show;
 mod store;
+mod sync;
 mod tag;
 mod where_is;
 mod workbench;
@@ -103,6 +104,8 @@ pub enum Command {
     Serve(serve::Args),
     /// Copy runs, models index and bench history between stores (store copy --to URL)
     Store(store::Args),
+    /// Push the runs kept in this workspace while the team store could not be reached
+    Sync(sync::Args),
 }
 
 /// The binary's entry point.
@@ -163,6 +166,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         )),
         Some(Command::Bench(a)) => rt.block_on(bench::run(a, &cli.workspace)),
         Some(Command::Store(a)) => rt.block_on(store::run(a, &cli.workspace)),
+        Some(Command::Sync(a)) => rt.block_on(sync::run(a, &cli.workspace)),
         Some(Command::Serve(a)) => rt.block_on(serve::run(
             a,
             &cli.workspace,

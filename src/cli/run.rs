@@ -49,12 +49,20 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         .into());
     }
     let every = Duration::from_secs_f64(args.sample_every);
-    let (ws, store) = super::common::open(workspace).await?;
     if let Some(id) = &args.attach_run {
+        // The detached supervisor works on the store its run was made in: the workspace's
+        // own file for a run kept here while the team store was away.
+        let ws = super::resolve(workspace)?;
+        let store = if super::sync::pending(&ws).contains(id) {
+            crate::store::Store::open(&ws.db_path()).await?
+        } else {
+            super::common::open(workspace).await?.1
+        };
         let run = store.run(id).await?;
         let code = supervise::supervise(&store, &run, true, every).await?;
         return Ok(exit(code));
     }
+    let (ws, store, away) = super::common::open_for_run(workspace, TEAM_CONNECT).await?;
     if args.command.is_empty() {
         return Err(UserError::new("no command to run")
             .hint("put the command after --, for example: gantry run -- python train.py --lr 3e-4")
@@ -71,6 +79,16 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     };
     let run = supervise::prepare(&ws, &store, &req).await?;
     tracing::info!(run = %run.id, command = ?run.command, "run started");
+    if let Some(why) = &away {
+        super::sync::mark(&ws, &run.id)?;
+        eprintln!(
+            "gantry: {}\ngantry: run {} ({}) is kept in this workspace meanwhile; it goes to the \
+             team store when it ends, with `gantry sync`, or with the next gantry command here",
+            crate::format::printable(&why.to_string()),
+            run.short_id(),
+            run.name
+        );
+    }
     if args.detach {
         supervise::detach(&ws, &run)?;
         outln!("{}", run.id);
@@ -84,7 +102,35 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     }
     let code = supervise::supervise(&store, &run, false, every).await?;
     store.close().await;
+    if away.is_some() {
+        push_when_back(&ws).await;
+    }
     Ok(exit(code))
+}
+
+/// How long `gantry run` waits for a team store before keeping the run here instead.
+const TEAM_CONNECT: Duration = Duration::from_secs(3);
+
+/// After a run kept here: push it if the team store is back (else it waits for `gantry sync`).
+async fn push_when_back(ws: &crate::workspace::Workspace) {
+    let Ok(loc) = super::common::store_location(ws) else {
+        return;
+    };
+    let crate::domain::store::StoreKind::Postgres(url) = &loc.kind else {
+        return;
+    };
+    match crate::store::Store::open_team_within(url, TEAM_CONNECT).await {
+        Ok(team) => {
+            match super::sync::push_pending(ws, &team).await {
+                Ok(notes) => notes.iter().for_each(|n| eprintln!("gantry: {n}")),
+                Err(e) => eprintln!("gantry: the team store is back but took no runs: {e:#}"),
+            }
+            team.close().await;
+        }
+        Err(_) => eprintln!(
+            "gantry: the team store is still away; `gantry sync` pushes the run when it is back"
+        ),
+    }
 }
 
 fn exit(code: i32) -> ExitCode {

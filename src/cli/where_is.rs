@@ -53,7 +53,9 @@ pub async fn run(args: Args, ws: &Workspace) -> anyhow::Result<ExitCode> {
     if args.check {
         match &loc.kind {
             StoreKind::Postgres(url) => {
-                let team = crate::store::postgres::open(url).await?;
+                let team =
+                    crate::store::postgres::open(url, crate::store::postgres::CONNECT_TIMEOUT)
+                        .await?;
                 w.server = Some(format!("PostgreSQL {}", team.server_version));
                 w.schema = Some(team.schema_version);
                 team.pool.close().await;

@@ -354,7 +354,12 @@ impl Store {
 
     /// Connect to the PostgreSQL team store at `url` and bring its schema up to date.
     pub async fn open_team(url: &str) -> Result<Store, UserError> {
-        let team = postgres::open(url).await?;
+        Self::open_team_within(url, postgres::CONNECT_TIMEOUT).await
+    }
+
+    /// The same, giving up on a server that has not answered `within`.
+    pub async fn open_team_within(url: &str, within: Duration) -> Result<Store, UserError> {
+        let team = postgres::open(url, within).await?;
         Ok(Store {
             db: Db::Pg(pg::Backend { pool: team.pool }),
             place: team.place,

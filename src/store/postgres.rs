@@ -58,8 +58,9 @@ pub struct TeamStore {
     pub place: String,
 }
 
-/// Connect to the team store at `url` and bring its schema up to date.
-pub async fn open(url: &str) -> Result<TeamStore, UserError> {
+/// Connect to the team store at `url` and bring its schema up to date; the first connection
+/// may take `within`.
+pub async fn open(url: &str, within: Duration) -> Result<TeamStore, UserError> {
     let shown = redact_url(url);
     let opts = PgConnectOptions::from_str(url).map_err(|e| {
         UserError::new(format!("`{shown}` is not a PostgreSQL URL gantry can read"))
@@ -100,9 +101,9 @@ pub async fn open(url: &str) -> Result<TeamStore, UserError> {
     // timeout and then says only that it timed out).
     {
         use sqlx::Connection;
-        let first = tokio::time::timeout(CONNECT_TIMEOUT, sqlx::PgConnection::connect_with(&opts))
+        let first = tokio::time::timeout(within, sqlx::PgConnection::connect_with(&opts))
             .await
-            .map_err(|_| unreachable(&format!("no answer within {CONNECT_TIMEOUT:?}")))?
+            .map_err(|_| unreachable(&format!("no answer within {within:?}")))?
             .map_err(|e| unreachable(&e))?;
         let _ = first.close().await;
     }

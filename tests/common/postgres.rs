@@ -201,3 +201,78 @@ fn start_cluster() -> Result<String, String> {
     }
     Ok(format!("postgres://gantry@127.0.0.1:{port}"))
 }
+
+/// A TCP proxy in front of the test server, to cut a store's connection in the middle of a
+/// run and give it back: `url` is `db_url` through the proxy.
+pub struct Proxy {
+    pub url: String,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    refused: std::sync::Arc<AtomicUsize>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+}
+
+impl Proxy {
+    pub fn start(db_url: &str) -> Proxy {
+        use std::net::{TcpListener, TcpStream};
+        // postgres://USER@HOST:PORT/DB
+        let (head, db) = db_url.rsplit_once('/').unwrap();
+        let (user_host, port) = head.rsplit_once(':').unwrap();
+        let host = user_host.rsplit_once('@').unwrap().1.to_string();
+        let target = format!("{host}:{port}");
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("{user_host}:{}/{db}", listener.local_addr().unwrap().port());
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let open = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let refused = std::sync::Arc::new(AtomicUsize::new(0));
+        let (up2, open2, refused2) = (up.clone(), open.clone(), refused.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !up2.load(Ordering::SeqCst) {
+                    // Cut: the connection is refused at once.
+                    refused2.fetch_add(1, Ordering::SeqCst);
+                    drop(client);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&target) else {
+                    continue;
+                };
+                let mut o = open2.lock().unwrap();
+                o.push(client.try_clone().unwrap());
+                o.push(server.try_clone().unwrap());
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        Proxy {
+            url,
+            up,
+            refused,
+            open,
+        }
+    }
+
+    /// Close every connection through the proxy, and refuse new ones until `restore`.
+    pub fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self.open.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// How many connections were refused while cut.
+    pub fn refused(&self) -> usize {
+        self.refused.load(Ordering::SeqCst)
+    }
+
+    pub fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
