@@ -942,3 +942,67 @@ fn a_run_started_while_the_team_store_is_away_is_kept_and_synced() {
     let runs: serde_json::Value = serde_json::from_slice(&g(&["runs", "--json"]).stdout).unwrap();
     assert_eq!(runs.as_array().unwrap().len(), 1, "{runs}");
 }
+
+/// Four hosts write 100,000 points each into one team store at once: nothing lost, nothing
+/// duplicated.
+#[test]
+fn four_hosts_write_at_once_and_every_point_is_stored_once() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    let ws = workspace();
+    let script = "seq 0 99999 | awk '{printf \"{\\\"step\\\":%d,\\\"loss\\\":%d.5}\\n\", $1, $1}' \
+                  >> \"$GANTRY_METRICS\"";
+    let runs: Vec<_> = (1..=4)
+        .map(|h| {
+            gantry(ws.path())
+                .env("GANTRY_STORE", &url)
+                .env("GANTRY_HOST", format!("gpu0{h}"))
+                .args([
+                    "run",
+                    "-n",
+                    &format!("writer-{h}"),
+                    "--",
+                    "sh",
+                    "-c",
+                    script,
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for r in runs {
+        let out = r.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    for h in 1..=4 {
+        let out = gantry(ws.path())
+            .env("GANTRY_STORE", &url)
+            .args(["show", &format!("writer-{h}"), "--json", "--points"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["host"], format!("gpu0{h}"));
+        let s = &v["series"]["loss"];
+        let steps: Vec<i64> = s["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_i64().unwrap())
+            .collect();
+        assert_eq!(steps, (0..100_000).collect::<Vec<i64>>(), "writer-{h}");
+        let values = s["values"].as_array().unwrap();
+        assert!(
+            values
+                .iter()
+                .enumerate()
+                .all(|(i, x)| x.as_f64() == Some(i as f64 + 0.5))
+        );
+    }
+}
