@@ -24,6 +24,7 @@ impl Ws {
         let ws = Ws { _dir: dir, root };
         let out = ws.cmd(&["init"]).output().unwrap();
         assert!(out.status.success());
+        common::postgres::team_store_for(&ws.root);
         ws
     }
     fn cmd(&self, args: &[&str]) -> Command {

@@ -16,6 +16,7 @@ fn workspace() -> (tempfile::TempDir, std::path::PathBuf) {
     std::fs::create_dir_all(&ws).unwrap();
     let st = gantry(&ws, &["init"]);
     assert!(st.status.success());
+    common::postgres::team_store_for(&ws);
     (home, ws)
 }
 

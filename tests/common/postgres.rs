@@ -276,3 +276,18 @@ impl Proxy {
         self.up.store(true, Ordering::SeqCst);
     }
 }
+
+/// Under `GANTRY_TEST_STORE=postgres`, the suites that call this run on PostgreSQL: the
+/// workspace at `root` gets a fresh database of its own as its team store (`store` in its
+/// `.gantry/config.toml`), so every command there uses it. Otherwise nothing changes.
+pub fn team_store_for(root: &Path) {
+    if std::env::var("GANTRY_TEST_STORE").as_deref() != Ok("postgres") {
+        return;
+    }
+    let url = fresh_db().expect("GANTRY_TEST_STORE=postgres needs a PostgreSQL server");
+    std::fs::write(
+        root.join(".gantry/config.toml"),
+        format!("store = \"{url}\"\n"),
+    )
+    .unwrap();
+}
