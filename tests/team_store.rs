@@ -55,7 +55,7 @@ fn where_names_the_store_in_use_and_why_without_its_password() {
         v["server"].as_str().unwrap().starts_with("SQLite 3."),
         "{v}"
     );
-    assert_eq!(v["schema"], 7);
+    assert_eq!(v["schema"], 8);
 
     std::fs::write(
         ws.path().join(".gantry/config.toml"),
@@ -157,7 +157,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             v["server"].as_str().unwrap().starts_with("PostgreSQL "),
             "{v}"
         );
-        assert_eq!(v["schema"], 7, "{v}");
+        assert_eq!(v["schema"], 8, "{v}");
     }
     // Each migration applied once, and the tables are PostgreSQL's own (chunks as BYTEA).
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -172,7 +172,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             .await
             .unwrap();
         let got: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(got, (1..=7).map(|v| (v, true)).collect::<Vec<_>>());
+        assert_eq!(got, (1..=8).map(|v| (v, true)).collect::<Vec<_>>());
         let t: String = sqlx::query_scalar(
             "SELECT data_type FROM information_schema.columns \
              WHERE table_name = 'series_chunks' AND column_name = 'data'",

@@ -304,3 +304,13 @@ pub fn proc_status_mb(pid: u32, field: &str) -> f64 {
         .unwrap_or(f64::NAN)
         / 1024.0
 }
+
+/// The PostgreSQL server the team benches use: `GANTRY_TEST_POSTGRES_URL`, else a throwaway
+/// cluster, as the tests make it.
+#[path = "../../tests/common/postgres.rs"]
+pub mod postgres;
+
+/// For tests/common/postgres.rs: a bench without its server stops with the reason.
+pub fn skip(why: &str) {
+    panic!("{why}");
+}

@@ -37,6 +37,11 @@ impl Backend {
         // transaction that later upgrades fails at once with "database is locked".
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+
+    /// A write transaction on one run's rows: SQLite has one writer at a time anyway.
+    pub(super) async fn run_tx(&self, _run_id: &str) -> Result<sqlx::Transaction<'static, DB>> {
+        self.write_tx().await
+    }
 }
 
 /// A REAL column as its IEEE-754 bits, an INTEGER that JSON carries exactly (JSON would keep 15

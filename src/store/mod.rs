@@ -59,6 +59,11 @@ fn migrator() -> Migrator {
             include_str!("migrations/0006_heartbeat.sql"),
         ),
         migration(7, "logs", include_str!("migrations/0007_logs.sql")),
+        migration(
+            8,
+            "chunk storage",
+            include_str!("migrations/0008_chunk_storage.sql"),
+        ),
     ])
 }
 

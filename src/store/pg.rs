@@ -33,15 +33,18 @@ pub struct Backend {
 /// The key of the advisory lock every write transaction takes (`gantry` in ASCII).
 const WRITE_LOCK: i64 = 0x67616e747279;
 
+/// The first key of the two-key advisory locks on single runs (`gant`; PostgreSQL keeps
+/// two-key locks apart from one-key ones).
+const RUN_LOCKS: i32 = 0x67616e74;
+
 /// The channel each commit notifies.
 const CHANGES: &str = "gantry_changes";
 
 impl Backend {
-    /// A write transaction, one at a time across every host, as SQLite's `BEGIN IMMEDIATE` is
-    /// within one: the queries read and then write (a series' chunk count, a file's offset), and
-    /// the lock keeps two writers from reading the same state. It is released at commit or
-    /// rollback. Its commit notifies `CHANGES` (a rollback does not), which every workbench on
-    /// the store listens to.
+    /// A write transaction that may touch any rows (an experiment, several runs, the models
+    /// index), one at a time across every host, as SQLite's `BEGIN IMMEDIATE` is within one: it
+    /// takes the store's advisory lock alone. Its commit notifies `CHANGES` (a rollback does
+    /// not), which every workbench on the store listens to. Locks go at commit or rollback.
     pub(super) async fn write_tx(&self) -> Result<sqlx::Transaction<'static, DB>> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("SELECT pg_advisory_xact_lock($1), pg_notify($2, '')")
@@ -49,6 +52,25 @@ impl Backend {
             .bind(CHANGES)
             .execute(&mut *tx)
             .await?;
+        Ok(tx)
+    }
+
+    /// A write transaction on one run's rows (its points, offsets, output, end, tags): the
+    /// queries read and then write them (a series' chunk count, a file's offset), so writers of
+    /// one run go one at a time (an advisory lock on the run), while other runs' writers go on
+    /// beside them. It shares the store's lock, so a `write_tx` waits for it and it for one.
+    pub(super) async fn run_tx(&self, run_id: &str) -> Result<sqlx::Transaction<'static, DB>> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT pg_advisory_xact_lock_shared($1), pg_advisory_xact_lock($2, hashtext($3)), \
+             pg_notify($4, '')",
+        )
+        .bind(WRITE_LOCK)
+        .bind(RUN_LOCKS)
+        .bind(run_id)
+        .bind(CHANGES)
+        .execute(&mut *tx)
+        .await?;
         Ok(tx)
     }
 

@@ -43,6 +43,11 @@ fn migrator() -> Migrator {
             include_str!("migrations/0006_heartbeat.sql"),
         ),
         m(7, "logs", include_str!("migrations/postgres/0007_logs.sql")),
+        m(
+            8,
+            "chunk storage",
+            include_str!("migrations/postgres/0008_chunk_storage.sql"),
+        ),
     ])
 }
 

@@ -159,7 +159,7 @@ impl Backend {
         chunks: &Table,
         rows: &[(Vec<Cell>, Vec<Vec<Cell>>)],
     ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         sqlx::query("DELETE FROM series WHERE run_id = $1")
             .bind(run_id)
             .execute(&mut *tx)

@@ -23,7 +23,7 @@ impl Backend {
         if data.is_empty() {
             return Ok(true);
         }
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         let end: Option<i64> = sqlx::query_scalar(
             "SELECT CAST(MAX(byte_offset + n_bytes) AS BIGINT) FROM run_logs WHERE run_id = $1",
         )

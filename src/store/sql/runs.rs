@@ -140,7 +140,7 @@ impl Backend {
 
     /// Record the process that runs the command: its pid and start time (clock ticks).
     pub async fn set_pid(&self, id: &str, pid: i64, pid_start: Option<i64>) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(id).await?;
         sqlx::query("UPDATE runs SET pid = $1, pid_start = $2 WHERE id = $3")
             .bind(pid)
             .bind(pid_start)
@@ -164,7 +164,7 @@ impl Backend {
 
     /// Record the `gantry run` process that supervises a run (this process).
     pub async fn set_supervisor(&self, id: &str, pid: i64, start: Option<i64>) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(id).await?;
         sqlx::query(
             "UPDATE runs SET supervisor_pid = $1, supervisor_start = $2, heartbeat_ms = $3 \
              WHERE id = $4",
@@ -181,7 +181,7 @@ impl Backend {
 
     /// The supervisor of a running run says it is alive, at `now_ms`.
     pub async fn heartbeat(&self, id: &str, now_ms: i64) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(id).await?;
         sqlx::query("UPDATE runs SET heartbeat_ms = $1 WHERE id = $2 AND status = 'running'")
             .bind(now_ms)
             .bind(id)
@@ -242,7 +242,7 @@ impl Backend {
         exit_code: Option<i32>,
         ended_ms: i64,
     ) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(id).await?;
         let r = sqlx::query(sql)
             .bind(status.as_str())
             .bind(exit_code)
@@ -280,7 +280,7 @@ impl Backend {
         run_id: &str,
         pairs: &[(String, String)],
     ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         for (k, v) in pairs {
             sqlx::query(sql)
                 .bind(run_id)
@@ -473,7 +473,7 @@ impl Backend {
 
     /// Give a run a new name.
     pub async fn rename_run(&self, id: &str, name: &str) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(id).await?;
         sqlx::query("UPDATE runs SET name = $1 WHERE id = $2")
             .bind(name)
             .bind(id)
@@ -485,7 +485,7 @@ impl Backend {
 
     /// Remove tags from a run.
     pub async fn delete_tags(&self, run_id: &str, keys: &[String]) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         for k in keys {
             sqlx::query("DELETE FROM tags WHERE run_id = $1 AND key = $2")
                 .bind(run_id)

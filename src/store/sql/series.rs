@@ -121,7 +121,7 @@ impl Backend {
     /// Append points to several series of one run in one transaction. Points are cut into chunks
     /// of at most `chunk::CHUNK_POINTS`.
     pub async fn append(&self, run_id: &str, batch: &[(SeriesKind, &str, &Series)]) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         append_tx(&mut tx, run_id, batch).await?;
         tx.commit().await?;
         Ok(())
@@ -132,7 +132,7 @@ impl Backend {
     /// batch is stored only if the source still stands at `batch.from_offset`; otherwise another
     /// reader got there first, nothing is written, and this returns false.
     pub async fn ingest(&self, run_id: &str, source: &str, batch: &IngestBatch) -> Result<bool> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         let now: i64 =
             sqlx::query("SELECT byte_offset FROM ingest_sources WHERE run_id = $1 AND source = $2")
                 .bind(run_id)
@@ -339,7 +339,7 @@ impl Backend {
                 SeriesKind::Metric
             };
             let series = self.load_series(run_id, kind, &key).await?;
-            let mut tx = self.write_tx().await?;
+            let mut tx = self.run_tx(run_id).await?;
             sqlx::query("DELETE FROM series_chunks WHERE series_id = $1")
                 .bind(id)
                 .execute(&mut *tx)

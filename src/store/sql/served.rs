@@ -81,7 +81,7 @@ impl Backend {
         run_id: &str,
         params: &[(String, String)],
     ) -> Result<Option<ParamConflict>> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(run_id).await?;
         for (k, v) in params {
             let stored = sqlx::query("SELECT value FROM params WHERE run_id = $1 AND key = $2")
                 .bind(run_id)
@@ -122,7 +122,7 @@ impl Backend {
         ended_ms: Option<i64>,
         name: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.write_tx().await?;
+        let mut tx = self.run_tx(id).await?;
         if let Some(s) = status {
             let sql = if s == RunStatus::Running {
                 "UPDATE runs SET status = $1, ended_ms = NULL WHERE id = $2"
@@ -171,7 +171,7 @@ impl Backend {
             if chunks <= full + 1 {
                 continue;
             }
-            let mut tx = self.write_tx().await?;
+            let mut tx = self.run_tx(run_id).await?;
             let rows = sqlx::query(
                 "SELECT seq, n_points, data FROM series_chunks WHERE series_id = $1                  ORDER BY seq DESC LIMIT 4096",
             )
