@@ -3,6 +3,11 @@
 //! client's own limit. Rounds alternate between the servers; medians are reported, with gantry's
 //! share of the stub's throughput (target: at least 80% for log_batch).
 //!
+//! `GANTRY_BENCH_SERVE_STORE=postgres` puts both real servers on PostgreSQL (each its own fresh
+//! database on the test server, tests/common/postgres.rs; `mlflow server` through psycopg 3,
+//! `pip install 'psycopg[binary]'` in target/bench-venv), and adds a filtered, ordered
+//! search_runs over 100 runs.
+//!
 //! Needs Python: the mlflow client from target/interop-venv (made by the tests) or
 //! target/bench-venv, and `mlflow server` from target/bench-venv (`python3 -m venv
 //! target/bench-venv && target/bench-venv/bin/pip install mlflow==3.17.2`). A server whose Python
@@ -98,6 +103,14 @@ fn gantry_serve(ws: &Path) -> (Proc, String) {
             .status
             .success()
     );
+    if on_postgres() {
+        let url = common::postgres::fresh_db().expect("a PostgreSQL server");
+        std::fs::write(
+            ws.join(".gantry/config.toml"),
+            format!("store = \"{url}\"\n"),
+        )
+        .unwrap();
+    }
     let mut child = Command::new(bin)
         .arg("--workspace")
         .arg(ws)
@@ -138,7 +151,12 @@ fn mlflow_server(dir: &Path) -> Option<(Proc, String)> {
             "1",
         ])
         .arg("--backend-store-uri")
-        .arg(format!("sqlite:///{}", dir.join("mlflow.db").display()))
+        .arg(if on_postgres() {
+            let url = common::postgres::fresh_db().expect("a PostgreSQL server");
+            url.replacen("postgres://", "postgresql+psycopg://", 1)
+        } else {
+            format!("sqlite:///{}", dir.join("mlflow.db").display())
+        })
         .arg("--default-artifact-root")
         .arg(dir.join("artifacts"))
         .stdout(Stdio::null())
@@ -154,7 +172,12 @@ fn mlflow_server(dir: &Path) -> Option<(Proc, String)> {
     Some((p, url))
 }
 
-/// One timed client run: points per second.
+/// Whether the real servers keep their runs in PostgreSQL (`GANTRY_BENCH_SERVE_STORE=postgres`).
+fn on_postgres() -> bool {
+    std::env::var("GANTRY_BENCH_SERVE_STORE").as_deref() == Ok("postgres")
+}
+
+/// One timed client run: points (or searches) per second.
 fn client(py: &Path, url: &str, mode: &str, n: usize, create: bool) -> f64 {
     let out = Command::new(py)
         .arg(Path::new(ROOT).join("benches/serve_client.py"))
@@ -199,25 +222,47 @@ fn main() {
         ("gantry serve", gantry_url, true),
     ];
     if let Some((_, url)) = &ml {
-        servers.push(("mlflow server (SQLite)", url.clone(), true));
+        servers.push((
+            if on_postgres() {
+                "mlflow server (Postgres)"
+            } else {
+                "mlflow server (SQLite)"
+            },
+            url.clone(),
+            true,
+        ));
     }
-    for (mode, what, n_fast, n_slow) in [
+    let mut modes = vec![
         (
             "batch",
-            "log_batch, 1,000 points a call",
+            "log_batch, 1,000 points a call: points/s",
             if quick { 2 } else { 40 },
             6,
         ),
         (
             "single",
-            "log_metric, 1 point a call",
+            "log_metric, 1 point a call: points/s",
             if quick { 20 } else { 1000 },
             200,
         ),
-    ] {
+    ];
+    if on_postgres() {
+        modes.push((
+            "search",
+            "search_runs with a filter and an order over 100 runs: searches/s",
+            if quick { 3 } else { 50 },
+            if quick { 3 } else { 50 },
+        ));
+    }
+    for (mode, what, n_fast, n_slow) in modes {
+        // The stub has no runs to search.
+        let search = mode == "search";
         let mut results: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds {
             for (i, (name, url, create)) in servers.iter().enumerate() {
+                if search && !*create {
+                    continue;
+                }
                 let n = if name.starts_with("mlflow") {
                     n_slow
                 } else {
@@ -226,21 +271,22 @@ fn main() {
                 results[i].push(client(&py, url, mode, n, *create));
             }
         }
-        println!("mlflow client {what}: points/s, median of {rounds} (min-max)");
+        println!("mlflow client {what}, median of {rounds} (min-max)");
         let mut stub_median = 0.0;
         for (i, (name, _, _)) in servers.iter().enumerate() {
+            if results[i].is_empty() {
+                continue;
+            }
             let (med, lo, hi) = common::median(results[i].clone());
             if i == 0 {
                 stub_median = med;
             }
-            println!(
-                "  {:<24} {:>10.0}  ({:.0}-{:.0})  {:>5.1}% of the stub",
-                name,
-                med,
-                lo,
-                hi,
-                100.0 * med / stub_median
-            );
+            let share = if search {
+                format!("{:.1} ms a search", 1e3 / med)
+            } else {
+                format!("{:>5.1}% of the stub", 100.0 * med / stub_median)
+            };
+            println!("  {name:<24} {med:>10.0}  ({lo:.0}-{hi:.0})  {share}");
         }
     }
     drop(ml);

@@ -9,6 +9,7 @@
 //!
 //! `cargo bench --bench team`; under `cargo test --benches` a small smoke run. The server is
 //! `GANTRY_TEST_POSTGRES_URL`, else a throwaway cluster (tests/common/postgres.rs).
+//! `GANTRY_BENCH_TEAM=ingest,runs,load,hosts,live` measures only those parts.
 
 mod common;
 
@@ -25,8 +26,35 @@ fn main() {
     let tmp = tempfile::tempdir().unwrap();
     let url = || common::postgres::fresh_db().expect("a PostgreSQL server");
     let sqlite = |name: &str| tmp.path().join(format!("{name}.db"));
+    let parts = std::env::var("GANTRY_BENCH_TEAM").unwrap_or_default();
+    let want = |part: &str| parts.is_empty() || parts.split(',').any(|p| p == part);
+    let reps = if quick { 3 } else { 9 };
 
     // Ingest.
+    if want("ingest") {
+        ingest_part(&rt, quick, &url, &sqlite);
+    }
+    if want("runs") {
+        runs_part(&rt, quick, &url, tmp.path(), reps);
+    }
+    if want("load") {
+        load_part(&rt, quick, &url, &sqlite, reps);
+    }
+    if want("hosts") {
+        let (hosts, secs) = if quick { (8, 3) } else { (64, 60) };
+        rt.block_on(team(&url(), hosts, secs));
+    }
+    if want("live") {
+        rt.block_on(point_to_reload(&url(), if quick { 5 } else { 21 }));
+    }
+}
+
+fn ingest_part(
+    rt: &tokio::runtime::Runtime,
+    quick: bool,
+    url: &dyn Fn() -> String,
+    sqlite: &dyn Fn(&str) -> std::path::PathBuf,
+) {
     let (series, steps) = if quick { (4, 5_000) } else { (10, 100_000) };
     println!(
         "ingest: {series} series x {steps} steps per writer, appended in ticks of 2,500 points a series"
@@ -42,13 +70,20 @@ fn main() {
             );
         }
     }
+}
 
-    // gantry runs over W, whole process.
+fn runs_part(
+    rt: &tokio::runtime::Runtime,
+    quick: bool,
+    url: &dyn Fn() -> String,
+    tmp: &std::path::Path,
+    reps: usize,
+) {
     let (w_runs, w_steps) = if quick { (10, 1_000) } else { (100, 10_000) };
     let exe = env!("CARGO_BIN_EXE_gantry");
     let pg = url();
-    let ws_pg = tmp.path().join("w-pg");
-    let ws_lite = tmp.path().join("w-lite");
+    let ws_pg = tmp.join("w-pg");
+    let ws_lite = tmp.join("w-lite");
     for (ws, store) in [(&ws_pg, Some(&pg)), (&ws_lite, None)] {
         std::fs::create_dir_all(ws).unwrap();
         let st = std::process::Command::new(exe)
@@ -76,7 +111,6 @@ fn main() {
         "W ({w_runs} runs x 10 metrics x {w_steps} steps) built in both in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let reps = if quick { 3 } else { 9 };
     let args = [
         "runs",
         "--filter",
@@ -92,8 +126,15 @@ fn main() {
     for ((name, _), ((med, lo, hi), rss)) in [("postgres", 0), ("sqlite", 1)].iter().zip(got) {
         println!("  {name:8}: {med:6.1} ms ({lo:.1}-{hi:.1}), {rss:.0} MB");
     }
+}
 
-    // Loading a 1M-point series.
+fn load_part(
+    rt: &tokio::runtime::Runtime,
+    quick: bool,
+    url: &dyn Fn() -> String,
+    sqlite: &dyn Fn(&str) -> std::path::PathBuf,
+    reps: usize,
+) {
     let n = if quick { 100_000 } else { 1_000_000 };
     let pg = url();
     rt.block_on(async {
@@ -123,15 +164,6 @@ fn main() {
             store.close().await;
         }
     });
-
-    // 64 hosts.
-    let (hosts, secs) = if quick { (8, 3) } else { (64, 60) };
-    let pg = url();
-    rt.block_on(team(&pg, hosts, secs));
-
-    // A point on one host to the reload on another.
-    let pg = url();
-    rt.block_on(point_to_reload(&pg, if quick { 5 } else { 21 }));
 }
 
 fn new_run(name: &str, host: &str) -> NewRun {

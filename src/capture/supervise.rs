@@ -296,6 +296,7 @@ pub async fn supervise(
     let mut problems = Problems::default();
     let mut sampler = Some(Sampler::new(pid));
     let mut ingest_tick = tokio::time::interval(INGEST_EVERY);
+    let mut retry = Retry::default();
     let mut sample_tick =
         tokio::time::interval_at(tokio::time::Instant::now() + sample_every, sample_every);
     let mut heartbeat_tick = tokio::time::interval_at(
@@ -310,13 +311,19 @@ pub async fn supervise(
         tokio::select! {
             res = &mut waiter => break res.context("waiting for the command")?.context("waiting for the command")?,
             _ = ingest_tick.tick() => {
-                ingest(&mut tails, store, false, &reporter, &mut problems).await;
+                if !retry.due() {
+                    continue;
+                }
+                let mut ok = ingest(&mut tails, store, false, &reporter, &mut problems).await;
                 if let Some(t) = &mut log_tail
                     && let Err(e) = t.step(store, false).await
-                    && !std::mem::replace(&mut log_warned, true)
                 {
-                    tracing::warn!("storing the output of run {}: {e:#}", run.id);
+                    ok = false;
+                    if !std::mem::replace(&mut log_warned, true) {
+                        tracing::warn!("storing the output of run {}: {e:#}", run.id);
+                    }
                 }
+                retry.after(ok);
             }
             _ = sample_tick.tick() => {
                 let Some(mut s) = sampler.take() else { continue };
@@ -424,6 +431,30 @@ struct Problems {
     rewritten: bool,
     /// Per metrics source: why the path cannot be read, as last said.
     unreadable: [Option<String>; 2],
+}
+
+/// When to try a store that failed again: after 0.5 s, then twice as long each time it fails
+/// again, at most 8 s apart; at once after it succeeds. What is not stored meanwhile stays in
+/// the run's files, read from the stored offsets when the store is back.
+#[derive(Debug, Default)]
+struct Retry {
+    wait: Duration,
+    at: Option<std::time::Instant>,
+}
+
+impl Retry {
+    fn due(&self) -> bool {
+        self.at.is_none_or(|at| std::time::Instant::now() >= at)
+    }
+
+    fn after(&mut self, ok: bool) {
+        if ok {
+            *self = Retry::default();
+        } else {
+            self.wait = (self.wait * 2).clamp(Duration::from_millis(500), Duration::from_secs(8));
+            self.at = Some(std::time::Instant::now() + self.wait);
+        }
+    }
 }
 
 /// Store what the metrics files hold beyond the stored offsets. Returns whether everything read
@@ -568,6 +599,22 @@ impl Sampler {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_store_is_tried_again_later_and_later_then_at_once() {
+        let mut r = Retry::default();
+        assert!(r.due());
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            r.after(false);
+            assert!(!r.due());
+            waits.push(r.wait.as_millis());
+        }
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 8000]);
+        r.after(true);
+        assert!(r.due());
+        assert_eq!(r.wait, Duration::ZERO);
+    }
 
     #[test]
     fn default_names_come_from_the_script() {

@@ -137,7 +137,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     crate::domain::set_lost_after_ms(config.lost_after_s as i64 * 1000);
     crate::domain::set_crashed_after_ms(config.crashed_after_s as i64 * 1000);
-    match cli.command {
+    let code = match cli.command {
         Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {
             let ws = resolve(&cli.workspace)?;
@@ -180,7 +180,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 cli.gpu_replay.map(|p| (p, cli.gpu_replay_speed)),
             ))
         }
-    }
+    };
+    // Whatever is left on the runtime (a task blocked on a store or a terminal that went away)
+    // must not keep the process from ending.
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    code
 }
 
 /// The workspace for this command, with logging started in it.

@@ -139,13 +139,25 @@ pub async fn open(
         events: Some(events),
     };
     let result = run_loop(&mut state, &mut rx, &mut drawer, |e| runner.run(e)).await;
+    // Nothing reads the terminal after the loop (a reader left behind on a terminal that hung up
+    // would spin on its end of input).
+    if let Some(events) = drawer.events.take() {
+        events.abort();
+    }
     drop(drawer);
     // The listener holds one of the pool's connections, which closing waits for.
     if let Some(task) = listener {
         task.abort();
         let _ = task.await;
     }
-    store.close().await;
+    // Closing waits for connections in use; a store that stopped answering must not keep the
+    // workbench from exiting.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), store.close())
+        .await
+        .is_err()
+    {
+        tracing::warn!("the store did not close within 5 s; exiting anyway");
+    }
     tracing::info!("workbench closed");
     result.map(|_| ExitCode::SUCCESS)
 }

@@ -374,11 +374,13 @@ impl Backend {
         let id: i64 = head.get(0);
         let n: i64 = head.get(1);
         let mut series = Series::with_capacity(usize::try_from(n).unwrap_or(0));
-        let rows = sqlx::query("SELECT data FROM series_chunks WHERE series_id = $1 ORDER BY seq")
-            .bind(id)
-            .fetch_all(&self.pool)
-            .await?;
-        for row in &rows {
+        // Each chunk is decoded as it arrives, while the database sends the next.
+        use futures::TryStreamExt;
+        let mut rows =
+            sqlx::query("SELECT data FROM series_chunks WHERE series_id = $1 ORDER BY seq")
+                .bind(id)
+                .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
             let data: &[u8] = row.try_get(0)?;
             chunk::decode(data, &mut series)
                 .map_err(|e| anyhow!("series `{key}` of run {run_id} is damaged: {e}"))?;
