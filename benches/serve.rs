@@ -3,6 +3,7 @@
 //! client's own limit. Rounds alternate between the servers; medians are reported, with gantry's
 //! share of the stub's throughput (target: at least 80% for log_batch).
 //!
+//! `GANTRY_BENCH_SERVE_MODES=batch,single,search` measures only those.
 //! `GANTRY_BENCH_SERVE_STORE=postgres` puts both real servers on PostgreSQL (each its own fresh
 //! database on the test server, tests/common/postgres.rs; `mlflow server` through psycopg 3,
 //! `pip install 'psycopg[binary]'` in target/bench-venv), and adds a filtered, ordered
@@ -255,14 +256,14 @@ fn main() {
         ));
     }
     for (mode, what, n_fast, n_slow) in modes {
-        // The stub has no runs to search.
         let search = mode == "search";
+        if std::env::var("GANTRY_BENCH_SERVE_MODES").is_ok_and(|m| !m.split(',').any(|x| x == mode))
+        {
+            continue;
+        }
         let mut results: Vec<Vec<f64>> = vec![Vec::new(); servers.len()];
         for _ in 0..rounds {
             for (i, (name, url, create)) in servers.iter().enumerate() {
-                if search && !*create {
-                    continue;
-                }
                 let n = if name.starts_with("mlflow") {
                     n_slow
                 } else {
@@ -274,9 +275,6 @@ fn main() {
         println!("mlflow client {what}, median of {rounds} (min-max)");
         let mut stub_median = 0.0;
         for (i, (name, _, _)) in servers.iter().enumerate() {
-            if results[i].is_empty() {
-                continue;
-            }
             let (med, lo, hi) = common::median(results[i].clone());
             if i == 0 {
                 stub_median = med;
@@ -285,6 +283,14 @@ fn main() {
                 format!("{:.1} ms a search", 1e3 / med)
             } else {
                 format!("{:>5.1}% of the stub", 100.0 * med / stub_median)
+            };
+            let share = if search && i > 0 {
+                format!(
+                    "{share}, {:.1} ms past the client's own",
+                    1e3 / med - 1e3 / stub_median
+                )
+            } else {
+                share
             };
             println!("  {name:<24} {med:>10.0}  ({lo:.0}-{hi:.0})  {share}");
         }
