@@ -2,6 +2,9 @@
 //! transaction (`BEGIN IMMEDIATE`), and listings folded into one JSON value, with doubles passed
 //! exactly as their bits through the SQL function `f64_bits` added to each connection.
 
+// The query files are compiled once per backend, on purpose: each time for its own `DB`.
+#![allow(clippy::duplicate_mod)]
+
 use super::*;
 use libsqlite3_sys as ffi;
 

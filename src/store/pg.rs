@@ -2,6 +2,9 @@
 //! transaction, and listings folded into one JSON value (`json_agg`), with doubles passed exactly
 //! as their bits (`float8send`). Connecting and migrating are in postgres.rs.
 
+// The query files are compiled once per backend, on purpose: each time for its own `DB`.
+#![allow(clippy::duplicate_mod)]
+
 use super::*;
 
 pub(super) type DB = sqlx::Postgres;
