@@ -1006,3 +1006,51 @@ fn four_hosts_write_at_once_and_every_point_is_stored_once() {
         );
     }
 }
+
+/// A role that may only read lists and shows runs: a schema already up to date is not migrated
+/// again (the migrator would need CREATE rights).
+#[test]
+fn a_read_only_role_reads_a_store_that_is_up_to_date() {
+    let Some(url) = common::postgres::fresh_db() else {
+        return;
+    };
+    let ws = workspace();
+    let out = gantry(ws.path())
+        .env("GANTRY_STORE", &url)
+        .args(["run", "-n", "seen", "--", "true"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let db = url.rsplit_once('/').unwrap().1.to_string();
+    let role = format!("ro_{db}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        use sqlx::Connection;
+        let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+        for sql in [
+            format!("CREATE ROLE {role} LOGIN"),
+            format!("GRANT CONNECT ON DATABASE {db} TO {role}"),
+            format!("GRANT USAGE ON SCHEMA public TO {role}"),
+            format!("GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role}"),
+            format!("REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut c)
+                .await
+                .unwrap();
+        }
+    });
+    let ro_url = format!("postgres://{role}@{}", url.split_once('@').unwrap().1);
+    let out = gantry(ws.path())
+        .env("GANTRY_STORE", &ro_url)
+        .args(["runs", "--json"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v[0]["name"], "seen", "{v}");
+}

@@ -118,16 +118,28 @@ pub async fn open(url: &str, within: Duration) -> Result<TeamStore, UserError> {
         .connect_with(opts.clone())
         .await
         .map_err(|e| unreachable(&e))?;
-    migrator().run(&pool).await.map_err(|e| {
-        UserError::new(format!(
-            "cannot bring the team store's schema up to date at {place}"
-        ))
-        .cause(e)
-        .hint(
-            "the user needs CREATE rights on the database's public schema; a store written \
+    // A schema already up to date is left alone, so a role that may only read can connect
+    // (the migrator would first make its own table, which needs CREATE rights).
+    let migrator = migrator();
+    let latest = migrator.iter().map(|m| m.version).max().unwrap_or(0);
+    let current: Option<i64> =
+        sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&pool)
+            .await
+            .ok()
+            .flatten();
+    if current.is_none_or(|v| v < latest) {
+        migrator.run(&pool).await.map_err(|e| {
+            UserError::new(format!(
+                "cannot bring the team store's schema up to date at {place}"
+            ))
+            .cause(e)
+            .hint(
+                "the user needs CREATE rights on the database's public schema; a store written \
                  by a newer gantry needs that gantry",
-        )
-    })?;
+            )
+        })?;
+    }
     let row = sqlx::query(
         "SELECT current_setting('server_version'), \
          (SELECT MAX(version) FROM _sqlx_migrations)",
