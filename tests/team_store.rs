@@ -1053,4 +1053,14 @@ fn a_read_only_role_reads_a_store_that_is_up_to_date() {
     assert!(out.status.success(), "{stderr}");
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(v[0]["name"], "seen", "{v}");
+    // Writing is refused with what to do.
+    let out = gantry(ws.path())
+        .env("GANTRY_STORE", &ro_url)
+        .args(["tag", "seen", "k=v"])
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("permission denied"), "{stderr}");
+    assert!(stderr.contains("grant it SELECT, INSERT"), "{stderr}");
 }

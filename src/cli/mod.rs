@@ -116,7 +116,15 @@ pub fn main() -> ExitCode {
         Err(e) => {
             match e.downcast_ref::<UserError>() {
                 Some(u) => eprintln!("error: {}", printable(&u.to_string())),
-                None => eprintln!("error: {}", printable(&format!("{e:#}"))),
+                None => {
+                    eprintln!("error: {}", printable(&format!("{e:#}")));
+                    if crate::store::refused_a_right(&e) {
+                        eprintln!(
+                            "  to fix: the store's role may not do this; grant it SELECT, INSERT, \
+                             UPDATE and DELETE on gantry's tables (docs/team.md, Security)"
+                        );
+                    }
+                }
             }
             ExitCode::from(2)
         }

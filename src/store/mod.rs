@@ -380,6 +380,17 @@ impl Store {
     }
 }
 
+/// Whether `e` is the database refusing this role a right (PostgreSQL's `42501`: a role that
+/// may only read, asked to write).
+pub fn refused_a_right(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<sqlx::Error>()
+            .and_then(|s| s.as_database_error())
+            .and_then(|d| d.code())
+            .is_some_and(|code| code == "42501")
+    })
+}
+
 /// Turn an open failure into what a person can act on.
 /// An error that says the place cannot be written (rather than that something is wrong).
 fn cannot_write(e: &std::io::Error) -> bool {
