@@ -338,10 +338,16 @@ fn detached_runs_survive_and_logs_follow_them() {
     assert_eq!(id.len(), 32, "prints the run id: {id}");
     let follow = ws.run(&["logs", "-f", &id[..8]]);
     let log = String::from_utf8_lossy(&follow.stdout);
+    // Followed to the end. The script writes "epoch N done" to stderr and the rest to stdout,
+    // each line in two writes; two pipes into one log give no order between them, so a newline
+    // of one may land after a line of the other.
     assert!(
-        log.starts_with("training with") && log.ends_with("done\n"),
+        log.starts_with("training with") && log.trim_end().ends_with("done"),
         "{log}"
     );
+    for line in ["epoch 0 done", "epoch 1 done", "gantry: epoch=1 step=39"] {
+        assert!(log.contains(line), "{line} in {log}");
+    }
     let v = ws.show(&id);
     assert_eq!(v["status"], "finished");
     assert_eq!(v["metrics"]["train/loss"]["points"], 40);
