@@ -84,7 +84,21 @@ pub async fn open(flag: &Option<PathBuf>) -> Result<(Workspace, Store), UserErro
 /// What every command does once its store is open: catch up on running runs, and on a team
 /// store push the runs kept here while it could not be reached.
 async fn after_open(ws: &Workspace, store: &Store) {
-    match crate::capture::recover::recover(store).await {
+    tell(
+        crate::capture::recover::recover(store).await,
+        "could not catch up on running runs",
+    );
+    if store.is_team() {
+        tell(
+            super::sync::push_pending(ws, store).await,
+            "could not push the runs kept here to the team store",
+        );
+    }
+}
+
+/// Say on stderr (escaped) and in the log what a step did, a line each, or that it failed.
+pub fn tell(done: anyhow::Result<Vec<String>>, failing: &str) {
+    match done {
         Ok(notes) => {
             for n in notes {
                 eprintln!("gantry: {}", crate::format::printable(&n));
@@ -92,22 +106,11 @@ async fn after_open(ws: &Workspace, store: &Store) {
             }
         }
         Err(e) => {
-            eprintln!("gantry: could not catch up on running runs: {e:#}");
-            tracing::warn!("recover: {e:#}");
-        }
-    }
-    if store.is_team() {
-        match super::sync::push_pending(ws, store).await {
-            Ok(notes) => {
-                for n in notes {
-                    eprintln!("gantry: {}", crate::format::printable(&n));
-                    tracing::info!("{n}");
-                }
-            }
-            Err(e) => {
-                eprintln!("gantry: could not push the runs kept here to the team store: {e:#}");
-                tracing::warn!("sync: {e:#}");
-            }
+            eprintln!(
+                "gantry: {failing}: {}",
+                crate::format::printable(&format!("{e:#}"))
+            );
+            tracing::warn!("{failing}: {e:#}");
         }
     }
 }

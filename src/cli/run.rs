@@ -121,10 +121,10 @@ async fn push_when_back(ws: &crate::workspace::Workspace) {
     };
     match crate::store::Store::open_team_within(url, TEAM_CONNECT).await {
         Ok(team) => {
-            match super::sync::push_pending(ws, &team).await {
-                Ok(notes) => notes.iter().for_each(|n| eprintln!("gantry: {n}")),
-                Err(e) => eprintln!("gantry: the team store is back but took no runs: {e:#}"),
-            }
+            super::common::tell(
+                super::sync::push_pending(ws, &team).await,
+                "the team store is back but took no runs",
+            );
             team.close().await;
         }
         Err(_) => eprintln!(
