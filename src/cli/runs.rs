@@ -1,12 +1,11 @@
 use super::out::{self, out, outln};
-use std::cmp::Ordering;
 use std::process::ExitCode;
 
 use crate::domain::{RunRecord, now_ms};
 use crate::error::UserError;
-use crate::filter::{self, Subject};
+use crate::filter::{self, SortKey, Subject};
 use crate::format::{ago, duration, fit};
-use crate::store::{Parts, RunOrder};
+use crate::store::{PageOrder, Parts, RunOrder};
 
 use super::common::{run_json, run_status_text};
 
@@ -35,7 +34,93 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     })?;
     let sort = SortKey::parse(&args.sort)?;
     let (_, store) = super::common::open(workspace).await?;
-    // Read only what the filter and the sort need; what is shown is filled in afterwards.
+    let now = now_ms();
+    // The database picks, orders and cuts the page where it can (SQLite: every filter, every
+    // sort but a param's), so only the page is read.
+    let filter = (!args.filter.trim().is_empty()).then_some(&expr);
+    let page = match page_order(&sort) {
+        Some(order) => {
+            store
+                .runs_page(filter, &order, sort.desc, args.limit, now)
+                .await?
+        }
+        None => None,
+    };
+    let (shown, matched, any) = match page {
+        Some((runs, total)) => {
+            let any = total > 0
+                || store
+                    .runs_page(None, &PageOrder::Column(RunOrder::Id), false, 1, now)
+                    .await?
+                    .is_some_and(|(_, n)| n > 0);
+            let shown: Vec<RunRecord> = runs.into_iter().map(RunRecord::bare).collect();
+            (shown, total as usize, any)
+        }
+        None => {
+            // Read only what the filter and the sort need; what is shown is filled in afterwards.
+            let records = store.run_records_with(needed_parts(&expr, &sort)).await?;
+            let mut shown: Vec<&RunRecord> = records
+                .iter()
+                .filter(|r| {
+                    expr.matches(&Subject {
+                        run: &r.run,
+                        params: &r.params,
+                        tags: &r.tags,
+                        metrics: &r.metrics,
+                    })
+                })
+                .collect();
+            sort.sort(&mut shown, now);
+            let matched = shown.len();
+            if args.limit > 0 {
+                shown.truncate(args.limit);
+            }
+            let shown = shown.into_iter().cloned().collect();
+            (shown, matched, !records.is_empty())
+        }
+    };
+    if args.json {
+        // The JSON form carries every part: fill in, for the shown runs only, what was not read.
+        let mut full = shown;
+        store.fill_records(&mut full, &Parts::ALL).await?;
+        let v: Vec<_> = full.iter().map(|r| run_json(r, now)).collect();
+        out::json(&v)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows: Vec<&RunRecord> = shown.iter().collect();
+    out!("{}", table(&rows, now));
+    if matched > shown.len() {
+        outln!("… {} more (--limit 0 shows all)", matched - shown.len());
+    }
+    if matched == 0 {
+        eprintln!(
+            "{}",
+            if any {
+                "no run matches the filter"
+            } else {
+                "no runs yet: start one with `gantry run -- CMD`"
+            }
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The order the store can give a page in, for this sort (none for a param's).
+fn page_order(sort: &SortKey) -> Option<PageOrder> {
+    Some(match sort.key.as_str() {
+        "started" => PageOrder::Column(RunOrder::Started),
+        "name" => PageOrder::Column(RunOrder::Name),
+        "status" => PageOrder::Column(RunOrder::Status),
+        "exp" => PageOrder::Column(RunOrder::Experiment),
+        "id" => PageOrder::Column(RunOrder::Id),
+        "duration" => PageOrder::Duration,
+        k => PageOrder::Metric(k.strip_prefix("metric.")?.to_string()),
+    })
+}
+
+/// The parts of run records a filter and sort read (the listing's columns, and only the params
+/// and metrics they name); `--json` fills in the shown runs whole afterwards.
+fn needed_parts(expr: &filter::Expr, sort: &SortKey) -> Parts {
     let mut reads = expr.reads();
     if let Some(p) = sort.key.strip_prefix("param.") {
         reads.params.insert(p.to_string());
@@ -43,70 +128,14 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     if let Some(m) = sort.key.strip_prefix("metric.") {
         reads.metrics.insert(m.to_string());
     }
-    let needed = Parts {
-        // The table shows, and a filter or sort reads, only a listing's columns; `--json` fills
-        // in the shown runs whole below.
+    Parts {
         listing: true,
         params: !reads.params.is_empty(),
         tags: reads.tags,
         metrics: !reads.metrics.is_empty(),
         only_params: Some(reads.params.into_iter().collect()),
         only_metrics: Some(reads.metrics.into_iter().collect()),
-    };
-    let now = now_ms();
-    // No filter and a sort on a run column: the database orders and cuts, and only the page is
-    // read (a workspace of 10,000 runs lists 50 of them).
-    let page = match (args.filter.trim().is_empty(), sort.run_order(), args.limit) {
-        (true, Some(order), limit) if limit > 0 => {
-            Some(store.runs_page(order, sort.desc, limit).await?)
-        }
-        _ => None,
-    };
-    let records = match &page {
-        Some((runs, _)) => runs.iter().map(|r| RunRecord::bare(r.clone())).collect(),
-        None => store.run_records_with(needed.clone()).await?,
-    };
-    let mut shown: Vec<&RunRecord> = records
-        .iter()
-        .filter(|r| {
-            expr.matches(&Subject {
-                run: &r.run,
-                params: &r.params,
-                tags: &r.tags,
-                metrics: &r.metrics,
-            })
-        })
-        .collect();
-    sort.sort(&mut shown, now);
-    let matched = page
-        .as_ref()
-        .map_or(shown.len(), |(_, total)| *total as usize);
-    if args.limit > 0 {
-        shown.truncate(args.limit);
     }
-    if args.json {
-        // The JSON form carries every part: fill in, for the shown runs only, what was not read.
-        let mut full: Vec<RunRecord> = shown.iter().map(|r| (*r).clone()).collect();
-        store.fill_records(&mut full, &Parts::ALL).await?;
-        let v: Vec<_> = full.iter().map(|r| run_json(r, now)).collect();
-        out::json(&v)?;
-        return Ok(ExitCode::SUCCESS);
-    }
-    out!("{}", table(&shown, now));
-    if matched > shown.len() {
-        outln!("… {} more (--limit 0 shows all)", matched - shown.len());
-    }
-    if matched == 0 {
-        eprintln!(
-            "{}",
-            if records.is_empty() {
-                "no runs yet: start one with `gantry run -- CMD`"
-            } else {
-                "no run matches the filter"
-            }
-        );
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The human table: fits 80 columns. Runs from more than one host get a HOST column (the name
@@ -149,107 +178,4 @@ pub fn table(rows: &[&RunRecord], now: i64) -> String {
         );
     }
     out
-}
-
-struct SortKey {
-    key: String,
-    desc: bool,
-}
-
-impl SortKey {
-    /// The run column the database can order by, where this key is one.
-    fn run_order(&self) -> Option<RunOrder> {
-        Some(match self.key.as_str() {
-            "started" => RunOrder::Started,
-            "name" => RunOrder::Name,
-            "status" => RunOrder::Status,
-            "exp" => RunOrder::Experiment,
-            "id" => RunOrder::Id,
-            _ => return None,
-        })
-    }
-
-    fn parse(s: &str) -> Result<SortKey, UserError> {
-        let (desc, key) = match s.strip_prefix('-') {
-            Some(k) => (true, k),
-            None => (false, s),
-        };
-        let ok = ["started", "name", "status", "exp", "duration", "id"].contains(&key)
-            || key.strip_prefix("param.").is_some_and(|k| !k.is_empty())
-            || key.strip_prefix("metric.").is_some_and(|k| !k.is_empty());
-        if !ok {
-            return Err(UserError::new(format!("unknown sort key `{key}`"))
-                .hint("use started, name, status, exp, duration, id, param.NAME or metric.NAME; prefix - to reverse"));
-        }
-        Ok(SortKey {
-            key: key.into(),
-            desc,
-        })
-    }
-
-    /// Sort rows by this key (stable: ties keep the listing's order). A metric's last values are
-    /// looked up once per run, not once per comparison.
-    fn sort(&self, rows: &mut Vec<&RunRecord>, now: i64) {
-        if let Some(m) = self.key.strip_prefix("metric.") {
-            let mut keyed: Vec<(Option<f64>, &RunRecord)> = rows
-                .iter()
-                .map(|r| (r.metrics.get(m).and_then(|s| s.last), *r))
-                .collect();
-            keyed.sort_by(|a, b| missing_last(a.0, b.0, self.desc, |x, y| x.total_cmp(&y)));
-            *rows = keyed.into_iter().map(|(_, r)| r).collect();
-        } else {
-            rows.sort_by(|a, b| self.compare(a, b, now));
-        }
-    }
-
-    fn compare(&self, a: &RunRecord, b: &RunRecord, now: i64) -> Ordering {
-        let (ra, rb) = (&a.run, &b.run);
-        let o = match self.key.as_str() {
-            "started" => ra.started_ms.cmp(&rb.started_ms),
-            "name" => ra.name.cmp(&rb.name),
-            "status" => ra.status.as_str().cmp(rb.status.as_str()),
-            "exp" => ra.experiment.cmp(&rb.experiment),
-            "duration" => ra.duration_ms(now).cmp(&rb.duration_ms(now)),
-            "id" => ra.id.cmp(&rb.id),
-            k => {
-                if let Some(p) = k.strip_prefix("param.") {
-                    return missing_last(
-                        a.params.get(p),
-                        b.params.get(p),
-                        self.desc,
-                        |x, y| match (x.parse::<f64>(), y.parse::<f64>()) {
-                            (Ok(x), Ok(y)) => x.total_cmp(&y),
-                            _ => x.cmp(y),
-                        },
-                    );
-                }
-                let m = k.trim_start_matches("metric.");
-                return missing_last(
-                    a.metrics.get(m).and_then(|s| s.last),
-                    b.metrics.get(m).and_then(|s| s.last),
-                    self.desc,
-                    |x, y| x.total_cmp(&y),
-                );
-            }
-        };
-        if self.desc { o.reverse() } else { o }
-    }
-}
-
-/// Runs without the value sort after the others, whichever the direction.
-fn missing_last<T>(
-    a: Option<T>,
-    b: Option<T>,
-    desc: bool,
-    cmp: impl Fn(T, T) -> Ordering,
-) -> Ordering {
-    match (a, b) {
-        (Some(x), Some(y)) => {
-            let o = cmp(x, y);
-            if desc { o.reverse() } else { o }
-        }
-        (Some(_), None) => Ordering::Less,
-        (None, Some(_)) => Ordering::Greater,
-        (None, None) => Ordering::Equal,
-    }
 }

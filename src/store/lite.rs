@@ -80,31 +80,130 @@ unsafe extern "C" fn f64_bits(
     }
 }
 
-/// Add gantry's SQL functions (`f64_bits`) to a new connection.
+/// A TEXT argument (None for NULL); invalid UTF-8 is read lossily.
+///
+/// # Safety
+/// `v` is a value SQLite passed to a function call, valid for the call.
+unsafe fn text_arg<'a>(v: *mut ffi::sqlite3_value) -> Option<std::borrow::Cow<'a, str>> {
+    // SAFETY: per the caller; `sqlite3_value_text` before `sqlite3_value_bytes`, as SQLite's
+    // documentation asks, and the bytes stay valid until the call returns.
+    unsafe {
+        let p = ffi::sqlite3_value_text(v);
+        if p.is_null() {
+            return None;
+        }
+        let n = usize::try_from(ffi::sqlite3_value_bytes(v)).unwrap_or(0);
+        Some(String::from_utf8_lossy(std::slice::from_raw_parts(p, n)))
+    }
+}
+
+/// `gantry_contains(hay, needle)`: the run filter's case-insensitive substring
+/// (`filter::contains`), 1 or 0.
+unsafe extern "C" fn gantry_contains(
+    ctx: *mut ffi::sqlite3_context,
+    argc: std::ffi::c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: SQLite calls this with `argc` valid values (it is registered with two arguments).
+    unsafe {
+        let hit = argc == 2
+            && match (text_arg(*argv), text_arg(*argv.add(1))) {
+                (Some(hay), Some(needle)) => crate::filter::contains(&hay, &needle),
+                _ => false,
+            };
+        ffi::sqlite3_result_int(ctx, hit as std::ffi::c_int);
+    }
+}
+
+/// `gantry_param(value, op, want)`: a param's value against a filter's (`filter::param_test`),
+/// `op` as `Op::code` gives it; 1 or 0.
+unsafe extern "C" fn gantry_param(
+    ctx: *mut ffi::sqlite3_context,
+    argc: std::ffi::c_int,
+    argv: *mut *mut ffi::sqlite3_value,
+) {
+    // SAFETY: SQLite calls this with `argc` valid values (it is registered with three arguments).
+    unsafe {
+        let op = crate::filter::Op::from_code(ffi::sqlite3_value_int64(*argv.add(1)));
+        let hit = argc == 3
+            && match (text_arg(*argv), op, text_arg(*argv.add(2))) {
+                (Some(have), Some(op), Some(want)) => crate::filter::param_test(&have, op, &want),
+                _ => false,
+            };
+        ffi::sqlite3_result_int(ctx, hit as std::ffi::c_int);
+    }
+}
+
+type SqlFunction =
+    unsafe extern "C" fn(*mut ffi::sqlite3_context, std::ffi::c_int, *mut *mut ffi::sqlite3_value);
+
+/// gantry's SQL functions: name, number of arguments, the function.
+const FUNCTIONS: [(&std::ffi::CStr, std::ffi::c_int, SqlFunction); 3] = [
+    (c"f64_bits", 1, f64_bits),
+    (c"gantry_contains", 2, gantry_contains),
+    (c"gantry_param", 3, gantry_param),
+];
+
+/// Add gantry's SQL functions (`FUNCTIONS`) to a new connection.
 pub(super) async fn add_functions(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Error> {
     let mut handle = conn.lock_handle().await?;
     let db = handle.as_raw_handle().as_ptr();
-    // SAFETY: the handle is locked, so no other thread uses the connection meanwhile; the name
-    // is a static C string and the function has no user data to free.
-    let rc = unsafe {
-        ffi::sqlite3_create_function_v2(
-            db,
-            c"f64_bits".as_ptr(),
-            1,
-            ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC | ffi::SQLITE_INNOCUOUS,
-            std::ptr::null_mut(),
-            Some(f64_bits),
-            None,
-            None,
-            None,
-        )
-    };
-    if rc != ffi::SQLITE_OK {
-        return Err(sqlx::Error::Configuration(
-            format!("cannot add the SQL function f64_bits (SQLite code {rc})").into(),
-        ));
+    for (name, n_args, f) in FUNCTIONS {
+        // SAFETY: the handle is locked, so no other thread uses the connection meanwhile; the
+        // name is a static C string and the function has no user data to free.
+        let rc = unsafe {
+            ffi::sqlite3_create_function_v2(
+                db,
+                name.as_ptr(),
+                n_args,
+                ffi::SQLITE_UTF8 | ffi::SQLITE_DETERMINISTIC | ffi::SQLITE_INNOCUOUS,
+                std::ptr::null_mut(),
+                Some(f),
+                None,
+                None,
+                None,
+            )
+        };
+        if rc != ffi::SQLITE_OK {
+            return Err(sqlx::Error::Configuration(
+                format!("cannot add the SQL function {name:?} (SQLite code {rc})").into(),
+            ));
+        }
     }
     Ok(())
+}
+
+impl Backend {
+    /// The runs `filter` matches, in `order` (ties: newest first, then id), at most `limit` of
+    /// them (0: all), and how many match in all: picked, ordered and cut in SQL
+    /// (`where_sql`), so a listing of 10,000 runs reads only the page.
+    pub async fn runs_where(
+        &self,
+        filter: Option<&crate::filter::Expr>,
+        order: &PageOrder,
+        desc: bool,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<(Vec<Run>, i64)> {
+        use super::where_sql::{Arg, page_query};
+        let sql = page_query(runs::RUN_COLUMNS, filter, order, desc, limit, now_ms);
+        // The text is built here from fixed pieces; every value from the filter is bound.
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.text));
+        for a in sql.args {
+            q = match a {
+                Arg::Text(t) => q.bind(t),
+                Arg::Int(i) => q.bind(i),
+                Arg::Real(x) => q.bind(x),
+            };
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        let total = rows.first().map_or(0, |r| r.get::<i64, _>(21));
+        let runs = rows
+            .iter()
+            .map(runs::run_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok((runs, total))
+    }
 }
 
 /// Many rows as one: `SELECT json_group_array(json_array(COLS)) FROM (SELECT COLS FROM …)`, so a

@@ -11,11 +11,12 @@ mod lite;
 mod pg;
 pub mod postgres;
 mod types;
+mod where_sql;
 
 pub use crate::domain::bench::StoredBench;
 pub use types::{
     Cell, Col, ExperimentRow, IngestBatch, IngestState, LOG_CHUNK_BYTES, ModelVersionRow,
-    PairTable, ParamConflict, Parts, RunOrder, Table,
+    PageOrder, PairTable, ParamConflict, Parts, RunOrder, Table,
 };
 
 use std::path::Path;
@@ -150,7 +151,6 @@ delegate! {
     fn delete_runs(&self, ids: &[String]) -> Result<u64>;
     fn run(&self, id: &str) -> Result<Run>;
     fn runs_with_status(&self, status: RunStatus) -> Result<Vec<Run>>;
-    fn runs_page(&self, order: RunOrder, desc: bool, limit: usize) -> Result<(Vec<Run>, i64)>;
     fn runs_listing(&self) -> Result<Vec<Run>>;
     fn runs(&self) -> Result<Vec<Run>>;
     fn resolve_run(&self, what: &str) -> Result<Run, UserError>;
@@ -181,6 +181,29 @@ delegate! {
 }
 
 impl Store {
+    /// A page of runs picked, ordered and cut by the database, with how many match in all; None
+    /// where this store can't do it in SQL, and the caller filters and sorts run records itself.
+    /// SQLite does every filter and every order but a param's (`where_sql`); PostgreSQL orders a
+    /// listing without a filter by a run column.
+    pub async fn runs_page(
+        &self,
+        filter: Option<&crate::filter::Expr>,
+        order: &PageOrder,
+        desc: bool,
+        limit: usize,
+        now_ms: i64,
+    ) -> Result<Option<(Vec<Run>, i64)>> {
+        match (&self.db, filter, order) {
+            (Db::Lite(b), ..) => Ok(Some(
+                b.runs_where(filter, order, desc, limit, now_ms).await?,
+            )),
+            (Db::Pg(b), None, PageOrder::Column(c)) if limit > 0 => {
+                Ok(Some(b.runs_page(*c, desc, limit).await?))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// Open (creating if missing) the store at `path` and bring its schema up to date. A store in
     /// a workspace that cannot be written (a read-only filesystem or folder) is opened read-only
     /// instead, so it can still be listed and shown.

@@ -13,6 +13,16 @@ pub enum RunOrder {
     Id,
 }
 
+/// What a page of runs is ordered by in SQL: a run column, the run's duration so far, or a
+/// metric's last value (runs without the metric after the others, either way; NaN above every
+/// number, as `f64::total_cmp` has it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PageOrder {
+    Column(RunOrder),
+    Duration,
+    Metric(String),
+}
+
 /// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
 /// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key);
 /// metrics limited so are read as a listing shows them: point count, last step and last value.

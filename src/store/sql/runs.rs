@@ -5,14 +5,26 @@ use super::folded::{ById, ListingRow, RunRow};
 use super::series::last_value;
 use super::*;
 
+/// A run's columns, as `run_from_row` reads them.
+macro_rules! run_columns {
+    () => {
+        "r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, r.host, \
+         r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, r.git_dirty, r.notes, \
+         r.pid_start, r.run_dir, r.env, r.gpus, r.heartbeat_ms"
+    };
+}
+
+// Read by the SQLite backend's `runs_where` only.
+#[allow(dead_code)]
+pub(super) const RUN_COLUMNS: &str = run_columns!();
+
 /// The run columns `run_from_row` reads, followed by the rest of the statement.
 macro_rules! run_select {
     ($tail:expr) => {
         concat!(
-            "SELECT r.id, e.name, r.name, r.status, r.exit_code, r.started_ms, r.ended_ms, \
-             r.host, r.user_name, r.pid, r.command, r.cwd, r.git_commit, r.git_branch, \
-             r.git_dirty, r.notes, r.pid_start, r.run_dir, r.env, r.gpus, r.heartbeat_ms \
-             FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
+            "SELECT ",
+            run_columns!(),
+            " FROM runs r JOIN experiments e ON e.id = r.experiment_id ",
             $tail
         )
     };
@@ -550,9 +562,10 @@ impl Backend {
         rows.iter().map(run_from_row).collect()
     }
 
-    /// Every run, newest first.
     /// The first `limit` runs in `order` (ties: newest first, then id), read in SQL, and how many
-    /// runs there are: a listing without a filter reads `limit` rows, not every run.
+    /// runs there are: a listing without a filter reads `limit` rows, not every run. PostgreSQL's
+    /// (SQLite's `runs_where` does this and filters too).
+    #[allow(dead_code)]
     pub async fn runs_page(
         &self,
         order: RunOrder,
