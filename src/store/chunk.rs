@@ -152,6 +152,45 @@ fn get_deltas(r: &mut BitReader, n: usize, into: &mut Vec<i64>) -> Result<(), St
     let (mut prev, mut prev_delta) = (0i64, 0i64);
     let mut left = n;
     while left > 0 {
+        // With 8 whole bytes ahead, the next 57 bits are read as one word: a run of up to 56
+        // points at the same stride, or one change of stride (a `1` and at most 7 groups).
+        let byte = r.pos / 8;
+        if let Some(b) = r.data.get(byte..byte + 8) {
+            let word = u64::from_be_bytes(b.try_into().expect("8 bytes")) << (r.pos % 8);
+            let zeros = word.leading_zeros().min(56).min(left as u32);
+            if zeros > 0 {
+                for _ in 0..zeros {
+                    prev = prev.wrapping_add(prev_delta);
+                    into.push(prev);
+                }
+                r.pos += zeros as usize;
+                left -= zeros as usize;
+                continue;
+            }
+            let (mut x, mut z, mut shift, mut used) = (word << 1, 0u64, 0u32, 1usize);
+            let mut whole = false;
+            while used + 8 <= 57 {
+                let g = x >> 56;
+                x <<= 8;
+                used += 8;
+                z |= (g & 0x7f) << shift;
+                shift += 7;
+                if g < 0x80 {
+                    whole = true;
+                    break;
+                }
+            }
+            if whole {
+                r.pos += used;
+                let delta = prev_delta.wrapping_add(unzigzag(z));
+                prev = prev.wrapping_add(delta);
+                into.push(prev);
+                prev_delta = delta;
+                left -= 1;
+                continue;
+            }
+            // A change longer than 7 groups: read below, bit by bit.
+        }
         // A run of `0` bits is a run of points at the same stride: take up to 56 at once.
         let zeros = r.zero_run(left.min(56) as u32);
         for _ in 0..zeros {
@@ -420,6 +459,33 @@ impl Reader<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn strides_changing_by_every_size_round_trip() {
+        // Changes of stride from one group to ten, among runs of equal strides, so that both the
+        // word-at-a-time reading and the bit-by-bit one meet each size at every bit offset.
+        let mut seed = 7u64;
+        let mut s = Series::default();
+        let (mut step, mut t) = (0i64, 0i64);
+        for i in 0..20_000 {
+            let r = rng(&mut seed);
+            // Long stretches at one stride too, for runs of zeros longer than a word.
+            let change = match r % 4 {
+                _ if (i / 100) % 5 == 0 => 0,
+                0 => 0,
+                _ => (r >> 8) as i64 >> (r % 63),
+            };
+            step = step.wrapping_add(1 + if i % 3 == 0 { change } else { 0 });
+            t = t.wrapping_add(250 + change);
+            s.push(step, t, i as f64);
+        }
+        let mut buf = Vec::new();
+        encode(&s, 0..s.len(), &mut buf);
+        let mut back = Series::default();
+        decode(&buf, &mut back).unwrap();
+        assert_eq!(back.steps, s.steps);
+        assert_eq!(back.times_ms, s.times_ms);
+    }
 
     #[test]
     fn round_trips_odd_values_and_steps() {

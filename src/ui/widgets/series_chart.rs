@@ -80,44 +80,30 @@ pub fn outline(
     let span = (x1 - x0).max(f64::MIN_POSITIVE);
     let mut col_lo = vec![f64::INFINITY; columns];
     let mut col_hi = vec![f64::NEG_INFINITY; columns];
-    let (mut ema, mut n) = (0.0f64, 0i32);
-    for i in first..s.len() {
-        let x = x_of(s, i, opts.x);
-        if x > x1 {
-            break;
-        }
-        let raw = s.values[i];
-        if !raw.is_finite() {
-            continue;
-        }
-        let v = if w > 0.0 {
-            ema = ema * w + (1.0 - w) * raw;
-            n += 1;
-            ema / (1.0 - w.powi(n))
-        } else {
-            raw
-        };
-        if x < x0 {
-            continue;
-        }
-        let y = if opts.log_y {
-            if v <= 0.0 {
-                continue;
-            }
-            v.log10()
-        } else {
-            v
-        };
-        if let Some(cx) = cursor_x
-            && x <= cx
-        {
-            out.at_cursor = Some(v);
-        }
-        let c = (((x - x0) / span) * (columns as f64 - 1.0)).round() as usize;
-        let c = c.min(columns - 1);
-        col_lo[c] = col_lo[c].min(y);
-        col_hi[c] = col_hi[c].max(y);
+    // One loop per x mode, so the mode is not matched again for each of a million points.
+    let t0 = s.times_ms[0];
+    let cols = Columns {
+        x0,
+        x1,
+        scale: (columns as f64 - 1.0) / span,
+        last: columns - 1,
+    };
+    let mut scan = Scan {
+        s,
+        first,
+        ema: w,
+        log_y: opts.log_y,
+        cursor_x,
+        at_cursor: None,
+        lo: &mut col_lo,
+        hi: &mut col_hi,
+    };
+    match opts.x {
+        XMode::Step => scan.run(&cols, |i| s.steps[i] as f64),
+        XMode::Wall => scan.run(&cols, |i| s.times_ms[i] as f64 / 1000.0),
+        XMode::Relative => scan.run(&cols, |i| (s.times_ms[i] - t0) as f64 / 1000.0),
     }
+    out.at_cursor = scan.at_cursor;
     for c in 0..columns {
         if col_lo[c].is_finite() {
             let x = x0 + span * c as f64 / (columns as f64 - 1.0).max(1.0);
@@ -130,6 +116,74 @@ pub fn outline(
         }
     }
     out
+}
+
+/// How x values fall into dot columns.
+struct Columns {
+    x0: f64,
+    x1: f64,
+    /// Columns per unit of x.
+    scale: f64,
+    last: usize,
+}
+
+/// One pass over a series' points in the window, keeping each column's min and max.
+struct Scan<'a> {
+    s: &'a Series,
+    first: usize,
+    /// EMA weight (0: none).
+    ema: f64,
+    log_y: bool,
+    cursor_x: Option<f64>,
+    at_cursor: Option<f64>,
+    lo: &'a mut [f64],
+    hi: &'a mut [f64],
+}
+
+impl Scan<'_> {
+    #[inline(always)]
+    fn run(&mut self, c: &Columns, x_of: impl Fn(usize) -> f64) {
+        let w = self.ema;
+        let (mut ema, mut n) = (0.0f64, 0i32);
+        for i in self.first..self.s.len() {
+            let x = x_of(i);
+            if x > c.x1 {
+                break;
+            }
+            let raw = self.s.values[i];
+            if !raw.is_finite() {
+                continue;
+            }
+            let v = if w > 0.0 {
+                ema = ema * w + (1.0 - w) * raw;
+                n += 1;
+                ema / (1.0 - w.powi(n))
+            } else {
+                raw
+            };
+            if x < c.x0 {
+                continue;
+            }
+            let y = if self.log_y {
+                if v <= 0.0 {
+                    continue;
+                }
+                v.log10()
+            } else {
+                v
+            };
+            if let Some(cx) = self.cursor_x
+                && x <= cx
+            {
+                self.at_cursor = Some(v);
+            }
+            // Rounded to the nearest column (x >= x0 here, so adding a half and truncating
+            // rounds).
+            let col = (((x - c.x0) * c.scale + 0.5) as usize).min(c.last);
+            self.lo[col] = self.lo[col].min(y);
+            self.hi[col] = self.hi[col].max(y);
+        }
+    }
 }
 
 /// Index of the first point at or after x (points are in x order).
