@@ -185,23 +185,34 @@ impl Backend {
         limit: usize,
         now_ms: i64,
     ) -> Result<(Vec<Run>, i64)> {
-        use super::where_sql::{Arg, page_query};
-        let sql = page_query(runs::RUN_COLUMNS, filter, order, desc, limit, now_ms);
-        // The text is built here from fixed pieces; every value from the filter is bound.
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.text));
-        for a in sql.args {
-            q = match a {
-                Arg::Text(t) => q.bind(t),
-                Arg::Int(i) => q.bind(i),
-                Arg::Real(x) => q.bind(x),
-            };
+        use super::where_sql::{Arg, Sql, count_query, page_query};
+        fn bound(sql: Sql) -> sqlx::query::Query<'static, DB, sqlx::sqlite::SqliteArguments> {
+            // The text is built from fixed pieces; every value from the filter is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.text));
+            for a in sql.args {
+                q = match a {
+                    Arg::Text(t) => q.bind(t),
+                    Arg::Int(i) => q.bind(i),
+                    Arg::Real(x) => q.bind(x),
+                };
+            }
+            q
         }
-        let rows = q.fetch_all(&self.pool).await?;
-        let total = rows.first().map_or(0, |r| r.get::<i64, _>(21));
+        let page = page_query(runs::RUN_COLUMNS, filter, order, desc, limit, now_ms);
+        let rows = bound(page).fetch_all(&self.pool).await?;
         let runs = rows
             .iter()
             .map(runs::run_from_row)
             .collect::<Result<Vec<_>>>()?;
+        // A page shorter than the limit is every match; else count them.
+        let total = if limit == 0 || runs.len() < limit {
+            runs.len() as i64
+        } else {
+            bound(count_query(filter, now_ms))
+                .fetch_one(&self.pool)
+                .await?
+                .get::<i64, _>(0)
+        };
         Ok((runs, total))
     }
 }

@@ -44,9 +44,9 @@ impl Sql {
     }
 }
 
-/// The page's query: the columns of a run (as `run_select!` reads them) and how many runs match
-/// in all (`COUNT(*) OVER ()`, counted before the limit), for the runs `filter` matches, in
-/// `order`, at most `limit` of them (0: all).
+/// The page's query: the columns of a run (as `run_select!` reads them) for the runs `filter`
+/// matches, in `order`, at most `limit` of them (0: all). Without a filter, a page in a column's
+/// order reads that column's index and stops at the limit.
 pub(super) fn page_query(
     columns: &str,
     filter: Option<&Expr>,
@@ -58,7 +58,7 @@ pub(super) fn page_query(
     let mut q = Sql::default();
     q.push("SELECT ");
     q.push(columns);
-    q.push(", COUNT(*) OVER () FROM runs r JOIN experiments e ON e.id = r.experiment_id");
+    q.push(" FROM runs r JOIN experiments e ON e.id = r.experiment_id");
     if let PageOrder::Metric(key) = order {
         q.text_arg(
             " LEFT JOIN series s INDEXED BY series_by_key ON s.key = ? AND s.kind = 'metric' \
@@ -101,6 +101,21 @@ pub(super) fn page_query(
     // A listing's own order breaks ties, as the stable sort in Rust keeps it.
     q.push(", r.started_ms DESC, r.id ASC LIMIT ?");
     q.arg(Arg::Int(if limit == 0 { -1 } else { limit as i64 }));
+    q
+}
+
+/// How many runs `filter` matches.
+pub(super) fn count_query(filter: Option<&Expr>, now_ms: i64) -> Sql {
+    let mut q = Sql::default();
+    match filter {
+        None => q.push("SELECT COUNT(*) FROM runs"),
+        Some(f) => {
+            q.push(
+                "SELECT COUNT(*) FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE ",
+            );
+            expr(&mut q, f, now_ms);
+        }
+    }
     q
 }
 
