@@ -119,6 +119,25 @@ fn main() {
         "import   of which reading MLflow's store: {reading:.2} s; storing {runs} runs in batches of 256: median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
         points as f64 / m / 1e6
     );
+    // Copying those runs from one gantry store into another (`gantry store copy`, `gantry sync`).
+    let from = rt.block_on(Store::open(&dir.path().join("b0.db"))).unwrap();
+    let mut copying = Vec::new();
+    for rep in 0..if quick { 1 } else { 3 } {
+        let to = rt
+            .block_on(Store::open(&dir.path().join(format!("c{rep}.db"))))
+            .unwrap();
+        let t = Instant::now();
+        let done = rt
+            .block_on(gantry::store::copy::copy(&from, &to, None, |_, _| {}))
+            .unwrap();
+        copying.push(t.elapsed().as_secs_f64());
+        assert_eq!(done.points as usize, points);
+    }
+    let (m, lo, hi) = common::median(copying);
+    println!(
+        "copy     the same {runs} runs from one gantry store into another: median {m:.2} s (min {lo:.2}, max {hi:.2}) = {:.2} M points/s",
+        points as f64 / m / 1e6
+    );
 }
 
 /// A SQLite store with MLflow's tables: `runs` runs of `metrics` x `steps` points and `params`

@@ -94,6 +94,7 @@ on_both!(
     summaries_know_the_best_value_and_its_first_step,
     a_batch_of_imported_runs_is_stored_as_run_by_run,
     output_chunks_are_stored_once_at_the_end_and_read_from_any_byte,
+    a_copy_of_many_runs_in_batches_keeps_every_run_exactly,
 );
 
 async fn runs_round_trip_with_params_tags_and_status(b: B) {
@@ -643,4 +644,112 @@ async fn output_chunks_are_stored_once_at_the_end_and_read_from_any_byte(b: B) {
         .await
         .unwrap();
     assert_eq!(store.log_end(&r.id).await.unwrap(), 0);
+}
+
+/// More runs than one batch of a copy holds (256), with params, tags, points and output, copied
+/// from SQLite into `b`: every record and every point arrives; a second copy after changes
+/// updates in place and duplicates nothing.
+async fn a_copy_of_many_runs_in_batches_keeps_every_run_exactly(b: B) {
+    use gantry::store::copy::copy;
+    let (_s, from) = fresh().await;
+    let mut ids = Vec::new();
+    for i in 0..300i64 {
+        let run = from
+            .create_run(&new_run(&format!("r{i}"), &format!("exp{}", i % 3), i))
+            .await
+            .unwrap();
+        from.set_params(
+            &run.id,
+            &[
+                ("lr".into(), format!("{i}e-4")),
+                ("i".into(), i.to_string()),
+            ],
+        )
+        .await
+        .unwrap();
+        from.set_tags(&run.id, &[("t".into(), format!("v{}", i % 7))])
+            .await
+            .unwrap();
+        let mut s = Series::with_capacity(10 + i as usize);
+        for step in 0..10 + i {
+            s.push(
+                step,
+                1_700_000_000_000 + step,
+                (step as f64).sin() * i as f64,
+            );
+        }
+        from.append(
+            &run.id,
+            &[
+                (SeriesKind::Metric, "loss", &s),
+                (SeriesKind::System, "gpu0/util", &s),
+            ],
+        )
+        .await
+        .unwrap();
+        from.append_log(&run.id, 0, format!("run {i}\n").as_bytes())
+            .await
+            .unwrap();
+        ids.push(run.id);
+    }
+    let (_t, to) = fresh_on(b).await;
+    let mut told = Vec::new();
+    let done = copy(&from, &to, None, |i, n| told.push((i, n)))
+        .await
+        .unwrap();
+    assert_eq!(done.runs, 300);
+    assert_eq!(done.points, (0..300).map(|i| 10 + i).sum::<i64>());
+    assert_eq!(told.last(), Some(&(300, 300)));
+    assert!(told.len() >= 2, "300 runs took one batch: {told:?}");
+    let same = |a: Vec<gantry::domain::RunRecord>, b: Vec<gantry::domain::RunRecord>| {
+        let key = |r: &gantry::domain::RunRecord| {
+            (
+                r.run.id.clone(),
+                r.run.name.clone(),
+                r.run.experiment.clone(),
+                r.params.clone(),
+                r.tags.clone(),
+                format!("{:?}", r.metrics),
+            )
+        };
+        assert_eq!(
+            a.iter().map(key).collect::<Vec<_>>(),
+            b.iter().map(key).collect::<Vec<_>>()
+        );
+    };
+    same(
+        from.run_records().await.unwrap(),
+        to.run_records().await.unwrap(),
+    );
+    for id in [&ids[0], &ids[137], &ids[299]] {
+        for kind in [SeriesKind::Metric, SeriesKind::System] {
+            let key = if kind == SeriesKind::Metric {
+                "loss"
+            } else {
+                "gpu0/util"
+            };
+            let (a, c) = (
+                from.load_series(id, kind, key).await.unwrap(),
+                to.load_series(id, kind, key).await.unwrap(),
+            );
+            assert_eq!((&a.steps, &a.times_ms), (&c.steps, &c.times_ms));
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&a.values), bits(&c.values));
+        }
+        assert_eq!(
+            from.log_from(id, 0, 1 << 20).await.unwrap(),
+            to.log_from(id, 0, 1 << 20).await.unwrap()
+        );
+    }
+    // Changes, then a second copy: updated in place, nothing twice.
+    from.set_params(&ids[5], &[("lr".into(), "9".into())])
+        .await
+        .unwrap();
+    from.delete_tags(&ids[6], &["t".to_string()]).await.unwrap();
+    copy(&from, &to, None, |_, _| {}).await.unwrap();
+    same(
+        from.run_records().await.unwrap(),
+        to.run_records().await.unwrap(),
+    );
+    assert_eq!(to.counts().await.unwrap(), from.counts().await.unwrap());
 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::Result;
 
-use super::{Cell, Col, Store, Table};
+use super::{Cell, Col, RunsBatch, Store, Table};
 
 const RUNS: Table = Table {
     name: "runs",
@@ -121,6 +121,18 @@ const SERIES: Table = Table {
     key: &["run_id", "kind", "key"],
 };
 
+/// Each series' run and point count: what a batch of runs holds.
+const SERIES_POINTS: Table = Table {
+    name: "series",
+    cols: &[("run_id", Col::Text), ("n_points", Col::I64)],
+    key: &["run_id", "kind", "key"],
+};
+
+/// Runs copied in one transaction: at most this many, and at most `BATCH_POINTS` points (about
+/// 16 MB of chunks) unless one run alone holds more.
+const BATCH_RUNS: usize = 256;
+const BATCH_POINTS: i64 = 4_000_000;
+
 const CHUNKS: Table = Table {
     name: "series_chunks",
     cols: &[
@@ -192,7 +204,8 @@ fn text(c: &Cell) -> Option<&str> {
     }
 }
 
-/// Copy runs `ids` (every run when None, oldest first) from `from` into `to`, with the models
+/// Copy runs `ids` (every run when None), in id order, from `from` into `to`, in batches of
+/// runs each written in one transaction, with the models
 /// index rows that can go with them and (for a whole copy) the bench history. `progress` is told
 /// each run copied, and how many there are.
 pub async fn copy(
@@ -209,40 +222,62 @@ pub async fn copy(
         .collect();
     let runs: Vec<Vec<Cell>> = match ids {
         None => from.rows(&RUNS, "1 = 1", None).await?,
-        Some(ids) => {
-            let mut v = Vec::new();
-            for id in ids {
-                v.extend(from.rows(&RUNS, "id = $1", Some(id)).await?);
-            }
-            v
-        }
+        Some(ids) => from.rows_in(&RUNS, "id", ids).await?,
     };
+    // Points per run, to cut the runs into batches that each fit in memory.
+    let mut points: HashMap<String, i64> = HashMap::new();
+    for r in from.rows(&SERIES_POINTS, "1 = 1", None).await? {
+        if let (Some(id), Cell::I64(Some(n))) = (text(&r[0]), &r[1]) {
+            *points.entry(id.to_string()).or_default() += n;
+        }
+    }
     let total = runs.len();
     let mut done = Copied::default();
     let mut target_exp: HashMap<String, String> = HashMap::new();
     let exp_at = RUNS.at("experiment_id");
-    for (i, mut run) in runs.into_iter().enumerate() {
-        let id = text(&run[0]).unwrap_or_default().to_string();
-        // Experiments go by name: the target may know one by another id.
-        let name = text(&run[exp_at])
-            .and_then(|e| experiments.get(e))
-            .cloned()
-            .unwrap_or_else(|| "default".to_string());
-        let exp = match target_exp.get(&name) {
-            Some(e) => e.clone(),
-            None => {
-                let e = to.experiment_id(&name).await?;
-                target_exp.insert(name, e.clone());
-                e
-            }
-        };
-        run[exp_at] = Cell::Text(Some(exp));
-        to.put_rows(&RUNS, None, &[run]).await?;
-        for t in PAIRS.iter().chain(INGEST.iter()) {
-            let rows = from.rows(t, "run_id = $1", Some(&id)).await?;
-            to.put_rows(t, Some(("run_id", &id)), &rows).await?;
+    let mut left = runs.into_iter().peekable();
+    while left.peek().is_some() {
+        // A batch: up to BATCH_RUNS runs and BATCH_POINTS points (at least one run).
+        let mut batch = Vec::new();
+        let mut batch_points = 0;
+        while let Some(run) = left.next_if(|r| {
+            let n = points
+                .get(text(&r[0]).unwrap_or_default())
+                .copied()
+                .unwrap_or(0);
+            batch.is_empty() || (batch.len() < BATCH_RUNS && batch_points + n <= BATCH_POINTS)
+        }) {
+            batch_points += points
+                .get(text(&run[0]).unwrap_or_default())
+                .copied()
+                .unwrap_or(0);
+            batch.push(run);
         }
-        let series = from.run_series(&id, &SERIES, &CHUNKS).await?;
+        let ids: Vec<String> = batch
+            .iter()
+            .map(|r| text(&r[0]).unwrap_or_default().to_string())
+            .collect();
+        for run in &mut batch {
+            // Experiments go by name: the target may know one by another id.
+            let name = text(&run[exp_at])
+                .and_then(|e| experiments.get(e))
+                .cloned()
+                .unwrap_or_else(|| "default".to_string());
+            let exp = match target_exp.get(&name) {
+                Some(e) => e.clone(),
+                None => {
+                    let e = to.experiment_id(&name).await?;
+                    target_exp.insert(name, e.clone());
+                    e
+                }
+            };
+            run[exp_at] = Cell::Text(Some(exp));
+        }
+        let mut tables = Vec::new();
+        for t in PAIRS.iter().chain(INGEST.iter()) {
+            tables.push((t, from.rows_in(t, "run_id", &ids).await?));
+        }
+        let series = from.series_of(&ids, &SERIES, &CHUNKS).await?;
         let n_at = SERIES.at("n_points");
         done.points += series
             .iter()
@@ -251,9 +286,18 @@ pub async fn copy(
                 _ => 0,
             })
             .sum::<i64>();
-        to.put_run_series(&id, &SERIES, &CHUNKS, &series).await?;
-        done.runs += 1;
-        progress(i + 1, total);
+        let n = batch.len();
+        to.put_runs(&RunsBatch {
+            ids: &ids,
+            runs: (&RUNS, batch),
+            tables,
+            series: &SERIES,
+            chunks: &CHUNKS,
+            series_rows: series,
+        })
+        .await?;
+        done.runs += n;
+        progress(done.runs, total);
     }
     // The models index: versions made from a copied run, and those made from no run.
     let run_at = MODELS.at("run_id");

@@ -16,7 +16,7 @@ mod where_sql;
 pub use crate::domain::bench::StoredBench;
 pub use types::{
     Cell, Col, ExperimentRow, IngestBatch, IngestState, LOG_CHUNK_BYTES, ModelVersionRow,
-    PageOrder, PairTable, ParamConflict, Parts, RunOrder, Table,
+    PageOrder, PairTable, ParamConflict, Parts, RunOrder, RunsBatch, Table,
 };
 
 use std::path::Path;
@@ -114,8 +114,9 @@ delegate! {
     // sql/copy.rs
     fn rows(&self, t: &Table, filter: &str, bind: Option<&str>) -> Result<Vec<Vec<Cell>>>;
     fn put_rows(&self, t: &Table, replace: Option<(&str, &str)>, rows: &[Vec<Cell>]) -> Result<()>;
-    fn run_series(&self, run_id: &str, series: &Table, chunks: &Table) -> Result<Vec<(Vec<Cell>, Vec<Vec<Cell>>)>>;
-    fn put_run_series(&self, run_id: &str, series: &Table, chunks: &Table, rows: &[(Vec<Cell>, Vec<Vec<Cell>>)]) -> Result<()>;
+    fn rows_in(&self, t: &Table, column: &str, values: &[String]) -> Result<Vec<Vec<Cell>>>;
+    fn series_of(&self, run_ids: &[String], series: &Table, chunks: &Table) -> Result<Vec<(Vec<Cell>, Vec<Vec<Cell>>)>>;
+    fn put_runs(&self, batch: &RunsBatch<'_>) -> Result<()>;
     // sql/import.rs
     fn import_run(&self, run: &crate::domain::ImportedRun) -> Result<bool>;
     fn import_runs(&self, runs: &[crate::domain::ImportedRun]) -> Result<Vec<bool>>;

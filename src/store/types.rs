@@ -162,3 +162,14 @@ impl Table {
             .unwrap_or_else(|| panic!("{} has no column {name}", self.name))
     }
 }
+
+/// A batch of whole runs as `put_runs` writes them: the run rows, the rows of each table kept by
+/// run (each replaced for the batch's runs), and the series with their chunks.
+pub struct RunsBatch<'a> {
+    pub ids: &'a [String],
+    pub runs: (&'a Table, Vec<Vec<Cell>>),
+    pub tables: Vec<(&'a Table, Vec<Vec<Cell>>)>,
+    pub series: &'a Table,
+    pub chunks: &'a Table,
+    pub series_rows: Vec<(Vec<Cell>, Vec<Vec<Cell>>)>,
+}

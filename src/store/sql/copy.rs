@@ -30,12 +30,12 @@ fn select(t: &Table, extra: &str, filter: &str) -> String {
     )
 }
 
-/// `INSERT … ON CONFLICT (key) DO UPDATE` of every column of `t`.
-fn upsert(t: &Table) -> String {
-    let cols: Vec<&str> = t.cols.iter().map(|(c, _)| *c).collect();
-    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-    let set: Vec<String> = cols
+/// ` ON CONFLICT (key) DO UPDATE SET` every other column of `t` (`DO NOTHING` without one).
+fn on_conflict(t: &Table) -> String {
+    let set: Vec<String> = t
+        .cols
         .iter()
+        .map(|(c, _)| *c)
         .filter(|c| !t.key.contains(c))
         .map(|c| format!("{c} = excluded.{c}"))
         .collect();
@@ -44,38 +44,82 @@ fn upsert(t: &Table) -> String {
     } else {
         format!("DO UPDATE SET {}", set.join(", "))
     };
-    format!(
-        "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) {tail}",
-        t.name,
-        cols.join(", "),
-        marks.join(", "),
-        t.key.join(", ")
-    )
+    format!(" ON CONFLICT ({}) {tail}", t.key.join(", "))
 }
 
-async fn put(
-    tx: &mut sqlx::Transaction<'static, DB>,
-    sql: &str,
+type Builder = sqlx::QueryBuilder<DB>;
+
+/// Bind a row's cells, each in its place in a `VALUES` list. The builder writes each backend's
+/// own placeholders (SQLite's `?`: a numbered `$N` costs SQLite a lookup through every name of
+/// the statement, so a statement of thousands took seconds).
+fn push_cells<Sep: std::fmt::Display>(
+    b: &mut sqlx::query_builder::Separated<'_, DB, Sep>,
     row: &[Cell],
-    then: Option<i64>,
-) -> Result<Option<i64>> {
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()));
+) {
     for c in row {
-        q = match c {
-            Cell::I32(v) => q.bind(*v),
-            Cell::I64(v) => q.bind(*v),
-            Cell::F64(v) => q.bind(*v),
-            Cell::Text(v) => q.bind(v.clone()),
-            Cell::Blob(v) => q.bind(v.clone()),
+        match c {
+            Cell::I32(v) => b.push_bind(*v),
+            Cell::I64(v) => b.push_bind(*v),
+            Cell::F64(v) => b.push_bind(*v),
+            Cell::Text(v) => b.push_bind(v.clone()),
+            Cell::Blob(v) => b.push_bind(v.clone()),
         };
     }
-    if let Some(v) = then {
-        q = q.bind(v);
+}
+
+/// `SELECT cols FROM t WHERE column IN (values) ORDER BY key`, `extra` columns first.
+fn select_in(t: &Table, extra: &str, column: &str, values: &[String]) -> Builder {
+    let cols: Vec<&str> = t.cols.iter().map(|(c, _)| *c).collect();
+    let mut q = Builder::new(format!(
+        "SELECT {extra}{} FROM {} WHERE {column} IN (",
+        cols.join(", "),
+        t.name
+    ));
+    in_list(&mut q, values);
+    q.push(format!(") ORDER BY {}", t.key.join(", ")));
+    q
+}
+
+fn in_list(q: &mut Builder, values: &[String]) {
+    let mut list = q.separated(", ");
+    for v in values {
+        list.push_bind(v.clone());
     }
-    Ok(match q.fetch_optional(&mut **tx).await? {
-        Some(r) if r.len() > 0 => Some(r.try_get(0)?),
-        _ => None,
-    })
+}
+
+/// Values bound in one statement at most: under SQLite's limit (32,766) and PostgreSQL's (65,535).
+const MAX_BINDS: usize = 30_000;
+
+/// Insert (or update, by `t`'s key) `rows` of `t` in multi-row statements.
+async fn upsert_rows(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    t: &Table,
+    rows: &[Vec<Cell>],
+) -> Result<()> {
+    let cols: Vec<&str> = t.cols.iter().map(|(c, _)| *c).collect();
+    for part in rows.chunks((MAX_BINDS / cols.len()).max(1)) {
+        let mut q = Builder::new(format!("INSERT INTO {} ({}) ", t.name, cols.join(", ")));
+        q.push_values(part, |mut b, row| push_cells(&mut b, row));
+        q.push(on_conflict(t));
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Delete the rows of `table` whose `column` is one of `values`.
+async fn delete_in(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    table: &str,
+    column: &str,
+    values: &[String],
+) -> Result<()> {
+    for part in values.chunks(MAX_BINDS) {
+        let mut q = Builder::new(format!("DELETE FROM {table} WHERE {column} IN ("));
+        in_list(&mut q, part);
+        q.push(")");
+        q.build().execute(&mut **tx).await?;
+    }
+    Ok(())
 }
 
 impl Backend {
@@ -96,6 +140,27 @@ impl Backend {
         rows.iter().map(|r| cells(r, t, 0)).collect()
     }
 
+    /// The rows of `t` whose `column` is one of `values`, in key order within each part of
+    /// `values` read together.
+    pub async fn rows_in(
+        &self,
+        t: &Table,
+        column: &str,
+        values: &[String],
+    ) -> Result<Vec<Vec<Cell>>> {
+        let mut out = Vec::new();
+        for part in values.chunks(MAX_BINDS) {
+            for r in select_in(t, "", column, part)
+                .build()
+                .fetch_all(&self.pool)
+                .await?
+            {
+                out.push(cells(&r, t, 0)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// In one transaction: delete the rows of `t` whose `column` is `value` (when given), then
     /// insert or update `rows`.
     pub async fn put_rows(
@@ -106,85 +171,107 @@ impl Backend {
     ) -> Result<()> {
         let mut tx = self.write_tx().await?;
         if let Some((column, value)) = replace {
-            let sql = format!("DELETE FROM {} WHERE {column} = $1", t.name);
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(value)
-                .execute(&mut *tx)
-                .await?;
+            delete_in(&mut tx, t.name, column, &[value.to_string()]).await?;
         }
-        let sql = upsert(t);
-        for row in rows {
-            put(&mut tx, &sql, row, None).await?;
-        }
+        upsert_rows(&mut tx, t, rows).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// A run's series (the columns of `series`, its id left out) with their chunks (the columns
-    /// of `chunks`, the series id left out).
-    pub async fn run_series(
+    /// The series of runs `run_ids` (the columns of `series`, its id left out) with their
+    /// chunks (the columns of `chunks`, the series id left out), two statements for them all.
+    pub async fn series_of(
         &self,
-        run_id: &str,
+        run_ids: &[String],
         series: &Table,
         chunks: &Table,
     ) -> Result<Vec<(Vec<Cell>, Vec<Vec<Cell>>)>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(select(series, "id, ", "run_id = $1")))
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let id: i64 = r.try_get(0)?;
-            let head = cells(r, series, 1)?;
-            let sql = select(chunks, "", "series_id = $1");
-            let crows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
+        let mut out = Vec::new();
+        for part in run_ids.chunks(MAX_BINDS) {
+            let rows = select_in(series, "id, ", "run_id", part)
+                .build()
                 .fetch_all(&self.pool)
                 .await?;
-            let c = crows
-                .iter()
-                .map(|r| cells(r, chunks, 0))
-                .collect::<Result<Vec<_>>>()?;
-            out.push((head, c));
+            let mut at: std::collections::HashMap<i64, usize> = Default::default();
+            for r in &rows {
+                at.insert(r.try_get(0)?, out.len());
+                out.push((cells(r, series, 1)?, Vec::new()));
+            }
+            let cols: Vec<&str> = chunks.cols.iter().map(|(c, _)| *c).collect();
+            let mut q = Builder::new(format!(
+                "SELECT series_id, {} FROM series_chunks WHERE series_id IN \
+                 (SELECT id FROM series WHERE run_id IN (",
+                cols.join(", ")
+            ));
+            in_list(&mut q, part);
+            q.push(")) ORDER BY series_id, seq");
+            for r in q.build().fetch_all(&self.pool).await? {
+                let sid: i64 = r.try_get(0)?;
+                let i = *at
+                    .get(&sid)
+                    .ok_or_else(|| anyhow!("a chunk of series {sid}, which was not read"))?;
+                out[i].1.push(cells(&r, chunks, 1)?);
+            }
         }
         Ok(out)
     }
 
-    /// Replace a run's series with `series` (as `run_series` reads them), in one transaction;
-    /// each series gets this store's own id.
-    pub async fn put_run_series(
-        &self,
-        run_id: &str,
-        series: &Table,
-        chunks: &Table,
-        rows: &[(Vec<Cell>, Vec<Vec<Cell>>)],
-    ) -> Result<()> {
-        let mut tx = self.run_tx(run_id).await?;
-        sqlx::query("DELETE FROM series WHERE run_id = $1")
-            .bind(run_id)
-            .execute(&mut *tx)
-            .await?;
-        let cols: Vec<&str> = series.cols.iter().map(|(c, _)| *c).collect();
-        let marks: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-        let ins = format!(
-            "INSERT INTO series ({}) VALUES ({}) RETURNING id",
-            cols.join(", "),
-            marks.join(", ")
-        );
-        let ccols: Vec<&str> = chunks.cols.iter().map(|(c, _)| *c).collect();
-        let cmarks: Vec<String> = (1..=ccols.len() + 1).map(|i| format!("${i}")).collect();
-        let cins = format!(
-            "INSERT INTO series_chunks ({}, series_id) VALUES ({})",
-            ccols.join(", "),
-            cmarks.join(", ")
-        );
-        for (head, cs) in rows {
-            let id = put(&mut tx, &ins, head, None)
-                .await?
-                .ok_or_else(|| anyhow!("no id for a copied series of run {run_id}"))?;
-            for c in cs {
-                put(&mut tx, &cins, c, Some(id)).await?;
+    /// Write a batch of whole runs in one transaction: each run's row inserted or updated, its
+    /// rows of each table and its series replaced; each series gets this store's own id.
+    pub async fn put_runs(&self, b: &RunsBatch<'_>) -> Result<()> {
+        let mut tx = self.write_tx().await?;
+        upsert_rows(&mut tx, b.runs.0, &b.runs.1).await?;
+        for (t, rows) in &b.tables {
+            delete_in(&mut tx, t.name, "run_id", b.ids).await?;
+            upsert_rows(&mut tx, t, rows).await?;
+        }
+        delete_in(&mut tx, "series", "run_id", b.ids).await?;
+        // The series, then their chunks under the ids the series got here (found by run, kind
+        // and key: a multi-row RETURNING promises no order).
+        let cols: Vec<&str> = b.series.cols.iter().map(|(c, _)| *c).collect();
+        let at = |name: &str| cols.iter().position(|c| *c == name);
+        let (Some(run_at), Some(kind_at), Some(key_at)) = (at("run_id"), at("kind"), at("key"))
+        else {
+            return Err(anyhow!("the series spec names no run_id, kind or key"));
+        };
+        let text = |c: &Cell| match c {
+            Cell::Text(Some(s)) => s.clone(),
+            _ => String::new(),
+        };
+        let mut ids: std::collections::HashMap<(String, String, String), i64> = Default::default();
+        let heads: Vec<&Vec<Cell>> = b.series_rows.iter().map(|(h, _)| h).collect();
+        for part in heads.chunks((MAX_BINDS / cols.len()).max(1)) {
+            let mut q = Builder::new(format!("INSERT INTO series ({}) ", cols.join(", ")));
+            q.push_values(part, |mut b, h| push_cells(&mut b, h));
+            q.push(" RETURNING id, run_id, kind, key");
+            for r in q.build().fetch_all(&mut *tx).await? {
+                ids.insert((r.try_get(1)?, r.try_get(2)?, r.try_get(3)?), r.try_get(0)?);
             }
+        }
+        let ccols: Vec<&str> = b.chunks.cols.iter().map(|(c, _)| *c).collect();
+        let mut rows: Vec<(i64, &Vec<Cell>)> = Vec::new();
+        for (head, cs) in &b.series_rows {
+            let key = (
+                text(&head[run_at]),
+                text(&head[kind_at]),
+                text(&head[key_at]),
+            );
+            let id = *ids
+                .get(&key)
+                .ok_or_else(|| anyhow!("no id for the copied series {key:?}"))?;
+            rows.extend(cs.iter().map(|c| (id, c)));
+        }
+        // Chunks hold up to a few hundred kB each: a statement takes at most 64 of them.
+        for part in rows.chunks(64) {
+            let mut q = Builder::new(format!(
+                "INSERT INTO series_chunks ({}, series_id) ",
+                ccols.join(", ")
+            ));
+            q.push_values(part, |mut b, (id, c)| {
+                push_cells(&mut b, c);
+                b.push_bind(*id);
+            });
+            q.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
