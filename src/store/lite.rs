@@ -217,6 +217,15 @@ impl Backend {
     }
 }
 
+/// The start of a folded read (see `fold_rows`): `COLS` of each row of the statement that
+/// follows, up to `FOLD_CLOSE`, as one JSON array of arrays.
+pub(super) fn fold_open(cols: &str) -> String {
+    format!("SELECT COALESCE(json_group_array(json_array({cols})), '[]') FROM (")
+}
+
+/// What closes `fold_open`.
+pub(super) const FOLD_CLOSE: &str = ")";
+
 /// Many rows as one: `SELECT json_group_array(json_array(COLS)) FROM (SELECT COLS FROM …)`, so a
 /// listing of 10,000 runs crosses from the database thread as one value rather than 10,000 rows
 /// (sqlx hands each row over on its own, which costs more than reading it). `T` reads one row
@@ -227,7 +236,7 @@ pub(super) async fn fold_rows<T: serde::de::DeserializeOwned>(
     rest: &str,
     bind: Option<&str>,
 ) -> Result<Vec<T>> {
-    let sql = format!("SELECT COALESCE(json_group_array(json_array({cols})), '[]') FROM ({rest})");
+    let sql = format!("{}{rest}{FOLD_CLOSE}", fold_open(cols));
     // Every caller passes statements written here (only the bind is data).
     let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
     if let Some(b) = bind {

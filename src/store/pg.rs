@@ -122,6 +122,15 @@ macro_rules! exact_real {
 }
 pub(super) use exact_real;
 
+/// The start of a folded read (see `fold_rows`): `COLS` of each row of the statement that
+/// follows, up to `FOLD_CLOSE`, as one JSON array of arrays.
+pub(super) fn fold_open(cols: &str) -> String {
+    format!("SELECT COALESCE(json_agg(json_build_array({cols})), '[]')::text FROM (")
+}
+
+/// What closes `fold_open`.
+pub(super) const FOLD_CLOSE: &str = ") AS folded";
+
 /// Many rows as one: `SELECT json_agg(json_build_array(COLS)) FROM (SELECT COLS FROM …)`, one
 /// value over the wire for a whole listing. `T` reads one row from its JSON array.
 pub(super) async fn fold_rows<T: serde::de::DeserializeOwned>(
@@ -130,9 +139,7 @@ pub(super) async fn fold_rows<T: serde::de::DeserializeOwned>(
     rest: &str,
     bind: Option<&str>,
 ) -> Result<Vec<T>> {
-    let sql = format!(
-        "SELECT COALESCE(json_agg(json_build_array({cols})), '[]')::text FROM ({rest}) AS folded"
-    );
+    let sql = format!("{}{rest}{FOLD_CLOSE}", fold_open(cols));
     // Every caller passes statements written here (only the bind is data).
     let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
     if let Some(b) = bind {
