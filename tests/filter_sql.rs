@@ -5,8 +5,8 @@
 //! ties in start time, lost runs).
 
 use gantry::domain::{NewRun, RunRecord, RunStatus, Series, SeriesKind, now_ms};
-use gantry::filter::{self, SortKey, Subject};
-use gantry::store::{PageOrder, RunOrder, Store};
+use gantry::filter::{self, SortKey};
+use gantry::store::{PageOrder, Store};
 
 /// A small deterministic generator (xorshift), so a failure names its seed and repeats.
 struct Rng(u64);
@@ -191,18 +191,6 @@ fn random_filter(rng: &mut Rng) -> String {
     parts.join(" ")
 }
 
-fn page_order(sort: &SortKey) -> PageOrder {
-    match sort.key.as_str() {
-        "started" => PageOrder::Column(RunOrder::Started),
-        "name" => PageOrder::Column(RunOrder::Name),
-        "status" => PageOrder::Column(RunOrder::Status),
-        "exp" => PageOrder::Column(RunOrder::Experiment),
-        "id" => PageOrder::Column(RunOrder::Id),
-        "duration" => PageOrder::Duration,
-        k => PageOrder::Metric(k.trim_start_matches("metric.").to_string()),
-    }
-}
-
 #[tokio::test]
 async fn sql_pages_are_the_pages_rust_matching_and_sorting_give() {
     for seed in [0x9e37_79b9_7f4a_7c15u64, 0xdead_beef_1234_5678] {
@@ -221,22 +209,17 @@ async fn sql_pages_are_the_pages_rust_matching_and_sorting_give() {
             let limit = *rng.pick(&[0usize, 1, 5, 20]);
             let now = now_ms();
             let (page, total) = store
-                .runs_page(Some(&expr), &page_order(&sort), sort.desc, limit, now)
+                .runs_page(
+                    Some(&expr),
+                    &PageOrder::of(&sort).unwrap(),
+                    sort.desc,
+                    limit,
+                    now,
+                )
                 .await
                 .unwrap()
                 .expect("SQLite gives every page but a param sort's");
-            let mut want: Vec<&RunRecord> = records
-                .iter()
-                .filter(|r| {
-                    expr.matches(&Subject {
-                        run: &r.run,
-                        params: &r.params,
-                        tags: &r.tags,
-                        metrics: &r.metrics,
-                    })
-                })
-                .collect();
-            sort.sort(&mut want, now);
+            let mut want = filter::matching_sorted(&records, &expr, &sort, now);
             let want_total = want.len();
             if limit > 0 {
                 want.truncate(limit);

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use crate::domain::{RunRecord, now_ms};
 use crate::error::UserError;
-use crate::filter::{self, SortKey, Subject};
+use crate::filter::{self, SortKey};
 use crate::format::{ago, duration, fit};
 use crate::store::{PageOrder, Parts, RunOrder};
 
@@ -38,7 +38,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     // The database picks, orders and cuts the page where it can (SQLite: every filter, every
     // sort but a param's), so only the page is read.
     let filter = (!args.filter.trim().is_empty()).then_some(&expr);
-    let page = match page_order(&sort) {
+    let page = match PageOrder::of(&sort) {
         Some(order) => {
             store
                 .runs_page(filter, &order, sort.desc, args.limit, now)
@@ -59,18 +59,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         None => {
             // Read only what the filter and the sort need; what is shown is filled in afterwards.
             let records = store.run_records_with(needed_parts(&expr, &sort)).await?;
-            let mut shown: Vec<&RunRecord> = records
-                .iter()
-                .filter(|r| {
-                    expr.matches(&Subject {
-                        run: &r.run,
-                        params: &r.params,
-                        tags: &r.tags,
-                        metrics: &r.metrics,
-                    })
-                })
-                .collect();
-            sort.sort(&mut shown, now);
+            let mut shown = filter::matching_sorted(&records, &expr, &sort, now);
             let matched = shown.len();
             if args.limit > 0 {
                 shown.truncate(args.limit);
@@ -103,19 +92,6 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// The order the store can give a page in, for this sort (none for a param's).
-fn page_order(sort: &SortKey) -> Option<PageOrder> {
-    Some(match sort.key.as_str() {
-        "started" => PageOrder::Column(RunOrder::Started),
-        "name" => PageOrder::Column(RunOrder::Name),
-        "status" => PageOrder::Column(RunOrder::Status),
-        "exp" => PageOrder::Column(RunOrder::Experiment),
-        "id" => PageOrder::Column(RunOrder::Id),
-        "duration" => PageOrder::Duration,
-        k => PageOrder::Metric(k.strip_prefix("metric.")?.to_string()),
-    })
 }
 
 /// The parts of run records a filter and sort read (the listing's columns, and only the params

@@ -19,7 +19,7 @@ use std::fmt;
 use crate::domain::Run;
 
 pub use parse::parse;
-pub use sort::SortKey;
+pub use sort::{SortKey, matching_sorted};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {

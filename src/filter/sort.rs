@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use crate::domain::RunRecord;
 use crate::error::UserError;
+use crate::filter::{Expr, Subject};
 
 /// A listing's sort: a key and a direction, as `gantry runs --sort` and the workbench name it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -98,4 +99,26 @@ fn missing_last<T>(
         (None, Some(_)) => Ordering::Greater,
         (None, None) => Ordering::Equal,
     }
+}
+
+/// The records `expr` matches, in `sort`'s order: what a listing shows, read in Rust.
+pub fn matching_sorted<'a>(
+    records: impl IntoIterator<Item = &'a RunRecord>,
+    expr: &Expr,
+    sort: &SortKey,
+    now: i64,
+) -> Vec<&'a RunRecord> {
+    let mut shown: Vec<&RunRecord> = records
+        .into_iter()
+        .filter(|r| {
+            expr.matches(&Subject {
+                run: &r.run,
+                params: &r.params,
+                tags: &r.tags,
+                metrics: &r.metrics,
+            })
+        })
+        .collect();
+    sort.sort(&mut shown, now);
+    shown
 }

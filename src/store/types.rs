@@ -23,6 +23,21 @@ pub enum PageOrder {
     Metric(String),
 }
 
+impl PageOrder {
+    /// The order the store can give a page in for this sort (none for a param's).
+    pub fn of(sort: &crate::filter::SortKey) -> Option<PageOrder> {
+        Some(match sort.key.as_str() {
+            "started" => PageOrder::Column(RunOrder::Started),
+            "name" => PageOrder::Column(RunOrder::Name),
+            "status" => PageOrder::Column(RunOrder::Status),
+            "exp" => PageOrder::Column(RunOrder::Experiment),
+            "id" => PageOrder::Column(RunOrder::Id),
+            "duration" => PageOrder::Duration,
+            k => PageOrder::Metric(k.strip_prefix("metric.")?.to_string()),
+        })
+    }
+}
+
 /// Which parts of run records to read besides the runs: params, tags, metric summaries. Params
 /// and metrics may be limited to some keys (`only_params`, `only_metrics`; None is every key);
 /// metrics limited so are read as a listing shows them: point count, last step and last value.
