@@ -479,12 +479,7 @@ mod tests {
             t = t.wrapping_add(250 + change);
             s.push(step, t, i as f64);
         }
-        let mut buf = Vec::new();
-        encode(&s, 0..s.len(), &mut buf);
-        let mut back = Series::default();
-        decode(&buf, &mut back).unwrap();
-        assert_eq!(back.steps, s.steps);
-        assert_eq!(back.times_ms, s.times_ms);
+        round_trip(&s);
     }
 
     #[test]
