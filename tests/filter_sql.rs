@@ -66,10 +66,10 @@ async fn workspace(rng: &mut Rng) -> (tempfile::TempDir, Store) {
         let run = store.create_run(&new).await.unwrap();
         let id = run.id.as_str();
         let mut params = Vec::new();
-        if rng.next() % 4 != 0 {
+        if !rng.next().is_multiple_of(4) {
             params.push(("lr".to_string(), rng.pick(&LRS).to_string()));
         }
-        if rng.next() % 3 != 0 {
+        if !rng.next().is_multiple_of(3) {
             params.push(("opt".to_string(), rng.pick(&OPTS).to_string()));
         }
         store.set_params(id, &params).await.unwrap();
@@ -82,7 +82,7 @@ async fn workspace(rng: &mut Rng) -> (tempfile::TempDir, Store) {
         }
         store.set_tags(id, &tags).await.unwrap();
         for key in ["loss", "acc"] {
-            if rng.next() % 4 == 0 {
+            if rng.next().is_multiple_of(4) {
                 continue;
             }
             let n = 1 + (rng.next() % 3) as i64;
