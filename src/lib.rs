@@ -9,6 +9,7 @@ pub mod config;
 pub mod domain;
 pub mod error;
 pub mod filter;
+pub mod fleet;
 pub mod format;
 pub mod fuzzing;
 pub mod gpu;

@@ -27,6 +27,32 @@ pub struct Args {
     /// How many snapshots --record takes
     #[arg(long, default_value_t = 60)]
     pub samples: usize,
+    /// The GPUs of every box of the fleet, a line per host (the config's [fleet], or --prometheus
+    /// and --scrape; docs/fleet.md)
+    #[arg(long, conflicts_with_all = ["record", "watch"])]
+    pub fleet: bool,
+    /// The free GPUs across the fleet, most memory free first (docs/gpus.md says what free is);
+    /// exits 1 when fewer than --count are free
+    #[arg(long, conflicts_with_all = ["record", "watch", "fleet"])]
+    pub free: bool,
+    /// With --free: only GPUs with at least this much memory free (40G, 512M)
+    #[arg(long, value_name = "SIZE", requires = "free")]
+    pub min_mem: Option<String>,
+    /// With --free: how many GPUs are needed
+    #[arg(long, default_value_t = 1, requires = "free")]
+    pub count: usize,
+    /// Read the fleet from this Prometheus server (its HTTP API), instead of the config's
+    #[arg(long, value_name = "URL")]
+    pub prometheus: Option<String>,
+    /// Read the fleet from this exporter's /metrics (dcgm-exporter, gantry serve); repeat for more
+    #[arg(long, value_name = "HOST:PORT")]
+    pub scrape: Vec<String>,
+    /// Bearer token for the fleet's Prometheus or exporters
+    #[arg(long, env = "GANTRY_FLEET_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Seconds each fleet source may take (default 5, or the config's timeout_s)
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<f64>,
 }
 
 /// The source for this process: the replay named by `--gpu-replay`, else NVML.
@@ -45,6 +71,22 @@ pub async fn run(
     replay: &Option<PathBuf>,
     speed: f64,
 ) -> anyhow::Result<ExitCode> {
+    if args.fleet || args.free || args.prometheus.is_some() || !args.scrape.is_empty() {
+        let min_mem = match &args.min_mem {
+            Some(m) => super::fleet::parse_size(m)?,
+            None => 0,
+        };
+        let ask = super::fleet::Ask {
+            prometheus: &args.prometheus,
+            scrape: &args.scrape,
+            token: &args.token,
+            timeout: args.timeout,
+            json: args.json,
+            free: args.free.then_some((min_mem, args.count)),
+        };
+        let cfg = crate::config::Config::load().0.fleet;
+        return super::fleet::run(ask, &cfg).await;
+    }
     let mut src = match open_source(&replay.clone().map(|p| (p, speed))) {
         Ok(s) => s,
         Err(why) => {

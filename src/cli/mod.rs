@@ -6,6 +6,7 @@ mod common;
 mod compare;
 mod demo;
 mod export;
+mod fleet;
 pub mod gpu;
 mod import;
 mod init;

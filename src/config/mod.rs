@@ -79,8 +79,34 @@ pub struct Config {
     pub lost_after_s: u64,
     /// Seconds a running run's heartbeat may be silent before any host takes it for crashed.
     pub crashed_after_s: u64,
+    /// Where the GPUs of other boxes are read (`[fleet]`, docs/fleet.md).
+    pub fleet: FleetConfig,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
+}
+
+/// `[fleet]`: the sources of the fleet view and `gantry gpu --fleet`, and when a GPU is free.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetConfig {
+    /// A Prometheus server's URL: `http://prom:9090`.
+    pub prometheus: Option<String>,
+    /// Bearer token for Prometheus (`GANTRY_FLEET_TOKEN` wins).
+    pub prometheus_token: Option<String>,
+    /// Basic auth for Prometheus.
+    pub prometheus_user: Option<String>,
+    pub prometheus_password: Option<String>,
+    /// Exporters read directly: `["gpu01:9400", "gpu02:5000"]`.
+    #[serde(default)]
+    pub scrape: Vec<String>,
+    /// Bearer token sent to the scraped exporters (`gantry serve --token`).
+    pub scrape_token: Option<String>,
+    /// Seconds each source may take to answer (default 5).
+    pub timeout_s: Option<f64>,
+    /// A GPU is free with at most this much memory in use, MiB (default 1024).
+    pub free_mem_used_mib: Option<u64>,
+    /// …and at most this utilisation, percent (default 5).
+    pub free_util: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -93,6 +119,7 @@ struct ConfigFile {
     refresh_ms: Option<toml::Spanned<u64>>,
     keymap: Option<BTreeMap<String, toml::Spanned<OneOrMany>>>,
     metrics: Option<BTreeMap<String, toml::Spanned<String>>>,
+    fleet: Option<FleetConfig>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +181,7 @@ impl Config {
             host: None,
             lost_after_s: 0,
             crashed_after_s: 0,
+            fleet: FleetConfig::default(),
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -202,6 +230,9 @@ impl Config {
         let mut diags = Vec::new();
         if let Some(t) = file.theme {
             self.theme = t;
+        }
+        if let Some(f) = file.fleet {
+            self.fleet = f;
         }
         if let Some(h) = file.host.filter(|h| !h.trim().is_empty()) {
             self.host = Some(h.trim().to_string());

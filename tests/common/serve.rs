@@ -16,7 +16,18 @@ pub struct Server {
 impl Server {
     /// Start `gantry --workspace WS [global...] serve --bind 127.0.0.1:0 [extra...]`.
     pub fn start(ws: &Path, global: &[&str], extra: &[&str]) -> Server {
+        Self::start_with_env(ws, global, extra, &[])
+    }
+
+    /// `start`, with these environment variables set for the server.
+    pub fn start_with_env(
+        ws: &Path,
+        global: &[&str],
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .envs(env.iter().copied())
             .arg("--workspace")
             .arg(ws)
             .args(global)

@@ -1,6 +1,8 @@
 //! `/metrics` in the Prometheus text format (version 0.0.4): per-GPU gauges named and labelled
-//! after the DCGM exporter's habits (gpu index, UUID, model name; base units: bytes, watts,
-//! hertz), the runs running now, and what this server has ingested since it started.
+//! after the DCGM exporter's habits (gpu index, UUID, model name, and `Hostname`: this box's name,
+//! `GANTRY_HOST` or the config's `host` where set, so a fleet tells two servers on one machine
+//! apart; base units: bytes, watts, hertz), the runs running now, and what this server has
+//! ingested since it started.
 
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
@@ -306,10 +308,12 @@ pub async fn render(s: &Served) -> anyhow::Result<String> {
                         ("bus_id", &g.bus_id),
                         ("driver", &driver),
                         ("cuda", &cuda),
+                        ("Hostname", &crate::host::hostname()),
                     ],
                     1.0,
                 );
             }
+            let host = crate::host::hostname();
             for (name, help, get) in GPU_GAUGES {
                 let values: Vec<(&GpuSample, f64)> = snap
                     .gpus
@@ -322,22 +326,44 @@ pub async fn render(s: &Served) -> anyhow::Result<String> {
                 f.head(name, "gauge", help);
                 for (g, v) in values {
                     let idx = g.index.to_string();
-                    f.sample(
-                        name,
-                        &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name)],
-                        v,
-                    );
+                    let labels = [
+                        ("gpu", idx.as_str()),
+                        ("uuid", &g.uuid),
+                        ("name", &g.name),
+                        ("Hostname", &host),
+                    ];
+                    f.sample(name, &labels, v);
                 }
             }
             f.head("gantry_gpu_processes", "gauge", "Processes using each GPU");
             for g in &snap.gpus {
                 let idx = g.index.to_string();
                 let n = snap.processes.iter().filter(|p| p.gpu == g.index).count();
-                f.sample(
-                    "gantry_gpu_processes",
-                    &[("gpu", &idx), ("uuid", &g.uuid), ("name", &g.name)],
-                    n as f64,
-                );
+                let labels = [
+                    ("gpu", idx.as_str()),
+                    ("uuid", &g.uuid),
+                    ("name", &g.name),
+                    ("Hostname", &host),
+                ];
+                f.sample("gantry_gpu_processes", &labels, n as f64);
+            }
+            f.head(
+                "gantry_gpu_throttle_reason",
+                "gauge",
+                "1 for each reason a GPU's clocks are held down now (NVML's clock event reasons)",
+            );
+            for g in &snap.gpus {
+                let idx = g.index.to_string();
+                for r in &g.throttle {
+                    let labels = [
+                        ("gpu", idx.as_str()),
+                        ("uuid", &g.uuid),
+                        ("name", &g.name),
+                        ("Hostname", &host),
+                        ("reason", r),
+                    ];
+                    f.sample("gantry_gpu_throttle_reason", &labels, 1.0);
+                }
             }
         }
         Err(why) => {
