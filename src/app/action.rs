@@ -72,6 +72,11 @@ pub enum Action {
     ProcTree,
     KillTerm,
     KillKill,
+    // the fleet
+    FleetOpen,
+    FleetSort,
+    FleetFilter,
+    FleetBack,
     // bench
     BenchToggle,
     BenchRun,
@@ -96,6 +101,8 @@ pub enum Section {
     Compare,
     Models,
     Gpus,
+    /// The fleet's host table, at the top of the GPUs tab.
+    Fleet,
     Bench,
     /// A yes-or-no question.
     Confirm,
@@ -114,6 +121,7 @@ impl Section {
             Section::Compare => "Compare",
             Section::Models => "Models",
             Section::Gpus => "GPUs",
+            Section::Fleet => "Fleet (GPUs tab)",
             Section::Bench => "Bench",
             Section::Confirm => "Questions (y/N)",
             Section::Prompt => "Text prompts",
@@ -491,6 +499,34 @@ pub fn actions() -> Vec<ActionInfo> {
             "kill_hard",
             "Send the process SIGKILL (asks first)",
             None,
+        ),
+        info(
+            A::FleetBack,
+            S::Gpus,
+            "fleet_back",
+            "Back to the fleet's host table (with a fleet configured)",
+            None,
+        ),
+        info(
+            A::FleetOpen,
+            S::Fleet,
+            "fleet_open",
+            "Open the host: its GPU panels and processes",
+            Some("open"),
+        ),
+        info(
+            A::FleetSort,
+            S::Fleet,
+            "fleet_sort",
+            "Sort hosts by name, utilisation, free GPUs, temperature, age",
+            Some("sort"),
+        ),
+        info(
+            A::FleetFilter,
+            S::Fleet,
+            "fleet_filter",
+            "Filter hosts: name, model, job, error, or free, stale, throttled",
+            Some("filter"),
         ),
     ]);
     v.extend([

@@ -468,6 +468,25 @@ fn plain_line(line: &str) -> String {
 
 /// The GPU sampler: a thread that owns the source (NVML must stay on one thread), samples every
 /// `every`, names the processes' runs, reads the host's CPU and memory, and sends it all as one
+/// Read the fleet every `every` on a thread of its own (each source with its own timeout), and
+/// send each read as `Msg::Fleet`, until the workbench is gone.
+pub fn spawn_fleet_reader(
+    sources: crate::fleet::Sources,
+    tx: UnboundedSender<Msg>,
+    every: Duration,
+) {
+    std::thread::spawn(move || {
+        loop {
+            let t = std::time::Instant::now();
+            let hosts = sources.read(crate::domain::now_ms());
+            if tx.send(Msg::Fleet(hosts)).is_err() {
+                return;
+            }
+            std::thread::sleep(every.saturating_sub(t.elapsed()));
+        }
+    });
+}
+
 /// message. Without a source it sends the reason once and ends.
 pub fn spawn_gpu_sampler(
     open: impl FnOnce() -> Result<Box<dyn crate::gpu::source::GpuSource>, String> + Send + 'static,

@@ -109,6 +109,8 @@ pub struct GpusState {
     /// Host CPU % and memory (used, total) bytes.
     pub host: Option<(f64, u64, u64)>,
     pub source: String,
+    /// The fleet's host table, when the config names fleet sources (app/fleet.rs).
+    pub fleet: Option<super::fleet::FleetView>,
 }
 
 impl GpusState {

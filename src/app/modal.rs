@@ -104,6 +104,26 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 }
             }
         }
+        Modal::FleetFilter { before } => match state.gpus.fleet.as_mut() {
+            None => None,
+            Some(f) => {
+                let mut text = f.filter.clone();
+                let out = match edit(&mut text) {
+                    Some(true) => None,
+                    Some(false) => {
+                        f.filter = before;
+                        None
+                    }
+                    None => {
+                        f.filter = text;
+                        Some(Modal::FleetFilter { before })
+                    }
+                };
+                f.cursor = 0;
+                f.clamp(state.now_ms);
+                out
+            }
+        },
         Modal::Search { mut text } => match edit(&mut text) {
             Some(true) => {
                 r.log.search = (!text.is_empty()).then_some(text);

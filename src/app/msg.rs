@@ -50,6 +50,8 @@ pub enum Msg {
     GpuProbed(GpuProbe),
     /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
     GpuSample(Box<super::gpus::GpuTick>),
+    /// A read of the fleet: every host its sources reached, or why not.
+    Fleet(Vec<crate::fleet::Host>),
     /// The GPUs CUDA sees, in its numbering: name and UUID.
     BenchGpus(Vec<(String, String)>),
     /// The CUDA device the Bench tab would use, or why there is none.

@@ -105,6 +105,10 @@ pub enum Modal {
     ProcFilter {
         before: String,
     },
+    /// Editing the fleet's host filter; the text before opening comes back on cancel.
+    FleetFilter {
+        before: String,
+    },
     /// A yes-or-no question: `lines` of context, then `question` with the keys (`y/N`). On yes,
     /// `yes` happens; on any other key, `no` is shown.
     Confirm {
@@ -193,6 +197,10 @@ impl State {
             return vec![Section::Models];
         }
         if self.tab == Tab::Gpus {
+            // With a fleet and no host open, keys act on the host table.
+            if self.gpus.fleet.as_ref().is_some_and(|f| f.open.is_none()) {
+                return vec![Section::Fleet];
+            }
             return vec![Section::Gpus];
         }
         if self.tab == Tab::Bench {

@@ -240,6 +240,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             super::models::on_msg(state, msg)
         }
         Msg::GpuSample(_) | Msg::GpuProbed(_) => super::gpus::on_msg(state, msg),
+        Msg::Fleet(hosts) => super::fleet::on_msg(state, hosts),
         Msg::Terminate(_) => {
             state.quit = true;
             Outcome::none()
@@ -360,6 +361,17 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             if state.tab == Tab::Bench {
                 let n = super::bench::ITEMS.len();
                 move_cursor(&mut state.bench.cursor, n, action, page);
+                return Outcome {
+                    redraw: true,
+                    effects,
+                };
+            }
+            if state.tab == Tab::Gpus
+                && let Some(f) = state.gpus.fleet.as_mut()
+                && f.open.is_none()
+            {
+                let n = f.rows(state.now_ms).len();
+                move_cursor(&mut f.cursor, n, action, page);
                 return Outcome {
                     redraw: true,
                     effects,
@@ -562,6 +574,9 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::KillTerm
         | Action::KillKill => {
             return super::gpus::gpus_action(state, action, effects);
+        }
+        Action::FleetOpen | Action::FleetSort | Action::FleetFilter | Action::FleetBack => {
+            return super::fleet::fleet_action(state, action, effects);
         }
         // Popup keys: they act only while a popup is open (src/app/modal.rs).
         Action::ConfirmYes | Action::PromptSubmit | Action::PromptCancel | Action::PromptClear => {

@@ -71,7 +71,30 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
     state.notices = notices;
     state.runs.directions = cfg.metrics.clone().into_iter().collect();
     state.refresh_ms = cfg.refresh_ms;
+    // With fleet sources in the config, the GPUs tab opens on the fleet's host table.
+    if let Some(src) = fleet_sources(&cfg) {
+        state.gpus.fleet = Some(crate::app::fleet::FleetView::new(
+            src.describe(),
+            super::fleet::rule(&cfg.fleet),
+        ));
+    }
     state
+}
+
+/// How often the fleet is read at the most.
+const FLEET_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The fleet sources the config names, if any.
+fn fleet_sources(cfg: &Config) -> Option<crate::fleet::Sources> {
+    let ask = super::fleet::Ask {
+        prometheus: &None,
+        scrape: &[],
+        token: &std::env::var("GANTRY_FLEET_TOKEN").ok(),
+        timeout: None,
+        json: false,
+        free: None,
+    };
+    super::fleet::sources(&ask, &cfg.fleet).ok()
 }
 
 /// Open the workbench on a workspace until the user quits or the terminal goes away. GPU samples
@@ -132,6 +155,13 @@ pub async fn open(
         tx.clone(),
         every,
     );
+    if state.gpus.fleet.is_some()
+        && let Some(src) = fleet_sources(&Config::load().0)
+    {
+        // Each source has its own timeout, on a thread of its own: a host that hangs never
+        // holds the screen.
+        crate::app::spawn_fleet_reader(src, tx.clone(), every.max(FLEET_EVERY));
+    }
     tracing::info!(workspace = %ws.root.display(), "workbench opened");
     let mut drawer = TermDrawer {
         tui,

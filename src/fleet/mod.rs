@@ -332,6 +332,20 @@ impl Sources {
         self.prometheus.is_none() && self.scrape.is_empty()
     }
 
+    /// In words: "prometheus http://prom:9090 · scrape 2 targets".
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some((url, _)) = &self.prometheus {
+            parts.push(format!("prometheus {url}"));
+        }
+        match self.scrape.len() {
+            0 => {}
+            1 => parts.push(format!("scrape {}", self.scrape[0])),
+            n => parts.push(format!("scrape {n} targets")),
+        }
+        parts.join(" · ")
+    }
+
     /// Read every source (blocking: HTTP on threads of its own, each with the timeout). A source
     /// that fails is a host with its error; the others are read all the same.
     pub fn read(&self, now_ms: i64) -> Vec<Host> {

@@ -4,7 +4,8 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, LineGauge, Paragraph, Row, Sparkline, Table, TableState};
 
-use crate::app::gpus::{GpuMetric, ProcSort};
+use crate::app::fleet::Opened;
+use crate::app::gpus::{GpuMetric, GpusState, ProcSort};
 use crate::app::{GpuProbe, Modal, State};
 use crate::config::Role;
 use crate::domain::GpuSample;
@@ -21,8 +22,36 @@ fn opt<T: std::fmt::Display>(v: Option<T>, unit: &str) -> String {
 }
 
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
+    if let Some(f) = &state.gpus.fleet {
+        match &f.open {
+            None => return super::fleet::render(frame, area, state, f),
+            Some(Opened::Host(name)) => {
+                return match f.boxes.get(name) {
+                    Some(b) => render_box(frame, area, state, b, Some(name)),
+                    None => super::empty(
+                        frame,
+                        area,
+                        state,
+                        name,
+                        "No GPU data from this host",
+                        &[
+                            "Its source has not answered yet, or failed: the host table says why.",
+                            "Esc goes back to the host table.",
+                        ],
+                    ),
+                };
+            }
+            Some(Opened::Local) => {}
+        }
+    }
+    let from_fleet = state.gpus.fleet.is_some().then_some("this box");
+    render_box(frame, area, state, &state.gpus, from_fleet)
+}
+
+/// One box: the local one (its GPUs through NVML or a replay, and their processes), or a fleet
+/// host opened from the host table (`host` names it; Esc goes back).
+fn render_box(frame: &mut Frame, area: Rect, state: &State, g: &GpusState, host: Option<&str>) {
     let t = &state.theme;
-    let g = &state.gpus;
     let Some(snap) = &g.snapshot else {
         match &state.gpu {
             GpuProbe::Absent(why) => super::empty(
@@ -62,9 +91,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Fill(1),
     ])
     .areas(area);
-    let host = g.host.map_or(String::new(), |(cpu, used, total)| {
+    let mut host_line = g.host.map_or(String::new(), |(cpu, used, total)| {
         format!(" · host CPU {cpu:.0}% · RAM {}/{}", size(used), size(total))
     });
+    if let Some(name) = host {
+        host_line = format!(" · {name} (esc: all hosts){host_line}");
+    }
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled(
@@ -75,7 +107,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 ),
                 t.fg(Role::Text),
             ),
-            Span::styled(host, t.fg(Role::Muted)),
+            Span::styled(host_line, t.fg(Role::Muted)),
             Span::styled(
                 if area.width >= TWO_CHARTS_FROM && !compact {
                     format!(
@@ -97,10 +129,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     } else {
         let slots = Layout::vertical(heights.iter().map(|h| Constraint::Fill(*h))).split(gpus);
         for (gpu, slot) in snap.gpus.iter().zip(slots.iter()) {
-            panel(frame, *slot, state, gpu);
+            panel(frame, *slot, state, g, gpu);
         }
     }
-    processes(frame, procs, state);
+    processes(frame, procs, state, g);
     if matches!(state.modal, Some(Modal::ProcFilter { .. })) {
         super::runs::prompt(
             frame,
@@ -119,7 +151,7 @@ fn mem_frac(g: &GpuSample) -> f64 {
     }
 }
 
-fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
+fn panel(frame: &mut Frame, area: Rect, state: &State, b: &GpusState, g: &GpuSample) {
     let t = &state.theme;
     let throttle = if g.throttle.is_empty() {
         String::new()
@@ -271,21 +303,29 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample) {
         frame.render_widget(Paragraph::new(lines), chart);
     } else if chart.height > 0 {
         if chart.width + 2 >= TWO_CHARTS_FROM {
-            let [a, b] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
+            let [a, b2] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
                 .spacing(2)
                 .areas(chart);
-            history(frame, a, state, g, state.gpus.metric, Role::Accent);
-            history(frame, b, state, g, state.gpus.metric.next(), Role::Good);
+            history(frame, a, state, b, g, state.gpus.metric, Role::Accent);
+            history(frame, b2, state, b, g, state.gpus.metric.next(), Role::Good);
         } else {
-            history(frame, chart, state, g, state.gpus.metric, Role::Accent);
+            history(frame, chart, state, b, g, state.gpus.metric, Role::Accent);
         }
     }
 }
 
 /// One GPU's history of one metric, newest on the right, scaled to the metric's ceiling.
-fn history(frame: &mut Frame, area: Rect, state: &State, g: &GpuSample, m: GpuMetric, role: Role) {
+fn history(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    b: &GpusState,
+    g: &GpuSample,
+    m: GpuMetric,
+    role: Role,
+) {
     let t = &state.theme;
-    let h = state.gpus.history.get(g.index as usize);
+    let h = b.history.get(g.index as usize);
     let width = usize::from(area.width);
     let max: u64 = match m {
         GpuMetric::Util | GpuMetric::Memory => 100,
@@ -363,9 +403,8 @@ fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]
     );
 }
 
-fn processes(frame: &mut Frame, area: Rect, state: &State) {
+fn processes(frame: &mut Frame, area: Rect, state: &State, g: &GpusState) {
     let t = &state.theme;
-    let g = &state.gpus;
     let list = g.rows();
     let gpu_procs = list.iter().filter(|r| r.gpu.is_some()).count();
     let visible = usize::from(area.height.saturating_sub(3)).max(1);

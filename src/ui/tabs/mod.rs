@@ -1,6 +1,7 @@
 //! One file per tab.
 
 pub mod bench;
+pub mod fleet;
 pub mod gpus;
 pub mod models;
 pub mod runs;
