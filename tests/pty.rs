@@ -291,3 +291,48 @@ fn gantry_gpu_watch_redraws_in_place_on_a_terminal() {
     s.send("\x03");
     s.wait_exit();
 }
+
+#[test]
+fn the_demo_shows_a_fleet_of_replayed_boxes_and_stops_them_on_exit() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("demo");
+    let mut s = Session::start_sized(home.path(), &["demo", dir.to_str().unwrap()], 40, 160);
+    s.wait_text("Runs (8)");
+    s.send("3");
+    s.wait_text("fleet: 4 hosts");
+    s.wait_for("three boxes read, one free GPU, one stale", |t| {
+        t.contains("box-a") && t.contains("box-c") && t.contains("1 free · 1 stale")
+    });
+    s.wait_text("throttled: hw thermal");
+    s.wait_text("stale: http://127.0.0.1:1/metrics");
+    // Rows: this box, 127.0.0.1:1, box-a…
+    s.send("j");
+    s.send("j");
+    s.send("\r");
+    s.wait_text("box-a (esc: all hosts)");
+    s.wait_text("NVIDIA A100-SXM4-80GB");
+    s.send("\x1b");
+    s.wait_text("fleet: 4 hosts");
+    let servers = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", &format!("{}/.gantry/fleet-box", dir.display())])
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        String::from_utf8_lossy(&servers().stdout).lines().count(),
+        3,
+        "the three boxes' servers"
+    );
+    s.send("q");
+    let st = s.wait_exit();
+    assert!(st.success(), "{st:?}");
+    s.assert_terminal_restored();
+    // The boxes' servers went with the demo.
+    let left = servers();
+    assert!(
+        left.stdout.is_empty(),
+        "servers left running: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}

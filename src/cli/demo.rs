@@ -127,7 +127,15 @@ pub async fn run(
             }
             None => None,
         };
-        super::workbench::open(&ws, theme, replay).await?;
+        let fleet = DemoFleet::spawn(&ws);
+        super::workbench::open_with_fleet(
+            &ws,
+            theme,
+            replay,
+            fleet.as_ref().map(DemoFleet::sources),
+        )
+        .await?;
+        drop(fleet);
         drop(stand_in);
         if let Some(f) = feeder {
             f.abort();
@@ -195,6 +203,122 @@ impl Drop for StandIn {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// The demo's fleet: three boxes, each a `gantry serve` of this binary playing a recording on a
+/// loopback port (box-a's second A100 held down by a thermal slowdown, box-c idle: a free GPU),
+/// and 127.0.0.1:1, where nothing answers: stale. Stopped when dropped.
+struct DemoFleet {
+    servers: Vec<std::process::Child>,
+    targets: Vec<String>,
+}
+
+/// The boxes: name, recording, and what is changed in it.
+const DEMO_BOXES: [(&str, &str); 3] = [
+    (
+        "box-a",
+        include_str!("../../fixtures/gpu/a100-x2.made-up.jsonl"),
+    ),
+    (
+        "box-b",
+        include_str!("../../fixtures/gpu/h100-x8.made-up.jsonl"),
+    ),
+    (
+        "box-c",
+        include_str!("../../fixtures/gpu/h200-x1.made-up.jsonl"),
+    ),
+];
+
+impl DemoFleet {
+    fn spawn(ws: &Workspace) -> Option<DemoFleet> {
+        use std::io::BufRead;
+        let exe = std::env::current_exe().ok()?;
+        let mut fleet = DemoFleet {
+            servers: Vec::new(),
+            targets: Vec::new(),
+        };
+        for (name, recording) in DEMO_BOXES {
+            let frames: Vec<String> = recording
+                .lines()
+                .take(20)
+                .filter_map(|l| {
+                    let mut snap: crate::domain::GpuSnapshot = serde_json::from_str(l).ok()?;
+                    for g in &mut snap.gpus {
+                        match name {
+                            "box-a" if g.index == 1 => {
+                                g.throttle = vec!["hw thermal".into()];
+                                g.temp = Some(91);
+                            }
+                            "box-c" => {
+                                g.util = Some(0);
+                                g.mem_used = Some(300 << 20);
+                                g.power = Some(75.0);
+                            }
+                            _ => {}
+                        }
+                    }
+                    if name == "box-c" {
+                        snap.processes.clear();
+                    }
+                    serde_json::to_string(&snap).ok()
+                })
+                .collect();
+            let path = ws.dir().join(format!("fleet-{name}.jsonl"));
+            if std::fs::write(&path, frames.join("\n") + "\n").is_err() {
+                continue;
+            }
+            let child = std::process::Command::new(&exe)
+                .arg("--workspace")
+                .arg(&ws.root)
+                .arg("--gpu-replay")
+                .arg(&path)
+                .args(["serve", "--bind", "127.0.0.1:0"])
+                .env("GANTRY_HOST", name)
+                .env_remove("GANTRY_TOKEN")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn();
+            let Ok(mut child) = child else {
+                tracing::warn!("demo: no fleet box {name}");
+                continue;
+            };
+            let mut line = String::new();
+            if let Some(out) = child.stdout.take() {
+                let _ = std::io::BufReader::new(out).read_line(&mut line);
+            }
+            match line.trim().strip_prefix("listening on http://") {
+                Some(addr) => fleet.targets.push(addr.to_string()),
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    continue;
+                }
+            }
+            fleet.servers.push(child);
+        }
+        // Port 1 on loopback: nothing listens there, so gpu07 is stale.
+        fleet.targets.push("127.0.0.1:1".into());
+        (fleet.servers.len() == DEMO_BOXES.len()).then_some(fleet)
+    }
+
+    fn sources(&self) -> crate::fleet::Sources {
+        crate::fleet::Sources {
+            prometheus: None,
+            scrape: self.targets.clone(),
+            scrape_token: None,
+            timeout: std::time::Duration::from_secs(2),
+        }
+    }
+}
+
+impl Drop for DemoFleet {
+    fn drop(&mut self) {
+        for c in &mut self.servers {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 }
 

@@ -104,6 +104,16 @@ pub async fn open(
     theme_flag: Option<String>,
     gpu_replay: Option<(std::path::PathBuf, f64)>,
 ) -> anyhow::Result<ExitCode> {
+    open_with_fleet(ws, theme_flag, gpu_replay, None).await
+}
+
+/// `open`, with these fleet sources instead of the config's (the demo's replayed fleet).
+pub async fn open_with_fleet(
+    ws: &Workspace,
+    theme_flag: Option<String>,
+    gpu_replay: Option<(std::path::PathBuf, f64)>,
+    fleet: Option<crate::fleet::Sources>,
+) -> anyhow::Result<ExitCode> {
     // The store first: a broken one is reported even where there is no terminal.
     let store = super::common::open_store(ws).await?;
     if !store.read_only() {
@@ -121,6 +131,12 @@ pub async fn open(
         );
     }
     let mut state = prepare_state(ws, theme_flag);
+    if let Some(src) = &fleet {
+        state.gpus.fleet = Some(crate::app::fleet::FleetView::new(
+            src.describe(),
+            crate::fleet::FreeRule::default(),
+        ));
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     let tui = crate::tui::Tui::enter()?;
     state.size = tui.size();
@@ -155,9 +171,15 @@ pub async fn open(
         tx.clone(),
         every,
     );
-    if state.gpus.fleet.is_some()
-        && let Some(src) = fleet_sources(&Config::load().0)
-    {
+    let fleet = fleet.or_else(|| {
+        state
+            .gpus
+            .fleet
+            .is_some()
+            .then(|| fleet_sources(&Config::load().0))
+            .flatten()
+    });
+    if let Some(src) = fleet {
         // Each source has its own timeout, on a thread of its own: a host that hangs never
         // holds the screen.
         crate::app::spawn_fleet_reader(src, tx.clone(), every.max(FLEET_EVERY));
