@@ -81,9 +81,6 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
     state
 }
 
-/// How often the fleet is read at the most.
-const FLEET_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
-
 /// The fleet sources the config names, if any.
 fn fleet_sources(cfg: &Config) -> Option<crate::fleet::Sources> {
     let ask = super::fleet::Ask {
@@ -182,7 +179,13 @@ pub async fn open_with_fleet(
     if let Some(src) = fleet {
         // Each source has its own timeout, on a thread of its own: a host that hangs never
         // holds the screen.
-        crate::app::spawn_fleet_reader(src, tx.clone(), every.max(FLEET_EVERY));
+        let secs = Config::load().0.fleet.refresh_s.unwrap_or(5.0);
+        let every = std::time::Duration::from_secs_f64(if secs.is_finite() {
+            secs.clamp(1.0, 3600.0)
+        } else {
+            5.0
+        });
+        crate::app::spawn_fleet_reader(src, tx.clone(), every);
     }
     tracing::info!(workspace = %ws.root.display(), "workbench opened");
     let mut drawer = TermDrawer {

@@ -103,6 +103,8 @@ pub struct FleetConfig {
     pub scrape_token: Option<String>,
     /// Seconds each source may take to answer (default 5).
     pub timeout_s: Option<f64>,
+    /// Seconds between two reads in the workbench (default 5, at least 1).
+    pub refresh_s: Option<f64>,
     /// A GPU is free with at most this much memory in use, MiB (default 1024).
     pub free_mem_used_mib: Option<u64>,
     /// …and at most this utilisation, percent (default 5).

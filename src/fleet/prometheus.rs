@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde_json::Value;
+use std::borrow::Cow;
 
 use super::Host;
 use super::scrape::{agent, get};
@@ -45,22 +45,46 @@ fn api(base: &str, path: &str) -> String {
     format!("{}/api/v1/{path}", base.trim_end_matches('/'))
 }
 
+/// An API answer: `status`, and `data` or `error`.
+#[derive(serde::Deserialize)]
+struct Answer<'a, T> {
+    #[serde(borrow)]
+    status: Cow<'a, str>,
+    data: Option<T>,
+    error: Option<String>,
+}
+
+/// An instant query's vector.
+#[derive(serde::Deserialize)]
+pub struct Vector<'a> {
+    #[serde(borrow)]
+    result: Vec<Series<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Series<'a> {
+    #[serde(borrow)]
+    metric: std::collections::HashMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    value: (f64, Cow<'a, str>),
+}
+
 /// The `data` of a successful API answer, or Prometheus's own error.
-fn data(text: &str, what: &str) -> Result<Value, String> {
-    let v: Value =
+fn data<'a, T: serde::Deserialize<'a>>(text: &'a str, what: &str) -> Result<T, String> {
+    let a: Answer<T> =
         serde_json::from_str(text).map_err(|e| format!("{what}: not Prometheus's JSON ({e})"))?;
-    if v["status"] != "success" {
-        return Err(format!(
+    match (a.status.as_ref(), a.data) {
+        ("success", Some(d)) => Ok(d),
+        _ => Err(format!(
             "{what}: {}",
-            v["error"].as_str().unwrap_or("the query failed")
-        ));
+            a.error.as_deref().unwrap_or("the query failed")
+        )),
     }
-    Ok(v["data"].clone())
 }
 
 /// A value as the API writes it: a string, with `NaN`, `+Inf`, `-Inf`.
-fn number(v: &Value) -> Option<f64> {
-    match v.as_str()? {
+fn number(v: &str) -> Option<f64> {
+    match v {
         "NaN" => Some(f64::NAN),
         "+Inf" => Some(f64::INFINITY),
         "-Inf" => Some(f64::NEG_INFINITY),
@@ -68,31 +92,46 @@ fn number(v: &Value) -> Option<f64> {
     }
 }
 
+/// The labels the fleet reads (the others, such as `device` or `container`, are not kept).
+const LABELS: &[&str] = &[
+    "Hostname",
+    "UUID",
+    "uuid",
+    "gpu",
+    "modelName",
+    "name",
+    "pci_bus_id",
+    "bus_id",
+    "hpc_job",
+    "pod",
+    "namespace",
+    "GPU_I_ID",
+    "reason",
+    "instance",
+    "job",
+];
+
 /// The samples of an instant query's vector, each with its endpoint (`instance`, else `job`).
-pub fn samples_of(data: &Value) -> Vec<(String, Sample)> {
-    let mut out = Vec::new();
-    for r in data["result"].as_array().into_iter().flatten() {
-        let Some(metric) = r["metric"].as_object() else {
-            continue;
-        };
-        let (Some(ts), Some(value)) = (r["value"][0].as_f64(), number(&r["value"][1])) else {
+pub fn samples_of(v: &Vector) -> Vec<(String, Sample)> {
+    let mut out = Vec::with_capacity(v.result.len());
+    for r in &v.result {
+        let Some(value) = number(&r.value.1) else {
             continue;
         };
         let mut name = String::new();
-        let mut labels = Vec::new();
-        for (k, v) in metric {
-            let v = v.as_str().unwrap_or_default().to_string();
+        let mut labels = Vec::with_capacity(8);
+        for (k, val) in &r.metric {
             if k == "__name__" {
-                name = v;
-            } else {
-                labels.push((k.clone(), v));
+                name = val.to_string();
+            } else if LABELS.contains(&k.as_ref()) {
+                labels.push((k.to_string(), val.to_string()));
             }
         }
         let sample = Sample {
             name,
             labels,
             value,
-            timestamp_ms: Some((ts * 1000.0) as i64),
+            timestamp_ms: Some((r.value.0 * 1000.0) as i64),
         };
         let endpoint = sample
             .label("instance")
@@ -104,12 +143,29 @@ pub fn samples_of(data: &Value) -> Vec<(String, Sample)> {
     out
 }
 
+#[derive(serde::Deserialize)]
+struct Targets<'a> {
+    #[serde(borrow, rename = "activeTargets")]
+    active: Vec<Target<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Target<'a> {
+    #[serde(borrow)]
+    labels: std::collections::HashMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    health: Cow<'a, str>,
+    #[serde(borrow, rename = "lastError", default)]
+    last_error: Cow<'a, str>,
+}
+
 /// Read the fleet from the Prometheus server at `base` (`http://prom:9090`).
 pub fn read(base: &str, auth: &Auth, timeout: Duration) -> Result<Vec<Host>, String> {
     let agent = agent(timeout);
     let header = auth.header();
     let url = format!("{}?query={}", api(base, "query"), form_encode(&query()));
-    let answer = data(&get(&agent, &url, header.as_deref())?, base)?;
+    let text = get(&agent, &url, header.as_deref())?;
+    let answer: Vector = data(&text, base)?;
     let mut by_endpoint: BTreeMap<String, Vec<Sample>> = BTreeMap::new();
     for (endpoint, s) in samples_of(&answer) {
         by_endpoint.entry(endpoint).or_default().push(s);
@@ -142,25 +198,24 @@ pub fn read(base: &str, auth: &Auth, timeout: Duration) -> Result<Vec<Host>, Str
         &agent,
         &format!("{}?state=active", api(base, "targets")),
         header.as_deref(),
-    ) && let Ok(targets) = data(&text, base)
+    ) && let Ok(targets) = data::<Targets>(&text, base)
     {
-        for t in targets["activeTargets"].as_array().into_iter().flatten() {
-            let instance = t["labels"]["instance"].as_str().unwrap_or_default();
-            if t["health"] == "up" || instance.is_empty() || by_endpoint.contains_key(instance) {
+        for t in &targets.active {
+            let instance = t.labels.get("instance").map_or("", |i| i.as_ref());
+            if t.health == "up" || instance.is_empty() || by_endpoint.contains_key(instance) {
                 continue;
             }
+            let why = if t.last_error.is_empty() {
+                "down"
+            } else {
+                t.last_error.as_ref()
+            };
             hosts.push(Host {
                 name: instance.to_string(),
                 source: format!("prometheus {base} (instance {instance})"),
                 gpus: Vec::new(),
                 seen_ms: None,
-                error: Some(format!(
-                    "Prometheus cannot scrape it: {}",
-                    t["lastError"]
-                        .as_str()
-                        .filter(|e| !e.is_empty())
-                        .unwrap_or("down")
-                )),
+                error: Some(format!("Prometheus cannot scrape it: {why}")),
             });
         }
     }
@@ -191,20 +246,19 @@ mod tests {
         let answer = r#"{"status":"success","data":{"resultType":"vector","result":[
             {"metric":{"__name__":"DCGM_FI_DEV_GPU_UTIL","instance":"gpu01:9400","gpu":"0","UUID":"GPU-a","Hostname":"gpu01"},"value":[1764633600.5,"87"]},
             {"metric":{"__name__":"DCGM_FI_DEV_GPU_TEMP","instance":"gpu01:9400","gpu":"0","UUID":"GPU-a"},"value":[1764633600.5,"NaN"]}]}}"#;
-        let d = data(answer, "test").unwrap();
+        let d: Vector = data(answer, "test").unwrap();
         let s = samples_of(&d);
         assert_eq!(s.len(), 2);
         assert_eq!(s[0].0, "gpu01:9400");
         assert_eq!(s[0].1.value, 87.0);
         assert_eq!(s[0].1.timestamp_ms, Some(1_764_633_600_500));
         assert!(s[1].1.value.is_nan());
-        let err = data(r#"{"status":"error","error":"parse error"}"#, "prom").unwrap_err();
+        let err = data::<Vector>(r#"{"status":"error","error":"parse error"}"#, "prom")
+            .err()
+            .unwrap();
         assert_eq!(err, "prom: parse error");
-        assert!(
-            data("<html>", "prom")
-                .unwrap_err()
-                .contains("not Prometheus's JSON")
-        );
+        let html = data::<Vector>("<html>", "prom").err().unwrap();
+        assert!(html.contains("not Prometheus's JSON"), "{html}");
     }
 
     #[test]
