@@ -25,10 +25,13 @@ use ratatui::backend::TestBackend;
 #[allow(dead_code)]
 mod pty;
 
+/// A gauge's value on host h, GPU g.
+type Value = fn(usize, usize) -> f64;
+
 /// `gantry serve`'s GPU gauges for 8 GPUs of host `h`.
 fn page(h: usize) -> String {
     let mut out = String::new();
-    let gauges: [(&str, fn(usize, usize) -> f64); 9] = [
+    let gauges: [(&str, Value); 9] = [
         ("gantry_gpu_utilization_percent", |h, g| {
             ((h * 7 + g * 13) % 101) as f64
         }),
@@ -244,14 +247,7 @@ fn main() {
     s.send("3");
     s.wait_text(&format!("fleet: {hosts} hosts"));
     let pid = s.child.process_id().unwrap();
-    let cpu_s = || {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let f: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap())
-            / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
-    };
+    let cpu_s = || common::proc_cpu_seconds(pid);
     let secs = if quick { 2.0 } else { 30.0 };
     let c0 = cpu_s();
     std::thread::sleep(Duration::from_secs_f64(secs));

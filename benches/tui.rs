@@ -58,13 +58,7 @@ impl Pty {
     }
 
     fn cpu_seconds(&self) -> f64 {
-        let pid = self.0.child.process_id().unwrap();
-        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-        let f: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap())
-            / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+        common::proc_cpu_seconds(self.0.child.process_id().unwrap())
     }
 }
 

@@ -9,7 +9,6 @@ use gantry::app::{Msg, State, update};
 use gantry::config::KeyChord;
 use gantry::domain::GpuSnapshot;
 use gantry::fleet::{FleetGpu, Host};
-use gantry::gpu::source::{GpuSource, ReplaySource};
 
 use common::{NOW_MS, screen};
 
@@ -18,12 +17,7 @@ fn key(s: &str) -> Msg {
 }
 
 fn recording(name: &str) -> GpuSnapshot {
-    let p = format!(
-        "{}/fixtures/gpu/{name}.made-up.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut r = ReplaySource::open(std::path::Path::new(&p), 0.0).unwrap();
-    r.sample().unwrap()
+    common::gpu_recording(name)
 }
 
 fn host(name: &str, snap: &GpuSnapshot, age_ms: i64) -> Host {

@@ -8,21 +8,14 @@ use std::collections::HashMap;
 use gantry::app::gpus::{GpuTick, ProcSort};
 use gantry::app::{Effect, EffectRunner, GpuProbe, Modal, Msg, State, Tab, update};
 use gantry::config::KeyChord;
-use gantry::gpu::source::{GpuProcess, GpuSnapshot, GpuSource, ReplaySource};
+use gantry::gpu::source::{GpuProcess, GpuSnapshot};
 
 fn key(s: &str) -> Msg {
     Msg::Key(KeyChord::parse(s).unwrap())
 }
 
 fn recording(name: &str) -> GpuSnapshot {
-    let p = format!(
-        "{}/fixtures/gpu/{name}.made-up.jsonl",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut r = ReplaySource::open(std::path::Path::new(&p), 0.0).unwrap();
-    let mut s = r.sample().unwrap();
-    s.time_ms = common::NOW_MS;
-    s
+    common::gpu_recording(name)
 }
 
 fn with(snap: GpuSnapshot, owners: HashMap<u32, (String, String)>) -> State {

@@ -305,6 +305,16 @@ pub fn proc_status_mb(pid: u32, field: &str) -> f64 {
         / 1024.0
 }
 
+/// User and system CPU seconds a process has used, from /proc/PID/stat.
+pub fn proc_cpu_seconds(pid: u32) -> f64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let f: Vec<&str> = text[text.rfind(')').unwrap() + 2..]
+        .split_whitespace()
+        .collect();
+    (f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap())
+        / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
 /// The PostgreSQL server the team benches use: `GANTRY_TEST_POSTGRES_URL`, else a throwaway
 /// cluster, as the tests make it.
 #[path = "../../tests/common/postgres.rs"]

@@ -11,6 +11,20 @@ use gantry::domain::{Run, RunRecord, RunStatus, SeriesSummary};
 /// 2026-11-29 12:00:00 UTC.
 pub const NOW_MS: i64 = 1_795_953_600_000;
 
+/// The first snapshot of a made-up recording in fixtures/gpu (`a100-x2`, `h100-x8`, `h200-x1`),
+/// at NOW_MS.
+pub fn gpu_recording(name: &str) -> gantry::domain::GpuSnapshot {
+    use gantry::gpu::source::GpuSource;
+    let p = format!(
+        "{}/fixtures/gpu/{name}.made-up.jsonl",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut r = gantry::gpu::source::ReplaySource::open(std::path::Path::new(&p), 0.0).unwrap();
+    let mut s = r.sample().unwrap();
+    s.time_ms = NOW_MS;
+    s
+}
+
 pub fn state() -> State {
     let (keymap, d) = Keymap::build(&Config::defaults());
     assert!(d.is_empty());
