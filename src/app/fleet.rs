@@ -154,25 +154,15 @@ impl FleetView {
     /// match, in the chosen order.
     pub fn rows(&self, now_ms: i64) -> Vec<Row<'_>> {
         let mut hosts: Vec<&Host> = self.hosts.iter().filter(|h| self.matches(h)).collect();
-        let mean_util = |h: &Host| {
-            let v: Vec<f64> = h
-                .gpus
-                .iter()
-                .filter_map(|g| g.sample.util.map(f64::from))
-                .collect();
-            if v.is_empty() {
-                -1.0
-            } else {
-                v.iter().sum::<f64>() / v.len() as f64
-            }
-        };
-        let free = |h: &Host| h.gpus.iter().filter(|g| g.is_free(&self.rule)).count();
-        let temp = |h: &Host| h.gpus.iter().filter_map(|g| g.sample.temp).max();
+        let sum = |h: &Host| h.summary(&self.rule);
         match self.sort {
             FleetSort::Name => {}
-            FleetSort::Util => hosts.sort_by(|a, b| mean_util(b).total_cmp(&mean_util(a))),
-            FleetSort::Free => hosts.sort_by_key(|h| std::cmp::Reverse(free(h))),
-            FleetSort::Temp => hosts.sort_by_key(|h| std::cmp::Reverse(temp(h))),
+            FleetSort::Util => hosts.sort_by(|a, b| {
+                let u = |h: &Host| sum(h).util.unwrap_or(-1.0);
+                u(b).total_cmp(&u(a))
+            }),
+            FleetSort::Free => hosts.sort_by_key(|h| std::cmp::Reverse(sum(h).free)),
+            FleetSort::Temp => hosts.sort_by_key(|h| std::cmp::Reverse(sum(h).temp)),
             FleetSort::Age => {
                 hosts.sort_by_key(|h| std::cmp::Reverse(h.age_ms(now_ms).unwrap_or(i64::MAX)))
             }

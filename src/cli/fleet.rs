@@ -159,75 +159,29 @@ pub async fn run(ask: Ask<'_>, cfg: &FleetConfig) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn mean(v: impl Iterator<Item = f64>) -> Option<f64> {
-    let (mut sum, mut n) = (0.0, 0);
-    for x in v {
-        sum += x;
-        n += 1;
-    }
-    (n > 0).then(|| sum / n as f64)
-}
-
 /// A line per host: GPUs and model, mean utilisation, memory in use, power, hottest GPU, free
 /// GPUs, jobs, how old its data is, and what is wrong.
 pub fn host_table(hosts: &[Host], rule: &FreeRule, now: i64) -> String {
     let mut out = format!(
-        "{:<16} {:>4}  {:<18} {:>5} {:>17} {:>7} {:>5} {:>4}  {:<14} {:>6}  {}\n",
+        "{:<16} {:>4}  {:<18} {:>5} {:>19} {:>7} {:>5} {:>4}  {:<14} {:>6}  {}\n",
         "HOST", "GPUS", "MODEL", "UTIL", "MEMORY", "POWER", "TEMP", "FREE", "JOBS", "AGE", "NOTE"
     );
     for h in hosts {
-        let g = &h.gpus;
-        let model = g.first().map_or("", |x| x.sample.name.as_str());
-        let util = mean(g.iter().filter_map(|x| x.sample.util.map(f64::from)));
-        let used: u64 = g.iter().filter_map(|x| x.sample.mem_used).sum();
-        let total: u64 = g.iter().filter_map(|x| x.sample.mem_total).sum();
-        let power: f64 = g.iter().filter_map(|x| x.sample.power).sum();
-        let temp = g.iter().filter_map(|x| x.sample.temp).max();
-        let free = g.iter().filter(|x| x.is_free(rule)).count();
-        let mut jobs: Vec<&str> = g.iter().filter_map(|x| x.job.as_deref()).collect();
-        jobs.dedup();
-        let mut note: Vec<String> = Vec::new();
-        if let Some(e) = &h.error {
-            note.push(format!("stale: {e}"));
-        }
-        let throttled: Vec<&str> = g
-            .iter()
-            .flat_map(|x| x.sample.throttle.iter().map(String::as_str))
-            .collect();
-        if !throttled.is_empty() {
-            let mut t = throttled.clone();
-            t.sort_unstable();
-            t.dedup();
-            note.push(format!("throttled: {}", t.join(", ")));
-        }
-        let ecc: u64 = g.iter().filter_map(|x| x.sample.ecc_uncorrected).sum();
-        if ecc > 0 {
-            note.push(format!("{ecc} uncorrected ECC errors"));
-        }
-        if let Some(x) = g.iter().filter_map(|x| x.xid.filter(|&v| v > 0)).max() {
-            note.push(format!("XID {x}"));
-        }
+        let s = h.summary(rule);
         out.push_str(&format!(
-            "{:<16} {:>4}  {:<18} {:>5} {:>17} {:>7} {:>5} {:>4}  {:<14} {:>6}  {}\n",
+            "{:<16} {:>4}  {:<18} {:>5} {:>19} {:>7} {:>5} {:>4}  {:<14} {:>6}  {}\n",
             fit(&h.name, 16),
-            g.len(),
-            fit(model.trim_start_matches("NVIDIA "), 18),
-            util.map_or("n/a".into(), |u| format!("{u:.0}%")),
-            if total > 0 {
-                format!("{}/{}", size(used), size(total))
-            } else {
-                "n/a".into()
-            },
-            if g.iter().any(|x| x.sample.power.is_some()) {
-                format!("{power:.0} W")
-            } else {
-                "n/a".into()
-            },
-            temp.map_or("n/a".into(), |t| format!("{t}C")),
-            free,
-            fit(&jobs.join(","), 14),
+            s.gpus,
+            fit(&s.model, 18),
+            s.util.map_or("n/a".into(), |u| format!("{u:.0}%")),
+            s.mem
+                .map_or("n/a".into(), |(u, t)| format!("{}/{}", size(u), size(t))),
+            s.power.map_or("n/a".into(), |p| format!("{p:.0} W")),
+            s.temp.map_or("n/a".into(), |t| format!("{t}C")),
+            s.free,
+            fit(&s.jobs.join(","), 14),
             h.age_ms(now).map_or("never".into(), duration),
-            crate::format::printable(&note.join("; ")),
+            crate::format::printable(&s.note(h.error.as_deref())),
         ));
     }
     out

@@ -373,3 +373,112 @@ impl Sources {
         hosts
     }
 }
+
+/// What a table shows of a host: its GPUs and model, mean utilisation, memory, power, the
+/// hottest GPU, free GPUs, jobs, and what is wrong (`stale: why` first, then throttling and
+/// errors).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    pub gpus: usize,
+    /// The first GPU's model, without "NVIDIA ".
+    pub model: String,
+    pub util: Option<f64>,
+    /// Memory (used, total), bytes.
+    pub mem: Option<(u64, u64)>,
+    pub power: Option<f64>,
+    pub temp: Option<u32>,
+    pub free: usize,
+    pub jobs: Vec<String>,
+    pub stale: bool,
+    /// Throttling and errors, in words.
+    pub trouble: Vec<String>,
+}
+
+impl Summary {
+    /// The note a table prints: `stale: why`, then the trouble.
+    pub fn note(&self, error: Option<&str>) -> String {
+        error
+            .map(|e| format!("stale: {e}"))
+            .into_iter()
+            .chain(self.trouble.iter().cloned())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl Host {
+    pub fn summary(&self, rule: &FreeRule) -> Summary {
+        let g = &self.gpus;
+        let util: Vec<f64> = g
+            .iter()
+            .filter_map(|x| x.sample.util.map(f64::from))
+            .collect();
+        let used: u64 = g.iter().filter_map(|x| x.sample.mem_used).sum();
+        let total: u64 = g.iter().filter_map(|x| x.sample.mem_total).sum();
+        let mut throttle: Vec<&str> = g
+            .iter()
+            .flat_map(|x| x.sample.throttle.iter().map(String::as_str))
+            .filter(|t| *t != "idle")
+            .collect();
+        throttle.sort_unstable();
+        throttle.dedup();
+        let mut trouble = Vec::new();
+        if !throttle.is_empty() {
+            trouble.push(format!("throttled: {}", throttle.join(", ")));
+        }
+        let ecc: u64 = g.iter().filter_map(|x| x.sample.ecc_uncorrected).sum();
+        if ecc > 0 {
+            trouble.push(format!("{ecc} uncorrected ECC errors"));
+        }
+        if let Some(x) = g.iter().filter_map(|x| x.xid.filter(|&v| v > 0)).max() {
+            trouble.push(format!("XID {x}"));
+        }
+        let mut jobs: Vec<String> = g.iter().filter_map(|x| x.job.clone()).collect();
+        jobs.sort_unstable();
+        jobs.dedup();
+        let stale = self.error.is_some();
+        Summary {
+            gpus: g.len(),
+            model: g.first().map_or(String::new(), |x| {
+                x.sample.name.trim_start_matches("NVIDIA ").to_string()
+            }),
+            util: (!util.is_empty()).then(|| util.iter().sum::<f64>() / util.len() as f64),
+            mem: (total > 0).then_some((used, total)),
+            power: g
+                .iter()
+                .any(|x| x.sample.power.is_some())
+                .then(|| g.iter().filter_map(|x| x.sample.power).sum()),
+            temp: g.iter().filter_map(|x| x.sample.temp).max(),
+            // A stale host's GPUs are last known, not free now.
+            free: if stale {
+                0
+            } else {
+                g.iter().filter(|x| x.is_free(rule)).count()
+            },
+            jobs,
+            stale,
+            trouble,
+        }
+    }
+
+    /// This box as a fleet host, from its own snapshot: a GPU with a process on it is in use.
+    pub fn local(name: &str, snap: &crate::domain::GpuSnapshot) -> Host {
+        Host {
+            name: name.to_string(),
+            source: "this box".into(),
+            gpus: snap
+                .gpus
+                .iter()
+                .map(|g| FleetGpu {
+                    sample: g.clone(),
+                    processes: Some(
+                        snap.processes.iter().filter(|p| p.gpu == g.index).count() as u32
+                    ),
+                    ..FleetGpu::default()
+                })
+                .collect(),
+            seen_ms: Some(snap.time_ms),
+            error: None,
+        }
+    }
+}
