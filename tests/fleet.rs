@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::serve::Server;
 use gantry::domain::{GpuSample, GpuSnapshot};
-use gantry::fleet::{FleetGpu, Host, prometheus, scrape};
+use gantry::fleet::{FleetGpu, FleetProcess, Host, prometheus, scrape};
 
 /// Three boxes, each a one-frame recording (so what is served never moves) taken from a
 /// fixture: box-a with two A100s, box-b with eight H100s, box-c with one idle H200.
@@ -105,6 +105,22 @@ fn expected(snap: &GpuSnapshot) -> Vec<FleetGpu> {
             processes: Some(snap.processes.iter().filter(|p| p.gpu == g.index).count() as u32),
             job: None,
             xid: None,
+            // The recording's pids, with their memory; no run owns them (user and command come
+            // from this machine's /proc, where a recorded pid may be anybody's: left out).
+            procs: {
+                let mut v: Vec<FleetProcess> = snap
+                    .processes
+                    .iter()
+                    .filter(|p| p.gpu == g.index)
+                    .map(|p| FleetProcess {
+                        pid: p.pid,
+                        mem_used: Some(p.mem_used.unwrap_or(0)),
+                        ..FleetProcess::default()
+                    })
+                    .collect();
+                v.sort_by_key(|p| p.pid);
+                v
+            },
         })
         .collect()
 }
@@ -116,7 +132,11 @@ fn check(hosts: &[Host], boxes: &[(String, GpuSnapshot)], how: &str) {
             .find(|h| &h.name == name)
             .unwrap_or_else(|| panic!("{how}: no host {name} in {hosts:#?}"));
         assert_eq!(h.error, None, "{how}: {name}");
-        assert_eq!(h.gpus, expected(snap), "{how}: {name}'s GPUs");
+        let mut read = h.gpus.clone();
+        for p in read.iter_mut().flat_map(|g| g.procs.iter_mut()) {
+            (p.user, p.command) = (None, None);
+        }
+        assert_eq!(read, expected(snap), "{how}: {name}'s GPUs");
         assert!(h.seen_ms.is_some(), "{how}: {name} has no time");
     }
 }

@@ -192,3 +192,49 @@ fn the_fleet_keys_are_in_the_keymap_and_the_help() {
         "{help}"
     );
 }
+
+#[test]
+fn a_process_on_another_host_shows_its_run_and_opens_it() {
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(2))));
+    let run = s.runs.records[0].run.clone();
+    s.gpus.fleet = Some(FleetView::new(
+        "scrape 4 targets".into(),
+        Default::default(),
+    ));
+    update(&mut s, key("3"));
+    let mut hosts = fleet();
+    hosts[0].gpus[0].procs = vec![gantry::fleet::FleetProcess {
+        pid: 4242,
+        mem_used: Some(60 << 30),
+        user: Some("ana".into()),
+        command: Some("python train.py".into()),
+        run_id: Some(run.id.clone()),
+        run: Some(run.name.clone()),
+    }];
+    update(&mut s, Msg::Fleet(hosts));
+    // The host table says who holds box-a.
+    let table = screen(&s, 160, 20);
+    assert!(table.contains(&run.name[..10]), "{table}");
+    update(&mut s, key("down"));
+    update(&mut s, key("enter"));
+    let opened = screen(&s, 160, 40);
+    assert!(
+        opened.contains("4242") && opened.contains("ana"),
+        "{opened}"
+    );
+    assert!(opened.contains(&run.name), "{opened}");
+    // No signal to another host's process from here.
+    update(&mut s, key("k"));
+    assert!(s.modal.is_none());
+    assert!(
+        s.toast
+            .as_deref()
+            .unwrap_or_default()
+            .contains("another host")
+    );
+    // Enter on the process opens its run (a team store holds every host's runs).
+    update(&mut s, key("enter"));
+    assert_eq!(s.tab, gantry::app::Tab::Runs);
+    assert_eq!(s.runs.detail.as_deref(), Some(run.id.as_str()));
+}

@@ -114,14 +114,43 @@ impl FleetView {
             if h.error.is_some() {
                 continue;
             }
+            // The processes its exporter lists, with their users, commands and runs, so the
+            // opened host's process table reads as this box's does.
+            let mut owners = std::collections::HashMap::new();
+            let mut procs = std::collections::HashMap::new();
+            let mut processes = Vec::new();
+            for g in &h.gpus {
+                for p in &g.procs {
+                    processes.push(crate::domain::GpuProcess {
+                        pid: p.pid,
+                        gpu: g.sample.index,
+                        mem_used: p.mem_used,
+                        sm_util: None,
+                    });
+                    if let (Some(id), Some(run)) = (&p.run_id, &p.run) {
+                        owners.insert(p.pid, (id.clone(), run.clone()));
+                    }
+                    procs.insert(
+                        p.pid,
+                        crate::domain::ProcInfo {
+                            user: p.user.clone().unwrap_or_default(),
+                            command: p.command.clone().unwrap_or_default(),
+                            run_id: p.run_id.clone(),
+                            ..Default::default()
+                        },
+                    );
+                }
+            }
             let snap = GpuSnapshot {
                 time_ms: h.seen_ms.unwrap_or(now_ms),
                 gpus: h.gpus.iter().map(|g| g.sample.clone()).collect(),
+                processes,
                 ..GpuSnapshot::default()
             };
             let b = self.boxes.entry(h.name.clone()).or_default();
             b.source = h.source.clone();
-            b.push(snap, Default::default());
+            b.procs = procs;
+            b.push(snap, owners);
         }
         self.boxes
             .retain(|name, _| next.iter().any(|h| &h.name == name));

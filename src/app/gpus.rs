@@ -114,6 +114,25 @@ pub struct GpusState {
 }
 
 impl GpusState {
+    /// The fleet host opened from the host table, when one is (this box is not one).
+    pub fn remote(&self) -> Option<&str> {
+        match self.fleet.as_ref()?.open.as_ref()? {
+            super::fleet::Opened::Host(name) => Some(name),
+            super::fleet::Opened::Local => None,
+        }
+    }
+
+    /// Do `op` on the box the tab shows: a fleet host opened from the host table, else this box.
+    pub fn with_shown<R>(&mut self, op: impl FnOnce(&mut GpusState) -> R) -> R {
+        let name = self.remote().map(str::to_string);
+        if let Some(n) = name
+            && let Some(b) = self.fleet.as_mut().and_then(|f| f.boxes.get_mut(&n))
+        {
+            return op(b);
+        }
+        op(self)
+    }
+
     pub fn push(&mut self, snap: GpuSnapshot, owners: HashMap<u32, (String, String)>) {
         self.history.resize_with(snap.gpus.len(), History::default);
         for (h, g) in self.history.iter_mut().zip(&snap.gpus) {
@@ -304,28 +323,33 @@ pub(super) fn gpus_action(
     use super::{Action, Modal};
     match action {
         Action::GpuMetric => state.gpus.metric = state.gpus.metric.next(),
-        Action::ProcSort => state.gpus.next_sort(),
-        Action::ProcTree => {
-            state.gpus.tree = !state.gpus.tree;
-            state.gpus.clamp_cursor();
-        }
+        Action::ProcSort => state.gpus.with_shown(|g| g.next_sort()),
+        Action::ProcTree => state.gpus.with_shown(|g| {
+            g.tree = !g.tree;
+            g.clamp_cursor();
+        }),
         Action::ProcFilter => {
             state.modal = Some(Modal::ProcFilter {
-                before: state.gpus.filter.clone(),
+                before: state.gpus.with_shown(|g| g.filter.clone()),
             })
         }
         Action::ProcOpen => {
-            let owner = state
-                .gpus
-                .selected()
-                .and_then(|p| state.gpus.owner_of(p.pid))
-                .map(|(id, _)| id.clone());
+            // On another host too: with a team store, its runs are here.
+            let owner = state.gpus.with_shown(|g| {
+                g.selected()
+                    .and_then(|p| g.owner_of(p.pid))
+                    .map(|(id, _)| id.clone())
+            });
             match owner {
                 Some(id) if state.runs.record(&id).is_some() => {
                     super::update::open_run_detail(state, id)
                 }
                 _ => state.toast = Some("no gantry run owns this process".into()),
             }
+        }
+        Action::KillTerm | Action::KillKill if state.gpus.remote().is_some() => {
+            state.toast =
+                Some("a process on another host is signalled there, not from here".into());
         }
         Action::KillTerm | Action::KillKill => {
             if let Some(p) = state.gpus.selected() {

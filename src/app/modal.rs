@@ -90,20 +90,20 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
             Some(false) => None,
             None => Some(Modal::Rename { run, text }),
         },
-        Modal::ProcFilter { before } => {
-            let mut text = state.gpus.filter.clone();
+        Modal::ProcFilter { before } => state.gpus.with_shown(|g| {
+            let mut text = g.filter.clone();
             match edit(&mut text) {
                 Some(true) => None,
                 Some(false) => {
-                    state.gpus.set_filter(&before);
+                    g.set_filter(&before);
                     None
                 }
                 None => {
-                    state.gpus.set_filter(&text);
+                    g.set_filter(&text);
                     Some(Modal::ProcFilter { before })
                 }
             }
-        }
+        }),
         Modal::FleetFilter { before } => match state.gpus.fleet.as_mut() {
             None => None,
             Some(f) => {

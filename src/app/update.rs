@@ -378,8 +378,10 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
                 };
             }
             if state.tab == Tab::Gpus {
-                let n = state.gpus.rows().len();
-                move_cursor(&mut state.gpus.cursor, n, action, page);
+                state.gpus.with_shown(|g| {
+                    let n = g.rows().len();
+                    move_cursor(&mut g.cursor, n, action, page);
+                });
                 return Outcome {
                     redraw: true,
                     effects,

@@ -20,7 +20,7 @@ pub async fn owners(store: &Store, snap: &GpuSnapshot) -> HashMap<u32, (String, 
 pub async fn owners_with(
     store: &Store,
     snap: &GpuSnapshot,
-    run_id_of: &dyn Fn(u32) -> Option<String>,
+    run_id_of: &(dyn Fn(u32) -> Option<String> + Sync),
 ) -> HashMap<u32, (String, String)> {
     let mut out = HashMap::new();
     let Ok(runs) = store.runs_with_status(RunStatus::Running).await else {

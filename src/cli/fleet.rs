@@ -164,7 +164,7 @@ pub async fn run(ask: Ask<'_>, cfg: &FleetConfig) -> anyhow::Result<ExitCode> {
 pub fn host_table(hosts: &[Host], rule: &FreeRule, now: i64) -> String {
     let mut out = format!(
         "{:<16} {:>4}  {:<18} {:>5} {:>19} {:>7} {:>5} {:>4}  {:<14} {:>6}  {}\n",
-        "HOST", "GPUS", "MODEL", "UTIL", "MEMORY", "POWER", "TEMP", "FREE", "JOBS", "AGE", "NOTE"
+        "HOST", "GPUS", "MODEL", "UTIL", "MEMORY", "POWER", "TEMP", "FREE", "WHO", "AGE", "NOTE"
     );
     for h in hosts {
         let s = h.summary(rule);
@@ -179,7 +179,7 @@ pub fn host_table(hosts: &[Host], rule: &FreeRule, now: i64) -> String {
             s.power.map_or("n/a".into(), |p| format!("{p:.0} W")),
             s.temp.map_or("n/a".into(), |t| format!("{t}C")),
             s.free,
-            fit(&s.jobs.join(","), 14),
+            fit(&s.who.join(","), 14),
             h.age_ms(now).map_or("never".into(), duration),
             crate::format::printable(&s.note(h.error.as_deref())),
         ));

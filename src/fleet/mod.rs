@@ -45,6 +45,21 @@ pub struct FleetGpu {
     pub job: Option<String>,
     /// XID error code last reported (dcgm-exporter's `DCGM_FI_DEV_XID_ERRORS`), 0 for none.
     pub xid: Option<u64>,
+    /// The processes on it, where the exporter lists them (`gantry serve` does), in pid order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub procs: Vec<FleetProcess>,
+}
+
+/// A process on a fleet GPU, as its host's `gantry serve` tells: who runs it, and the run that
+/// owns it (by the same rules as on this box).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FleetProcess {
+    pub pid: u32,
+    pub mem_used: Option<u64>,
+    pub user: Option<String>,
+    pub command: Option<String>,
+    pub run_id: Option<String>,
+    pub run: Option<String>,
 }
 
 /// When a GPU counts as free: no process and no job on it, memory and utilisation under these.
@@ -170,6 +185,10 @@ pub const GAUGES: &[(&str, Setter)] = &[
 /// `gantry serve`'s clock event reasons: one sample a reason, named by its `reason` label.
 const REASON: &str = "gantry_gpu_throttle_reason";
 
+/// `gantry serve`'s processes: one sample a process, its memory, labelled with pid, user,
+/// command and run.
+const PROCESS: &str = "gantry_gpu_process_memory_bytes";
+
 const MIB: f64 = 1024.0 * 1024.0;
 
 fn add_total(g: &mut FleetGpu, bytes: f64) {
@@ -188,7 +207,10 @@ fn set_reasons(g: &mut FleetGpu, v: f64) {
 
 /// Whether a sample is one of the gauges read.
 pub fn is_read(name: &str) -> bool {
-    GAUGES.iter().any(|(n, _)| *n == name) || name == "gantry_gpu_info" || name == REASON
+    GAUGES.iter().any(|(n, _)| *n == name)
+        || name == "gantry_gpu_info"
+        || name == REASON
+        || name == PROCESS
 }
 
 /// Samples read from one endpoint (`endpoint` names it: the scrape target, or the `instance`
@@ -245,6 +267,20 @@ pub fn hosts_from_samples<'a>(
             Some(set) if s.value.is_finite() => set(g, s.value),
             _ => {}
         }
+        if s.name == PROCESS
+            && let Some(pid) = s.label("pid").and_then(|p| p.parse::<u32>().ok())
+            && !g.procs.iter().any(|p| p.pid == pid)
+        {
+            let text = |k: &str| s.label(k).filter(|v| !v.is_empty()).map(str::to_string);
+            g.procs.push(FleetProcess {
+                pid,
+                mem_used: (s.value.is_finite() && s.value >= 0.0).then_some(s.value as u64),
+                user: text("user"),
+                command: text("command"),
+                run_id: text("run_id"),
+                run: text("run"),
+            });
+        }
         // An idle GPU's clocks are down for want of work: no throttling.
         if s.name == REASON
             && s.value > 0.0
@@ -260,6 +296,9 @@ pub fn hosts_from_samples<'a>(
         .map(|(h, gpus)| {
             let mut gpus: Vec<FleetGpu> = gpus.into_values().collect();
             gpus.sort_by_key(|g| g.sample.index);
+            for g in &mut gpus {
+                g.procs.sort_by_key(|p| p.pid);
+            }
             (h, gpus)
         })
         .collect()
@@ -388,7 +427,9 @@ pub struct Summary {
     pub power: Option<f64>,
     pub temp: Option<u32>,
     pub free: usize,
-    pub jobs: Vec<String>,
+    /// Who holds its GPUs: the runs owning their processes, the Slurm jobs or pods, and the
+    /// users of processes no run owns.
+    pub who: Vec<String>,
     pub stale: bool,
     /// Throttling and errors, in words.
     pub trouble: Vec<String>,
@@ -433,9 +474,22 @@ impl Host {
         if let Some(x) = g.iter().filter_map(|x| x.xid.filter(|&v| v > 0)).max() {
             trouble.push(format!("XID {x}"));
         }
-        let mut jobs: Vec<String> = g.iter().filter_map(|x| x.job.clone()).collect();
-        jobs.sort_unstable();
-        jobs.dedup();
+        let mut who: Vec<String> = Vec::new();
+        let procs = g.iter().flat_map(|x| x.procs.iter());
+        for w in procs
+            .clone()
+            .filter_map(|p| p.run.clone())
+            .chain(g.iter().filter_map(|x| x.job.clone()))
+            .chain(
+                procs
+                    .filter(|p| p.run.is_none())
+                    .filter_map(|p| p.user.clone()),
+            )
+        {
+            if !who.contains(&w) {
+                who.push(w);
+            }
+        }
         let stale = self.error.is_some();
         Summary {
             gpus: g.len(),
@@ -455,7 +509,7 @@ impl Host {
             } else {
                 g.iter().filter(|x| x.is_free(rule)).count()
             },
-            jobs,
+            who,
             stale,
             trouble,
         }

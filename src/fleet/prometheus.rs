@@ -38,6 +38,7 @@ pub fn query() -> String {
     let mut names: Vec<&str> = super::GAUGES.iter().map(|(n, _)| *n).collect();
     names.push("gantry_gpu_info");
     names.push(super::REASON);
+    names.push(super::PROCESS);
     format!("{{__name__=~\"{}\"}}", names.join("|"))
 }
 
@@ -109,6 +110,11 @@ const LABELS: &[&str] = &[
     "reason",
     "instance",
     "job",
+    "pid",
+    "user",
+    "command",
+    "run_id",
+    "run",
 ];
 
 /// The samples of an instant query's vector, each with its endpoint (`instance`, else `job`).

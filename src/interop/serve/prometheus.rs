@@ -282,6 +282,17 @@ pub async fn render(s: &Served) -> anyhow::Result<String> {
         );
     }
 
+    // Who holds each GPU: the runs owning its processes, and the processes' users and commands.
+    let (owners, about) = match &snap {
+        Ok(snap) => {
+            let owners = crate::capture::owners::owners(&s.store, snap).await;
+            let pids: Vec<u32> = snap.processes.iter().map(|p| p.pid).collect();
+            let about = crate::capture::procs::Describer::default().describe(&pids);
+            (owners, about)
+        }
+        Err(_) => Default::default(),
+    };
+    let mut f = Family { out: &mut out };
     f.head(
         "gantry_gpu_up",
         "gauge",
@@ -346,6 +357,38 @@ pub async fn render(s: &Served) -> anyhow::Result<String> {
                     ("Hostname", &host),
                 ];
                 f.sample("gantry_gpu_processes", &labels, n as f64);
+            }
+            // Each process on a GPU: its pid, user and command, and the run that owns it, so a
+            // fleet shows who holds each GPU.
+            f.head(
+                "gantry_gpu_process_memory_bytes",
+                "gauge",
+                "GPU memory of each process on each GPU, with its pid, user, command and run",
+            );
+            for p in &snap.processes {
+                let Some(g) = snap.gpus.iter().find(|g| g.index == p.gpu) else {
+                    continue;
+                };
+                let (idx, pid) = (g.index.to_string(), p.pid.to_string());
+                let info = about.get(&p.pid);
+                let (run_id, run) = owners
+                    .get(&p.pid)
+                    .map_or(("", ""), |(id, name)| (id.as_str(), name.as_str()));
+                let labels = [
+                    ("gpu", idx.as_str()),
+                    ("uuid", &g.uuid),
+                    ("Hostname", &host),
+                    ("pid", &pid),
+                    ("user", info.map_or("", |i| i.user.as_str())),
+                    ("command", info.map_or("", |i| i.command.as_str())),
+                    ("run_id", run_id),
+                    ("run", run),
+                ];
+                f.sample(
+                    "gantry_gpu_process_memory_bytes",
+                    &labels,
+                    p.mem_used.map_or(0.0, |m| m as f64),
+                );
             }
             f.head(
                 "gantry_gpu_throttle_reason",

@@ -57,7 +57,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, f: &FleetView) {
     let wide = area.width >= 120;
     let header = if wide {
         vec![
-            "HOST", "GPUS", "MODEL", "UTIL", "MEMORY", "POWER", "TEMP", "FREE", "JOBS", "AGE",
+            "HOST", "GPUS", "MODEL", "UTIL", "MEMORY", "POWER", "TEMP", "FREE", "WHO", "AGE",
             "NOTE",
         ]
     } else {
@@ -109,7 +109,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State, f: &FleetView) {
                     Cell::from(s.power.map_or("n/a".into(), |p| format!("{p:.0} W"))),
                     Cell::from(temp),
                     Cell::from(s.free.to_string()),
-                    Cell::from(fit(&s.jobs.join(","), 14)),
+                    Cell::from(fit(&s.who.join(","), 14)),
                     Cell::from(age.clone()),
                     Cell::from(note),
                 ]
