@@ -127,7 +127,14 @@ pub async fn run(
             }
             None => None,
         };
-        let fleet = DemoFleet::spawn(&ws);
+        // Starting the boxes waits on their first lines: off the async threads.
+        let fleet = {
+            let ws = ws.clone();
+            tokio::task::spawn_blocking(move || DemoFleet::spawn(&ws))
+                .await
+                .ok()
+                .flatten()
+        };
         super::workbench::open_with_fleet(
             &ws,
             theme,
