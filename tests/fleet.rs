@@ -105,6 +105,8 @@ fn expected(snap: &GpuSnapshot) -> Vec<FleetGpu> {
             processes: Some(snap.processes.iter().filter(|p| p.gpu == g.index).count() as u32),
             job: None,
             xid: None,
+            driver: snap.driver.clone(),
+            cuda: snap.cuda.clone(),
             // The recording's pids, with their memory; no run owns them (user and command come
             // from this machine's /proc, where a recorded pid may be anybody's: left out).
             procs: {

@@ -30,6 +30,8 @@ fn host(name: &str, snap: &GpuSnapshot, age_ms: i64) -> Host {
             .map(|g| FleetGpu {
                 sample: g.clone(),
                 processes: Some(snap.processes.iter().filter(|p| p.gpu == g.index).count() as u32),
+                driver: snap.driver.clone(),
+                cuda: snap.cuda.clone(),
                 ..FleetGpu::default()
             })
             .collect(),
@@ -99,6 +101,7 @@ fn enter_opens_a_host_and_esc_comes_back() {
     assert_eq!(f.open, Some(Opened::Host("box-a".into())));
     let opened = screen(&s, 120, 30);
     insta::assert_snapshot!("fleet_host_opened", opened);
+    assert!(opened.contains("driver 580.95.05 · CUDA 13.0"), "{opened}");
     assert!(opened.contains("box-a (esc: all hosts)"), "{opened}");
     assert!(opened.contains("A100"), "{opened}");
     update(&mut s, key("esc"));

@@ -143,9 +143,10 @@ impl FleetView {
             }
             let snap = GpuSnapshot {
                 time_ms: h.seen_ms.unwrap_or(now_ms),
+                driver: h.gpus.iter().find_map(|g| g.driver.clone()),
+                cuda: h.gpus.iter().find_map(|g| g.cuda.clone()),
                 gpus: h.gpus.iter().map(|g| g.sample.clone()).collect(),
                 processes,
-                ..GpuSnapshot::default()
             };
             let b = self.boxes.entry(h.name.clone()).or_default();
             b.source = h.source.clone();

@@ -45,6 +45,12 @@ pub struct FleetGpu {
     pub job: Option<String>,
     /// XID error code last reported (dcgm-exporter's `DCGM_FI_DEV_XID_ERRORS`), 0 for none.
     pub xid: Option<u64>,
+    /// The driver and the CUDA version it supports, where the exporter says (`gantry serve`'s
+    /// `gantry_gpu_info`, dcgm-exporter's `DCGM_FI_DRIVER_VERSION` label).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cuda: Option<String>,
     /// The processes on it, where the exporter lists them (`gantry serve` does), in pid order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub procs: Vec<FleetProcess>,
@@ -262,6 +268,13 @@ pub fn hosts_from_samples<'a>(
             });
         if job.is_some() {
             g.job = job;
+        }
+        let text = |k: &str| s.label(k).filter(|v| !v.is_empty()).map(str::to_string);
+        if let Some(d) = text("driver").or_else(|| text("DCGM_FI_DRIVER_VERSION")) {
+            g.driver = Some(d);
+        }
+        if let Some(c) = text("cuda") {
+            g.cuda = Some(c);
         }
         match set {
             Some(set) if s.value.is_finite() => set(g, s.value),

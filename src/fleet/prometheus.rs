@@ -115,6 +115,9 @@ const LABELS: &[&str] = &[
     "command",
     "run_id",
     "run",
+    "driver",
+    "cuda",
+    "DCGM_FI_DRIVER_VERSION",
 ];
 
 /// The samples of an instant query's vector, each with its endpoint (`instance`, else `job`).
