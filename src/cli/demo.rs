@@ -311,12 +311,13 @@ impl DemoFleet {
     }
 
     fn sources(&self) -> crate::fleet::Sources {
-        crate::fleet::Sources {
-            prometheus: None,
-            scrape: self.targets.clone(),
-            scrape_token: None,
-            timeout: std::time::Duration::from_secs(2),
-        }
+        crate::fleet::Sources::new(
+            None,
+            self.targets.clone(),
+            None,
+            None,
+            std::time::Duration::from_secs(2),
+        )
     }
 }
 

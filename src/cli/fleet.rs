@@ -17,6 +17,7 @@ use crate::format::{duration, fit, size};
 pub struct Ask<'a> {
     pub prometheus: &'a Option<String>,
     pub scrape: &'a [String],
+    pub ssh: &'a [String],
     pub token: &'a Option<String>,
     pub timeout: Option<f64>,
     pub json: bool,
@@ -26,7 +27,7 @@ pub struct Ask<'a> {
 
 /// The sources: flags first, else the config's `[fleet]`.
 pub fn sources(ask: &Ask, cfg: &FleetConfig) -> Result<Sources, UserError> {
-    let given = ask.prometheus.is_some() || !ask.scrape.is_empty();
+    let given = ask.prometheus.is_some() || !ask.scrape.is_empty() || !ask.ssh.is_empty();
     let prometheus = if given {
         ask.prometheus.clone()
     } else {
@@ -51,16 +52,30 @@ pub fn sources(ask: &Ask, cfg: &FleetConfig) -> Result<Sources, UserError> {
             "--timeout {timeout} is outside 0.1..=300 seconds"
         )));
     }
-    let s = Sources {
-        prometheus: prometheus.map(|p| (p, auth)),
-        scrape,
-        scrape_token: ask.token.clone().or_else(|| cfg.scrape_token.clone()),
-        timeout: Duration::from_secs_f64(timeout),
+    let ssh = if given {
+        ask.ssh.to_vec()
+    } else {
+        cfg.ssh.clone()
     };
+    let timeout = Duration::from_secs_f64(timeout);
+    let ssh = crate::fleet::ssh::SshConfig {
+        hosts: ssh,
+        options: cfg.ssh_options.clone(),
+        gantry: cfg.ssh_gantry.clone().unwrap_or_else(|| "gantry".into()),
+        every: refresh(cfg),
+        timeout,
+    };
+    let s = Sources::new(
+        prometheus.map(|p| (p, auth)),
+        scrape,
+        ask.token.clone().or_else(|| cfg.scrape_token.clone()),
+        Some(ssh),
+        timeout,
+    );
     if s.is_empty() {
         return Err(UserError::new("no fleet to read").hint(
-            "give --prometheus URL or --scrape HOST:PORT, or set [fleet] prometheus or scrape in \
-             the config (docs/fleet.md)",
+            "give --prometheus URL, --scrape HOST:PORT or --ssh HOST, or set [fleet] prometheus, \
+             scrape or ssh in the config (docs/fleet.md)",
         ));
     }
     Ok(s)
@@ -89,6 +104,13 @@ pub fn parse_size(s: &str) -> Result<u64, UserError> {
         }
     };
     Ok((n * mult as f64) as u64)
+}
+
+/// How often the workbench reads the fleet, and ssh hosts report: the config's refresh_s
+/// (default 5, at least 1).
+pub fn refresh(cfg: &FleetConfig) -> Duration {
+    let secs = cfg.refresh_s.filter(|s| s.is_finite()).unwrap_or(5.0);
+    Duration::from_secs_f64(secs.clamp(1.0, 3600.0))
 }
 
 pub fn rule(cfg: &FleetConfig) -> FreeRule {

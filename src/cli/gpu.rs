@@ -27,8 +27,8 @@ pub struct Args {
     /// How many snapshots --record takes
     #[arg(long, default_value_t = 60)]
     pub samples: usize,
-    /// The GPUs of every box of the fleet, a line per host (the config's [fleet], or --prometheus
-    /// and --scrape; docs/fleet.md)
+    /// The GPUs of every box of the fleet, a line per host (the config's [fleet], or --prometheus,
+    /// --scrape and --ssh; docs/fleet.md)
     #[arg(long, conflicts_with_all = ["record", "watch"])]
     pub fleet: bool,
     /// The free GPUs across the fleet, most memory free first (docs/gpus.md says what free is);
@@ -47,6 +47,10 @@ pub struct Args {
     /// Read the fleet from this exporter's /metrics (dcgm-exporter, gantry serve); repeat for more
     #[arg(long, value_name = "HOST:PORT")]
     pub scrape: Vec<String>,
+    /// Read the fleet from this host through your own ssh (running `gantry gpu --json --watch`
+    /// there, else nvidia-smi); repeat for more
+    #[arg(long, value_name = "HOST")]
+    pub ssh: Vec<String>,
     /// Bearer token for the fleet's Prometheus or exporters
     #[arg(long, env = "GANTRY_FLEET_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
@@ -71,7 +75,12 @@ pub async fn run(
     replay: &Option<PathBuf>,
     speed: f64,
 ) -> anyhow::Result<ExitCode> {
-    if args.fleet || args.free || args.prometheus.is_some() || !args.scrape.is_empty() {
+    if args.fleet
+        || args.free
+        || args.prometheus.is_some()
+        || !args.scrape.is_empty()
+        || !args.ssh.is_empty()
+    {
         let min_mem = match &args.min_mem {
             Some(m) => super::fleet::parse_size(m)?,
             None => 0,
@@ -79,6 +88,7 @@ pub async fn run(
         let ask = super::fleet::Ask {
             prometheus: &args.prometheus,
             scrape: &args.scrape,
+            ssh: &args.ssh,
             token: &args.token,
             timeout: args.timeout,
             json: args.json,

@@ -86,6 +86,7 @@ fn fleet_sources(cfg: &Config) -> Option<crate::fleet::Sources> {
     let ask = super::fleet::Ask {
         prometheus: &None,
         scrape: &[],
+        ssh: &[],
         token: &std::env::var("GANTRY_FLEET_TOKEN").ok(),
         timeout: None,
         json: false,
@@ -179,12 +180,7 @@ pub async fn open_with_fleet(
     if let Some(src) = fleet {
         // Each source has its own timeout, on a thread of its own: a host that hangs never
         // holds the screen.
-        let secs = Config::load().0.fleet.refresh_s.unwrap_or(5.0);
-        let every = std::time::Duration::from_secs_f64(if secs.is_finite() {
-            secs.clamp(1.0, 3600.0)
-        } else {
-            5.0
-        });
+        let every = super::fleet::refresh(&Config::load().0.fleet);
         crate::app::spawn_fleet_reader(src, tx.clone(), every);
     }
     tracing::info!(workspace = %ws.root.display(), "workbench opened");

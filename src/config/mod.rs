@@ -101,6 +101,15 @@ pub struct FleetConfig {
     pub scrape: Vec<String>,
     /// Bearer token sent to the scraped exporters (`gantry serve --token`).
     pub scrape_token: Option<String>,
+    /// Hosts reached through the user's own `ssh`: `["gpu01", "me@gpu02"]`.
+    #[serde(default)]
+    pub ssh: Vec<String>,
+    /// Extra options for `ssh`: `["-J", "bastion"]`.
+    #[serde(default)]
+    pub ssh_options: Vec<String>,
+    /// The gantry command on the ssh hosts (default `gantry`, also looked for in
+    /// `~/.local/bin` and `~/.cargo/bin`).
+    pub ssh_gantry: Option<String>,
     /// Seconds each source may take to answer (default 5).
     pub timeout_s: Option<f64>,
     /// Seconds between two reads in the workbench (default 5, at least 1).

@@ -8,8 +8,10 @@ pub enum GpuProbe {
     Present { driver: String, names: Vec<String> },
 }
 
-/// One GPU at one moment. Every reading is optional: None is "n/a" (the driver lacks it).
+/// One GPU at one moment. Every reading is optional: None is "n/a" (the driver lacks it). A field
+/// missing from a report (another gantry version's, over ssh) reads as unknown.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct GpuSample {
     pub index: u32,
     pub name: String,

@@ -11,6 +11,7 @@
 
 pub mod prometheus;
 pub mod scrape;
+pub mod ssh;
 
 use std::collections::BTreeMap;
 
@@ -370,18 +371,38 @@ pub fn free_gpus<'a>(
     out
 }
 
-/// Where the fleet is read, and how long each source may take.
-#[derive(Debug, Clone, PartialEq)]
+/// Where the fleet is read, and how long each source may take. Clones share the ssh
+/// connections, which open at the first read and close with the last clone.
+#[derive(Debug, Clone)]
 pub struct Sources {
     pub prometheus: Option<(String, prometheus::Auth)>,
     pub scrape: Vec<String>,
     pub scrape_token: Option<String>,
+    pub ssh: Option<ssh::SshConfig>,
     pub timeout: std::time::Duration,
+    pool: std::sync::Arc<std::sync::OnceLock<ssh::Pool>>,
 }
 
 impl Sources {
+    pub fn new(
+        prometheus: Option<(String, prometheus::Auth)>,
+        scrape: Vec<String>,
+        scrape_token: Option<String>,
+        ssh: Option<ssh::SshConfig>,
+        timeout: std::time::Duration,
+    ) -> Sources {
+        Sources {
+            prometheus,
+            scrape,
+            scrape_token,
+            ssh: ssh.filter(|s| !s.hosts.is_empty()),
+            timeout,
+            pool: Default::default(),
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
-        self.prometheus.is_none() && self.scrape.is_empty()
+        self.prometheus.is_none() && self.scrape.is_empty() && self.ssh.is_none()
     }
 
     /// In words: "prometheus http://prom:9090 · scrape 2 targets".
@@ -394,6 +415,11 @@ impl Sources {
             0 => {}
             1 => parts.push(format!("scrape {}", self.scrape[0])),
             n => parts.push(format!("scrape {n} targets")),
+        }
+        match self.ssh.as_ref().map_or(&[][..], |s| &s.hosts[..]) {
+            [] => {}
+            [one] => parts.push(format!("ssh {one}")),
+            many => parts.push(format!("ssh {} hosts", many.len())),
         }
         parts.join(" · ")
     }
@@ -421,6 +447,16 @@ impl Sources {
                 self.timeout,
                 now_ms,
             ));
+        }
+        if let Some(cfg) = &self.ssh {
+            let pool = self.pool.get_or_init(|| ssh::Pool::start(cfg.clone()));
+            for mut h in pool.hosts(now_ms) {
+                // A host another source already names is a second view of it: kept apart.
+                if hosts.iter().any(|o| o.name == h.name) {
+                    h.name = format!("{}@ssh", h.name);
+                }
+                hosts.push(h);
+            }
         }
         hosts
     }
