@@ -263,7 +263,38 @@ fn prometheus_reads_every_value_and_names_a_box_it_cannot_scrape() {
         std::thread::sleep(Duration::from_millis(300));
     };
     check(&hosts, &boxes, "prometheus");
+    // Each host's history, one range query: every point its recording's readings.
+    let sources = gantry::fleet::Sources::new(
+        Some((prom.url.clone(), prometheus::Auth::None)),
+        Vec::new(),
+        None,
+        None,
+        Duration::from_secs(5),
+    );
+    for (name, snap) in &boxes {
+        let h = hosts.iter().find(|h| &h.name == name).unwrap();
+        assert!(sources.has_history(h));
+        let past = sources.history(h, now_ms()).unwrap();
+        assert!(!past.is_empty(), "{name}: no history");
+        for p in &past {
+            let read: Vec<_> = p
+                .gpus
+                .iter()
+                .map(|g| (g.index, g.util, g.mem_used, g.mem_total, g.power, g.temp))
+                .collect();
+            let want: Vec<_> = snap
+                .gpus
+                .iter()
+                .map(|g| (g.index, g.util, g.mem_used, g.mem_total, g.power, g.temp))
+                .collect();
+            assert_eq!(read, want, "{name} at {}", p.time_ms);
+        }
+    }
     let down = hosts.iter().find(|h| h.name == gone).unwrap();
+    assert!(!sources.has_history(&Host {
+        source: "gpu01:9400".into(),
+        ..down.clone()
+    }));
     let why = down.error.as_deref().unwrap();
     assert!(why.starts_with("Prometheus cannot scrape it: "), "{why}");
     assert!(down.gpus.is_empty());

@@ -241,3 +241,77 @@ fn a_process_on_another_host_shows_its_run_and_opens_it() {
     assert_eq!(s.tab, gantry::app::Tab::Runs);
     assert_eq!(s.runs.detail.as_deref(), Some(run.id.as_str()));
 }
+
+#[test]
+fn an_opened_host_asks_for_its_history_once_and_puts_it_before_its_samples() {
+    use gantry::app::Effect;
+    let mut s = on_the_fleet();
+    update(&mut s, key("down"));
+    let out = update(&mut s, key("enter"));
+    let asked: Vec<String> = out
+        .effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::FleetHistory(h) => Some(h.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asked, ["box-a"]);
+    // Back and in again: asked once.
+    update(&mut s, key("esc"));
+    let again = update(&mut s, key("enter"));
+    assert!(
+        !again
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::FleetHistory(_))),
+        "{:?}",
+        again.effects
+    );
+    // The live sample box-a has (util 91 and 0 in the recording), then the hour before it.
+    let live: Vec<f64> = s.gpus.fleet.as_ref().unwrap().boxes["box-a"].history[0]
+        .util
+        .iter()
+        .copied()
+        .collect();
+    assert_eq!(live.len(), 1);
+    let first = s.gpus.fleet.as_ref().unwrap().boxes["box-a"]
+        .first_ms
+        .unwrap();
+    let older: Vec<GpuSnapshot> = (0..5)
+        .map(|i| {
+            let mut snap = recording("a100-x2");
+            // The newest is not older than the live sample: left out.
+            snap.time_ms = first - 24_000 + i * 6_000;
+            snap.gpus[0].util = Some(10 * i as u32);
+            snap
+        })
+        .collect();
+    update(&mut s, Msg::FleetHistory("box-a".into(), Ok(older)));
+    let b = &s.gpus.fleet.as_ref().unwrap().boxes["box-a"];
+    let util: Vec<f64> = b.history[0].util.iter().copied().collect();
+    assert_eq!(util, [0.0, 10.0, 20.0, 30.0, live[0]]);
+    assert_eq!(b.history[1].util.len(), 5);
+    // Drawn whole across the chart, the hour before the live sample.
+    let opened = screen(&s, 120, 30);
+    assert!(opened.contains("box-a (esc: all hosts)"), "{opened}");
+    insta::assert_snapshot!("fleet_host_with_history", opened);
+    // A failed fetch says why and keeps what there is.
+    update(
+        &mut s,
+        Msg::FleetHistory(
+            "box-a".into(),
+            Err("http://prom:9090: no answer in time".into()),
+        ),
+    );
+    assert_eq!(
+        s.toast.as_deref(),
+        Some("no history for box-a: http://prom:9090: no answer in time")
+    );
+    assert_eq!(
+        s.gpus.fleet.as_ref().unwrap().boxes["box-a"].history[0]
+            .util
+            .len(),
+        5
+    );
+}

@@ -43,6 +43,8 @@ pub enum Effect {
         run: String,
         model: String,
     },
+    /// Fetch a fleet host's recent history where its source keeps one (Prometheus).
+    FleetHistory(Box<crate::fleet::Host>),
     /// Send a signal to a process.
     Kill {
         pid: u32,

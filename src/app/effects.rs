@@ -24,6 +24,8 @@ pub struct EffectRunner {
     gantry_dir: PathBuf,
     /// Set to stop the benchmark run in progress.
     bench_cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The fleet's sources, for a host's history.
+    fleet: Option<crate::fleet::Sources>,
 }
 
 impl EffectRunner {
@@ -33,6 +35,7 @@ impl EffectRunner {
             tx,
             gantry_dir,
             bench_cancel: Default::default(),
+            fleet: None,
         }
     }
 
@@ -48,6 +51,12 @@ impl EffectRunner {
                 .unwrap_or_else(|e| Msg::Notice(format!("{e:#}")));
             let _ = tx.send(msg);
         });
+    }
+
+    /// With the fleet's sources, for the hosts' histories.
+    pub fn with_fleet(mut self, fleet: Option<crate::fleet::Sources>) -> Self {
+        self.fleet = fleet;
+        self
     }
 
     /// Start the work for one effect. Pager and Copy need the terminal: the loop hands them to
@@ -323,6 +332,15 @@ impl EffectRunner {
                         "cannot start the benchmarks: {e}"
                     ))));
                 }
+            }
+            Effect::FleetHistory(host) => {
+                let Some(src) = self.fleet.clone().filter(|s| s.has_history(&host)) else {
+                    return;
+                };
+                tokio::task::spawn_blocking(move || {
+                    let res = src.history(&host, crate::domain::now_ms());
+                    let _ = tx.send(Msg::FleetHistory(host.name.clone(), res));
+                });
             }
             Effect::Kill { pid, signal } => {
                 let name = if signal == libc::SIGKILL {

@@ -72,6 +72,8 @@ pub struct FleetView {
     pub rule: FreeRule,
     /// Each host as the tab shows a box: its GPUs and their history.
     pub boxes: BTreeMap<String, GpusState>,
+    /// Hosts whose history was asked for (once each, when first opened).
+    pub asked: std::collections::BTreeSet<String>,
 }
 
 impl FleetView {
@@ -237,12 +239,22 @@ pub(super) fn fleet_action(
             effects,
         };
     };
+    let mut effects = effects;
     match action {
         Action::FleetOpen => {
             f.open = match f.selected(now) {
                 Some(Row::Local) => Some(Opened::Local),
-                Some(Row::Host(h)) => Some(Opened::Host(h.name.clone())),
+                Some(Row::Host(h)) => {
+                    // The last hour, where its source keeps one (Prometheus), fetched once.
+                    if !f.asked.contains(&h.name) {
+                        effects.push(super::Effect::FleetHistory(Box::new(h.clone())));
+                    }
+                    Some(Opened::Host(h.name.clone()))
+                }
                 None => None,
+            };
+            if let Some(Opened::Host(name)) = &f.open {
+                f.asked.insert(name.clone());
             }
         }
         Action::FleetSort => {
@@ -266,6 +278,31 @@ pub(super) fn fleet_action(
     Outcome {
         redraw: true,
         effects,
+    }
+}
+
+/// A host's history from its source: put before what the box has sampled since it opened.
+pub(super) fn on_history(
+    state: &mut super::State,
+    host: &str,
+    res: Result<Vec<GpuSnapshot>, String>,
+) -> super::Outcome {
+    match res {
+        Ok(snaps) => {
+            if let Some(b) = state
+                .gpus
+                .fleet
+                .as_mut()
+                .and_then(|f| f.boxes.get_mut(host))
+            {
+                b.prepend(&snaps);
+            }
+        }
+        Err(why) => state.toast = Some(format!("no history for {host}: {why}")),
+    }
+    super::Outcome {
+        redraw: state.tab == super::Tab::Gpus,
+        effects: Vec::new(),
     }
 }
 

@@ -53,6 +53,24 @@ impl History {
         }
         q.push_back(v);
     }
+    /// One reading of a GPU (None: not known then).
+    fn push_gpu(&mut self, g: Option<&crate::domain::GpuSample>) {
+        let mem = match g.and_then(|g| Some((g.mem_used?, g.mem_total?))) {
+            Some((u, t)) if t > 0 => u as f64 / t as f64 * 100.0,
+            _ => f64::NAN,
+        };
+        History::push(
+            &mut self.util,
+            g.and_then(|g| g.util).map_or(f64::NAN, f64::from),
+        );
+        History::push(&mut self.memory, mem);
+        History::push(&mut self.power, g.and_then(|g| g.power).unwrap_or(f64::NAN));
+        History::push(
+            &mut self.temp,
+            g.and_then(|g| g.temp).map_or(f64::NAN, f64::from),
+        );
+    }
+
     pub fn of(&self, m: GpuMetric) -> &VecDeque<f64> {
         match m {
             GpuMetric::Util => &self.util,
@@ -111,6 +129,8 @@ pub struct GpusState {
     pub source: String,
     /// The fleet's host table, when the config names fleet sources (app/fleet.rs).
     pub fleet: Option<super::fleet::FleetView>,
+    /// When the first snapshot was pushed (older history may be put before it), ms.
+    pub first_ms: Option<i64>,
 }
 
 impl GpusState {
@@ -133,17 +153,46 @@ impl GpusState {
         op(self)
     }
 
+    /// Readings from before the first snapshot pushed (a fleet host's history from Prometheus),
+    /// oldest first, put before the history; those from after it are left out. A GPU is matched
+    /// by its index; the oldest are dropped past `HISTORY`.
+    pub fn prepend(&mut self, older: &[GpuSnapshot]) {
+        let first = self.first_ms.unwrap_or(i64::MAX);
+        let older: Vec<&GpuSnapshot> = older.iter().filter(|s| s.time_ms < first).collect();
+        let n = older
+            .iter()
+            .flat_map(|s| s.gpus.iter().map(|g| g.index as usize + 1))
+            .max()
+            .unwrap_or(0);
+        if self.history.len() < n {
+            self.history.resize_with(n, History::default);
+        }
+        for (i, h) in self.history.iter_mut().enumerate() {
+            let mut before = History::default();
+            for s in &older {
+                let g = s.gpus.iter().find(|g| g.index as usize == i);
+                before.push_gpu(g);
+            }
+            for (q, mut b) in [
+                (&mut h.util, before.util),
+                (&mut h.memory, before.memory),
+                (&mut h.power, before.power),
+                (&mut h.temp, before.temp),
+            ] {
+                b.extend(q.drain(..));
+                while b.len() > HISTORY {
+                    b.pop_front();
+                }
+                *q = b;
+            }
+        }
+    }
+
     pub fn push(&mut self, snap: GpuSnapshot, owners: HashMap<u32, (String, String)>) {
+        self.first_ms.get_or_insert(snap.time_ms);
         self.history.resize_with(snap.gpus.len(), History::default);
         for (h, g) in self.history.iter_mut().zip(&snap.gpus) {
-            History::push(&mut h.util, g.util.map_or(f64::NAN, f64::from));
-            let mem = match (g.mem_used, g.mem_total) {
-                (Some(u), Some(t)) if t > 0 => u as f64 / t as f64 * 100.0,
-                _ => f64::NAN,
-            };
-            History::push(&mut h.memory, mem);
-            History::push(&mut h.power, g.power.unwrap_or(f64::NAN));
-            History::push(&mut h.temp, g.temp.map_or(f64::NAN, f64::from));
+            h.push_gpu(Some(g));
         }
         self.snapshot = Some(snap);
         self.owners = owners;

@@ -52,6 +52,8 @@ pub enum Msg {
     GpuSample(Box<super::gpus::GpuTick>),
     /// A read of the fleet: every host its sources reached, or why not.
     Fleet(Vec<crate::fleet::Host>),
+    /// A fleet host's recent history (snapshots, oldest first), or why not.
+    FleetHistory(String, Result<Vec<crate::domain::GpuSnapshot>, String>),
     /// The GPUs CUDA sees, in its numbering: name and UUID.
     BenchGpus(Vec<(String, String)>),
     /// The CUDA device the Bench tab would use, or why there is none.

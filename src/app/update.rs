@@ -241,6 +241,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::GpuSample(_) | Msg::GpuProbed(_) => super::gpus::on_msg(state, msg),
         Msg::Fleet(hosts) => super::fleet::on_msg(state, hosts),
+        Msg::FleetHistory(host, res) => super::fleet::on_history(state, &host, res),
         Msg::Terminate(_) => {
             state.quit = true;
             Outcome::none()

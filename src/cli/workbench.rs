@@ -160,8 +160,6 @@ pub async fn open_with_fleet(
         Some(Ok(task)) => Some(task),
         None => None,
     };
-    let runner = EffectRunner::new(store.clone(), tx.clone(), ws.dir());
-    runner.run(Effect::LoadRuns(state.runs.load()));
     let every = std::time::Duration::from_millis(state.refresh_ms);
     crate::app::spawn_gpu_sampler(
         move || super::gpu::open_source(&gpu_replay),
@@ -177,6 +175,8 @@ pub async fn open_with_fleet(
             .then(|| fleet_sources(&Config::load().0))
             .flatten()
     });
+    let runner = EffectRunner::new(store.clone(), tx.clone(), ws.dir()).with_fleet(fleet.clone());
+    runner.run(Effect::LoadRuns(state.runs.load()));
     if let Some(src) = fleet {
         // Each source has its own timeout, on a thread of its own: a host that hangs never
         // holds the screen.

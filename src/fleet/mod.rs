@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::domain::GpuSample;
+use crate::domain::{GpuSample, GpuSnapshot};
 use crate::interop::promtext::Sample;
 
 /// One host of the fleet as its source last saw it.
@@ -459,6 +459,41 @@ impl Sources {
             }
         }
         hosts
+    }
+}
+
+impl Sources {
+    /// Whether `host` has a history to fetch: it was read through this Prometheus server.
+    pub fn has_history(&self, host: &Host) -> bool {
+        self.instance_of(host).is_some()
+    }
+
+    /// The Prometheus instance a host was read from (its source says
+    /// `prometheus URL (instance INSTANCE)`).
+    fn instance_of<'a>(&self, host: &'a Host) -> Option<(&str, &prometheus::Auth, &'a str)> {
+        let (url, auth) = self.prometheus.as_ref()?;
+        let inst = host
+            .source
+            .strip_prefix(&format!("prometheus {url} (instance "))?
+            .strip_suffix(')')?;
+        Some((url, auth, inst))
+    }
+
+    /// The last hour of `host`'s charted readings, from Prometheus (`prometheus::history`):
+    /// snapshots, oldest first. An error says why, for a person.
+    pub fn history(&self, host: &Host, now_ms: i64) -> Result<Vec<GpuSnapshot>, String> {
+        let Some((url, auth, inst)) = self.instance_of(host) else {
+            return Err(format!("{}: no history to fetch", host.name));
+        };
+        let points = prometheus::history(url, auth, self.timeout, inst, &host.name, now_ms)?;
+        Ok(points
+            .into_iter()
+            .map(|(t, gpus)| GpuSnapshot {
+                time_ms: t,
+                gpus: gpus.into_iter().map(|g| g.sample).collect(),
+                ..GpuSnapshot::default()
+            })
+            .collect())
     }
 }
 

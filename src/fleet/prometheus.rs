@@ -232,6 +232,103 @@ pub fn read(base: &str, auth: &Auth, timeout: Duration) -> Result<Vec<Host>, Str
     Ok(hosts)
 }
 
+/// The gauges the history charts draw: utilisation, memory, power, temperature.
+const CHARTED: &[&str] = &[
+    "DCGM_FI_DEV_GPU_UTIL",
+    "DCGM_FI_DEV_FB_USED",
+    "DCGM_FI_DEV_FB_FREE",
+    "DCGM_FI_DEV_FB_RESERVED",
+    "DCGM_FI_DEV_POWER_USAGE",
+    "DCGM_FI_DEV_POWER_MGMT_LIMIT",
+    "DCGM_FI_DEV_GPU_TEMP",
+    "gantry_gpu_utilization_percent",
+    "gantry_gpu_memory_used_bytes",
+    "gantry_gpu_memory_total_bytes",
+    "gantry_gpu_power_watts",
+    "gantry_gpu_power_limit_watts",
+    "gantry_gpu_temperature_celsius",
+];
+
+/// A range query's matrix.
+#[derive(serde::Deserialize)]
+struct Matrix<'a> {
+    #[serde(borrow)]
+    result: Vec<Range<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+struct Range<'a> {
+    #[serde(borrow)]
+    metric: std::collections::HashMap<Cow<'a, str>, Cow<'a, str>>,
+    #[serde(borrow)]
+    values: Vec<(f64, Cow<'a, str>)>,
+}
+
+/// Seconds between two points of a host's history: an hour in the 600 points a GPU keeps.
+pub const HISTORY_STEP_S: i64 = 6;
+
+/// The last hour of one host's charted gauges, as Prometheus holds them: one range query
+/// (`query_range`, a point every `HISTORY_STEP_S`) for every gauge of the `instance` that reports
+/// it. Each point is the host's GPUs at that time (ms since the epoch), oldest first; `host` is
+/// its name in the fleet (the `Hostname` label, else the instance, `NAME@INSTANCE` where two
+/// instances report one name).
+pub fn history(
+    base: &str,
+    auth: &Auth,
+    timeout: Duration,
+    instance: &str,
+    host: &str,
+    now_ms: i64,
+) -> Result<Vec<(i64, Vec<super::FleetGpu>)>, String> {
+    let agent = agent(timeout);
+    let escaped = instance.replace('\\', "\\\\").replace('"', "\\\"");
+    let q = format!(
+        "{{__name__=~\"{}\",instance=\"{escaped}\"}}",
+        CHARTED.join("|")
+    );
+    // Points at `end` and every step before it, back an hour; `end` itself is the newest.
+    let end = now_ms as f64 / 1000.0;
+    let url = format!(
+        "{}?query={}&start={:.3}&end={end:.3}&step={HISTORY_STEP_S}",
+        api(base, "query_range"),
+        form_encode(&q),
+        end - 3600.0,
+    );
+    let text = get(&agent, &url, auth.header().as_deref())?;
+    let m: Matrix = data(&text, base)?;
+    // The samples at each step, then grouped into hosts as a live read groups them.
+    let mut at: BTreeMap<i64, Vec<Sample>> = BTreeMap::new();
+    for r in &m.result {
+        let mut name = String::new();
+        let mut labels = Vec::new();
+        for (k, v) in &r.metric {
+            if k == "__name__" {
+                name = v.to_string();
+            } else if LABELS.contains(&k.as_ref()) {
+                labels.push((k.to_string(), v.to_string()));
+            }
+        }
+        for (t, v) in &r.values {
+            let Some(value) = number(v) else { continue };
+            let t = (t * 1000.0).round() as i64;
+            at.entry(t).or_default().push(Sample {
+                name: name.clone(),
+                labels: labels.clone(),
+                value,
+                timestamp_ms: Some(t),
+            });
+        }
+    }
+    let short = host.strip_suffix(&format!("@{instance}")).unwrap_or(host);
+    Ok(at
+        .into_iter()
+        .filter_map(|(t, samples)| {
+            let mut hosts = super::hosts_from_samples(&samples, instance);
+            hosts.remove(short).map(|gpus| (t, gpus))
+        })
+        .collect())
+}
+
 /// `application/x-www-form-urlencoded` for a query parameter.
 fn form_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len() * 3);

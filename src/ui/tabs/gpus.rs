@@ -332,13 +332,29 @@ fn history(
         GpuMetric::Power => g.power_limit.unwrap_or(1000.0) as u64,
         GpuMetric::Temp => u64::from(g.temp_slowdown.unwrap_or(100)),
     };
+    let dot = |v: f64| if v.is_finite() { v.max(0.0) as u64 } else { 0 };
+    // This box: the newest readings that fit. A fleet host: its whole history (the last hour,
+    // from Prometheus), each column the highest of its share.
+    let whole = state.gpus.remote().is_some();
     let data: Vec<u64> = h
         .map(|h| {
             let q = h.of(m);
-            q.iter()
-                .skip(q.len().saturating_sub(width))
-                .map(|v| if v.is_finite() { v.max(0.0) as u64 } else { 0 })
-                .collect()
+            if whole && q.len() > width && width > 0 {
+                (0..width)
+                    .map(|c| {
+                        let (a, b) = (c * q.len() / width, (c + 1) * q.len() / width);
+                        q.range(a..b.max(a + 1))
+                            .copied()
+                            .filter(|v| v.is_finite())
+                            .fold(0, |m, v| m.max(dot(v)))
+                    })
+                    .collect()
+            } else {
+                q.iter()
+                    .skip(q.len().saturating_sub(width))
+                    .map(|v| dot(*v))
+                    .collect()
+            }
         })
         .unwrap_or_default();
     frame.render_widget(
