@@ -315,3 +315,23 @@ fn an_opened_host_asks_for_its_history_once_and_puts_it_before_its_samples() {
         5
     );
 }
+
+#[test]
+fn an_opened_host_names_the_job_holding_each_gpu() {
+    let mut s = on_the_fleet();
+    // Rows: this box, box-a, box-b.
+    update(&mut s, key("down"));
+    update(&mut s, key("down"));
+    update(&mut s, key("enter"));
+    assert_eq!(
+        s.gpus.fleet.as_ref().unwrap().open,
+        Some(Opened::Host("box-b".into()))
+    );
+    let opened = screen(&s, 160, 60);
+    let line = opened
+        .lines()
+        .find(|l| l.contains("job slurm 8812"))
+        .unwrap_or_else(|| panic!("{opened}"));
+    assert!(line.contains(" 3 H100"), "{line}");
+    assert_eq!(opened.matches("job slurm").count(), 1, "{opened}");
+}

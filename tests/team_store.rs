@@ -55,7 +55,7 @@ fn where_names_the_store_in_use_and_why_without_its_password() {
         v["server"].as_str().unwrap().starts_with("SQLite 3."),
         "{v}"
     );
-    assert_eq!(v["schema"], 8);
+    assert_eq!(v["schema"], 9);
 
     std::fs::write(
         ws.path().join(".gantry/config.toml"),
@@ -157,7 +157,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             v["server"].as_str().unwrap().starts_with("PostgreSQL "),
             "{v}"
         );
-        assert_eq!(v["schema"], 8, "{v}");
+        assert_eq!(v["schema"], 9, "{v}");
     }
     // Each migration applied once, and the tables are PostgreSQL's own (chunks as BYTEA).
     let rt = tokio::runtime::Builder::new_current_thread()

@@ -484,19 +484,45 @@ fn plain_line(line: &str) -> String {
     out
 }
 
-/// The GPU sampler: a thread that owns the source (NVML must stay on one thread), samples every
-/// `every`, names the processes' runs, reads the host's CPU and memory, and sends it all as one
-/// Read the fleet every `every` on a thread of its own (each source with its own timeout), and
-/// send each read as `Msg::Fleet`, until the workbench is gone.
+/// The runs the store says hold the GPUs of hosts whose exporters list no processes (a team
+/// store holds every host's runs); a store that can't say leaves the hosts as read.
+pub async fn attach_runs(store: &Store, hosts: &mut [crate::fleet::Host]) {
+    if !hosts
+        .iter()
+        .flat_map(|h| &h.gpus)
+        .any(|g| g.procs.is_empty())
+    {
+        return;
+    }
+    let Ok(gpus) = store.running_gpus().await else {
+        return;
+    };
+    if gpus.is_empty() {
+        return;
+    }
+    if let Ok(running) = store
+        .runs_with_status(crate::domain::RunStatus::Running)
+        .await
+    {
+        crate::fleet::attach_runs(hosts, &running, &gpus);
+    }
+}
+
+/// Read the fleet every `every` on a thread of its own (each source with its own timeout), name
+/// the runs the store says hold GPUs of hosts that list no processes, and send each read as
+/// `Msg::Fleet`, until the workbench is gone.
 pub fn spawn_fleet_reader(
     sources: crate::fleet::Sources,
+    store: Store,
     tx: UnboundedSender<Msg>,
     every: Duration,
 ) {
+    let rt = tokio::runtime::Handle::current();
     std::thread::spawn(move || {
         loop {
             let t = std::time::Instant::now();
-            let hosts = sources.read(crate::domain::now_ms());
+            let mut hosts = sources.read(crate::domain::now_ms());
+            rt.block_on(attach_runs(&store, &mut hosts));
             if tx.send(Msg::Fleet(hosts)).is_err() {
                 return;
             }
@@ -505,6 +531,8 @@ pub fn spawn_fleet_reader(
     });
 }
 
+/// The GPU sampler: a thread that owns the source (NVML must stay on one thread), samples every
+/// `every`, names the processes' runs, reads the host's CPU and memory, and sends it all as one
 /// message. Without a source it sends the reason once and ends.
 pub fn spawn_gpu_sampler(
     open: impl FnOnce() -> Result<Box<dyn crate::gpu::source::GpuSource>, String> + Send + 'static,

@@ -153,6 +153,11 @@ impl FleetView {
             let b = self.boxes.entry(h.name.clone()).or_default();
             b.source = h.source.clone();
             b.procs = procs;
+            b.jobs = h
+                .gpus
+                .iter()
+                .filter_map(|g| Some((g.sample.index, g.job.clone()?)))
+                .collect();
             b.push(snap, owners);
         }
         self.boxes

@@ -131,6 +131,8 @@ pub struct GpusState {
     pub fleet: Option<super::fleet::FleetView>,
     /// When the first snapshot was pushed (older history may be put before it), ms.
     pub first_ms: Option<i64>,
+    /// The Slurm job or pod holding each GPU, by index, as a fleet host's exporter labels it.
+    pub jobs: HashMap<u32, String>,
 }
 
 impl GpusState {

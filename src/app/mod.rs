@@ -19,8 +19,8 @@ mod update;
 pub use action::{Action, ActionInfo, Section, actions};
 pub use effect::{Effect, Outcome};
 pub use effects::{
-    EffectRunner, HostCpu, read_log_tail, spawn_clock, spawn_fleet_reader, spawn_gpu_sampler,
-    spawn_watcher,
+    EffectRunner, HostCpu, attach_runs, read_log_tail, spawn_clock, spawn_fleet_reader,
+    spawn_gpu_sampler, spawn_watcher,
 };
 pub use keymap::Keymap;
 pub use msg::Msg;

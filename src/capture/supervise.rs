@@ -327,9 +327,15 @@ pub async fn supervise(
             }
             _ = sample_tick.tick() => {
                 let Some(mut s) = sampler.take() else { continue };
-                let (s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
-                sampler = Some(s);
+                let (mut s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
                 store_samples(store, &run.id, &points, &reporter, &mut problems).await;
+                // The GPUs it runs on, by UUID: which run holds a GPU, seen from other hosts.
+                let gpus = s.new_gpus();
+                if !gpus.is_empty() && let Err(e) = store.add_run_gpus(&run.id, &gpus, now_ms()).await {
+                    tracing::warn!("storing the GPUs of run {}: {e:#}", run.id);
+                    s.unstored(gpus);
+                }
+                sampler = Some(s);
             }
             _ = heartbeat_tick.tick() => {
                 // A store that cannot take it is reported by the ingest; the command runs on.
@@ -557,6 +563,9 @@ pub struct Sampler {
     last: (Instant, f64),
     gpu: Option<crate::gpu::ProcessSampler>,
     gpu_tried: bool,
+    /// The GPUs the run was seen on, and those not stored yet.
+    gpus_seen: std::collections::BTreeSet<String>,
+    gpus_new: Vec<String>,
 }
 
 impl Sampler {
@@ -567,7 +576,19 @@ impl Sampler {
             last: (Instant::now(), cpu),
             gpu: None,
             gpu_tried: false,
+            gpus_seen: Default::default(),
+            gpus_new: Vec::new(),
         }
+    }
+
+    /// The GPUs the run was first seen on since the last call (to be stored; put back with
+    /// `unstored` when the store can't take them).
+    pub fn new_gpus(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.gpus_new)
+    }
+
+    pub fn unstored(&mut self, gpus: Vec<String>) {
+        self.gpus_new.extend(gpus);
     }
 
     /// One sample of each system series: (key, value).
@@ -587,6 +608,11 @@ impl Sampler {
         }
         if let Some(g) = self.gpu.as_mut() {
             let u = g.sample(&pids);
+            for id in u.uuids {
+                if self.gpus_seen.insert(id.clone()) {
+                    self.gpus_new.push(id);
+                }
+            }
             out.push(("gpu_mem_mb", u.memory_bytes as f64 / (1024.0 * 1024.0)));
             if let Some(util) = u.sm_util {
                 out.push(("gpu_util_percent", util));

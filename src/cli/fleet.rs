@@ -121,10 +121,21 @@ pub fn rule(cfg: &FleetConfig) -> FreeRule {
     }
 }
 
-pub async fn run(ask: Ask<'_>, cfg: &FleetConfig) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    ask: Ask<'_>,
+    cfg: &FleetConfig,
+    workspace: &Option<std::path::PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let src = sources(&ask, cfg)?;
     let now = now_ms();
-    let hosts = tokio::task::spawn_blocking(move || src.read(now)).await?;
+    let mut hosts = tokio::task::spawn_blocking(move || src.read(now)).await?;
+    // The runs holding GPUs of hosts that list no processes, where a store is at hand (a team
+    // store knows every host's).
+    if let Ok(ws) = super::resolve(workspace)
+        && let Ok(store) = super::common::open_store(&ws).await
+    {
+        crate::app::attach_runs(&store, &mut hosts).await;
+    }
     let rule = rule(cfg);
     if let Some((min_mem, count)) = ask.free {
         let free = free_gpus(&hosts, &rule, min_mem);

@@ -95,7 +95,7 @@ pub async fn run(
             free: args.free.then_some((min_mem, args.count)),
         };
         let cfg = crate::config::Config::load().0.fleet;
-        return super::fleet::run(ask, &cfg).await;
+        return super::fleet::run(ask, &cfg, workspace).await;
     }
     let mut src = match open_source(&replay.clone().map(|p| (p, speed))) {
         Ok(s) => s,

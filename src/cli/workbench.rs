@@ -181,7 +181,7 @@ pub async fn open_with_fleet(
         // Each source has its own timeout, on a thread of its own: a host that hangs never
         // holds the screen.
         let every = super::fleet::refresh(&Config::load().0.fleet);
-        crate::app::spawn_fleet_reader(src, tx.clone(), every);
+        crate::app::spawn_fleet_reader(src, store.clone(), tx.clone(), every);
     }
     tracing::info!(workspace = %ws.root.display(), "workbench opened");
     let mut drawer = TermDrawer {

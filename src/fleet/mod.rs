@@ -86,11 +86,13 @@ impl Default for FreeRule {
 }
 
 impl FleetGpu {
-    /// Whether nobody uses it: no process, no job, memory and utilisation under the rule's
+    /// Whether nobody uses it: no process (counted, or a run the store says is on it), no job,
+    /// memory and utilisation under the rule's
     /// bounds. A reading that is missing counts against it (free must be known).
     pub fn is_free(&self, rule: &FreeRule) -> bool {
         let s = &self.sample;
         self.processes.unwrap_or(0) == 0
+            && self.procs.is_empty()
             && self.job.is_none()
             && s.mem_used.is_some_and(|m| m <= rule.max_mem_used)
             && s.util.is_some_and(|u| u <= rule.max_util)
@@ -316,6 +318,47 @@ pub fn hosts_from_samples<'a>(
             (h, gpus)
         })
         .collect()
+}
+
+/// Whether a run recorded on host `run_host` ran on the fleet host `host` (`NAME` or
+/// `NAME@ENDPOINT`): the same name, ignoring case, or the same short name (`gpu01` and
+/// `gpu01.lab.example`).
+pub fn same_host(host: &str, run_host: &str) -> bool {
+    let host = host.split_once('@').map_or(host, |(h, _)| h);
+    let short = |h: &str| h.split('.').next().unwrap_or(h).to_ascii_lowercase();
+    host.eq_ignore_ascii_case(run_host) || (!run_host.is_empty() && short(host) == short(run_host))
+}
+
+/// Name the runs holding GPUs whose exporter lists no processes (dcgm-exporter): a running run
+/// of that host seen on the GPU's UUID (`running`: every running run; `gpus`: (run id, UUID), as
+/// the store keeps them) becomes a process of the GPU, with its pid, user, command and run.
+pub fn attach_runs(hosts: &mut [Host], running: &[crate::domain::Run], gpus: &[(String, String)]) {
+    for h in hosts.iter_mut() {
+        for g in h.gpus.iter_mut() {
+            if !g.procs.is_empty() || g.sample.uuid.is_empty() {
+                continue;
+            }
+            for (run_id, _) in gpus.iter().filter(|(_, u)| *u == g.sample.uuid) {
+                let Some(r) = running
+                    .iter()
+                    .find(|r| &r.id == run_id && same_host(&h.name, &r.host))
+                else {
+                    continue;
+                };
+                let Some(pid) = r.pid.and_then(|p| u32::try_from(p).ok()) else {
+                    continue;
+                };
+                g.procs.push(FleetProcess {
+                    pid,
+                    mem_used: None,
+                    user: Some(r.user.clone()),
+                    command: Some(r.command.join(" ")),
+                    run_id: Some(r.id.clone()),
+                    run: Some(r.name.clone()),
+                });
+            }
+        }
+    }
 }
 
 /// Hosts read from several endpoints, each named by its own hosts' names; a name two endpoints
@@ -618,5 +661,20 @@ impl Host {
             seen_ms: Some(snap.time_ms),
             error: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_host_is_the_fleet_host_by_name_or_short_name() {
+        assert!(same_host("gpu01", "gpu01"));
+        assert!(same_host("GPU01", "gpu01.lab.example"));
+        assert!(same_host("gpu01.lab.example@10.0.0.1:9400", "gpu01"));
+        assert!(!same_host("gpu01", "gpu010"));
+        assert!(!same_host("gpu1", "gpu10.lab"));
+        assert!(!same_host("gpu01", ""));
     }
 }

@@ -30,12 +30,14 @@ pub fn probe() -> GpuProbe {
 }
 
 /// GPU use of a set of processes (a run's process tree), summed over all GPUs.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcessGpuUse {
     /// SM utilisation, percent of one GPU, summed over the processes' samples; None without samples.
     pub sm_util: Option<f64>,
     pub memory_bytes: u64,
     pub gpus: usize,
+    /// The UUIDs of the GPUs they are on.
+    pub uuids: Vec<String>,
 }
 
 /// Per-process GPU sampling for a run, holding one NVML handle.
@@ -82,6 +84,9 @@ impl ProcessSampler {
             }
             if on_this {
                 out.gpus += 1;
+                if let Ok(u) = dev.uuid() {
+                    out.uuids.push(u);
+                }
             }
             if let Ok(samples) = dev.process_utilization_stats(self.last_seen_us) {
                 for s in samples.into_iter().filter(|s| wanted(s.pid)) {

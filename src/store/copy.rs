@@ -66,7 +66,7 @@ const PAIRS: [Table; 2] = [
     },
 ];
 
-const INGEST: [Table; 3] = [
+const INGEST: [Table; 4] = [
     Table {
         name: "ingest_sources",
         cols: &[
@@ -100,6 +100,15 @@ const INGEST: [Table; 3] = [
             ("data", Col::Blob),
         ],
         key: &["run_id", "byte_offset"],
+    },
+    Table {
+        name: "run_gpus",
+        cols: &[
+            ("run_id", Col::Text),
+            ("uuid", Col::Text),
+            ("first_ms", Col::I64),
+        ],
+        key: &["run_id", "uuid"],
     },
 ];
 

@@ -65,6 +65,7 @@ fn migrator() -> Migrator {
             "chunk storage",
             include_str!("migrations/0008_chunk_storage.sql"),
         ),
+        migration(9, "run gpus", include_str!("migrations/0009_run_gpus.sql")),
     ])
 }
 
@@ -134,6 +135,9 @@ delegate! {
     fn count_runs_in(&self, experiment: &str) -> Result<i64>;
     fn set_supervisor(&self, id: &str, pid: i64, start: Option<i64>) -> Result<()>;
     fn heartbeat(&self, id: &str, now_ms: i64) -> Result<()>;
+    fn add_run_gpus(&self, id: &str, uuids: &[String], now_ms: i64) -> Result<()>;
+    fn run_gpus(&self, id: &str) -> Result<Vec<String>>;
+    fn running_gpus(&self) -> Result<Vec<(String, String)>>;
     fn supervisor(&self, id: &str) -> Result<Option<(i64, Option<i64>)>>;
     fn finish_run(&self, id: &str, status: RunStatus, exit_code: Option<i32>, ended_ms: i64) -> Result<bool>;
     fn mark_crashed(&self, id: &str, ended_ms: i64) -> Result<bool>;

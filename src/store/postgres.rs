@@ -48,6 +48,7 @@ fn migrator() -> Migrator {
             "chunk storage",
             include_str!("migrations/postgres/0008_chunk_storage.sql"),
         ),
+        m(9, "run gpus", include_str!("migrations/0009_run_gpus.sql")),
     ])
 }
 

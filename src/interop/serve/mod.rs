@@ -219,11 +219,18 @@ pub fn spawn_client_sampler(state: Arc<Served>, every: Duration) {
                         }
                         continue;
                     }
-                    let points = samplers
+                    let sampler = samplers
                         .entry(run.clone())
-                        .or_insert_with(|| Sampler::new(pid))
-                        .sample();
+                        .or_insert_with(|| Sampler::new(pid));
+                    let points = sampler.sample();
                     let now = crate::domain::now_ms();
+                    let gpus = sampler.new_gpus();
+                    if !gpus.is_empty()
+                        && let Err(e) = rt.block_on(state.store.add_run_gpus(&run, &gpus, now))
+                    {
+                        tracing::warn!("serve: the GPUs of run {run}: {e:#}");
+                        sampler.unstored(gpus);
+                    }
                     let series: Vec<(&str, Series)> = points
                         .iter()
                         .map(|(k, v)| {

@@ -191,6 +191,45 @@ impl Backend {
         Ok(())
     }
 
+    /// The GPUs (by UUID) a run's processes were seen on, at `now_ms`; those known already keep
+    /// their first time.
+    pub async fn add_run_gpus(&self, id: &str, uuids: &[String], now_ms: i64) -> Result<()> {
+        let mut tx = self.run_tx(id).await?;
+        for u in uuids {
+            sqlx::query(
+                "INSERT INTO run_gpus (run_id, uuid, first_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (run_id, uuid) DO NOTHING",
+            )
+            .bind(id)
+            .bind(u)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The GPUs (by UUID) of a run, in the order it was first seen on them.
+    pub async fn run_gpus(&self, id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT uuid FROM run_gpus WHERE run_id = $1 ORDER BY first_ms, uuid",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every running run's GPUs: (run id, GPU UUID).
+    pub async fn running_gpus(&self) -> Result<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT g.run_id, g.uuid FROM run_gpus g JOIN runs r ON r.id = g.run_id \
+             WHERE r.status = 'running' ORDER BY g.run_id, g.first_ms, g.uuid",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The supervisor of a running run says it is alive, at `now_ms`.
     pub async fn heartbeat(&self, id: &str, now_ms: i64) -> Result<()> {
         let mut tx = self.run_tx(id).await?;

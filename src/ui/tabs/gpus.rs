@@ -125,7 +125,7 @@ fn render_box(frame: &mut Frame, area: Rect, state: &State, g: &GpusState, host:
         head,
     );
     if compact {
-        compact_list(frame, gpus, state, &snap.gpus);
+        compact_list(frame, gpus, state, g, &snap.gpus);
     } else {
         let slots = Layout::vertical(heights.iter().map(|h| Constraint::Fill(*h))).split(gpus);
         for (gpu, slot) in snap.gpus.iter().zip(slots.iter()) {
@@ -157,6 +157,11 @@ fn panel(frame: &mut Frame, area: Rect, state: &State, b: &GpusState, g: &GpuSam
         String::new()
     } else {
         format!(" · {}", g.throttle.join(", "))
+    };
+    // A fleet host's GPU held by a Slurm job or pod, as its exporter labels it.
+    let throttle = match b.jobs.get(&g.index) {
+        Some(j) => format!("{throttle} · job {j}"),
+        None => throttle,
     };
     let pcie = match (g.pcie_gen, g.pcie_width) {
         (Some(a), Some(b)) => format!(" · PCIe gen{a} x{b}"),
@@ -366,7 +371,7 @@ fn history(
     );
 }
 
-fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]) {
+fn compact_list(frame: &mut Frame, area: Rect, state: &State, b: &GpusState, gpus: &[GpuSample]) {
     let t = &state.theme;
     let bar = |f: f64, w: usize| {
         let n = (f.clamp(0.0, 1.0) * w as f64).round() as usize;
@@ -402,7 +407,11 @@ fn compact_list(frame: &mut Frame, area: Rect, state: &State, gpus: &[GpuSample]
                             opt(g.power.map(|p| p.round() as i64), ""),
                             opt(g.power_limit.map(|p| p.round() as i64), "W")
                         ),
-                        g.throttle.join(", ")
+                        match b.jobs.get(&g.index) {
+                            Some(j) if g.throttle.is_empty() => format!("job {j}"),
+                            Some(j) => format!("{} · job {j}", g.throttle.join(", ")),
+                            None => g.throttle.join(", "),
+                        }
                     ),
                     t.fg(Role::Muted),
                 ),
