@@ -172,7 +172,7 @@ fn four_hosts_starting_at_once_migrate_the_team_store_once() {
             .await
             .unwrap();
         let got: Vec<(i64, bool)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        assert_eq!(got, (1..=8).map(|v| (v, true)).collect::<Vec<_>>());
+        assert_eq!(got, (1..=9).map(|v| (v, true)).collect::<Vec<_>>());
         let t: String = sqlx::query_scalar(
             "SELECT data_type FROM information_schema.columns \
              WHERE table_name = 'series_chunks' AND column_name = 'data'",
