@@ -336,3 +336,59 @@ fn the_demo_shows_a_fleet_of_replayed_boxes_and_stops_them_on_exit() {
         String::from_utf8_lossy(&left.stdout)
     );
 }
+
+#[test]
+fn every_key_of_the_keymap_is_reachable_in_help_at_80x24() {
+    use gantry::app::Keymap;
+    use gantry::config::Config;
+    let home = tempfile::tempdir().unwrap();
+    let ws = demo_workspace(home.path());
+    let mut s = Session::start_sized(home.path(), &["--workspace", &ws], 24, 80);
+    s.wait_text("Runs (8)");
+    s.send("?");
+    s.wait_text("Show or hide this help");
+    // Scroll a line at a time to the end, keeping every screen seen.
+    let place = |t: &str| -> Option<(usize, usize)> {
+        let t = t.lines().find(|l| l.contains(" scroll "))?;
+        let at = t.find(" of ")?;
+        let before = &t[..at];
+        let dash = before.rfind('–')?;
+        let last: usize = before[dash + '–'.len_utf8()..].trim().parse().ok()?;
+        let total: usize = t[at + 4..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()?;
+        Some((last, total))
+    };
+    let mut seen = s.screen();
+    let (mut last, total) = place(&seen).expect("help shows where it is at 80×24");
+    while last < total {
+        s.send("j");
+        let want = last + 1;
+        s.wait_for("help to scroll a line", |t| {
+            place(t).is_some_and(|(l, _)| l == want)
+        });
+        seen.push_str(&s.screen());
+        last = want;
+    }
+    let (keymap, _) = Keymap::build(&Config::defaults());
+    for (info, keys) in keymap.entries() {
+        for k in keys {
+            assert!(
+                seen.contains(&k.to_string()),
+                "key {k} of `{}` never shown",
+                info.name
+            );
+        }
+        let start: String = info.description.chars().take(40).collect();
+        let start = start.rsplit_once(' ').map_or(start.as_str(), |(a, _)| a);
+        assert!(seen.contains(start), "`{}` never shown", info.description);
+    }
+    s.send("q");
+    s.send("\x1b");
+    s.send("q");
+    let st = s.wait_exit();
+    assert!(st.success(), "{st:?}");
+    s.assert_terminal_restored();
+}

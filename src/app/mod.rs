@@ -7,6 +7,7 @@ mod effect;
 mod effects;
 pub mod fleet;
 pub mod gpus;
+pub mod help;
 mod keymap;
 mod modal;
 pub mod models;

@@ -131,6 +131,8 @@ pub enum Yes {
 pub struct State {
     pub tab: Tab,
     pub help: bool,
+    /// How far help is scrolled, in lines (clamped to its layout's `max_scroll`).
+    pub help_scroll: usize,
     pub quit: bool,
     /// The terminal size, for paging and mouse hit-tests.
     pub size: (u16, u16),
@@ -164,6 +166,7 @@ impl State {
         State {
             tab: Tab::Runs,
             help: false,
+            help_scroll: 0,
             quit: false,
             size: (80, 24),
             workspace: String::new(),
@@ -193,6 +196,10 @@ impl State {
 
     /// Where keys are looked up now, most specific first (global comes last on its own).
     pub fn sections(&self) -> Vec<Section> {
+        // Help takes the moving keys to scroll; the tabs' own keys wait until it closes.
+        if self.help {
+            return Vec::new();
+        }
         if self.tab == Tab::Models {
             return vec![Section::Models];
         }

@@ -345,7 +345,10 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             state.quit = true;
             return Outcome::none();
         }
-        Action::Help => state.help = !state.help,
+        Action::Help => {
+            state.help = !state.help;
+            state.help_scroll = 0;
+        }
         Action::Close => state.help = false,
         Action::NextTab => state.tab = state.tab.offset(1),
         Action::PrevTab => state.tab = state.tab.offset(-1),
@@ -357,7 +360,19 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::Top
         | Action::Bottom => {
             if state.help {
-                return Outcome::none();
+                let l = super::help::layout(state, state.size.0, state.size.1.saturating_sub(2));
+                let page = l.visible.saturating_sub(1).max(1);
+                let s = state.help_scroll.min(l.max_scroll);
+                state.help_scroll = match action {
+                    Action::Up => s.saturating_sub(1),
+                    Action::Down => s + 1,
+                    Action::PageUp => s.saturating_sub(page),
+                    Action::PageDown => s + page,
+                    Action::Top => 0,
+                    _ => l.max_scroll,
+                }
+                .min(l.max_scroll);
+                return Outcome::redraw();
             }
             if state.tab == Tab::Bench {
                 let n = super::bench::ITEMS.len();
