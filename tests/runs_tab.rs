@@ -132,6 +132,7 @@ fn sort_cycles_columns_and_reverses() {
     assert!(!s.runs.sort_desc);
     assert_eq!(names(&s)[0], "resnet50-trial-000");
     s.runs.metric_cols = vec!["loss".into()];
+    s.runs.cols_chosen = true;
     press(&mut s, "s s s s");
     assert_eq!(s.runs.sort, SortCol::Metric("loss".into()));
     assert_eq!(names(&s)[0], "resnet50-trial-004", "lowest loss first");
@@ -355,6 +356,7 @@ fn live_messages_reload_what_changed() {
 fn snapshot_table_with_columns_marks_and_pin() {
     let mut s = with_runs(6);
     s.runs.metric_cols = vec!["loss".into()];
+    s.runs.cols_chosen = true;
     s.runs.param_cols = vec!["lr".into()];
     press(&mut s, "space j space j p");
     insta::assert_snapshot!(text(&draw(&s, 120, 40)));

@@ -91,3 +91,59 @@ fn help_keys_do_not_move_the_tab_beneath() {
     assert_eq!(s.help_scroll, 0);
     let _ = Tab::Runs;
 }
+
+/// A run whose command and params are longer than the overview's columns.
+fn long_run() -> gantry::domain::RunRecord {
+    let mut rec = common::some_records(1).remove(0);
+    rec.run.command = "python train.py --lr 0.2 --batch-size 256 --epochs 90 --warmup 5"
+        .split(' ')
+        .map(String::from)
+        .collect();
+    rec.params = [
+        ("optimizer", "sgd"),
+        ("lr", "0.2"),
+        ("batch_size", "256"),
+        ("weight_decay", "0.0001"),
+        ("label_smoothing", "0.1"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    rec
+}
+
+fn detail_of(rec: gantry::domain::RunRecord, w: u16, h: u16) -> String {
+    let mut s = sized(w, h);
+    let id = rec.run.id.clone();
+    s.runs.set_records(vec![rec.clone()]);
+    s.runs.set_whole(vec![rec]);
+    update(&mut s, key("enter"));
+    assert_eq!(s.runs.detail.as_deref(), Some(id.as_str()));
+    screen(&s, w, h)
+}
+
+#[test]
+fn the_run_overview_clips_each_cell_and_keeps_a_gap() {
+    for (w, h) in [(100, 30), (80, 24), (60, 15)] {
+        let text = detail_of(long_run(), w, h);
+        let command = text
+            .lines()
+            .find(|l| l.contains("command"))
+            .unwrap_or_else(|| panic!("{text}"));
+        // Cut with an ellipsis, then at least two blanks before the next column.
+        assert!(command.contains("…  "), "{w}×{h}: {command}");
+        assert!(!text.contains("batcoptimizer"), "{text}");
+        if (w, h) != (100, 30) {
+            insta::assert_snapshot!(format!("run_detail_{w}x{h}"), text);
+        }
+    }
+}
+
+#[test]
+fn the_runs_table_at_80x24_and_60x15() {
+    for (w, h) in [(80, 24), (60, 15)] {
+        let mut s = sized(w, h);
+        s.runs.set_records(common::some_records(12));
+        insta::assert_snapshot!(format!("runs_table_{w}x{h}"), screen(&s, w, h));
+    }
+}

@@ -309,13 +309,68 @@ impl BenchState {
                     v.push(h.spec.clone());
                 }
             }
-            v.reverse();
+            v.sort_by_key(spec_order);
         }
         v
     }
 }
 
+/// The order a run gives results in: by kind, precision, size.
+fn spec_order(s: &bench::Spec) -> (Option<usize>, Option<usize>, u64) {
+    let kind = Kind::ALL.iter().position(|x| *x == s.kind);
+    let prec = s
+        .precision
+        .and_then(|p| Precision::GPU.iter().position(|x| *x == p));
+    (kind, prec, s.size)
+}
+
 impl BenchState {
+    /// What the results panel shows: this session's rows, else (nothing has run since the
+    /// workbench opened) the chosen GPU's newest stored run, with that run's first result (its
+    /// time and device).
+    pub fn shown_rows(&self) -> (std::borrow::Cow<'_, [Row]>, Option<&StoredBench>) {
+        use std::borrow::Cow;
+        if !self.rows.is_empty() || self.running {
+            return (Cow::Borrowed(&self.rows), None);
+        }
+        let Some(uuid) = self.history_device() else {
+            return (Cow::Borrowed(&self.rows), None);
+        };
+        let Some(newest) = self.history.iter().rev().find(|h| h.device_uuid == uuid) else {
+            return (Cow::Borrowed(&self.rows), None);
+        };
+        let mut run: Vec<&StoredBench> = self
+            .history
+            .iter()
+            .filter(|h| h.device_uuid == uuid && h.started_ms == newest.started_ms)
+            .collect();
+        run.sort_by_key(|h| spec_order(&h.spec));
+        let rows = run
+            .into_iter()
+            .map(|h| Row {
+                label: h.spec.label(),
+                done: bench::MIN_REPS,
+                reps: bench::MIN_REPS,
+                result: Some(BenchResult {
+                    spec: h.spec.clone(),
+                    unit: h.unit,
+                    stats: h.stats,
+                    peak: h.peak,
+                    pct_of_peak: h.pct_of_peak,
+                    check: h.check_ok.map(|ok| bench::Check {
+                        max_rel_err: h.max_rel_err.unwrap_or(0.0),
+                        bound: 0.0,
+                        samples: 0,
+                        ok,
+                    }),
+                    conditions: h.conditions.clone(),
+                }),
+                error: None,
+            })
+            .collect();
+        (Cow::Owned(rows), Some(newest))
+    }
+
     /// The headline of the newest stored run on the GPU `uuid`: its bf16 GEMM at the largest size
     /// when there is one, else its first GEMM, else its first result; with the drop, if flagged.
     pub fn headline(&self, uuid: &str) -> Option<(&StoredBench, Option<f64>)> {

@@ -13,6 +13,8 @@ pub enum Effect {
     LoadRecords(Vec<String>),
     /// Every metric and param name, for the column chooser.
     LoadKeys,
+    /// How many runs have each metric, for the table's default columns.
+    LoadMetricCounts,
     LoadSeries(SeriesId),
     LoadLog(String),
     SetTag {

@@ -100,6 +100,12 @@ impl EffectRunner {
                     let _ = tx.send(Msg::RecordsLoaded(recs));
                 });
             }
+            Effect::LoadMetricCounts => {
+                tokio::spawn(async move {
+                    let counts = store.metric_counts().await.unwrap_or_default();
+                    let _ = tx.send(Msg::MetricCounts(counts));
+                });
+            }
             Effect::LoadKeys => {
                 tokio::spawn(async move {
                     let (m, p) = store.column_keys().await.unwrap_or_default();

@@ -3,6 +3,7 @@
 
 mod action;
 pub mod bench;
+mod columns;
 mod effect;
 mod effects;
 pub mod fleet;

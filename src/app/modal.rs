@@ -215,6 +215,7 @@ pub(super) fn modal_key(state: &mut State, key: KeyChord) -> Outcome {
                 }
                 (_, Some(Action::Mark)) => {
                     if let Some((kind, name)) = choices.get(cursor) {
+                        r.choose_columns();
                         let list = if *kind == "metric" {
                             &mut r.metric_cols
                         } else {

@@ -52,6 +52,8 @@ pub enum Msg {
     GpuSample(Box<super::gpus::GpuTick>),
     /// A read of the fleet: every host its sources reached, or why not.
     Fleet(Vec<crate::fleet::Host>),
+    /// How many runs have each metric.
+    MetricCounts(Vec<(String, i64)>),
     /// A fleet host's recent history (snapshots, oldest first), or why not.
     FleetHistory(String, Result<Vec<crate::domain::GpuSnapshot>, String>),
     /// The GPUs CUDA sees, in its numbering: name and UUID.

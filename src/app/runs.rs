@@ -231,8 +231,17 @@ pub struct RunsState {
     pub filter_text: String,
     filter: Expr,
     pub filter_error: Option<FilterError>,
+    /// The metric columns picked with `c` (shown once `cols_chosen`; app/columns.rs).
     pub metric_cols: Vec<String>,
     pub param_cols: Vec<String>,
+    pub cols_chosen: bool,
+    /// The default metric columns, from the store's metric counts, and when they were read.
+    pub default_metrics: Vec<String>,
+    pub counts_at: Option<i64>,
+    pub counts_stale: bool,
+    pub counts_pending: bool,
+    /// Rows of the table in view (for the sparklines' series).
+    pub table_rows: usize,
     pub view: View,
     /// The run whose detail is open.
     pub detail: Option<String>,
@@ -276,6 +285,12 @@ impl Default for RunsState {
             filter_error: None,
             metric_cols: Vec::new(),
             param_cols: Vec::new(),
+            cols_chosen: false,
+            default_metrics: Vec::new(),
+            counts_at: None,
+            counts_stale: false,
+            counts_pending: false,
+            table_rows: 0,
             view: View::Table,
             detail: None,
             focus: Focus::Charts,
@@ -308,7 +323,7 @@ impl RunsState {
             tags: reads.tags,
         };
         h.params.extend(self.param_cols.iter().cloned());
-        h.metrics.extend(self.metric_cols.iter().cloned());
+        h.metrics.extend(self.shown_metric_cols().iter().cloned());
         match &self.sort {
             SortCol::Metric(k) => {
                 h.metrics.insert(k.clone());
@@ -555,7 +570,12 @@ impl RunsState {
             SortCol::Exp,
             SortCol::Duration,
         ];
-        cols.extend(self.metric_cols.iter().cloned().map(SortCol::Metric));
+        cols.extend(
+            self.shown_metric_cols()
+                .iter()
+                .cloned()
+                .map(SortCol::Metric),
+        );
         cols.extend(self.param_cols.iter().cloned().map(SortCol::Param));
         let i = cols
             .iter()
@@ -615,7 +635,7 @@ impl RunsState {
     pub fn wanted_series(&self) -> Vec<SeriesId> {
         let mut want = Vec::new();
         match self.view {
-            View::Table => {}
+            View::Table => want.extend(self.trend_series()),
             View::Detail => {
                 let keys = self.page_keys();
                 for run in self.overlay() {

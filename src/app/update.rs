@@ -26,6 +26,10 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     {
         out.effects.push(Effect::LoadKeys);
     }
+    if state.runs.loaded && state.runs.wanted_counts(state.now_ms) {
+        out.effects.push(Effect::LoadMetricCounts);
+    }
+    state.runs.table_rows = state.page_rows();
     for id in state.runs.wanted_series() {
         state.runs.pending.insert(id.clone());
         out.effects.push(Effect::LoadSeries(id));
@@ -155,6 +159,10 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::RunsListed(Ok((rows, held))) => {
             state.runs.set_listed(rows, held);
+            // The first listing asks for the metric counts (the default columns).
+            if state.runs.counts_at.is_none() {
+                state.runs.counts_stale = true;
+            }
             Outcome::redraw()
         }
         Msg::RunsListed(Err(e)) => {
@@ -163,6 +171,10 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::RecordsLoaded(recs) => {
             state.runs.set_whole(recs);
+            Outcome::redraw()
+        }
+        Msg::MetricCounts(counts) => {
+            state.runs.set_metric_counts(counts);
             Outcome::redraw()
         }
         Msg::KeysLoaded(metrics, params) => {
@@ -191,6 +203,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::StoreChanged => {
             state.runs.drop_live_series();
+            state.runs.counts_stale = true;
             let mut effects = vec![Effect::LoadRuns(state.runs.load())];
             let whole = state.runs.reload_whole();
             if !whole.is_empty() {

@@ -4,7 +4,7 @@
 mod bench;
 mod common;
 mod compare;
-mod demo;
+pub mod demo;
 mod export;
 mod fleet;
 pub mod gpu;

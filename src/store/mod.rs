@@ -168,6 +168,7 @@ delegate! {
     fn malformed(&self, run_id: &str) -> Result<(Vec<(String, i64, String)>, i64)>;
     fn last_steps(&self, run_id: &str) -> Result<Vec<(String, i64)>>;
     fn column_keys(&self) -> Result<(Vec<String>, Vec<String>)>;
+    fn metric_counts(&self) -> Result<Vec<(String, i64)>>;
     fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>>;
     fn metric_lasts_with_key(&self, key: &str) -> Result<Vec<(String, SeriesSummary)>>;
     fn compact(&self, run_id: &str) -> Result<usize>;

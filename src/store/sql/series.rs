@@ -270,6 +270,15 @@ impl Backend {
         Ok((metrics, params))
     }
 
+    /// How many runs have each metric.
+    pub async fn metric_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT key, COUNT(*) FROM series WHERE kind = 'metric' GROUP BY key ORDER BY key",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     pub async fn series_summaries(&self, kind: SeriesKind) -> Result<Vec<(String, SeriesSummary)>> {
         summaries_folded(
             &self.pool,

@@ -12,7 +12,7 @@ use ratatui::widgets::{
 };
 
 use crate::app::State;
-use crate::app::bench::{BenchState, Cuda, ITEMS, Item};
+use crate::app::bench::{Cuda, ITEMS, Item};
 use crate::config::Role;
 use crate::domain::bench::{Conditions, Kind, Precision, Unit};
 use crate::format::{compact, fit, four_digits, sparkline};
@@ -28,13 +28,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let [list, right] =
         Layout::horizontal([Constraint::Length(25), Constraint::Fill(1)]).areas(body);
     checklist(frame, list, state);
-    let gemm_points = gemm_points(b);
+    let (shown, stored) = b.shown_rows();
+    let gemm_points = gemm_points(&shown);
     let history_rows = b.history_specs().len().min(8) as u16;
     // The sustained load's chart takes the GEMM chart's place once it has begun.
     let show_burn = !b.windows.is_empty() && right.height >= 20;
     let show_chart =
         show_burn || gemm_points.iter().any(|(_, pts)| pts.len() >= 2) && right.height >= 24;
-    let result_rows = (b.rows.len() as u16 + 3).max(5);
+    let result_rows = (shown.len() as u16 + 3).max(5);
     let [results, chart, history] = Layout::vertical([
         Constraint::Length(if show_chart {
             result_rows.min(right.height / 2)
@@ -45,7 +46,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         Constraint::Min(history_rows.max(1) + 2),
     ])
     .areas(right);
-    results_table(frame, results, state);
+    results_table(frame, results, state, &shown, stored);
     if show_burn {
         burn_chart(frame, chart, state);
     } else if show_chart {
@@ -158,22 +159,33 @@ fn bar(done: usize, total: usize, w: usize) -> String {
     format!("{}{}", "█".repeat(filled), "░".repeat(w - filled))
 }
 
-fn results_table(frame: &mut Frame, area: Rect, state: &State) {
+fn results_table(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    shown: &[crate::app::bench::Row],
+    stored: Option<&crate::domain::bench::StoredBench>,
+) {
     let t = &state.theme;
     let b = &state.bench;
-    let title = if b.running {
-        format!(
+    let title = match stored {
+        _ if b.running => format!(
             " Results · running {}/{} ",
             b.rows.len(),
             b.total.max(b.rows.len())
-        )
-    } else {
-        " Results ".to_string()
+        ),
+        // Nothing run yet: the newest stored run, marked as such.
+        Some(s) => format!(
+            " Results · stored, {} · {} ",
+            crate::format::ago(s.started_ms, state.now_ms),
+            s.device.trim_start_matches("NVIDIA ")
+        ),
+        None => " Results ".to_string(),
     };
     let block = Block::bordered()
         .title(title)
         .border_style(t.fg(Role::Border));
-    if b.rows.is_empty() {
+    if shown.is_empty() {
         let text = if b.running {
             "Starting…".to_string()
         } else {
@@ -190,8 +202,7 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
     }
     let header = TableRow::new(["Benchmark", "Median", "Min-max", "±sd", "% peak", "Check"])
         .style(t.fg(Role::Muted));
-    let rows: Vec<TableRow> = b
-        .rows
+    let rows: Vec<TableRow> = shown
         .iter()
         .map(|r| match (&r.result, &r.error) {
             (Some(x), _) => {
@@ -243,8 +254,7 @@ fn results_table(frame: &mut Frame, area: Rect, state: &State) {
         })
         .collect();
     // The range of what the GPU went through over the results, on the block's bottom edge.
-    let done: Vec<&Conditions> = b
-        .rows
+    let done: Vec<&Conditions> = shown
         .iter()
         .filter_map(|r| r.result.as_ref()?.conditions.as_ref())
         .collect();
@@ -291,9 +301,9 @@ fn conditions_range(all: &[&Conditions]) -> Option<String> {
 }
 
 /// GEMM medians by precision: (precision, [(log2 size, TFLOP/s)]).
-fn gemm_points(b: &BenchState) -> Vec<(Precision, Vec<(f64, f64)>)> {
+fn gemm_points(rows: &[crate::app::bench::Row]) -> Vec<(Precision, Vec<(f64, f64)>)> {
     let mut out: Vec<(Precision, Vec<(f64, f64)>)> = Vec::new();
-    for r in b.rows.iter().filter_map(|r| r.result.as_ref()) {
+    for r in rows.iter().filter_map(|r| r.result.as_ref()) {
         let (Kind::Gemm, Some(p)) = (r.spec.kind, r.spec.precision) else {
             continue;
         };

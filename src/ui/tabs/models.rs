@@ -44,6 +44,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     }
+    // Under 110 columns a layout of its own: fewer columns, each as wide as its words, dates as
+    // ages; aliases beside their versions only.
+    let narrow = area.width < 110;
     let [left, right] = Layout::horizontal([
         Constraint::Length(40.min(area.width / 3)),
         Constraint::Fill(1),
@@ -52,11 +55,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     // The models.
     let rows = m.models.iter().map(|s| {
         let aliases: Vec<String> = s.aliases.iter().map(|(a, v)| format!("{a}→v{v}")).collect();
-        Row::new(vec![
+        let mut cells = vec![
             Cell::from(s.name.clone()).style(t.fg(Role::Text)),
             Cell::from(format!("v{}", s.latest)).style(t.fg(Role::Accent)),
-            Cell::from(aliases.join(" ")).style(t.fg(Role::Good)),
-        ])
+        ];
+        if !narrow {
+            cells.push(Cell::from(aliases.join(" ")).style(t.fg(Role::Good)));
+        }
+        Row::new(cells)
     });
     let focus_models = m.focus == ModelsFocus::Models;
     let border = |on: bool| {
@@ -66,20 +72,22 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             t.fg(Role::Border)
         }
     };
-    let table = Table::new(
-        rows,
-        [
+    let model_widths: &[Constraint] = if narrow {
+        &[Constraint::Fill(1), Constraint::Length(4)]
+    } else {
+        &[
             Constraint::Fill(1),
             Constraint::Length(4),
             Constraint::Fill(1),
-        ],
-    )
-    .row_highlight_style(t.selection())
-    .block(
-        Block::bordered()
-            .title(format!(" Models ({}) ", m.models.len()))
-            .border_style(border(focus_models)),
-    );
+        ]
+    };
+    let table = Table::new(rows, model_widths.to_vec())
+        .row_highlight_style(t.selection())
+        .block(
+            Block::bordered()
+                .title(format!(" Models ({}) ", m.models.len()))
+                .border_style(border(focus_models)),
+        );
     let mut ts = TableState::default().with_selected(Some(m.cursor));
     frame.render_stateful_widget(table, left, &mut ts);
 
@@ -93,82 +101,94 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     };
     let [top, bottom] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(lower)]).areas(right);
-    let header = Row::new([
-        "", "Version", "Created", "Run", "Metrics", "Size", "Aliases", "Check",
-    ])
-    .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
-    let rows = m.versions.iter().map(|v| {
-        let marked = if m.marked.contains(&v.version) {
-            "●"
-        } else {
-            " "
-        };
-        let al: Vec<&str> = aliases
+    let alias_text = |v: u32| -> String {
+        aliases
             .iter()
-            .filter(|(_, n)| **n == v.version)
+            .filter(|(_, n)| **n == v)
             .map(|(a, _)| a.as_str())
-            .collect();
-        // Validation metrics first: they are what a version is chosen by.
-        let metrics = v
-            .run
-            .as_ref()
-            .map(|r| {
-                let mut m: Vec<(&String, &f64)> = r.metrics.iter().collect();
-                m.sort_by_key(|(k, _)| (!k.contains("val"), (*k).clone()));
-                m.iter()
-                    .take(2)
-                    .map(|(k, x)| format!("{k}={}", compact(**x)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .unwrap_or_default();
-        let (badge, role) = match m.badges.get(&(v.name.clone(), v.version)) {
-            Some(Badge::Ok) => ("✓ ok".to_string(), Role::Good),
-            Some(Badge::Damaged(n)) => (format!("✗ {n} bad"), Role::Bad),
-            None => ("·".to_string(), Role::Muted),
-        };
-        Row::new(vec![
-            Cell::from(marked).style(t.fg(Role::Accent)),
-            Cell::from(format!("v{}", v.version)).style(t.fg(Role::Accent)),
-            Cell::from(v.created.get(..10).unwrap_or(&v.created).to_string())
-                .style(t.fg(Role::Muted)),
-            Cell::from(
-                v.run
-                    .as_ref()
-                    .map(|r| r.name.clone())
-                    .unwrap_or_else(|| "-".into()),
-            )
-            .style(t.fg(Role::Text)),
-            Cell::from(metrics).style(t.fg(Role::Text)),
-            Cell::from(size(v.total_bytes())).style(t.fg(Role::Muted)),
-            Cell::from(al.join(" ")).style(t.fg(Role::Good)),
-            Cell::from(badge).style(t.fg(role)),
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    if narrow {
+        narrow_versions(frame, top, state, name, &alias_text);
+    } else {
+        let header = Row::new([
+            "", "Version", "Created", "Run", "Metrics", "Size", "Aliases", "Check",
         ])
-    });
-    let widths = [
-        Constraint::Length(1),
-        Constraint::Length(7),
-        Constraint::Length(10),
-        Constraint::Fill(1),
-        Constraint::Fill(2),
-        Constraint::Length(9),
-        Constraint::Length(12),
-        Constraint::Length(7),
-    ];
-    let table = Table::new(rows, widths)
-        .header(header)
-        .row_highlight_style(if focus_models {
-            ratatui::style::Style::new()
-        } else {
-            t.selection()
-        })
-        .block(
-            Block::bordered()
-                .title(format!(" {name} "))
-                .border_style(border(!focus_models)),
-        );
-    let mut ts = TableState::default().with_selected(Some(m.version_cursor));
-    frame.render_stateful_widget(table, top, &mut ts);
+        .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
+        let rows = m.versions.iter().map(|v| {
+            let marked = if m.marked.contains(&v.version) {
+                "●"
+            } else {
+                " "
+            };
+            let al: Vec<&str> = aliases
+                .iter()
+                .filter(|(_, n)| **n == v.version)
+                .map(|(a, _)| a.as_str())
+                .collect();
+            // Validation metrics first: they are what a version is chosen by.
+            let metrics = v
+                .run
+                .as_ref()
+                .map(|r| {
+                    let mut m: Vec<(&String, &f64)> = r.metrics.iter().collect();
+                    m.sort_by_key(|(k, _)| (!k.contains("val"), (*k).clone()));
+                    m.iter()
+                        .take(2)
+                        .map(|(k, x)| format!("{k}={}", compact(**x)))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            let (badge, role) = match m.badges.get(&(v.name.clone(), v.version)) {
+                Some(Badge::Ok) => ("✓ ok".to_string(), Role::Good),
+                Some(Badge::Damaged(n)) => (format!("✗ {n} bad"), Role::Bad),
+                None => ("·".to_string(), Role::Muted),
+            };
+            Row::new(vec![
+                Cell::from(marked).style(t.fg(Role::Accent)),
+                Cell::from(format!("v{}", v.version)).style(t.fg(Role::Accent)),
+                Cell::from(v.created.get(..10).unwrap_or(&v.created).to_string())
+                    .style(t.fg(Role::Muted)),
+                Cell::from(
+                    v.run
+                        .as_ref()
+                        .map(|r| r.name.clone())
+                        .unwrap_or_else(|| "-".into()),
+                )
+                .style(t.fg(Role::Text)),
+                Cell::from(metrics).style(t.fg(Role::Text)),
+                Cell::from(size(v.total_bytes())).style(t.fg(Role::Muted)),
+                Cell::from(al.join(" ")).style(t.fg(Role::Good)),
+                Cell::from(badge).style(t.fg(role)),
+            ])
+        });
+        let widths = [
+            Constraint::Length(1),
+            Constraint::Length(7),
+            Constraint::Length(10),
+            Constraint::Fill(1),
+            Constraint::Fill(2),
+            Constraint::Length(9),
+            Constraint::Length(12),
+            Constraint::Length(7),
+        ];
+        let table = Table::new(rows, widths)
+            .header(header)
+            .row_highlight_style(if focus_models {
+                ratatui::style::Style::new()
+            } else {
+                t.selection()
+            })
+            .block(
+                Block::bordered()
+                    .title(format!(" {name} "))
+                    .border_style(border(!focus_models)),
+            );
+        let mut ts = TableState::default().with_selected(Some(m.version_cursor));
+        frame.render_stateful_widget(table, top, &mut ts);
+    }
 
     let (title, lines): (String, Vec<Line>) = match (m.diff_pair(), m.version()) {
         (Some((a, b)), _) => (
@@ -180,22 +200,39 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 .collect(),
         ),
         (None, Some(v)) => {
-            let mut lines = vec![Line::from(vec![
-                Span::styled(format!("{} by {}", v.created, v.author), t.fg(Role::Muted)),
-                Span::styled(
-                    format!("  {}", v.framework.as_deref().unwrap_or("")),
-                    t.fg(Role::Muted),
-                ),
-            ])];
+            let created = if narrow {
+                v.created.get(..10).unwrap_or(&v.created)
+            } else {
+                &v.created
+            };
+            let mut lines = vec![Line::styled(
+                format!("{created} by {}", v.author),
+                t.fg(Role::Muted),
+            )];
+            if let Some(f) = v.framework.as_deref().filter(|f| !f.is_empty()) {
+                if narrow {
+                    lines.push(Line::styled(f.to_string(), t.fg(Role::Muted)));
+                } else if let Some(first) = lines.first_mut() {
+                    first.push_span(Span::styled(format!("  {f}"), t.fg(Role::Muted)));
+                }
+            }
             if !v.notes.is_empty() {
                 lines.push(Line::styled(v.notes.clone(), t.fg(Role::Text)));
             }
+            // Narrow: size and path, the path cut with `…` to the pane; the hash where it fits.
+            let room = usize::from(bottom.width.saturating_sub(2)).saturating_sub(12);
             for f in &v.files {
-                lines.push(Line::from(vec![
+                let mut spans = vec![
                     Span::styled(format!("{:>10}  ", size(f.size)), t.fg(Role::Muted)),
-                    Span::styled(fit(&f.path, 60), t.fg(Role::Text)),
-                    Span::styled(format!("  {}", &f.blake3[..12]), t.fg(Role::Muted)),
-                ]));
+                    Span::styled(fit(&f.path, room.min(60)), t.fg(Role::Text)),
+                ];
+                if !narrow || f.path.chars().count() + 14 <= room {
+                    spans.push(Span::styled(
+                        format!("  {}", &f.blake3[..12.min(f.blake3.len())]),
+                        t.fg(Role::Muted),
+                    ));
+                }
+                lines.push(Line::from(spans));
             }
             (format!(" {}@v{} ", v.name, v.version), lines)
         }
@@ -223,6 +260,113 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             &format!("promote {model}@v{version}: alias and reason"),
             text,
         );
+    }
+}
+
+/// The versions in a narrow pane: version, age, aliases, size where there is room, check; each
+/// column as wide as its longest entry, so no word is cut.
+fn narrow_versions(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    name: &str,
+    alias_text: &dyn Fn(u32) -> String,
+) {
+    let t = &state.theme;
+    let m = &state.models;
+    let focus_models = m.focus == ModelsFocus::Models;
+    let rows: Vec<[String; 6]> = m
+        .versions
+        .iter()
+        .map(|v| {
+            let badge = match m.badges.get(&(v.name.clone(), v.version)) {
+                Some(Badge::Ok) => "✓ ok".to_string(),
+                Some(Badge::Damaged(n)) => format!("✗ {n} bad"),
+                None => "·".to_string(),
+            };
+            let age = chrono::DateTime::parse_from_rfc3339(&v.created).map_or_else(
+                |_| v.created.get(..10).unwrap_or(&v.created).to_string(),
+                |d| short_age(d.timestamp_millis(), state.now_ms),
+            );
+            [
+                if m.marked.contains(&v.version) {
+                    "●".to_string()
+                } else {
+                    " ".to_string()
+                },
+                format!("v{}", v.version),
+                age,
+                alias_text(v.version),
+                size(v.total_bytes()),
+                badge,
+            ]
+        })
+        .collect();
+    let head = ["", "Version", "Age", "Aliases", "Size", "Check"];
+    let w = |i: usize| {
+        rows.iter()
+            .map(|r| r[i].chars().count())
+            .chain(std::iter::once(head[i].chars().count()))
+            .max()
+            .unwrap_or(0) as u16
+    };
+    let mut cols: Vec<usize> = vec![0, 1, 2, 3, 5];
+    // Size where it fits beside the rest.
+    let used: u16 = cols.iter().map(|&i| w(i) + 1).sum::<u16>() + 2;
+    if used + w(4) < area.width {
+        cols.insert(4, 4);
+    }
+    let roles = [
+        Role::Accent,
+        Role::Accent,
+        Role::Muted,
+        Role::Good,
+        Role::Muted,
+        Role::Text,
+    ];
+    let header = Row::new(cols.iter().map(|&i| head[i]))
+        .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
+    let table_rows = rows.iter().map(|r| {
+        Row::new(cols.iter().map(|&i| {
+            let role = if i == 5 && r[5].starts_with('✗') {
+                Role::Bad
+            } else if i == 5 && r[5].starts_with('✓') {
+                Role::Good
+            } else {
+                roles[i]
+            };
+            Cell::from(r[i].clone()).style(t.fg(role))
+        }))
+    });
+    let widths: Vec<Constraint> = cols.iter().map(|&i| Constraint::Length(w(i))).collect();
+    let table = Table::new(table_rows, widths)
+        .header(header)
+        .row_highlight_style(if focus_models {
+            ratatui::style::Style::new()
+        } else {
+            t.selection()
+        })
+        .block(
+            Block::bordered()
+                .title(format!(" {name} "))
+                .border_style(if focus_models {
+                    t.fg(Role::Border)
+                } else {
+                    t.fg(Role::Accent)
+                }),
+        );
+    let mut ts = TableState::default().with_selected(Some(m.version_cursor));
+    frame.render_stateful_widget(table, area, &mut ts);
+}
+
+/// An age in a few characters: `now`, `12m`, `5h`, `3d`.
+fn short_age(then_ms: i64, now_ms: i64) -> String {
+    let s = (now_ms - then_ms).max(0) / 1000;
+    match s {
+        0..60 => "now".into(),
+        60..3600 => format!("{}m", s / 60),
+        3600..86400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
     }
 }
 

@@ -2,7 +2,7 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::widgets::{Block, Paragraph};
 
 use crate::app::State;
 use crate::app::runs::{Focus, SYSTEM_KEYS, SeriesId};
@@ -157,9 +157,39 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::R
     let block = super::super::frame_block(state, format!(" {} · {} ", run.name, run.short_id()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let [l, rr] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(inner);
-    frame.render_widget(Paragraph::new(left), l);
-    frame.render_widget(Paragraph::new(right).wrap(Wrap { trim: true }), rr);
+    // Two columns apart, each cell on its line, cut with `…` where it is longer.
+    let [l, rr] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
+        .spacing(2)
+        .areas(inner);
+    frame.render_widget(Paragraph::new(clipped(left, l.width)), l);
+    frame.render_widget(Paragraph::new(clipped(right, rr.width)), rr);
+}
+
+/// Each line cut to `width` columns, the cut marked with `…`, its styles kept.
+fn clipped(lines: Vec<Line<'_>>, width: u16) -> Vec<Line<'_>> {
+    let width = usize::from(width);
+    lines
+        .into_iter()
+        .map(|l| {
+            if l.width() <= width {
+                return l;
+            }
+            let mut left = width.saturating_sub(1);
+            let mut spans = Vec::new();
+            for s in l.spans {
+                let n = s.content.chars().count();
+                if n <= left {
+                    left -= n;
+                    spans.push(s);
+                    continue;
+                }
+                let cut: String = s.content.chars().take(left).collect();
+                spans.push(Span::styled(cut + "…", s.style));
+                break;
+            }
+            Line::from(spans)
+        })
+        .collect()
 }
 
 /// A grid of charts, one per metric key, each overlaying `runs`.

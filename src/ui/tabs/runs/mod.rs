@@ -109,7 +109,7 @@ fn columns(frame: &mut Frame, area: Rect, state: &State, cursor: usize) {
         .take(rows)
         .map(|(i, (kind, name))| {
             let on = if *kind == "metric" {
-                r.metric_cols.contains(name)
+                r.shown_metric_cols().contains(name)
             } else {
                 r.param_cols.contains(name)
             };

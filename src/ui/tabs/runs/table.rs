@@ -95,11 +95,35 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     if r.many_hosts {
         header.insert(4, "Host".to_string());
     }
-    header.extend(
-        r.metric_cols
-            .iter()
-            .map(|k| head(&fit(k, 12), SortCol::Metric(k.clone()))),
-    );
+    // The metric columns: those picked with `c`, else the defaults that fit beside the rest,
+    // the first with a sparkline (app/columns.rs).
+    let name_w = r
+        .visible
+        .iter()
+        .map(|&i| r.records[i].run.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(8, 40) as u16;
+    let fixed = 2 + 1 + name_w + 12 + 10 + 9 + 9 + 6 + if r.many_hosts { 11 } else { 0 };
+    let params_w = 12 * r.param_cols.len() as u16;
+    let room = body.width.saturating_sub(fixed + params_w);
+    let shown = r.shown_metric_cols();
+    let (metric_cols, trend): (&[String], bool) = if r.cols_chosen {
+        (shown, false)
+    } else {
+        // The sparkline (11) once there is room for it and a value; then a value a column (14).
+        let trend = !shown.is_empty() && room >= 25;
+        let n = usize::from(room.saturating_sub(if trend { 11 } else { 0 }) / 14);
+        (&shown[..n.min(shown.len())], trend)
+    };
+    header.extend(metric_cols.iter().enumerate().flat_map(|(i, k)| {
+        let label = head(&fit(k, 12), SortCol::Metric(k.clone()));
+        if i == 0 && trend {
+            vec![label, String::new()]
+        } else {
+            vec![label]
+        }
+    }));
     header.extend(
         r.param_cols
             .iter()
@@ -133,15 +157,35 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         if r.many_hosts {
             cells.insert(4, Cell::from(run.host.clone()).style(t.fg(Role::Muted)));
         }
-        cells.extend(r.metric_cols.iter().map(|k| {
-            Cell::from(
-                rec.metrics
-                    .get(k)
-                    .and_then(|s| s.last)
-                    .map_or_else(|| "-".into(), compact),
-            )
-            .style(t.fg(Role::Text))
-        }));
+        for (i, k) in metric_cols.iter().enumerate() {
+            // Better or worse than the pinned baseline's.
+            let role = match r.versus_pin(rec, k) {
+                Some(std::cmp::Ordering::Greater) => Role::Good,
+                Some(std::cmp::Ordering::Less) => Role::Bad,
+                _ => Role::Text,
+            };
+            cells.push(
+                Cell::from(
+                    rec.metrics
+                        .get(k)
+                        .and_then(|s| s.last)
+                        .map_or_else(|| "-".into(), compact),
+                )
+                .style(t.fg(role)),
+            );
+            if i == 0 && trend {
+                let id = crate::app::runs::SeriesId {
+                    run: run.id.clone(),
+                    kind: crate::domain::SeriesKind::Metric,
+                    key: k.clone(),
+                };
+                let spark = r
+                    .series
+                    .get(&id)
+                    .map_or_else(String::new, |s| trend_line(&s.values, 10));
+                cells.push(Cell::from(spark).style(t.fg(Role::Accent)));
+            }
+        }
         cells.extend(r.param_cols.iter().map(|k| {
             Cell::from(rec.params.get(k).cloned().unwrap_or_else(|| "-".into()))
                 .style(t.fg(Role::Text))
@@ -150,7 +194,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     });
     let mut widths = vec![
         Constraint::Length(1),
-        Constraint::Fill(3),
+        Constraint::Length(name_w),
         Constraint::Length(12),
         Constraint::Fill(1),
         Constraint::Length(9),
@@ -159,7 +203,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     if r.many_hosts {
         widths.insert(4, Constraint::Fill(1));
     }
-    widths.extend(r.metric_cols.iter().map(|_| Constraint::Length(13)));
+    for i in 0..metric_cols.len() {
+        widths.push(Constraint::Length(13));
+        if i == 0 && trend {
+            widths.push(Constraint::Length(10));
+        }
+    }
     widths.extend(r.param_cols.iter().map(|_| Constraint::Length(11)));
     let title = Line::from(vec![
         Span::raw(format!(" Runs ({}) ", r.visible.len())),
@@ -178,4 +227,23 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         .block(super::super::frame_block(state, title));
     let mut ts = TableState::default().with_selected(Some(r.cursor.saturating_sub(first)));
     frame.render_stateful_widget(table, body, &mut ts);
+}
+
+/// A whole series as `w` block characters: each the mean of its share of the points.
+fn trend_line(values: &[f64], w: usize) -> String {
+    let v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() || w == 0 {
+        return String::new();
+    }
+    let n = w.min(v.len());
+    let means: Vec<f64> = (0..n)
+        .map(|c| {
+            let (a, b) = (
+                c * v.len() / n,
+                ((c + 1) * v.len() / n).max(c * v.len() / n + 1),
+            );
+            v[a..b].iter().sum::<f64>() / (b - a) as f64
+        })
+        .collect();
+    crate::format::sparkline(&means, n)
 }
