@@ -361,6 +361,7 @@ fn every_key_of_the_keymap_is_reachable_in_help_at_80x24() {
             .ok()?;
         Some((last, total))
     };
+    s.wait_for("help to say where it is", |t| place(t).is_some());
     let mut seen = s.screen();
     let (mut last, total) = place(&seen).expect("help shows where it is at 80×24");
     while last < total {

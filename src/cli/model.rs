@@ -70,6 +70,49 @@ pub enum Cmd {
     },
     /// The history of a model: versions added and aliases moved, with who, when and why
     Log { name: String },
+    /// The registry's remotes: a git URL for the manifests, tags and aliases, and an objects
+    /// store for the files
+    Remote {
+        #[command(subcommand)]
+        cmd: RemoteCmd,
+    },
+    /// Send the versions' files the remote's objects store lacks, then the registry's commits
+    /// and tags (every version, or those of NAME, NAME@vN)
+    Push {
+        spec: Option<String>,
+        #[arg(long)]
+        remote: Option<String>,
+    },
+    /// Bring the remote's manifests, tags and aliases (no files)
+    Fetch {
+        #[arg(long)]
+        remote: Option<String>,
+    },
+    /// Fetch, then bring the files of NAME (its latest version), NAME@vN or NAME@alias
+    Pull {
+        spec: String,
+        #[arg(long)]
+        remote: Option<String>,
+    },
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum RemoteCmd {
+    /// Add a remote: GIT_URL is anything git reaches (a path, file://, ssh://, user@host:path,
+    /// https://); --objects is a directory (a shared mount) for the files
+    Add {
+        name: String,
+        git_url: String,
+        #[arg(long, value_name = "URL")]
+        objects: Option<String>,
+    },
+    /// List the remotes
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a remote (nothing on it is touched)
+    Rm { name: String },
 }
 
 use crate::format::size;
@@ -301,6 +344,47 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 );
             }
         }
+        Cmd::Remote { cmd } => remote_cmd(&reg, cmd)?,
+        Cmd::Push { spec, remote } => {
+            let r = reg.remote(remote.as_deref())?;
+            let only = spec.as_deref().map(|s| reg.resolve(s)).transpose()?;
+            let pb = progress(0, "sending");
+            let sent = reg.push(&r, only.as_ref(), &|done, total| {
+                pb.set_length(total);
+                pb.set_position(done);
+            })?;
+            pb.finish_and_clear();
+            outln!(
+                "pushed to {} ({}): {} objects sent, branch and tags up to date",
+                r.name,
+                r.url,
+                sent
+            );
+        }
+        Cmd::Fetch { remote } => {
+            let r = reg.remote(remote.as_deref())?;
+            let how = reg.fetch(&r)?;
+            outln!("fetched {}: {}", r.name, integrated(how));
+        }
+        Cmd::Pull { spec, remote } => {
+            let r = reg.remote(remote.as_deref())?;
+            let how = reg.fetch(&r)?;
+            let m = reg.resolve(&spec)?;
+            let pb = progress(m.total_bytes(), "pulling");
+            let got = reg.get_objects(&r, std::slice::from_ref(&m), &|done, total| {
+                pb.set_length(total);
+                pb.set_position(done);
+            })?;
+            pb.finish_and_clear();
+            outln!(
+                "pulled {}@v{} from {} ({}): {got} objects, {} files ready",
+                m.name,
+                m.version,
+                r.name,
+                integrated(how),
+                m.files.len()
+            );
+        }
         Cmd::Log { name } => {
             crate::registry::check_name(&name)?;
             let log = reg.log(&name)?;
@@ -327,4 +411,50 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn integrated(how: crate::registry::remote::Integrated) -> String {
+    use crate::registry::remote::Integrated;
+    match how {
+        Integrated::UpToDate => "up to date".into(),
+        Integrated::Ahead => "nothing new".into(),
+        Integrated::FastForward => "fast-forwarded".into(),
+        Integrated::Replayed(n) => format!("{n} local changes replayed on the remote's"),
+    }
+}
+
+fn remote_cmd(reg: &Registry, cmd: RemoteCmd) -> anyhow::Result<()> {
+    match cmd {
+        RemoteCmd::Add {
+            name,
+            git_url,
+            objects,
+        } => {
+            reg.add_remote(&name, &git_url, objects.as_deref())?;
+            outln!(
+                "remote {name}: {git_url}{}",
+                objects.map_or(String::new(), |o| format!(" · objects {o}"))
+            );
+        }
+        RemoteCmd::Ls { json } => {
+            let all = reg.remotes()?;
+            if json {
+                out::json(&serde_json::to_value(&all)?)?;
+            } else {
+                for r in all {
+                    outln!(
+                        "{:<10} {}  objects: {}",
+                        r.name,
+                        r.url,
+                        r.objects.as_deref().unwrap_or("(none)")
+                    );
+                }
+            }
+        }
+        RemoteCmd::Rm { name } => {
+            reg.remove_remote(&name)?;
+            outln!("removed remote {name}");
+        }
+    }
+    Ok(())
 }

@@ -8,6 +8,8 @@
 mod files;
 pub mod objects;
 mod register;
+pub mod remote;
+pub mod remote_objects;
 
 pub use files::{RUN_FILES, collect_files, guess_framework};
 pub use register::{register, run_ref};
@@ -141,6 +143,16 @@ impl Registry {
 
     /// Commit `files` (path within the repo, content) on the branch. Returns the commit id.
     fn commit(&self, files: &[(String, String)], message: &str, author: &str) -> Result<git2::Oid> {
+        self.commit_with(files, message, &signature(author)?)
+    }
+
+    /// `commit`, by `sig` (a commit replayed keeps its author and time).
+    fn commit_with(
+        &self,
+        files: &[(String, String)],
+        message: &str,
+        sig: &Signature,
+    ) -> Result<git2::Oid> {
         let head = self.head_tree()?;
         let mut root = self.repo.treebuilder(head.as_ref().map(|(_, t)| t))?;
         // Group by top folder (NAME/…): one subtree each.
@@ -166,11 +178,10 @@ impl Registry {
             root.insert(dir, sub_id, 0o040000)?;
         }
         let tree = self.repo.find_tree(root.write()?)?;
-        let sig = signature(author)?;
         let parents: Vec<&git2::Commit> = head.as_ref().map(|(c, _)| vec![c]).unwrap_or_default();
         Ok(self
             .repo
-            .commit(Some(BRANCH), &sig, &sig, message, &tree, &parents)?)
+            .commit(Some(BRANCH), sig, sig, message, &tree, &parents)?)
     }
 
     fn version_tags(&self, name: &str) -> Result<Vec<u32>> {
@@ -523,8 +534,10 @@ impl Registry {
             .collect())
     }
 
-    /// Write a version's files under `to`, each verified against its hash.
+    /// Write a version's files under `to`, each verified against its hash. Objects only a
+    /// remote holds are brought first.
     pub fn checkout(&self, m: &Manifest, to: &Path, progress: &dyn Fn(u64)) -> Result<()> {
+        self.get_missing(m)?;
         for f in &m.files {
             let rel = Path::new(&f.path);
             if rel.is_absolute()
