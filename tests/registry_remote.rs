@@ -3,12 +3,16 @@
 //! the remote (`git fsck`); aliases moved on two hosts at once (replayed, or a real conflict);
 //! immutable versions; a damaged remote object refused; an interrupted push resumed.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 struct Box_ {
     ws: PathBuf,
     host: &'static str,
+    /// Environment for ssh: GIT_SSH_COMMAND and GANTRY_SSH naming the test's ssh config.
+    env: Vec<(String, String)>,
 }
 
 fn gantry(b: &Box_, args: &[&str]) -> Output {
@@ -17,6 +21,7 @@ fn gantry(b: &Box_, args: &[&str]) -> Output {
         .current_dir(&b.ws)
         .env("GANTRY_HOST", b.host)
         .env("XDG_CONFIG_HOME", b.ws.join(".config-home"))
+        .envs(b.env.iter().map(|(k, v)| (k, v)))
         .output()
         .unwrap()
 }
@@ -81,9 +86,19 @@ fn team() -> Team {
 }
 
 fn workspace(t: &Team, host: &'static str) -> Box_ {
+    workspace_on(t, host, &t.remote, t.objects.to_str().unwrap(), Vec::new())
+}
+
+fn workspace_on(
+    t: &Team,
+    host: &'static str,
+    remote: &str,
+    objects: &str,
+    env: Vec<(String, String)>,
+) -> Box_ {
     let ws = t.dir.path().join(host);
     std::fs::create_dir_all(&ws).unwrap();
-    let b = Box_ { ws, host };
+    let b = Box_ { ws, host, env };
     ok(&b, &["init", "."]);
     ok(
         &b,
@@ -92,9 +107,9 @@ fn workspace(t: &Team, host: &'static str) -> Box_ {
             "remote",
             "add",
             "origin",
-            &t.remote,
+            remote,
             "--objects",
-            t.objects.to_str().unwrap(),
+            objects,
         ],
     );
     b
@@ -361,4 +376,60 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
         }
     }
     out
+}
+
+#[test]
+fn a_remote_and_its_objects_over_ssh() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = team();
+    let keys = t.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    if common::sshd::keys(&keys).is_none() {
+        return common::skip("no ssh-keygen here; apt-get install openssh-client");
+    }
+    let server = match common::sshd::start(&keys, "models", Path::new("/usr/bin")) {
+        Ok(s) => s,
+        Err(e) => return common::skip(&format!("no sshd to run: {e}")),
+    };
+    let config = common::sshd::client_config(&keys, &[("models", server.port)]);
+    // git and gantry both go through the user's ssh, here with the test's config.
+    let wrapper = keys.join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec ssh -F {} \"$@\"\n", config.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let env = vec![
+        ("GIT_SSH_COMMAND".to_string(), wrapper.display().to_string()),
+        ("GANTRY_SSH".to_string(), wrapper.display().to_string()),
+    ];
+    let bare = t.dir.path().join("models.git");
+    let remote = format!("models:{}", bare.display());
+    let objects = format!("ssh://models{}", t.dir.path().join("ssh-objects").display());
+    let a = workspace_on(&t, "gpu01", &remote, &objects, env.clone());
+    let b = workspace_on(&t, "laptop", &remote, &objects, env);
+    let v1 = files(&a, 5, 400_000);
+    ok(&a, &["model", "add", "llama", v1.to_str().unwrap()]);
+    assert!(ok(&a, &["model", "push"]).contains("2 objects sent"));
+    assert!(ok(&a, &["model", "push"]).contains("0 objects sent"));
+    assert!(t.dir.path().join("ssh-objects").is_dir());
+    let pulled = ok(&b, &["model", "pull", "llama"]);
+    assert!(pulled.contains("2 objects"), "{pulled}");
+    ok(&b, &["model", "verify"]);
+    let to = b.ws.join("out");
+    ok(
+        &b,
+        &[
+            "model",
+            "checkout",
+            "llama@v1",
+            "--to",
+            to.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(to.join("weights.bin")).unwrap(),
+        std::fs::read(v1.join("weights.bin")).unwrap()
+    );
 }

@@ -412,10 +412,15 @@ impl Registry {
                 format!("{BRANCH}:{BRANCH}"),
             ];
             // A version's tag goes where its files are (or with no objects store, everywhere).
-            for m in self.all_versions()? {
-                let there = store
+            let all = self.all_versions()?;
+            let held = match &store {
+                Some(s) => Some(s.which(&hashes_of(&all))?),
+                None => None,
+            };
+            for m in all {
+                let there = held
                     .as_ref()
-                    .is_none_or(|s| m.files.iter().all(|f| s.has(&f.blake3)));
+                    .is_none_or(|h| m.files.iter().all(|f| h.contains(&f.blake3)));
                 if there {
                     let t = format!("{}@v{}", m.name, m.version);
                     args.push(format!("refs/tags/{t}:refs/tags/{t}"));
@@ -472,9 +477,10 @@ impl Registry {
         progress: &(dyn Fn(u64, u64) + Sync),
     ) -> Result<usize> {
         let mut want: Vec<(String, u64)> = Vec::new();
+        let held = store.which(&hashes_of(versions))?;
         for v in versions {
             for f in &v.files {
-                if !want.iter().any(|(h, _)| *h == f.blake3) && !store.has(&f.blake3) {
+                if !want.iter().any(|(h, _)| *h == f.blake3) && !held.contains(&f.blake3) {
                     if !self.objects.contains(&f.blake3) {
                         bail!(
                             UserError::new(format!(
@@ -597,9 +603,12 @@ impl Registry {
             let Ok(Some(store)) = self.object_store(&r) else {
                 continue;
             };
+            let Ok(held) = store.which(&hashes_of(std::slice::from_ref(m))) else {
+                continue;
+            };
             if m.files
                 .iter()
-                .all(|f| self.objects.contains(&f.blake3) || store.has(&f.blake3))
+                .all(|f| self.objects.contains(&f.blake3) || held.contains(&f.blake3))
             {
                 self.get_objects(&r, std::slice::from_ref(m), &|_, _| {})?;
                 return Ok(true);
@@ -607,6 +616,17 @@ impl Registry {
         }
         Ok(false)
     }
+}
+
+/// Every file hash of `versions`, once each.
+fn hashes_of(versions: &[Manifest]) -> Vec<String> {
+    let mut v: Vec<String> = versions
+        .iter()
+        .flat_map(|m| m.files.iter().map(|f| f.blake3.clone()))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// A git command's failure, its output as the message.

@@ -142,6 +142,7 @@ pub fn some_records(n: usize) -> Vec<RunRecord> {
 
 pub mod python;
 pub mod serve;
+pub mod sshd;
 
 /// Skip a test that cannot run here, saying why; under `GANTRY_TEST_STRICT=1` (CI) fail instead,
 /// so nothing skips silently there. Returns `()` so a test can `return common::skip(...)`.
