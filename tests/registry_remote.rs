@@ -433,3 +433,81 @@ fn a_remote_and_its_objects_over_ssh() {
         std::fs::read(v1.join("weights.bin")).unwrap()
     );
 }
+
+/// moto's S3 server on a loopback port, killed when dropped.
+struct Moto(std::process::Child);
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn an_objects_store_on_s3() {
+    let Some(py) = common::python::python_with_moto() else {
+        return;
+    };
+    let port = common::sshd::free_port();
+    let _server = Moto(
+        Command::new(&py)
+            .args(["-m", "moto.server", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "moto never listened");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let aws = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let env = vec![
+        aws("AWS_ACCESS_KEY_ID", "testing"),
+        aws("AWS_SECRET_ACCESS_KEY", "testing"),
+        aws("AWS_REGION", "us-east-1"),
+    ];
+    let boto = |code: &str| {
+        let out = Command::new(&py)
+            .args([
+                "-c",
+                &format!(
+                    "import boto3; s3 = boto3.client('s3', endpoint_url='{endpoint}'); {code}"
+                ),
+            ])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    boto("s3.create_bucket(Bucket='models')");
+    let t = team();
+    let objects = format!("s3://models/team/objects?endpoint={endpoint}");
+    let a = workspace_on(&t, "gpu01", &t.remote, &objects, env.clone());
+    let b = workspace_on(&t, "laptop", &t.remote, &objects, env.clone());
+    let v1 = files(&a, 9, 700_000);
+    ok(&a, &["model", "add", "whisper", v1.to_str().unwrap()]);
+    assert!(ok(&a, &["model", "push"]).contains("2 objects sent"));
+    assert!(ok(&a, &["model", "push"]).contains("0 objects sent"));
+    // S3's own client lists what gantry put, where it says.
+    let keys = boto("print([o['Key'] for o in s3.list_objects_v2(Bucket='models')['Contents']])");
+    assert!(keys.contains("team/objects/"), "{keys}");
+    ok(&b, &["model", "pull", "whisper"]);
+    ok(&b, &["model", "verify"]);
+    // Damaged in the bucket: refused on pull, by name.
+    let c = workspace_on(&t, "laptop2", &t.remote, &objects, env.clone());
+    let show = ok(&a, &["model", "show", "whisper@v1", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&show).unwrap();
+    let h = v["files"][0]["blake3"].as_str().unwrap().to_string();
+    boto(&format!(
+        "s3.put_object(Bucket='models', Key='team/objects/{}/{}', Body=b'garbage')",
+        &h[..2],
+        &h[2..]
+    ));
+    let err = fails(&c, &["model", "pull", "whisper"]);
+    assert!(err.contains(&format!("refused object {h}")), "{err}");
+}

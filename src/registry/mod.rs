@@ -10,6 +10,7 @@ pub mod objects;
 mod register;
 pub mod remote;
 pub mod remote_objects;
+mod s3;
 
 pub use files::{RUN_FILES, collect_files, guess_framework};
 pub use register::{register, run_ref};

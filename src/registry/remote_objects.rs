@@ -24,6 +24,9 @@ pub enum ObjectStore {
         port: Option<u16>,
         root: String,
     },
+    /// A bucket and prefix on S3 or a compatible store (`s3://bucket/prefix`, with
+    /// `?endpoint=URL` or `AWS_ENDPOINT_URL` for a store other than AWS's).
+    S3(super::s3::S3Store),
 }
 
 /// Read and write in pieces of this size.
@@ -35,6 +38,9 @@ impl ObjectStore {
     pub fn parse(url: &str, base: &Path) -> Result<ObjectStore> {
         if let Some(p) = url.strip_prefix("file://") {
             return Ok(ObjectStore::Dir(PathBuf::from(p)));
+        }
+        if url.starts_with("s3://") {
+            return Ok(ObjectStore::S3(super::s3::S3Store::parse(url)?));
         }
         if let Some(rest) = url.strip_prefix("ssh://") {
             let (host, path) = rest.split_once('/').ok_or_else(|| {
@@ -81,6 +87,7 @@ impl ObjectStore {
                 Some(p) => format!("ssh://{dest}:{p}{root}"),
                 None => format!("ssh://{dest}{root}"),
             },
+            ObjectStore::S3(s) => s.describe(),
         }
     }
 
@@ -94,6 +101,7 @@ impl ObjectStore {
         match self {
             ObjectStore::Dir(root) => root.join(a).join(b),
             ObjectStore::Ssh { root, .. } => Path::new(root).join(a).join(b),
+            ObjectStore::S3(_) => Path::new(a).join(b),
         }
     }
 
@@ -121,6 +129,14 @@ impl ObjectStore {
                         Some(format!("{a}{b}"))
                     })
                     .collect();
+                Ok(hashes
+                    .iter()
+                    .filter(|h| there.contains(*h))
+                    .cloned()
+                    .collect())
+            }
+            ObjectStore::S3(s3) => {
+                let there = s3.list()?;
                 Ok(hashes
                     .iter()
                     .filter(|h| there.contains(*h))
@@ -163,6 +179,17 @@ impl ObjectStore {
 
     /// Send a local object (already verified by its store). `progress(bytes)` as it goes.
     pub fn put(&self, local: &Objects, hash: &str, progress: &dyn Fn(u64)) -> Result<()> {
+        if let ObjectStore::S3(s3) = self {
+            let src = local.path(hash);
+            let (got, _) = super::objects::hash_file(&src, &|_| {})?;
+            if got != hash {
+                bail!(
+                    UserError::new(format!("the local object {hash} does not match its hash"))
+                        .hint("`gantry model verify` lists the damage; nothing was sent")
+                );
+            }
+            return s3.put(hash, &src, progress);
+        }
         if let ObjectStore::Ssh { root, .. } = self {
             // Checked against its hash, then written on the host through a temporary name and
             // a rename.
@@ -236,6 +263,7 @@ impl ObjectStore {
         if matches!(self, ObjectStore::Dir(_)) && !src.is_file() {
             bail!(missing());
         }
+
         let dest = local.path(hash);
         let dir = dest.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
@@ -246,6 +274,16 @@ impl ObjectStore {
         ));
         let got = match self {
             ObjectStore::Dir(_) => copy_hashing(&src, &tmp, progress)?,
+            ObjectStore::S3(s3) => {
+                let Some(mut body) = s3.get(hash)? else {
+                    bail!(missing());
+                };
+                let got = copy_stream_hashing(&mut body, &tmp, progress);
+                if got.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                got?
+            }
             ObjectStore::Ssh {
                 dest: host, port, ..
             } => {

@@ -54,3 +54,39 @@ pub fn python_with_mlflow(extra: &[(&str, &str)]) -> Option<PathBuf> {
         None
     }
 }
+
+/// A python with moto's S3 server and boto3: target/s3-venv, made on first use with pip. None
+/// (and a line saying why) where that cannot be done.
+pub fn python_with_moto() -> Option<PathBuf> {
+    let _one_at_a_time = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/s3-venv");
+    let py = venv.join("bin/python");
+    let has = |py: &Path| {
+        Command::new(py)
+            .args(["-c", "import moto.server, boto3"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has(&py) {
+        return Some(py);
+    }
+    let ok = (py.exists()
+        || Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .output()
+            .is_ok_and(|o| o.status.success()))
+        && Command::new(venv.join("bin/pip"))
+            .args(["install", "-q", "moto[server]", "boto3"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if ok && has(&py) {
+        Some(py)
+    } else {
+        super::skip(&format!(
+            "could not set up python3 with moto[server] and boto3 in {}",
+            venv.display()
+        ));
+        None
+    }
+}
