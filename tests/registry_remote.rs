@@ -197,6 +197,32 @@ fn push_pull_fetch_and_checkout_on_demand_between_two_workspaces() {
         std::fs::read(v2.join("weights.bin")).unwrap()
     );
     ok(&b, &["model", "verify"]);
+    // Files the remote holds can be freed here, and come back on checkout.
+    let listed = ok(&a, &["model", "gc", "--local-only"]);
+    assert!(
+        listed.contains("4 local objects are also in origin's store"),
+        "{listed}"
+    );
+    let freed = ok(&a, &["model", "gc", "--local-only", "--delete"]);
+    assert!(freed.contains("removed 4 objects"), "{freed}");
+    ok(&a, &["model", "verify"]);
+    let back = a.ws.join("back");
+    ok(
+        &a,
+        &[
+            "model",
+            "checkout",
+            "resnet@v1",
+            "--to",
+            back.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        std::fs::read(back.join("weights.bin")).unwrap(),
+        std::fs::read(v1.join("weights.bin")).unwrap()
+    );
+    // A plain gc never removes what a version needs.
+    assert!(ok(&a, &["model", "gc", "--delete"]).contains("removed 0 objects"));
 }
 
 #[test]

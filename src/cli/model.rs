@@ -67,6 +67,13 @@ pub enum Cmd {
     Gc {
         #[arg(long)]
         delete: bool,
+        /// Also free the local copies of files a remote's objects store holds (they come back
+        /// on checkout or pull)
+        #[arg(long)]
+        local_only: bool,
+        /// The remote whose store is checked, with --local-only
+        #[arg(long, requires = "local_only")]
+        remote: Option<String>,
     },
     /// The history of a model: versions added and aliases moved, with who, when and why
     Log { name: String },
@@ -321,8 +328,23 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
                 return Ok(ExitCode::from(1));
             }
         }
-        Cmd::Gc { delete } => {
-            let unused = reg.unreferenced()?;
+        Cmd::Gc {
+            delete,
+            local_only,
+            remote,
+        } => {
+            let mut unused = reg.unreferenced()?;
+            if local_only {
+                // Files of versions that the remote's store holds: fetched again when needed.
+                let r = reg.remote(remote.as_deref())?;
+                let held = reg.held_remotely(&r)?;
+                outln!(
+                    "{} local objects are also in {}'s store",
+                    held.len(),
+                    r.name
+                );
+                unused.extend(held);
+            }
             let total: u64 = unused.iter().map(|(_, n)| n).sum();
             for (h, n) in &unused {
                 outln!(

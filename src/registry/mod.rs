@@ -510,6 +510,23 @@ impl Registry {
                     .hint("`gantry model ls` lists the models")
             );
         }
+        // Not here but in a remote's store (fetched, or freed by `gc --local-only`): not lost.
+        let missing: Vec<String> = problems
+            .iter()
+            .filter(|p| p.problem == "missing")
+            .map(|p| p.blake3.clone())
+            .collect();
+        if !missing.is_empty() {
+            let mut held = std::collections::HashSet::new();
+            for r in self.remotes()? {
+                if let Ok(Some(store)) = self.object_store(&r)
+                    && let Ok(h) = store.which(&missing)
+                {
+                    held.extend(h);
+                }
+            }
+            problems.retain(|p| p.problem != "missing" || !held.contains(&p.blake3));
+        }
         Ok((checked, problems))
     }
 

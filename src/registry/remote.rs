@@ -593,6 +593,32 @@ impl Registry {
         Ok(want.len())
     }
 
+    /// Local objects that versions refer to and the remote's store also holds: (hash, size).
+    pub fn held_remotely(&self, r: &Remote) -> Result<Vec<(String, u64)>> {
+        let Some(store) = self.object_store(r)? else {
+            bail!(
+                UserError::new(format!("the remote {} has no objects store", r.name))
+                    .hint("--local-only frees files a remote's store holds; this one holds none")
+            );
+        };
+        let all = self.all_versions()?;
+        let local: Vec<String> = hashes_of(&all)
+            .into_iter()
+            .filter(|h| self.objects.contains(h))
+            .collect();
+        let there = store.which(&local)?;
+        Ok(local
+            .into_iter()
+            .filter(|h| there.contains(h))
+            .map(|h| {
+                let n = std::fs::metadata(self.objects.path(&h))
+                    .map(|m| m.len())
+                    .unwrap_or(0);
+                (h, n)
+            })
+            .collect())
+    }
+
     /// The objects of a version not in the local store, brought from the first remote whose
     /// store has them all (`checkout` of a version only the remote holds).
     pub fn get_missing(&self, m: &Manifest) -> Result<bool> {
