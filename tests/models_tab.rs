@@ -72,8 +72,11 @@ fn loaded() -> State {
     let fx = update(&mut s, Msg::ModelsLoaded(Ok(models))).effects;
     assert_eq!(
         fx,
-        vec![Effect::LoadVersions("gpt2".into())],
-        "the selected model's versions follow"
+        vec![
+            Effect::LoadVersions("gpt2".into()),
+            Effect::LoadSync("gpt2".into())
+        ],
+        "the selected model's versions follow, and where they are against the remote"
     );
     s
 }
@@ -90,7 +93,13 @@ fn versions(s: &mut State, name: &str) {
 fn selecting_marking_and_diffing_versions() {
     let mut s = loaded();
     let fx = press(&mut s, "j");
-    assert_eq!(fx, vec![Effect::LoadVersions("resnet".into())]);
+    assert_eq!(
+        fx,
+        vec![
+            Effect::LoadVersions("resnet".into()),
+            Effect::LoadSync("resnet".into())
+        ]
+    );
     versions(&mut s, "resnet");
     assert_eq!(s.models.versions[0].version, 3, "newest first");
     let out = update(&mut s, key("enter"));
@@ -110,7 +119,7 @@ fn promote_asks_then_acts_and_verify_and_jump_to_run() {
     let mut s = loaded();
     press(&mut s, "j");
     versions(&mut s, "resnet");
-    press(&mut s, "enter j P");
+    press(&mut s, "enter j a");
     assert!(matches!(s.modal, Some(Modal::Promote { version: 2, .. })));
     for c in "staging better val/loss".chars() {
         update(

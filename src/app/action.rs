@@ -63,6 +63,8 @@ pub enum Action {
     ModelMark,
     Promote,
     Verify,
+    ModelPush,
+    ModelPull,
     ModelBack,
     // GPUs
     GpuMetric,
@@ -441,6 +443,20 @@ pub fn actions() -> Vec<ActionInfo> {
             "verify",
             "Re-hash the model's files",
             Some("verify"),
+        ),
+        info(
+            A::ModelPush,
+            S::Models,
+            "model_push",
+            "Push the registry to its remote: files, then versions and aliases (asks first)",
+            Some("push"),
+        ),
+        info(
+            A::ModelPull,
+            S::Models,
+            "model_pull",
+            "Pull the version (or the model's latest) from the remote (asks first)",
+            Some("pull"),
         ),
         info(
             A::ModelBack,

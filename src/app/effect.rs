@@ -45,6 +45,12 @@ pub enum Effect {
         run: String,
         model: String,
     },
+    /// How the selected model stands against the registry's remote.
+    LoadSync(String),
+    /// Push the registry to its remote (files, then branch and tags).
+    PushModels,
+    /// Fetch, then bring a version's files: `NAME@vN`.
+    PullModel(String),
     /// Fetch a fleet host's recent history where its source keeps one (Prometheus).
     FleetHistory(Box<crate::fleet::Host>),
     /// Send a signal to a process.

@@ -186,6 +186,42 @@ impl EffectRunner {
                     .collect();
                 Ok(Msg::Verified(name, badges))
             }),
+            Effect::LoadSync(name) => self.registry(move |r| {
+                Ok(Msg::SyncLoaded(
+                    name.clone(),
+                    r.sync_state(&name).ok().flatten(),
+                ))
+            }),
+            Effect::PushModels => {
+                let tx2 = self.tx.clone();
+                self.registry(move |r| {
+                    let res = r.remote(None).and_then(|rem| {
+                        let tick = |done: u64, total: u64| {
+                            let _ = tx2.send(Msg::Transfer("pushing".into(), done, total));
+                        };
+                        let sent = r.push(&rem, None, &tick)?;
+                        Ok(format!("pushed to {}: {sent} files sent", rem.name))
+                    });
+                    let _ = tx2.send(Msg::ModelsLoaded(r.models().map_err(|e| format!("{e:#}"))));
+                    Ok(Msg::Transferred(res.map_err(|e| format!("{e:#}"))))
+                })
+            }
+            Effect::PullModel(spec) => {
+                let tx2 = self.tx.clone();
+                self.registry(move |r| {
+                    let res = r.remote(None).and_then(|rem| {
+                        r.fetch(&rem)?;
+                        let m = r.resolve(&spec)?;
+                        let tick = |done: u64, total: u64| {
+                            let _ = tx2.send(Msg::Transfer(format!("pulling {spec}"), done, total));
+                        };
+                        let got = r.get_objects(&rem, std::slice::from_ref(&m), &tick)?;
+                        Ok(format!("pulled {}@v{}: {got} files", m.name, m.version))
+                    });
+                    let _ = tx2.send(Msg::ModelsLoaded(r.models().map_err(|e| format!("{e:#}"))));
+                    Ok(Msg::Transferred(res.map_err(|e| format!("{e:#}"))))
+                })
+            }
             Effect::Promote {
                 model,
                 version,

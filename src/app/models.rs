@@ -36,6 +36,13 @@ pub struct ModelsState {
     pub badges: HashMap<(String, u32), Badge>,
     pub pending_models: bool,
     pub pending_versions: Option<String>,
+    /// The model `versions_of` against the registry's remote, as of the last fetch.
+    pub sync: Option<crate::domain::model::SyncState>,
+    /// A push or pull under way: what, bytes done, bytes in all.
+    pub transfer: Option<(String, u64, u64)>,
+    /// The model `sync` is of, and the one asked for.
+    pub sync_of: String,
+    pub pending_sync: Option<String>,
 }
 
 impl ModelsState {
@@ -145,6 +152,54 @@ pub(super) fn models_action(
                 });
             }
         }
+        (Action::ModelPush, _) => {
+            use super::state::Yes;
+            let remote = m.sync.as_ref().map(|s| s.remote.clone());
+            match remote {
+                _ if m.transfer.is_some() => state.toast = Some("a transfer is under way".into()),
+                None => {
+                    state.toast = Some(
+                        "no remote: gantry model remote add origin GIT_URL --objects URL".into(),
+                    )
+                }
+                Some(r) => {
+                    state.modal = Some(Modal::Confirm {
+                        lines: Vec::new(),
+                        question: format!("Push the registry to {r}?"),
+                        yes: Yes::Effect(Effect::PushModels, Some(format!("pushing to {r}…"))),
+                        no: "nothing pushed".into(),
+                    })
+                }
+            }
+        }
+        (Action::ModelPull, _) => {
+            use super::state::Yes;
+            let spec = match m.focus {
+                ModelsFocus::Versions => m.version().map(|v| format!("{}@v{}", v.name, v.version)),
+                ModelsFocus::Models => m.selected().map(|s| s.name.clone()),
+            };
+            let remote = m.sync.as_ref().map(|s| s.remote.clone());
+            match (spec, remote) {
+                _ if m.transfer.is_some() => state.toast = Some("a transfer is under way".into()),
+                (_, None) => {
+                    state.toast = Some(
+                        "no remote: gantry model remote add origin GIT_URL --objects URL".into(),
+                    )
+                }
+                (Some(spec), Some(r)) => {
+                    state.modal = Some(Modal::Confirm {
+                        lines: Vec::new(),
+                        question: format!("Pull {spec} from {r}?"),
+                        yes: Yes::Effect(
+                            Effect::PullModel(spec.clone()),
+                            Some(format!("pulling {spec}…")),
+                        ),
+                        no: "nothing pulled".into(),
+                    })
+                }
+                (None, _) => {}
+            }
+        }
         (Action::Verify, _) => {
             if let Some(s) = m.selected() {
                 effects.push(Effect::VerifyModel(s.name.clone()));
@@ -189,6 +244,40 @@ pub(super) fn on_msg(state: &mut super::State, msg: super::Msg) -> super::Outcom
                 Err(e) => state.toast = Some(e),
             }
             Outcome::redraw()
+        }
+        Msg::SyncLoaded(name, sync) => {
+            let m = &mut state.models;
+            m.pending_sync = None;
+            if name == m.versions_of {
+                m.sync = sync;
+                m.sync_of = name;
+            }
+            Outcome::redraw()
+        }
+        Msg::Transfer(what, done, total) => {
+            state.models.transfer = Some((what, done, total));
+            Outcome::redraw()
+        }
+        Msg::Transferred(res) => {
+            let m = &mut state.models;
+            m.transfer = None;
+            state.toast = Some(match res {
+                Ok(s) => s,
+                Err(e) => e,
+            });
+            // What is where has changed: the versions and their places, asked again.
+            let mut effects = Vec::new();
+            if !m.versions_of.is_empty() {
+                let name = m.versions_of.clone();
+                m.pending_versions = Some(name.clone());
+                m.pending_sync = Some(name.clone());
+                effects.push(super::Effect::LoadVersions(name.clone()));
+                effects.push(super::Effect::LoadSync(name));
+            }
+            Outcome {
+                redraw: true,
+                effects,
+            }
         }
         Msg::Verified(name, results) => {
             let damaged = results

@@ -50,6 +50,12 @@ pub enum Msg {
     GpuProbed(GpuProbe),
     /// A GPU sample, the runs owning its processes, and the host's CPU % and memory.
     GpuSample(Box<super::gpus::GpuTick>),
+    /// A model against the registry's remote (None: no remote).
+    SyncLoaded(String, Option<crate::domain::model::SyncState>),
+    /// A push or pull under way: what, bytes done, bytes in all.
+    Transfer(String, u64, u64),
+    /// A push or pull ended: what it did, or why not.
+    Transferred(Result<String, String>),
     /// A read of the fleet: every host its sources reached, or why not.
     Fleet(Vec<crate::fleet::Host>),
     /// How many runs have each metric.

@@ -47,6 +47,13 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
             m.pending_versions = Some(name.clone());
             out.effects.push(Effect::LoadVersions(name));
         }
+        if let Some(name) = m.selected().map(|x| x.name.clone())
+            && name != m.sync_of
+            && m.pending_sync.as_deref() != Some(name.as_str())
+        {
+            m.pending_sync = Some(name.clone());
+            out.effects.push(Effect::LoadSync(name));
+        }
     }
     if matches!(state.tab, Tab::Bench | Tab::Gpus)
         && !state.bench.history_loaded
@@ -249,9 +256,12 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         | Msg::BenchBurned(_)
         | Msg::BenchDone(_)
         | Msg::BenchHistory(_) => super::bench::on_msg(state, msg),
-        Msg::ModelsLoaded(_) | Msg::VersionsLoaded(..) | Msg::Verified(..) => {
-            super::models::on_msg(state, msg)
-        }
+        Msg::ModelsLoaded(_)
+        | Msg::VersionsLoaded(..)
+        | Msg::Verified(..)
+        | Msg::SyncLoaded(..)
+        | Msg::Transfer(..)
+        | Msg::Transferred(_) => super::models::on_msg(state, msg),
         Msg::GpuSample(_) | Msg::GpuProbed(_) => super::gpus::on_msg(state, msg),
         Msg::Fleet(hosts) => super::fleet::on_msg(state, hosts),
         Msg::FleetHistory(host, res) => super::fleet::on_history(state, &host, res),
@@ -590,6 +600,8 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         Action::ModelOpen
         | Action::ModelMark
         | Action::Promote
+        | Action::ModelPush
+        | Action::ModelPull
         | Action::Verify
         | Action::ModelBack => {
             return super::models::models_action(state, action, effects);

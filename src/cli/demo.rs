@@ -646,6 +646,30 @@ async fn seed_models(
         "demo",
     )?;
     reg.promote("gpt2-124m", 1, "production", "lowest val/loss", "demo")?;
+    // A team remote beside the workspace (a bare repository and a folder of objects), every
+    // version pushed but resnet50's newest, so the Models tab shows each place. Needs `git`.
+    if let Err(e) = share(ws, &reg) {
+        tracing::info!("demo remote left out: {e:#}");
+    }
+    Ok(())
+}
+
+fn share(ws: &Workspace, reg: &crate::registry::Registry) -> Result<()> {
+    let dir = ws.dir().join("demo-remote");
+    let mut opts = git2::RepositoryInitOptions::new();
+    opts.bare(true).initial_head("main");
+    git2::Repository::init_opts(dir.join("models.git"), &opts)?;
+    let url = format!("file://{}", dir.join("models.git").display());
+    let objects = dir.join("objects").display().to_string();
+    reg.add_remote("origin", &url, Some(&objects))?;
+    let r = reg.remote(Some("origin"))?;
+    for m in reg.models()? {
+        for v in reg.versions(&m.name)? {
+            if !(v.name == "resnet50" && v.version == m.latest) {
+                reg.push(&r, Some(&v), &|_, _| {})?;
+            }
+        }
+    }
     Ok(())
 }
 

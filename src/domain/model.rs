@@ -116,3 +116,25 @@ pub fn check_alias(alias: &str) -> Result<(), UserError> {
     }
     Ok(())
 }
+
+/// Where a version's files are, as of the last fetch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Where {
+    /// Here only: not pushed.
+    Local,
+    /// On the remote only: its files are not here (fetched, or freed by `gc --local-only`).
+    Remote,
+    Both,
+}
+
+/// A model against the remote, as of the last fetch: commits each side has that the other lacks,
+/// and where each version is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncState {
+    pub remote: String,
+    /// Whether the remote was ever fetched (else nothing is known of it).
+    pub fetched: bool,
+    pub ahead: usize,
+    pub behind: usize,
+    pub versions: std::collections::BTreeMap<u32, Where>,
+}

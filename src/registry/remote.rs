@@ -30,6 +30,8 @@ pub struct Remote {
     pub objects: Option<String>,
 }
 
+pub use crate::domain::model::{SyncState, Where};
+
 /// What a fetch did to the local registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Integrated {
@@ -428,7 +430,11 @@ impl Registry {
             }
             let argv: Vec<&str> = args.iter().map(String::as_str).collect();
             match self.git(&argv) {
-                Ok(_) => return Ok(sent),
+                Ok(_) => {
+                    // The remote's refs as they now are, so what is where reads true.
+                    self.fetch(r)?;
+                    return Ok(sent);
+                }
                 Err(e) => {
                     let text = format!("{e:#}");
                     let moved = text.contains("non-fast-forward") || text.contains("fetch first");
@@ -591,6 +597,53 @@ impl Registry {
             )));
         }
         Ok(want.len())
+    }
+
+    /// A model against its remote (the only one, else `origin`), as of the last fetch; None
+    /// without a remote.
+    pub fn sync_state(&self, name: &str) -> Result<Option<SyncState>> {
+        let Ok(r) = self.remote(None) else {
+            return Ok(None);
+        };
+        let theirs = self
+            .repo
+            .find_reference(&format!("refs/remotes/{}/main", r.name))
+            .ok()
+            .and_then(|x| x.target());
+        let ours = self.head_tree()?.map(|(c, _)| c.id());
+        let (ahead, behind) = match (ours, theirs) {
+            (Some(o), Some(t)) => self.repo.graph_ahead_behind(o, t)?,
+            (Some(o), None) => {
+                let mut walk = self.repo.revwalk()?;
+                walk.push(o)?;
+                (walk.count(), 0)
+            }
+            _ => (0, 0),
+        };
+        let mut versions = BTreeMap::new();
+        for m in self.versions(name)? {
+            let here = m.files.iter().all(|f| self.objects.contains(&f.blake3));
+            let there = self
+                .repo
+                .find_reference(&format!(
+                    "refs/remotes/{}/tags/{}@v{}",
+                    r.name, m.name, m.version
+                ))
+                .is_ok();
+            let w = match (here, there) {
+                (true, true) => Where::Both,
+                (true, false) => Where::Local,
+                (false, _) => Where::Remote,
+            };
+            versions.insert(m.version, w);
+        }
+        Ok(Some(SyncState {
+            remote: r.name,
+            fetched: theirs.is_some(),
+            ahead,
+            behind,
+            versions,
+        }))
     }
 
     /// Local objects that versions refer to and the remote's store also holds: (hash, size).

@@ -112,10 +112,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     if narrow {
         narrow_versions(frame, top, state, name, &alias_text);
     } else {
-        let header = Row::new([
+        // Where each version is, with a remote only.
+        let remote = m.sync.is_some();
+        let mut head = vec![
             "", "Version", "Created", "Run", "Metrics", "Size", "Aliases", "Check",
-        ])
-        .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
+        ];
+        if remote {
+            head.insert(7, "Where");
+        }
+        let header = Row::new(head).style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
         let rows = m.versions.iter().map(|v| {
             let marked = if m.marked.contains(&v.version) {
                 "●"
@@ -146,7 +151,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 Some(Badge::Damaged(n)) => (format!("✗ {n} bad"), Role::Bad),
                 None => ("·".to_string(), Role::Muted),
             };
-            Row::new(vec![
+            let mut cells = vec![
                 Cell::from(marked).style(t.fg(Role::Accent)),
                 Cell::from(format!("v{}", v.version)).style(t.fg(Role::Accent)),
                 Cell::from(v.created.get(..10).unwrap_or(&v.created).to_string())
@@ -162,9 +167,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 Cell::from(size(v.total_bytes())).style(t.fg(Role::Muted)),
                 Cell::from(al.join(" ")).style(t.fg(Role::Good)),
                 Cell::from(badge).style(t.fg(role)),
-            ])
+            ];
+            if remote {
+                cells.insert(7, where_cell(state, v.version));
+            }
+            Row::new(cells)
         });
-        let widths = [
+        let mut widths = vec![
             Constraint::Length(1),
             Constraint::Length(7),
             Constraint::Length(10),
@@ -174,6 +183,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             Constraint::Length(12),
             Constraint::Length(7),
         ];
+        if remote {
+            widths.insert(7, Constraint::Length(6));
+        }
         let table = Table::new(rows, widths)
             .header(header)
             .row_highlight_style(if focus_models {
@@ -183,7 +195,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             })
             .block(
                 Block::bordered()
-                    .title(format!(" {name} "))
+                    .title(format!(" {name}{} ", sync_text(state)))
+                    .title_bottom(transfer_line(state))
                     .border_style(border(!focus_models)),
             );
         let mut ts = TableState::default().with_selected(Some(m.version_cursor));
@@ -275,7 +288,7 @@ fn narrow_versions(
     let t = &state.theme;
     let m = &state.models;
     let focus_models = m.focus == ModelsFocus::Models;
-    let rows: Vec<[String; 6]> = m
+    let rows: Vec<[String; 7]> = m
         .versions
         .iter()
         .map(|v| {
@@ -299,10 +312,16 @@ fn narrow_versions(
                 alias_text(v.version),
                 size(v.total_bytes()),
                 badge,
+                match m.sync.as_ref().and_then(|s| s.versions.get(&v.version)) {
+                    Some(crate::domain::model::Where::Both) => "both".into(),
+                    Some(crate::domain::model::Where::Local) => "local".into(),
+                    Some(crate::domain::model::Where::Remote) => "remote".into(),
+                    None => String::new(),
+                },
             ]
         })
         .collect();
-    let head = ["", "Version", "Age", "Aliases", "Size", "Check"];
+    let head = ["", "Version", "Age", "Aliases", "Size", "Check", "Where"];
     let w = |i: usize| {
         rows.iter()
             .map(|r| r[i].chars().count())
@@ -311,6 +330,9 @@ fn narrow_versions(
             .unwrap_or(0) as u16
     };
     let mut cols: Vec<usize> = vec![0, 1, 2, 3, 5];
+    if m.sync.is_some() {
+        cols.insert(4, 6);
+    }
     // Size where it fits beside the rest.
     let used: u16 = cols.iter().map(|&i| w(i) + 1).sum::<u16>() + 2;
     if used + w(4) < area.width {
@@ -323,6 +345,7 @@ fn narrow_versions(
         Role::Good,
         Role::Muted,
         Role::Text,
+        Role::Muted,
     ];
     let header = Row::new(cols.iter().map(|&i| head[i]))
         .style(t.fg(Role::Muted).add_modifier(Modifier::BOLD));
@@ -348,7 +371,8 @@ fn narrow_versions(
         })
         .block(
             Block::bordered()
-                .title(format!(" {name} "))
+                .title(format!(" {name}{} ", sync_text(state)))
+                .title_bottom(transfer_line(state))
                 .border_style(if focus_models {
                     t.fg(Role::Border)
                 } else {
@@ -357,6 +381,62 @@ fn narrow_versions(
         );
     let mut ts = TableState::default().with_selected(Some(m.version_cursor));
     frame.render_stateful_widget(table, area, &mut ts);
+}
+
+/// Where a version's files are, against the remote as of the last fetch.
+fn where_cell(state: &State, version: u32) -> Cell<'static> {
+    use crate::domain::model::Where;
+    let t = &state.theme;
+    match state
+        .models
+        .sync
+        .as_ref()
+        .and_then(|s| s.versions.get(&version))
+    {
+        Some(Where::Both) => Cell::from("both").style(t.fg(Role::Good)),
+        Some(Where::Local) => Cell::from("local").style(t.fg(Role::Warn)),
+        Some(Where::Remote) => Cell::from("remote").style(t.fg(Role::Muted)),
+        None => Cell::from(""),
+    }
+}
+
+/// " · origin: 2 ahead, 1 behind", as of the last fetch; nothing without a remote.
+fn sync_text(state: &State) -> String {
+    let Some(s) = &state.models.sync else {
+        return String::new();
+    };
+    if !s.fetched {
+        return format!(" · {}: never fetched", s.remote);
+    }
+    match (s.ahead, s.behind) {
+        (0, 0) => format!(" · {}: in sync", s.remote),
+        (a, 0) => format!(" · {}: {a} ahead", s.remote),
+        (0, b) => format!(" · {}: {b} behind", s.remote),
+        (a, b) => format!(" · {}: {a} ahead, {b} behind", s.remote),
+    }
+}
+
+/// A push or pull under way, as a bar on the versions' lower edge.
+fn transfer_line(state: &State) -> Line<'static> {
+    let Some((what, done, total)) = &state.models.transfer else {
+        return Line::from("");
+    };
+    let frac = if *total == 0 {
+        1.0
+    } else {
+        *done as f64 / *total as f64
+    };
+    let n = (frac.clamp(0.0, 1.0) * 20.0).round() as usize;
+    Line::styled(
+        format!(
+            " {what} {}/{} {}{} ",
+            size(*done),
+            size(*total),
+            "█".repeat(n),
+            "·".repeat(20 - n)
+        ),
+        state.theme.fg(Role::Accent),
+    )
 }
 
 /// An age in a few characters: `now`, `12m`, `5h`, `3d`.
