@@ -143,6 +143,18 @@ fn push_pull_fetch_and_checkout_on_demand_between_two_workspaces() {
     assert!(pushed.contains("2 objects sent"), "{pushed}");
     // Pushing again sends nothing.
     assert!(ok(&a, &["model", "push"]).contains("0 objects sent"));
+    // An object cut short on the remote (a crash while it was written) is sent again.
+    let cut = walk(&t.objects)
+        .into_iter()
+        .max_by_key(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
+        .unwrap();
+    let mut perm = std::fs::metadata(&cut).unwrap().permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    perm.set_readonly(false);
+    std::fs::set_permissions(&cut, perm).unwrap();
+    std::fs::write(&cut, b"cut").unwrap();
+    assert!(ok(&a, &["model", "push"]).contains("1 objects sent"));
+    assert!(std::fs::metadata(&cut).unwrap().len() > 1000);
     // The git CLI reads what was pushed.
     let clone = t.dir.path().join("clone");
     let out = Command::new("git")

@@ -511,11 +511,16 @@ impl Registry {
             );
         }
         // Not here but in a remote's store (fetched, or freed by `gc --local-only`): not lost.
-        let missing: Vec<String> = problems
-            .iter()
-            .filter(|p| p.problem == "missing")
-            .map(|p| p.blake3.clone())
-            .collect();
+        let mut missing: Vec<(String, u64)> = Vec::new();
+        for p in problems.iter().filter(|p| p.problem == "missing") {
+            let size = self
+                .versions(&p.model)?
+                .iter()
+                .flat_map(|v| v.files.iter())
+                .find(|f| f.blake3 == p.blake3)
+                .map_or(0, |f| f.size);
+            missing.push((p.blake3.clone(), size));
+        }
         if !missing.is_empty() {
             let mut held = std::collections::HashSet::new();
             for r in self.remotes()? {

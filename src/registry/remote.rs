@@ -655,13 +655,14 @@ impl Registry {
             );
         };
         let all = self.all_versions()?;
-        let local: Vec<String> = hashes_of(&all)
+        let local: Vec<(String, u64)> = hashes_of(&all)
             .into_iter()
-            .filter(|h| self.objects.contains(h))
+            .filter(|(h, _)| self.objects.contains(h))
             .collect();
         let there = store.which(&local)?;
         Ok(local
             .into_iter()
+            .map(|(h, _)| h)
             .filter(|h| there.contains(h))
             .map(|h| {
                 let n = std::fs::metadata(self.objects.path(&h))
@@ -697,11 +698,11 @@ impl Registry {
     }
 }
 
-/// Every file hash of `versions`, once each.
-fn hashes_of(versions: &[Manifest]) -> Vec<String> {
-    let mut v: Vec<String> = versions
+/// Every file of `versions` as (hash, size), once each.
+fn hashes_of(versions: &[Manifest]) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = versions
         .iter()
-        .flat_map(|m| m.files.iter().map(|f| f.blake3.clone()))
+        .flat_map(|m| m.files.iter().map(|f| (f.blake3.clone(), f.size)))
         .collect();
     v.sort();
     v.dedup();

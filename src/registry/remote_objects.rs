@@ -105,51 +105,41 @@ impl ObjectStore {
         }
     }
 
-    /// Which of `hashes` the remote holds: one look for them all.
-    pub fn which(&self, hashes: &[String]) -> Result<std::collections::HashSet<String>> {
-        match self {
-            ObjectStore::Dir(_) => Ok(hashes
+    /// Which of `objects` (hash, size) the remote holds whole: one look for them all. An object
+    /// of another size (cut short by a crash while it was written) counts as absent, so it is
+    /// sent again.
+    pub fn which(&self, objects: &[(String, u64)]) -> Result<std::collections::HashSet<String>> {
+        let there: std::collections::HashMap<String, u64> = match self {
+            ObjectStore::Dir(_) => objects
                 .iter()
-                .filter(|h| self.path(h).is_file())
-                .cloned()
-                .collect()),
+                .filter_map(|(h, _)| Some((h.clone(), std::fs::metadata(self.path(h)).ok()?.len())))
+                .collect(),
             ObjectStore::Ssh { root, .. } => {
-                // Every object the host has, as `./ab/cdef…` (temporary `.…` names left out).
+                // Every object the host has, with its size: `SIZE ./ab/cdef…` (temporary `.…`
+                // names left out; `wc`'s total line has no slash).
                 let out = self.ssh_run(
                     &format!(
-                        "cd {} 2>/dev/null && find . -mindepth 2 -maxdepth 2 -type f ! -name '.*' || true",
+                        "cd {} 2>/dev/null && find . -mindepth 2 -maxdepth 2 -type f ! -name '.*' -exec wc -c {{}} + || true",
                         quote(root)
                     ),
                     None,
                 )?;
-                let there: std::collections::HashSet<String> = String::from_utf8_lossy(&out)
+                String::from_utf8_lossy(&out)
                     .lines()
                     .filter_map(|l| {
-                        let (a, b) = l.trim_start_matches("./").split_once('/')?;
-                        Some(format!("{a}{b}"))
+                        let (n, p) = l.trim().split_once(' ')?;
+                        let (a, b) = p.trim().trim_start_matches("./").split_once('/')?;
+                        Some((format!("{a}{b}"), n.parse().ok()?))
                     })
-                    .collect();
-                Ok(hashes
-                    .iter()
-                    .filter(|h| there.contains(*h))
-                    .cloned()
-                    .collect())
+                    .collect()
             }
-            ObjectStore::S3(s3) => {
-                let there = s3.list()?;
-                Ok(hashes
-                    .iter()
-                    .filter(|h| there.contains(*h))
-                    .cloned()
-                    .collect())
-            }
-        }
-    }
-
-    /// Whether the remote holds the object.
-    pub fn has(&self, hash: &str) -> bool {
-        self.which(&[hash.to_string()])
-            .is_ok_and(|s| s.contains(hash))
+            ObjectStore::S3(s3) => s3.list()?,
+        };
+        Ok(objects
+            .iter()
+            .filter(|(h, n)| there.get(h) == Some(n))
+            .map(|(h, _)| h.clone())
+            .collect())
     }
 
     /// `ssh DEST COMMAND`, with the file `input` on its stdin: its stdout, or its error for a
@@ -217,7 +207,8 @@ impl ObjectStore {
             return Ok(());
         }
         let dest = self.path(hash);
-        if dest.is_file() {
+        // Whole and of its size: nothing to send (one of another size is replaced).
+        if std::fs::metadata(&dest).is_ok_and(|m| m.len() == local_len(local, hash)) {
             return Ok(());
         }
         let dir = dest.parent().unwrap_or(Path::new("."));
@@ -340,6 +331,11 @@ fn copy_hashing(src: &Path, dest: &Path, progress: &dyn Fn(u64)) -> io::Result<S
     copy_stream_hashing(&mut File::open(src)?, dest, progress)
 }
 
+/// The size of a local object (0 where it is not there).
+fn local_len(local: &Objects, hash: &str) -> u64 {
+    std::fs::metadata(local.path(hash)).map_or(0, |m| m.len())
+}
+
 /// The `ssh` command running `command` on `dest`: never a prompt.
 fn ssh_command(dest: &str, port: Option<u16>, command: &str) -> std::process::Command {
     let ssh = std::env::var("GANTRY_SSH").unwrap_or_else(|_| "ssh".into());
@@ -366,26 +362,51 @@ fn last_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// Copy a stream to `dest`, hashing it on the way and syncing it to disk. Returns the hash.
+/// Copy a stream to `dest`, hashing it on the way. Returns the hash.
 fn copy_stream_hashing(
     from: &mut dyn Read,
     dest: &Path,
     progress: &dyn Fn(u64),
 ) -> io::Result<String> {
+    // Hashing here while a second thread writes: the two overlap. Not synced to disk, as `cp`
+    // and `rsync` don't: an object cut short by a crash has the wrong size, so `which` counts it
+    // absent and it is sent again; one with the wrong bytes is refused on arrival.
     let mut to = File::create(dest)?;
-    let mut h = blake3::Hasher::new();
-    let mut buf = vec![0u8; CHUNK];
-    loop {
-        let k = from.read(&mut buf)?;
-        if k == 0 {
-            break;
-        }
-        h.update(&buf[..k]);
-        to.write_all(&buf[..k])?;
-        progress(k as u64);
-    }
-    to.sync_all()?;
-    Ok(h.finalize().to_hex().to_string())
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+    let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> io::Result<()> {
+            for chunk in rx {
+                to.write_all(&chunk)?;
+                let _ = back_tx.send(chunk);
+            }
+            Ok(())
+        });
+        let mut h = blake3::Hasher::new();
+        let read = (|| -> io::Result<()> {
+            loop {
+                let mut buf = back_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
+                buf.resize(CHUNK, 0);
+                let k = from.read(&mut buf)?;
+                if k == 0 {
+                    return Ok(());
+                }
+                buf.truncate(k);
+                h.update(&buf);
+                progress(k as u64);
+                if tx.send(buf).is_err() {
+                    return Ok(());
+                }
+            }
+        })();
+        drop(tx);
+        let wrote = writer
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the writer failed")));
+        read?;
+        wrote?;
+        Ok(h.finalize().to_hex().to_string())
+    })
 }
 
 #[cfg(test)]

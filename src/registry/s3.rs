@@ -6,7 +6,7 @@
 //! us-east-1); the endpoint `?endpoint=URL` on the objects URL, else `AWS_ENDPOINT_URL_S3` or
 //! `AWS_ENDPOINT_URL`, else AWS's. A store at an endpoint of its own is addressed path-style.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
@@ -164,8 +164,8 @@ impl S3Store {
         .into()
     }
 
-    /// Every object the store holds under the prefix, as hashes.
-    pub fn list(&self) -> Result<HashSet<String>> {
+    /// Every object the store holds under the prefix: hash, size.
+    pub fn list(&self) -> Result<HashMap<String, u64>> {
         let bucket = self.bucket()?;
         let creds = Self::credentials()?;
         let agent = Self::agent();
@@ -174,7 +174,7 @@ impl S3Store {
         } else {
             format!("{}/", self.prefix)
         };
-        let mut out = HashSet::new();
+        let mut out = HashMap::new();
         let mut token: Option<String> = None;
         loop {
             let mut action = bucket.list_objects_v2(Some(&creds));
@@ -197,7 +197,7 @@ impl S3Store {
             for c in parsed.contents {
                 let rel = c.key.strip_prefix(&prefix).unwrap_or(&c.key);
                 if let Some((a, b)) = rel.split_once('/') {
-                    out.insert(format!("{a}{b}"));
+                    out.insert(format!("{a}{b}"), c.size);
                 }
             }
             match parsed.next_continuation_token {

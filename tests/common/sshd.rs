@@ -63,7 +63,8 @@ pub fn start(dir: &Path, name: &str, path: &Path) -> Result<Sshd, String> {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
              AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd-{name}.pid\n\
              PasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin yes\n\
-             StrictModes no\nUsePAM no\nSetEnv PATH={p}:/usr/bin:/bin\n",
+             StrictModes no\nUsePAM no\nSetEnv PATH={p}:/usr/bin:/bin\n\
+             Subsystem sftp internal-sftp\n",
             d = dir.display(),
             p = path.display(),
         ),
