@@ -84,7 +84,15 @@ fn pair(root: &Path, name: &str, objects: &str, env: &[(String, String)]) -> (Pa
         run(&mut gantry(&ws, &["init", "."], env));
         run(&mut gantry(
             &ws,
-            &["model", "remote", "add", "origin", &url, "--objects", objects],
+            &[
+                "model",
+                "remote",
+                "add",
+                "origin",
+                &url,
+                "--objects",
+                objects,
+            ],
             env,
         ));
         out.push(ws);
@@ -140,8 +148,13 @@ fn main() {
     let store = root.join("objects");
     let (a, b) = pair(root, "dir", store.to_str().unwrap(), &[]);
     std::fs::copy(&big, a.join("weights.bin")).unwrap();
-    run(&mut gantry(&a, &["model", "add", "big", "weights.bin"], &[]));
-    let (mut push, mut cp_to, mut pull, mut cp_back) = (Side::new(), Side::new(), Side::new(), Side::new());
+    run(&mut gantry(
+        &a,
+        &["model", "add", "big", "weights.bin"],
+        &[],
+    ));
+    let (mut push, mut cp_to, mut pull, mut cp_back) =
+        (Side::new(), Side::new(), Side::new(), Side::new());
     let copy_dir = root.join("cp-target");
     for _ in 0..reps {
         empty(&store);
@@ -169,7 +182,11 @@ fn main() {
     };
     let config = sshd::client_config(&keys, &[("models", server.port)]);
     let wrapper = keys.join("ssh");
-    std::fs::write(&wrapper, format!("#!/bin/sh\nexec ssh -F {} \"$@\"\n", config.display())).unwrap();
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec ssh -F {} \"$@\"\n", config.display()),
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -182,8 +199,13 @@ fn main() {
     let url = format!("ssh://models{}", ssh_store.display());
     let (a, b) = pair(root, "ssh", &url, &env);
     std::fs::copy(&big, a.join("weights.bin")).unwrap();
-    run(&mut gantry(&a, &["model", "add", "big", "weights.bin"], &env));
-    let (mut push, mut scp_to, mut pull, mut scp_back) = (Side::new(), Side::new(), Side::new(), Side::new());
+    run(&mut gantry(
+        &a,
+        &["model", "add", "big", "weights.bin"],
+        &env,
+    ));
+    let (mut push, mut scp_to, mut pull, mut scp_back) =
+        (Side::new(), Side::new(), Side::new(), Side::new());
     let scp_dir = root.join("scp-target");
     for _ in 0..reps {
         empty(&ssh_store);

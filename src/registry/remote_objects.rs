@@ -387,7 +387,16 @@ fn copy_stream_hashing(
             loop {
                 let mut buf = back_rx.try_recv().unwrap_or_else(|_| vec![0u8; CHUNK]);
                 buf.resize(CHUNK, 0);
-                let k = from.read(&mut buf)?;
+                // Whole chunks, though a pipe gives a few KiB a read.
+                let mut k = 0;
+                while k < CHUNK {
+                    match from.read(&mut buf[k..]) {
+                        Ok(0) => break,
+                        Ok(n) => k += n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(e),
+                    }
+                }
                 if k == 0 {
                     return Ok(());
                 }
