@@ -503,32 +503,8 @@ impl Registry {
                 }
             }
         }
-        let total: u64 = want.iter().map(|(_, n)| n).sum();
-        let done = std::sync::atomic::AtomicU64::new(0);
-        progress(0, total);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let errors = std::sync::Mutex::new(Vec::<String>::new());
         let objects = &self.objects;
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some((h, _)) = want.get(i) else { return };
-                        let tick = |n: u64| {
-                            let d = done.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n;
-                            progress(d, total);
-                        };
-                        if let Err(e) = store.put(objects, h, &tick)
-                            && let Ok(mut v) = errors.lock()
-                        {
-                            v.push(format!("{e:#}"));
-                        }
-                    }
-                });
-            }
-        });
-        let errors = errors.into_inner().unwrap_or_default();
+        let errors = four_at_a_time(&want, progress, &|h, tick| store.put(objects, h, tick));
         if let Some(first) = errors.first() {
             bail!("{first} ({} objects failed)", errors.len());
         }
@@ -563,32 +539,8 @@ impl Registry {
                     ))
             );
         };
-        let total: u64 = want.iter().map(|(_, n)| n).sum();
-        let done = std::sync::atomic::AtomicU64::new(0);
-        progress(0, total);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        let errors = std::sync::Mutex::new(Vec::<String>::new());
         let objects = &self.objects;
-        std::thread::scope(|s| {
-            for _ in 0..4 {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                        let Some((h, _)) = want.get(i) else { return };
-                        let tick = |n: u64| {
-                            let d = done.fetch_add(n, std::sync::atomic::Ordering::SeqCst) + n;
-                            progress(d, total);
-                        };
-                        if let Err(e) = store.get(objects, h, &tick)
-                            && let Ok(mut v) = errors.lock()
-                        {
-                            v.push(format!("{e:#}"));
-                        }
-                    }
-                });
-            }
-        });
-        let errors = errors.into_inner().unwrap_or_default();
+        let errors = four_at_a_time(&want, progress, &|h, tick| store.get(objects, h, tick));
         if let Some(first) = errors.first() {
             bail!(UserError::new(first.clone()).hint(format!(
                 "{} of {} objects failed; what arrived is kept, and pulling again brings the rest",
@@ -662,14 +614,7 @@ impl Registry {
         let there = store.which(&local)?;
         Ok(local
             .into_iter()
-            .map(|(h, _)| h)
-            .filter(|h| there.contains(h))
-            .map(|h| {
-                let n = std::fs::metadata(self.objects.path(&h))
-                    .map(|m| m.len())
-                    .unwrap_or(0);
-                (h, n)
-            })
+            .filter(|(h, _)| there.contains(h))
             .collect())
     }
 
@@ -696,6 +641,39 @@ impl Registry {
         }
         Ok(false)
     }
+}
+
+/// One object's transfer: its hash, and where to count its bytes.
+type Transfer<'a> = dyn Fn(&str, &dyn Fn(u64)) -> Result<()> + Sync + 'a;
+
+/// Run `op` on each of `want` (hash, size), four at a time, reporting (bytes done, bytes in all)
+/// to `progress`. Returns the errors, for a person.
+fn four_at_a_time(
+    want: &[(String, u64)],
+    progress: &(dyn Fn(u64, u64) + Sync),
+    op: &Transfer<'_>,
+) -> Vec<String> {
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    let total: u64 = want.iter().map(|(_, n)| n).sum();
+    let done = AtomicU64::new(0);
+    progress(0, total);
+    let next = AtomicUsize::new(0);
+    let errors = std::sync::Mutex::new(Vec::<String>::new());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                while let Some((h, _)) = want.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let tick = |n: u64| progress(done.fetch_add(n, Ordering::SeqCst) + n, total);
+                    if let Err(e) = op(h, &tick)
+                        && let Ok(mut v) = errors.lock()
+                    {
+                        v.push(format!("{e:#}"));
+                    }
+                }
+            });
+        }
+    });
+    errors.into_inner().unwrap_or_default()
 }
 
 /// Every file of `versions` as (hash, size), once each.

@@ -186,19 +186,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         if remote {
             widths.insert(7, Constraint::Length(6));
         }
-        let table = Table::new(rows, widths)
-            .header(header)
-            .row_highlight_style(if focus_models {
-                ratatui::style::Style::new()
-            } else {
-                t.selection()
-            })
-            .block(
-                Block::bordered()
-                    .title(format!(" {name}{} ", sync_text(state)))
-                    .title_bottom(transfer_line(state))
-                    .border_style(border(!focus_models)),
-            );
+        let table = versions_table(state, name, Table::new(rows, widths).header(header));
         let mut ts = TableState::default().with_selected(Some(m.version_cursor));
         frame.render_stateful_widget(table, top, &mut ts);
     }
@@ -287,7 +275,6 @@ fn narrow_versions(
 ) {
     let t = &state.theme;
     let m = &state.models;
-    let focus_models = m.focus == ModelsFocus::Models;
     let rows: Vec<[String; 7]> = m
         .versions
         .iter()
@@ -362,8 +349,17 @@ fn narrow_versions(
         }))
     });
     let widths: Vec<Constraint> = cols.iter().map(|&i| Constraint::Length(w(i))).collect();
-    let table = Table::new(table_rows, widths)
-        .header(header)
+    let table = versions_table(state, name, Table::new(table_rows, widths).header(header));
+    let mut ts = TableState::default().with_selected(Some(m.version_cursor));
+    frame.render_stateful_widget(table, area, &mut ts);
+}
+
+/// The versions' table in its frame: the model, how it stands against the remote, a transfer
+/// under way; highlighted where the versions have the focus.
+fn versions_table<'a>(state: &State, name: &str, table: Table<'a>) -> Table<'a> {
+    let t = &state.theme;
+    let focus_models = state.models.focus == ModelsFocus::Models;
+    table
         .row_highlight_style(if focus_models {
             ratatui::style::Style::new()
         } else {
@@ -378,9 +374,7 @@ fn narrow_versions(
                 } else {
                     t.fg(Role::Accent)
                 }),
-        );
-    let mut ts = TableState::default().with_selected(Some(m.version_cursor));
-    frame.render_stateful_widget(table, area, &mut ts);
+        )
 }
 
 /// Where a version's files are, against the remote as of the last fetch.
