@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::io::Write;
 use std::process::Command;
 use std::time::Instant;
 
@@ -41,22 +40,8 @@ fn main() {
             .status
             .success()
     );
-    // Incompressible-looking bytes, written in 1 MiB pieces.
     let path = ws.join("big.bin");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
-    let mut x = 0x9e3779b97f4a7c15u64;
-    let mut block = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for c in block.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            c.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&block).unwrap();
-    }
-    f.flush().unwrap();
-    drop(f);
+    common::write_noise(&path, mib);
     let (secs, rss) = run(&["model", "add", "big", "big.bin"], ws);
     println!(
         "model    add of a {mib} MiB file, copied into the object store: {secs:.1} s, peak RSS {rss:.1} MB"

@@ -13,7 +13,6 @@ mod common;
 #[path = "../tests/common/sshd.rs"]
 mod sshd;
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -42,22 +41,6 @@ fn gantry(ws: &Path, args: &[&str], env: &[(String, String)]) -> Command {
         .current_dir(ws)
         .envs(env.iter().map(|(k, v)| (k, v)));
     c
-}
-
-fn write_big(path: &Path, mib: usize) {
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut x = 0x9e3779b97f4a7c15u64;
-    let mut block = vec![0u8; 1 << 20];
-    for _ in 0..mib {
-        for c in block.chunks_exact_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            c.copy_from_slice(&x.to_le_bytes());
-        }
-        f.write_all(&block).unwrap();
-    }
-    f.flush().unwrap();
 }
 
 fn empty(dir: &Path) {
@@ -142,7 +125,7 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let big = root.join("weights.bin");
-    write_big(&big, mib);
+    common::write_noise(&big, mib);
 
     // A directory store.
     let store = root.join("objects");
@@ -181,20 +164,7 @@ fn main() {
         Err(e) => return common::skip(&format!("the ssh half: {e}")),
     };
     let config = sshd::client_config(&keys, &[("models", server.port)]);
-    let wrapper = keys.join("ssh");
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\nexec ssh -F {} \"$@\"\n", config.display()),
-    )
-    .unwrap();
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let env = vec![
-        ("GIT_SSH_COMMAND".to_string(), wrapper.display().to_string()),
-        ("GANTRY_SSH".to_string(), wrapper.display().to_string()),
-    ];
+    let env = sshd::env_for(&keys, &config);
     let ssh_store = root.join("ssh-objects");
     let url = format!("ssh://models{}", ssh_store.display());
     let (a, b) = pair(root, "ssh", &url, &env);

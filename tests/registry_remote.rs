@@ -418,7 +418,6 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 
 #[test]
 fn a_remote_and_its_objects_over_ssh() {
-    use std::os::unix::fs::PermissionsExt;
     let t = team();
     let keys = t.dir.path().join("keys");
     std::fs::create_dir_all(&keys).unwrap();
@@ -431,17 +430,7 @@ fn a_remote_and_its_objects_over_ssh() {
     };
     let config = common::sshd::client_config(&keys, &[("models", server.port)]);
     // git and gantry both go through the user's ssh, here with the test's config.
-    let wrapper = keys.join("ssh");
-    std::fs::write(
-        &wrapper,
-        format!("#!/bin/sh\nexec ssh -F {} \"$@\"\n", config.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let env = vec![
-        ("GIT_SSH_COMMAND".to_string(), wrapper.display().to_string()),
-        ("GANTRY_SSH".to_string(), wrapper.display().to_string()),
-    ];
+    let env = common::sshd::env_for(&keys, &config);
     let bare = t.dir.path().join("models.git");
     let remote = format!("models:{}", bare.display());
     let objects = format!("ssh://models{}", t.dir.path().join("ssh-objects").display());

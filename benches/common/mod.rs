@@ -324,3 +324,21 @@ pub mod postgres;
 pub fn skip(why: &str) {
     panic!("{why}");
 }
+
+/// `mib` MiB of incompressible-looking bytes (xorshift), written in 1 MiB pieces.
+pub fn write_noise(path: &std::path::Path, mib: usize) {
+    use std::io::Write;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut x = 0x9e3779b97f4a7c15u64;
+    let mut block = vec![0u8; 1 << 20];
+    for _ in 0..mib {
+        for c in block.chunks_exact_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            c.copy_from_slice(&x.to_le_bytes());
+        }
+        f.write_all(&block).unwrap();
+    }
+    f.flush().unwrap();
+}

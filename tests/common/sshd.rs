@@ -94,6 +94,23 @@ pub fn start(dir: &Path, name: &str, path: &Path) -> Result<Sshd, String> {
     Ok(server)
 }
 
+/// The environment that sends git's and gantry's ssh through `config`: a wrapper script in
+/// `dir` named by `GIT_SSH_COMMAND` and `GANTRY_SSH`.
+pub fn env_for(dir: &Path, config: &Path) -> Vec<(String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = dir.join("ssh");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh\nexec ssh -F {} \"$@\"\n", config.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    vec![
+        ("GIT_SSH_COMMAND".to_string(), wrapper.display().to_string()),
+        ("GANTRY_SSH".to_string(), wrapper.display().to_string()),
+    ]
+}
+
 /// An ssh client config naming each (host, port) on loopback with the user's key in `dir`.
 pub fn client_config(dir: &Path, hosts: &[(&str, u16)]) -> PathBuf {
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
