@@ -5,25 +5,14 @@
 mod common;
 
 use std::process::Command;
-use std::time::Instant;
 
-/// Run gantry and reap it with wait4, which also gives its peak RSS (clippy cannot see that
-/// wait4 reaps the child).
-#[allow(clippy::zombie_processes)]
+/// Run gantry: (seconds, peak RSS in MB).
 fn run(args: &[&str], cwd: &std::path::Path) -> (f64, f64) {
-    let t = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .args(args)
-        .current_dir(cwd)
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
-    assert_eq!(pid, child.id() as i32);
-    assert_eq!(status, 0, "gantry {args:?} failed");
-    (t.elapsed().as_secs_f64(), ru.ru_maxrss as f64 / 1024.0)
+    common::run_reaped(
+        Command::new(env!("CARGO_BIN_EXE_gantry"))
+            .args(args)
+            .current_dir(cwd),
+    )
 }
 
 fn main() {

@@ -15,24 +15,10 @@ mod sshd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
 
-/// Run a command and reap it with wait4: (seconds, peak RSS in MB).
-#[allow(clippy::zombie_processes)]
+/// Run a command, its output left out: (seconds, peak RSS in MB).
 fn run(cmd: &mut Command) -> (f64, f64) {
-    let t = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut status = 0;
-    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
-    assert_eq!(pid, child.id() as i32);
-    assert_eq!(status, 0, "{cmd:?} failed");
-    (t.elapsed().as_secs_f64(), ru.ru_maxrss as f64 / 1024.0)
+    common::run_reaped(cmd.stdout(std::process::Stdio::null()))
 }
 
 fn gantry(ws: &Path, args: &[&str], env: &[(String, String)]) -> Command {

@@ -342,3 +342,18 @@ pub fn write_noise(path: &std::path::Path, mib: usize) {
     }
     f.flush().unwrap();
 }
+
+/// Run a command and reap it with wait4, which also gives its peak RSS: (seconds, MB). It must
+/// succeed. (Clippy cannot see that wait4 reaps the child.)
+#[allow(clippy::zombie_processes)]
+pub fn run_reaped(cmd: &mut std::process::Command) -> (f64, f64) {
+    let t = std::time::Instant::now();
+    let child = cmd.spawn().unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is valid; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut ru) };
+    assert_eq!(pid, child.id() as i32);
+    assert_eq!(status, 0, "{cmd:?} failed");
+    (t.elapsed().as_secs_f64(), ru.ru_maxrss as f64 / 1024.0)
+}
