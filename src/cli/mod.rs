@@ -107,6 +107,10 @@ pub enum Command {
     Store(store::Args),
     /// Push the runs kept in this workspace while the team store could not be reached
     Sync(sync::Args),
+    /// Print shell completions: `gantry completions bash > ~/.local/share/bash-completion/completions/gantry`
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff): `gantry man > ~/.local/share/man/man1/gantry.1`
+    Man,
 }
 
 /// The binary's entry point.
@@ -147,6 +151,20 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     crate::domain::set_lost_after_ms(config.lost_after_s as i64 * 1000);
     crate::domain::set_crashed_after_ms(config.crashed_after_s as i64 * 1000);
     let code = match cli.command {
+        Some(Command::Completions { shell }) => {
+            use clap::CommandFactory;
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "gantry", &mut buf);
+            out::raw(&String::from_utf8_lossy(&buf));
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Man) => {
+            use clap::CommandFactory;
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
+            out::raw(&String::from_utf8_lossy(&buf));
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {
             let ws = resolve(&cli.workspace)?;
