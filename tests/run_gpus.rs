@@ -136,12 +136,7 @@ async fn a_dcgm_host_shows_the_run_the_store_says_holds_its_gpu() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("ws");
     std::fs::create_dir_all(&ws).unwrap();
-    let init = Command::new(env!("CARGO_BIN_EXE_gantry"))
-        .arg("init")
-        .arg(&ws)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{init:?}");
+    let workspace = gantry::workspace::Workspace::init(&ws).unwrap();
     let fleet = |args: &[&str]| {
         let out = Command::new(env!("CARGO_BIN_EXE_gantry"))
             .args(["gpu", "--scrape", &target])
@@ -160,7 +155,7 @@ async fn a_dcgm_host_shows_the_run_the_store_says_holds_its_gpu() {
     assert_eq!(code, Some(0), "{free}");
     assert!(free.contains(UUID), "{free}");
     // A running run of that host (by its short name) on that GPU: held, and named.
-    let store = Store::open(&ws.join(".gantry/gantry.db")).await.unwrap();
+    let store = Store::open(&workspace.db_path()).await.unwrap();
     let run = store
         .create_run(&new_run("lr-3e-4", "UB20-A100-K8S.lab.example"))
         .await
