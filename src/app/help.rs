@@ -16,7 +16,7 @@ pub enum HelpLine {
 /// Where help goes further: the keymap and the commands.
 pub const FOOTER: [&str; 2] = [
     "Keys are set in [keymap] of $XDG_CONFIG_HOME/gantry/config.toml",
-    "From a shell: gantry run, import, export, model, gpu, bench, serve",
+    "From a shell: gantry run, import, export, model, gpu, bench, serve, doctor",
 ];
 
 /// The overlay laid out in the body of a screen of `state.size`.

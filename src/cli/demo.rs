@@ -173,6 +173,9 @@ pub async fn run(
     );
     outln!("  {w} show resnet50-cosine");
     outln!(
+        "  {w} doctor   (what this box offers gantry: store, config, terminal, driver, CUDA libraries, python)"
+    );
+    outln!(
         "  {w} serve   (then MLFLOW_TRACKING_URI=http://127.0.0.1:5000 python3 your_mlflow_script.py logs here; curl 127.0.0.1:5000/metrics)"
     );
     outln!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");

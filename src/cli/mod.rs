@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod compare;
 pub mod demo;
+mod doctor;
 mod export;
 mod fleet;
 pub mod gpu;
@@ -107,6 +108,9 @@ pub enum Command {
     Store(store::Args),
     /// Push the runs kept in this workspace while the team store could not be reached
     Sync(sync::Args),
+    /// Check this box for gantry: build, workspace, store, config, terminal, GPUs, CUDA
+    /// libraries, python; each problem with what to do (exit 1 with warnings)
+    Doctor(doctor::Args),
     /// Print shell completions: `gantry completions bash > ~/.local/share/bash-completion/completions/gantry`
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff): `gantry man > ~/.local/share/man/man1/gantry.1`
@@ -164,6 +168,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             clap_mangen::Man::new(Cli::command()).render(&mut buf)?;
             out::raw(&String::from_utf8_lossy(&buf));
             Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Doctor(a)) => {
+            rt.block_on(doctor::run(a, &cli.workspace, cli.theme, &cli.gpu_replay))
         }
         Some(Command::Init(a)) => init::run(a, &cli.workspace),
         Some(Command::Where(a)) => {

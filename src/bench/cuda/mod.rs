@@ -24,6 +24,7 @@ use super::{BenchBackend, DeviceInfo, Kind, Loop, Measured, Precision, Request, 
 /// Untimed repetitions before timing.
 mod device;
 mod kernels;
+pub mod libs;
 mod seam;
 
 use device::*;
