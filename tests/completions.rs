@@ -59,3 +59,35 @@ fn zsh_and_fish_completions_and_the_man_page() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("bash"));
 }
+
+#[test]
+fn bash_parses_the_completion_and_man_renders_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let bash = dir.path().join("gantry.bash");
+    std::fs::write(&bash, gantry(&["completions", "bash"])).unwrap();
+    let out = Command::new("bash").arg("-n").arg(&bash).output().unwrap();
+    assert!(out.status.success(), "bash -n: {out:?}");
+    let page = dir.path().join("gantry.1");
+    std::fs::write(&page, gantry(&["man"])).unwrap();
+    let out = match Command::new("man")
+        .arg("-l")
+        .arg(&page)
+        .env("MANPAGER", "cat")
+        .output()
+    {
+        Ok(o) => o,
+        Err(e) => {
+            let why = format!("man cannot run ({e}): install man-db");
+            if std::env::var("GANTRY_TEST_STRICT").is_ok_and(|v| v == "1") {
+                panic!("cannot run under GANTRY_TEST_STRICT=1: {why}");
+            }
+            return eprintln!("skipped: {why}");
+        }
+    };
+    assert!(out.status.success(), "man -l: {out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // Rendered, not roff: the section heading without its macro, and a subcommand named.
+    assert!(text.lines().any(|l| l.trim() == "NAME"), "{text}");
+    assert!(!text.contains(".SH"), "{text}");
+    assert!(text.contains("doctor"), "{text}");
+}
