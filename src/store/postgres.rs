@@ -64,6 +64,22 @@ pub struct TeamStore {
     pub place: String,
 }
 
+impl TeamStore {
+    /// The median of `n` round trips of a trivial query, in milliseconds; None when none came
+    /// back.
+    pub async fn round_trip_ms(&self, n: usize) -> Option<f64> {
+        let mut trips = Vec::new();
+        for _ in 0..n {
+            let t = std::time::Instant::now();
+            if sqlx::query("SELECT 1").execute(&self.pool).await.is_ok() {
+                trips.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+        trips.sort_by(f64::total_cmp);
+        trips.get(trips.len() / 2).copied()
+    }
+}
+
 /// Connect to the team store at `url` and bring its schema up to date; the first connection
 /// may take `within`.
 pub async fn open(url: &str, within: Duration) -> Result<TeamStore, UserError> {

@@ -62,6 +62,15 @@ impl Drop for RestoreOnError {
     }
 }
 
+/// The terminal's columns and rows, where standard output is one.
+pub fn terminal_size() -> Option<(u16, u16)> {
+    use std::io::IsTerminal;
+    if !io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size().ok()
+}
+
 /// Back into TUI mode after `restore` (when a pager handed the terminal back).
 pub fn reenter() -> anyhow::Result<()> {
     enable_raw_mode()?;

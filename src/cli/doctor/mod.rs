@@ -6,7 +6,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -372,15 +372,7 @@ async fn store_info(ws: &Workspace, problems: &mut Vec<Problem>) -> StoreInfo {
                     info.reached = true;
                     info.server = Some(format!("PostgreSQL {}", team.server_version));
                     info.schema = Some(team.schema_version);
-                    let mut trips = Vec::new();
-                    for _ in 0..3 {
-                        let t = Instant::now();
-                        if sqlx::query("SELECT 1").execute(&team.pool).await.is_ok() {
-                            trips.push(t.elapsed().as_secs_f64() * 1000.0);
-                        }
-                    }
-                    trips.sort_by(f64::total_cmp);
-                    info.latency_ms = trips.get(trips.len() / 2).copied();
+                    info.latency_ms = team.round_trip_ms(3).await;
                     if info.latency_ms.is_some_and(|ms| ms > 50.0) {
                         problems.push(note(
                             "store",
@@ -455,11 +447,7 @@ fn terminal(problems: &mut Vec<Problem>) -> Terminal {
             ColorMode::Ansi256 => "256",
             ColorMode::NoColor => "none (NO_COLOR)",
         },
-        size: if stdout_is_terminal {
-            crossterm::terminal::size().ok()
-        } else {
-            None
-        },
+        size: crate::tui::terminal_size(),
         stdout_is_terminal,
         over_ssh: ["SSH_CONNECTION", "SSH_CLIENT", "SSH_TTY"]
             .iter()
