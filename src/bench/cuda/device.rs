@@ -64,21 +64,28 @@ pub(super) fn uuid_text(bytes: &[std::ffi::c_char; 16]) -> String {
     )
 }
 
-/// The CUDA libraries this process has loaded, read from /proc/self/maps.
-pub(super) fn loaded_libraries() -> Vec<String> {
-    let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
-    let mut out: Vec<String> = maps
-        .lines()
-        .filter_map(|l| l.split_whitespace().nth(5))
-        .filter(|p| {
-            ["libcuda.so", "libcublas", "libnvrtc"]
-                .iter()
-                .any(|n| p.contains(n))
+/// What was measured with: each CUDA library's name, version and file (the ones this process
+/// loaded: the same names, so the same handles), and how the kernels were compiled.
+pub(super) fn library_lines(driver_cuda: &Option<String>, kernels: String) -> Vec<String> {
+    let libs = super::libs::libraries();
+    let mut out: Vec<String> = libs
+        .iter()
+        .map(|l| match &l.path {
+            Some(p) => format!("{} {} {p}", l.name, l.version.as_deref().unwrap_or("?")),
+            None => format!("{} {}", l.name, l.error.as_deref().unwrap_or("not found")),
         })
-        .map(str::to_string)
         .collect();
-    out.sort();
-    out.dedup();
+    out.push(format!("kernels: {kernels}"));
+    if let (Some(nvrtc), Some(cuda)) = (
+        libs.iter()
+            .find(|l| l.name == "libnvrtc")
+            .and_then(|l| l.version.clone()),
+        driver_cuda,
+    ) && let Some(w) = super::compile::newer_than_driver(&nvrtc, cuda)
+    {
+        tracing::warn!("{w}");
+        out.push(format!("warning: {w}"));
+    }
     out
 }
 

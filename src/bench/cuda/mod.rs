@@ -22,6 +22,7 @@ use super::peaks::{self, Peaks};
 use super::{BenchBackend, DeviceInfo, Kind, Loop, Measured, Precision, Request, Spec, Sustained};
 
 /// Untimed repetitions before timing.
+mod compile;
 mod device;
 mod kernels;
 pub mod libs;
@@ -39,12 +40,24 @@ pub struct CudaBackend {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     blas: CudaBlas,
-    copy4: CudaFunction,
-    triad4: CudaFunction,
-    empty: CudaFunction,
+    /// The NVRTC kernels, or why there are none: only the benchmarks that need them fail.
+    kernels: Result<Kernels, String>,
     sms: u32,
     info: DeviceInfo,
 }
+
+/// The kernels of the SM bandwidth and launch benchmarks.
+struct Kernels {
+    copy4: CudaFunction,
+    triad4: CudaFunction,
+    empty: CudaFunction,
+}
+
+/// The most repetitions between one pair of events.
+const MAX_BATCH: usize = 4096;
+/// The shortest timed window, in seconds: the host's submission of the first repetition then
+/// lands outside the GPU's work instead of inside it.
+const WINDOW_S: f64 = 1e-3;
 
 fn err(what: &str) -> impl Fn(cudarc::driver::DriverError) -> String + '_ {
     move |e| format!("{what}: {e:?}")
@@ -74,30 +87,38 @@ impl CudaBackend {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.default_stream();
         let blas = CudaBlas::new(stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?;
-        let ptx = cudarc::nvrtc::compile_ptx(KERNELS).map_err(|e| format!("NVRTC: {e:?}"))?;
-        let module = ctx.load_module(ptx).map_err(|e| {
-            use cudarc::driver::sys::cudaError_enum::CUDA_ERROR_UNSUPPORTED_PTX_VERSION;
-            if e.0 == CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
-                let (mut major, mut minor) = (0, 0);
-                // Safety: nvrtcVersion writes two ints.
-                let _ = unsafe { cudarc::nvrtc::sys::nvrtcVersion(&mut major, &mut minor) };
-                format!(
-                    "loading the kernels: NVRTC {major}.{minor} wrote PTX newer than this driver \
-                     loads; put the NVRTC of a CUDA no newer than the driver first on \
-                     LD_LIBRARY_PATH, or update the driver"
-                )
-            } else {
-                format!("loading the kernels: {e:?}")
-            }
-        })?;
-        let f = |n: &str| module.load_function(n).map_err(err("loading a kernel"));
-        let (copy4, triad4, empty) = (f("copy4")?, f("triad4")?, f("empty")?);
+        let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
+        let mut compiled = String::new();
+        let kernels = compile::compile(KERNELS, major, minor).and_then(|(image, what)| {
+            compiled = what;
+            let module = ctx.load_module(image).map_err(|e| {
+                use cudarc::driver::sys::cudaError_enum::CUDA_ERROR_UNSUPPORTED_PTX_VERSION;
+                if e.0 == CUDA_ERROR_UNSUPPORTED_PTX_VERSION {
+                    format!(
+                        "loading the kernels: NVRTC {} wrote PTX newer than this driver loads; put \
+                         the NVRTC of a CUDA no newer than the driver first on LD_LIBRARY_PATH, \
+                         or update the driver",
+                        compile::nvrtc_version()
+                    )
+                } else {
+                    format!("loading the kernels ({compiled}): {e:?}")
+                }
+            })?;
+            let f = |n: &str| module.load_function(n).map_err(err("loading a kernel"));
+            Ok(Kernels {
+                copy4: f("copy4")?,
+                triad4: f("triad4")?,
+                empty: f("empty")?,
+            })
+        });
+        if let Err(e) = &kernels {
+            tracing::warn!("CUDA kernels unavailable: {e}");
+        }
 
         let name = ctx.name().map_err(err("the device name"))?;
         let uuid = ctx.uuid().map(|u| uuid_text(&u.bytes)).unwrap_or_default();
         let attr = |a: A| ctx.attribute(a).ok().filter(|v| *v > 0);
         let sms = attr(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).unwrap_or(1) as u32;
-        let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
         let NvmlFacts {
             sm_mhz,
             mem_mhz,
@@ -130,22 +151,27 @@ impl CudaBackend {
             .result()
             .ok()
             .map(|_| format!("{}.{}", version / 1000, (version % 1000) / 10));
+        let libraries = library_lines(
+            &cuda,
+            match &kernels {
+                Ok(_) => compiled.clone(),
+                Err(e) => format!("none: {e}"),
+            },
+        );
         let info = DeviceInfo {
             backend: "cuda".into(),
             name,
             uuid,
             driver,
             cuda,
-            libraries: loaded_libraries(),
+            libraries,
             peaks,
         };
         Ok(CudaBackend {
             ctx,
             stream,
             blas,
-            copy4,
-            triad4,
-            empty,
+            kernels,
             sms,
             info,
         })
@@ -193,7 +219,9 @@ impl CudaBackend {
         Ok(f64::from(ms) / 1e3)
     }
 
-    /// Time `reps` repetitions of `body` with events around it; `before` runs untimed first.
+    /// Time `reps` windows of `body`, each a batch of back-to-back repetitions between one pair
+    /// of events (enough for about `WINDOW_S` of GPU time), as seconds per repetition; `before`
+    /// runs untimed before each window, so the last repetition's output is what gets checked.
     fn timed(
         &self,
         reps: usize,
@@ -203,13 +231,27 @@ impl CudaBackend {
         mut body: impl FnMut() -> Result<(), String>,
     ) -> Result<Vec<f64>, String> {
         self.warm_up(&mut before, &mut body)?;
+        let mut batched = |k: usize, before: &mut dyn FnMut() -> Result<(), String>| {
+            before()?;
+            self.between_events(|| (0..k).try_for_each(|_| body()))
+        };
+        // One alone includes the host's submission: time the batch it suggests, once more.
+        let mut k = 1;
+        for _ in 0..3 {
+            let s = batched(k, &mut before)?;
+            let next = super::stats::batch_for(s / k as f64, WINDOW_S, MAX_BATCH);
+            if next <= k {
+                break;
+            }
+            k = next;
+        }
+        tracing::debug!("{k} repetitions per timed window");
         let mut out = Vec::with_capacity(reps);
         for i in 0..reps {
             if cancel.load(Ordering::Relaxed) {
                 break;
             }
-            before()?;
-            out.push(self.between_events(&mut body)?);
+            out.push(batched(k, &mut before)? / k as f64);
             tick(i + 1);
         }
         Ok(out)
@@ -435,7 +477,8 @@ impl CudaBackend {
                 (self.timed(reps, tick, cancel, none, copy)?, 2.0)
             }
             "sm-copy" => {
-                let (f, cfg) = (&self.copy4, self.fill_sms(&self.copy4));
+                let k = self.kernels.as_ref().map_err(Clone::clone)?;
+                let (f, cfg) = (&k.copy4, self.fill_sms(&k.copy4));
                 let copy = || {
                     let mut l = stream.launch_builder(f);
                     l.arg(&src).arg(&mut dst).arg(&n4);
@@ -446,7 +489,8 @@ impl CudaBackend {
                 (self.timed(reps, tick, cancel, none, copy)?, 2.0)
             }
             "sm-triad" => {
-                let (f, cfg) = (&self.triad4, self.fill_sms(&self.triad4));
+                let k = self.kernels.as_ref().map_err(Clone::clone)?;
+                let (f, cfg) = (&k.triad4, self.fill_sms(&k.triad4));
                 let scale = 3.0f32;
                 let triad = || {
                     let mut l = stream.launch_builder(f);
@@ -551,7 +595,7 @@ impl CudaBackend {
             shared_mem_bytes: 0,
         };
         let stream = self.stream.clone();
-        let f = &self.empty;
+        let f = &self.kernels.as_ref().map_err(Clone::clone)?.empty;
         let launch = || -> Result<(), String> {
             let mut l = stream.launch_builder(f);
             unsafe { l.launch(cfg) }
