@@ -43,15 +43,47 @@ pub fn pcie_bandwidth(link_gen: u32, width: u32) -> Option<f64> {
 
 const T: f64 = 1e12;
 
-/// Known GPUs: a name fragment (matched in order, case-insensitive) and its dense peaks (without
-/// structured sparsity, FP16/BF16 with FP32 accumulate).
+/// Known GPUs: a name fragment (a whole word or words, matched in order, case-insensitive: the
+/// longer names first) and its dense peaks (without structured sparsity, FP16/BF16 with FP32
+/// accumulate), with the datasheet's memory bandwidth.
 pub const KNOWN: &[(&str, TensorPeaks)] = &[
+    (
+        "H200 NVL",
+        TensorPeaks {
+            tf32: Some(417.5 * T),
+            fp16: 835.5 * T,
+            bf16: Some(835.5 * T),
+            memory: Some(4.8e12),
+            source: "NVIDIA H200 Tensor Core GPU datasheet (NVL; 835 TF32 and 1,671 BF16/FP16 TFLOPS are with sparsity, halved here)",
+        },
+    ),
+    (
+        "GH200 144G",
+        TensorPeaks {
+            tf32: Some(494.7 * T),
+            fp16: 989.5 * T,
+            bf16: Some(989.5 * T),
+            memory: Some(4.9e12),
+            source: "NVIDIA GH200 Grace Hopper Superchip datasheet (144 GB HBM3e; sparse figures halved)",
+        },
+    ),
+    (
+        "GH200",
+        TensorPeaks {
+            tf32: Some(494.7 * T),
+            fp16: 989.5 * T,
+            bf16: Some(989.5 * T),
+            memory: Some(4.0e12),
+            source: "NVIDIA GH200 Grace Hopper Superchip datasheet (96 GB HBM3; sparse figures halved)",
+        },
+    ),
     (
         "H200",
         TensorPeaks {
             tf32: Some(494.7 * T),
             fp16: 989.4 * T,
             bf16: Some(989.4 * T),
+            memory: Some(4.8e12),
             source: "NVIDIA H200 Tensor Core GPU datasheet (SXM; 989 TF32 and 1,979 BF16/FP16 TFLOPS are with sparsity, halved here)",
         },
     ),
@@ -61,6 +93,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(378.0 * T),
             fp16: 756.0 * T,
             bf16: Some(756.0 * T),
+            memory: Some(2.0e12),
             source: "NVIDIA H100 Tensor Core GPU datasheet (PCIe; sparse figures halved)",
         },
     ),
@@ -70,6 +103,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(417.5 * T),
             fp16: 835.0 * T,
             bf16: Some(835.0 * T),
+            memory: Some(3.9e12),
             source: "NVIDIA H100 Tensor Core GPU datasheet (NVL, per GPU; sparse figures halved)",
         },
     ),
@@ -79,6 +113,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(494.7 * T),
             fp16: 989.4 * T,
             bf16: Some(989.4 * T),
+            memory: Some(3.35e12),
             source: "NVIDIA H100 Tensor Core GPU datasheet (SXM5; sparse figures halved)",
         },
     ),
@@ -88,6 +123,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(156.0 * T),
             fp16: 312.0 * T,
             bf16: Some(312.0 * T),
+            memory: None,
             source: "NVIDIA A100 Tensor Core GPU datasheet (dense)",
         },
     ),
@@ -97,6 +133,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(183.0 * T),
             fp16: 362.05 * T,
             bf16: Some(362.05 * T),
+            memory: Some(864e9),
             source: "NVIDIA L40S datasheet (sparse figures halved)",
         },
     ),
@@ -106,6 +143,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(60.0 * T),
             fp16: 121.0 * T,
             bf16: Some(121.0 * T),
+            memory: Some(300e9),
             source: "NVIDIA L4 datasheet (sparse figures halved)",
         },
     ),
@@ -115,6 +153,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(82.6 * T),
             fp16: 165.2 * T,
             bf16: Some(165.2 * T),
+            memory: Some(1008e9),
             source: "NVIDIA Ada GPU architecture whitepaper, appendix A (FP16/BF16 with FP32 accumulate, dense)",
         },
     ),
@@ -124,6 +163,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: Some(62.5 * T),
             fp16: 125.0 * T,
             bf16: Some(125.0 * T),
+            memory: Some(600e9),
             source: "NVIDIA A10 datasheet (dense)",
         },
     ),
@@ -133,6 +173,7 @@ pub const KNOWN: &[(&str, TensorPeaks)] = &[
             tf32: None,
             fp16: 125.0 * T,
             bf16: None,
+            memory: Some(900e9),
             source: "NVIDIA V100 datasheet (SXM2, tensor FP16)",
         },
     ),
@@ -145,12 +186,12 @@ pub fn tensor_peaks(name: &str) -> Option<(&'static str, TensorPeaks)> {
         .iter()
         .find(|(frag, _)| {
             let f = frag.to_ascii_lowercase();
-            // "A10" must not match "A100": the fragment ends at a word boundary.
+            // "A10" must not match "A100", nor "H200" "GH200": the fragment is a whole word.
             lower.match_indices(&f).any(|(i, _)| {
-                !lower[i + f.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric())
+                let after = lower[i + f.len()..].chars().next();
+                let before = lower[..i].chars().next_back();
+                !after.is_some_and(|c| c.is_ascii_alphanumeric())
+                    && !before.is_some_and(|c| c.is_ascii_alphanumeric())
             })
         })
         .map(|(frag, p)| (*frag, *p))
@@ -218,6 +259,22 @@ mod tests {
         assert!(close(pcie_bandwidth(4, 16).unwrap(), 31.5e9, 0.01));
         assert!(close(pcie_bandwidth(3, 16).unwrap(), 15.75e9, 0.01));
         assert!(pcie_bandwidth(9, 16).is_none());
+    }
+
+    #[test]
+    fn h200_sxm_nvl_and_gh200_are_told_apart() {
+        let sxm = tensor_peaks("NVIDIA H200").unwrap();
+        assert_eq!((sxm.0, sxm.1.bf16), ("H200", Some(989.4 * T)));
+        let nvl = tensor_peaks("NVIDIA H200 NVL").unwrap();
+        assert_eq!((nvl.0, nvl.1.bf16), ("H200 NVL", Some(835.5 * T)));
+        let gh = tensor_peaks("NVIDIA GH200 480GB").unwrap();
+        assert_eq!((gh.0, gh.1.memory), ("GH200", Some(4.0e12)));
+        let gh3e = tensor_peaks("NVIDIA GH200 144G HBM3e").unwrap();
+        assert_eq!((gh3e.0, gh3e.1.memory), ("GH200 144G", Some(4.9e12)));
+        // The SXM's datasheet memory bandwidth beside the one from its clocks.
+        assert_eq!(sxm.1.memory, Some(4.8e12));
+        let clocks = memory_bandwidth(3201e6, 6144.0);
+        assert!(close(clocks, 4.92e12, 0.005), "{clocks}");
     }
 
     #[test]

@@ -326,14 +326,23 @@ pub struct TensorPeaks {
     pub tf32: Option<f64>,
     pub fp16: f64,
     pub bf16: Option<f64>,
+    /// The datasheet's memory bandwidth in bytes/s, where one figure fits every part of that name.
+    pub memory: Option<f64>,
     pub source: &'static str,
 }
 
 /// The peaks a device has, as known: None where unknown.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Peaks {
-    /// Bytes/s.
+    /// Bytes/s: what `membw`'s % of peak uses, the datasheet's figure where the GPU is known,
+    /// else the one from its clocks.
     pub memory: Option<f64>,
+    /// Bytes/s from the memory clock and bus width (2 × clock × width / 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_from_clocks: Option<f64>,
+    /// "datasheet" or "clocks": where `memory` comes from.
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub memory_source: &'static str,
     /// FLOP/s.
     pub fp32: Option<f64>,
     pub tensor: Option<TensorPeaks>,

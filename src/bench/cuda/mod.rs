@@ -5,7 +5,8 @@
 //! CUDA events with timing enabled, after a warm-up; allocation stays outside the timed region.
 //!
 //! cudarc panics when a library it needs is absent, so `open` asks `is_culib_present()` for
-//! libcuda, libnvrtc and libcublas first and answers "CUDA not available: …" instead.
+//! libcuda and libcublas first and answers "CUDA not available: …" instead; without libnvrtc
+//! only the benchmarks that need kernels fail, each saying why.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +90,11 @@ impl CudaBackend {
         let blas = CudaBlas::new(stream.clone()).map_err(|e| format!("cuBLAS: {e:?}"))?;
         let (major, minor) = ctx.compute_capability().unwrap_or((0, 0));
         let mut compiled = String::new();
-        let kernels = compile::compile(KERNELS, major, minor).and_then(|(image, what)| {
+        let kernels = match nvrtc_missing() {
+            Some(why) => Err(why),
+            None => compile::compile(KERNELS, major, minor),
+        }
+        .and_then(|(image, what)| {
             compiled = what;
             let module = ctx.load_module(image).map_err(|e| {
                 use cudarc::driver::sys::cudaError_enum::CUDA_ERROR_UNSUPPORTED_PTX_VERSION;
@@ -136,12 +141,23 @@ impl CudaBackend {
         let bus = bus
             .map(f64::from)
             .or_else(|| attr(A::CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH).map(f64::from));
+        let tensor = peaks::tensor_peaks(&name).map(|t| t.1);
+        let from_clocks = mem_hz.zip(bus).map(|(h, b)| peaks::memory_bandwidth(h, b));
+        let (memory, memory_source) = match tensor.and_then(|t| t.memory) {
+            Some(d) => (Some(d), "datasheet"),
+            None => (
+                from_clocks,
+                if from_clocks.is_some() { "clocks" } else { "" },
+            ),
+        };
         let peaks = Peaks {
-            memory: mem_hz.zip(bus).map(|(h, b)| peaks::memory_bandwidth(h, b)),
+            memory,
+            memory_from_clocks: from_clocks,
+            memory_source,
             fp32: peaks::fp32_cores_per_sm(major, minor)
                 .zip(sm_hz)
                 .map(|(c, h)| peaks::fp32_flops(sms, c, h)),
-            tensor: peaks::tensor_peaks(&name).map(|t| t.1),
+            tensor,
             pcie: link_gen
                 .zip(width)
                 .and_then(|(g, w)| peaks::pcie_bandwidth(g, w)),

@@ -110,6 +110,24 @@ pub(super) fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option
         );
     }
     let _ = writeln!(o, "loaded   {}", device.libraries.join(", "));
+    if let Some(m) = device.peaks.memory {
+        let clocks = match device.peaks.memory_from_clocks {
+            Some(c) if device.peaks.memory_source == "datasheet" => {
+                format!(" ({:.2} TB/s from its clocks)", c / 1e12)
+            }
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            o,
+            "memory   peak {:.2} TB/s from the {}{clocks}: membw's PEAK% uses it",
+            m / 1e12,
+            if device.peaks.memory_source == "datasheet" {
+                "datasheet"
+            } else {
+                "clocks"
+            }
+        );
+    }
     let _ = writeln!(o);
     // What the GPU went through, where a monitor sampled it.
     let gpu_col = rows.iter().any(|(r, _, _)| r.conditions.is_some());
