@@ -266,6 +266,7 @@ fn a_result_keeps_its_gpu_conditions_in_the_store() {
             power_limit_w: Some(700.0),
             temp_max_c: Some(66),
             throttle: vec!["power cap".into(), "sw thermal".into()],
+            ..Default::default()
         };
         let mut r = BenchResult {
             unit: spec.kind.unit(),

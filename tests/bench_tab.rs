@@ -71,6 +71,7 @@ fn gpu_during(throttle: Option<&str>) -> Conditions {
         power_limit_w: Some(700.0),
         temp_max_c: Some(63),
         throttle: throttle.into_iter().map(String::from).collect(),
+        ..Default::default()
     }
 }
 
@@ -341,6 +342,7 @@ fn a_sustained_load_alone_is_charted_second_by_second() {
         power_limit_w: Some(700.0),
         temp_max_c: Some(70),
         throttle: throttle.into_iter().map(String::from).collect(),
+        ..Default::default()
     };
     let mut windows = Vec::new();
     for i in 0..60 {

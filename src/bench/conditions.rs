@@ -40,19 +40,45 @@ impl Conditions {
                 }
             }
         }
+        let read = samples
+            .iter()
+            .filter_map(|s| Some((s.energy_mj?, s.read_us?)));
+        let by_energy = read
+            .clone()
+            .next()
+            .zip(read.clone().next_back())
+            .and_then(|((e0, t0), (e1, t1))| power_from_energy(e0, t0, e1, t1));
+        let (power_w, power_from) = match by_energy {
+            Some(w) => (Some(w), Some("energy".to_string())),
+            None => {
+                let avg = median(samples.iter().filter_map(|s| s.power).collect());
+                (avg, avg.map(|_| "average".to_string()))
+            }
+        };
         Some(Conditions {
             samples: samples.len(),
             sm_clock_mhz: median(samples.iter().filter_map(|s| s.sm_clock).collect()),
             sm_clock_min_mhz: samples.iter().filter_map(|s| s.sm_clock).min(),
             sm_clock_max_mhz: samples.iter().filter_map(|s| s.sm_clock_max).max(),
-            power_w: median(samples.iter().filter_map(|s| s.power).collect()),
+            power_w,
+            power_from,
             power_limit_w: samples
                 .iter()
                 .filter_map(|s| s.power_limit)
                 .reduce(f64::max),
             temp_max_c: samples.iter().filter_map(|s| s.temp).max(),
             throttle,
+            throttle_unknown: samples.iter().all(|s| s.throttle_known == Some(false)),
         })
+    }
+
+    /// The throttle reasons in words: "unknown" where the driver could not say.
+    pub fn throttle_words(&self) -> String {
+        if self.throttle_unknown {
+            "unknown (the driver gives no clock-event reasons)".into()
+        } else {
+            self.throttle.join(", ")
+        }
     }
 
     /// Whether the clocks were held down for a reason other than idling.
@@ -74,6 +100,19 @@ impl Conditions {
         }
         parts.join(" ")
     }
+}
+
+/// Mean power in W over a window, from the total-energy counter read at its start (`e0` mJ at
+/// `t0` µs) and end: None for a window under 50 ms (the counter's steps would dominate) or an
+/// answer no GPU draws (over 5 kW: the driver reloaded and the counter restarted). A counter
+/// that passed u64::MAX wraps around to the right difference.
+pub fn power_from_energy(e0: u64, t0: i64, e1: u64, t1: i64) -> Option<f64> {
+    let dt = (t1 - t0) as f64 / 1e6;
+    if dt < 0.05 {
+        return None;
+    }
+    let w = e1.wrapping_sub(e0) as f64 / 1000.0 / dt;
+    (w.is_finite() && w <= 5000.0).then_some(w)
 }
 
 #[derive(Default)]
@@ -214,6 +253,49 @@ mod tests {
             throttle: throttle.iter().map(|s| s.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn power_is_the_energy_counters_difference_over_the_window() {
+        // 700 W for half a second: 350 J.
+        assert_eq!(
+            power_from_energy(1_000_000, 0, 1_350_000, 500_000),
+            Some(700.0)
+        );
+        // A counter that passed u64::MAX.
+        let w = power_from_energy(u64::MAX - 99_999, 0, 250_000, 500_000).unwrap();
+        assert!((w - 700.0).abs() < 1e-9, "{w}");
+        // A driver reload restarts the counter: no answer rather than a wrong one.
+        assert_eq!(power_from_energy(9_000_000_000, 0, 1_000, 500_000), None);
+        // Too short a window to trust.
+        assert_eq!(power_from_energy(0, 0, 10, 20_000), None);
+    }
+
+    #[test]
+    fn conditions_take_power_from_the_energy_counter_where_it_reads() {
+        let at = |mj: u64, us: i64| GpuSample {
+            power: Some(690.0),
+            energy_mj: Some(mj),
+            read_us: Some(us),
+            ..Default::default()
+        };
+        let c = Conditions::of(&[at(0, 0), at(200_000, 300_000), at(420_000, 600_000)]).unwrap();
+        assert_eq!(c.power_w, Some(700.0));
+        assert_eq!(c.power_from.as_deref(), Some("energy"));
+        // A recording without the counter: the median of the averages, said so.
+        let c = Conditions::of(&[sample(1980, 690.0, 60, &[])]).unwrap();
+        assert_eq!(
+            (c.power_w, c.power_from.as_deref()),
+            (Some(690.0), Some("average"))
+        );
+        // No clock-event reasons from the driver: unknown, not "no throttling".
+        let blind = GpuSample {
+            throttle_known: Some(false),
+            ..Default::default()
+        };
+        let c = Conditions::of(&[blind]).unwrap();
+        assert!(c.throttle_unknown && !c.throttled());
+        assert!(c.throttle_words().starts_with("unknown"));
     }
 
     #[test]

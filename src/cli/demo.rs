@@ -498,6 +498,7 @@ fn demo_conditions(spec: &crate::bench::Spec, day: usize) -> Option<crate::bench
         } else {
             Vec::new()
         },
+        ..Default::default()
     })
 }
 

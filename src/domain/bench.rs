@@ -318,6 +318,14 @@ pub struct Conditions {
     pub temp_max_c: Option<u32>,
     /// Every reason the clocks were held down in any sample, in words, except "idle".
     pub throttle: Vec<String>,
+    /// Where `power_w` comes from: "energy" (the total-energy counter's difference over the
+    /// window) or "average" (the median of NVML's power readings, each a one-second average on
+    /// Hopper). None in results stored before it was said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_from: Option<String>,
+    /// No sample could read the throttle reasons: unknown, not "no throttling".
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub throttle_unknown: bool,
 }
 
 /// Dense tensor-core peaks of a known GPU, in FLOP/s, with where the figures come from.
@@ -447,6 +455,8 @@ impl Burn {
 }
 
 /// What a run reports as it goes.
+// A few events a benchmark: a result inline costs less than a box each.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     Started {

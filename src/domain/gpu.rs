@@ -46,6 +46,16 @@ pub struct GpuSample {
     /// Why clocks are held down, in words; empty when nothing is.
     #[serde(default)]
     pub throttle: Vec<String>,
+    /// Some(false) where the driver answered neither clock-event-reasons call: `throttle` is then
+    /// unknown, not empty. None in recordings made before it was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throttle_known: Option<bool>,
+    /// NVML's total-energy counter, millijoules since the driver loaded, and when it was read
+    /// (µs since the epoch): power over a window is the counter's difference over the time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub energy_mj: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_us: Option<i64>,
     pub ecc_uncorrected: Option<u64>,
     pub mig: Option<bool>,
     /// The MIG devices (compute instances) when MIG mode is on; empty otherwise.

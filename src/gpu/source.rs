@@ -142,12 +142,30 @@ fn core_readings(d: &nvml_wrapper::Device) -> GpuSample {
         sm_clock: d.clock_info(Clock::SM).ok(),
         sm_clock_max: d.max_clock_info(Clock::SM).ok(),
         mem_clock: d.clock_info(Clock::Memory).ok(),
-        throttle: d
-            .current_throttle_reasons()
+        throttle: clock_event_reasons(d)
             .map(throttle_words)
             .unwrap_or_default(),
+        throttle_known: Some(clock_event_reasons(d).is_some()),
+        energy_mj: d.total_energy_consumption().ok(),
+        read_us: Some(chrono::Utc::now().timestamp_micros()),
         ..Default::default()
     }
+}
+
+/// Why the clocks are held down: nvmlDeviceGetCurrentClocksEventReasons (the current call), else
+/// the deprecated ThrottleReasons one; None where the driver has neither.
+fn clock_event_reasons(d: &nvml_wrapper::Device) -> Option<ThrottleReasons> {
+    let nvml = d.nvml();
+    if let Ok(sym) = nvml.lib().nvmlDeviceGetCurrentClocksEventReasons.as_ref() {
+        let mut bits: std::ffi::c_ulonglong = 0;
+        // Safety: the handle is live for `d`'s lifetime; the call writes one integer; 0 is
+        // NVML_SUCCESS.
+        let rc = unsafe { sym(d.handle(), &mut bits) };
+        if rc == 0 {
+            return Some(ThrottleReasons::from_bits_truncate(bits));
+        }
+    }
+    d.current_throttle_reasons().ok()
 }
 
 impl Drop for NvmlSource {

@@ -153,8 +153,8 @@ pub(super) fn burn_table(
             Some(k) => format!("WRONG ({:.1e})", k.max_rel_err),
         };
         let mut notes = Vec::new();
-        if c.throttled() {
-            notes.push(c.throttle.join(", "));
+        if c.throttled() || c.throttle_unknown {
+            notes.push(c.throttle_words());
         }
         notes.push(check);
         if let Some(x) = behind(b) {

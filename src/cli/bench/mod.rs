@@ -351,6 +351,22 @@ pub(super) async fn one(
     cancel: &Arc<AtomicBool>,
 ) -> anyhow::Result<One> {
     let cpu = args.cpu;
+    if !cpu {
+        // Asked before gantry makes a CUDA context of its own, so it never counts itself: inside
+        // a container NVML names gantry by its host pid, which is not `std::process::id()`.
+        let listed = tokio::task::spawn_blocking(|| {
+            crate::error::contain("listing the GPUs", bench::cuda::list_devices).and_then(|r| r)
+        })
+        .await?;
+        if let Ok(list) = listed
+            && let Some((name, uuid)) = list.get(gpu)
+            && !go_ahead(uuid, name, args.yes)?
+        {
+            return Err(UserError::new(format!("not run: GPU {gpu} is in use"))
+                .hint("wait for those processes, or pass --yes to run anyway")
+                .into());
+        }
+    }
     let backend: Box<dyn BenchBackend + Send> = if cpu {
         bench::open_cpu()
     } else {
@@ -371,33 +387,6 @@ pub(super) async fn one(
         }
     };
     let device = backend.device().clone();
-    if !cpu {
-        let others = busy(&device.uuid);
-        if !others.is_empty() && !args.yes {
-            eprintln!(
-                "gantry: other processes use {} ({}):",
-                device.name, device.uuid
-            );
-            for (pid, name, mem) in &others {
-                let mem = mem.map_or("n/a".into(), crate::format::size);
-                eprintln!("  pid {pid:<8} {name:<20} {mem}");
-            }
-            eprintln!("  their work would slow the benchmarks, and the benchmarks theirs");
-            let go = if std::io::stdin().is_terminal() {
-                eprint!("run anyway? [y/N] ");
-                let mut line = String::new();
-                std::io::stdin().read_line(&mut line)?;
-                matches!(line.trim(), "y" | "Y" | "yes")
-            } else {
-                false
-            };
-            if !go {
-                return Err(UserError::new(format!("not run: GPU {gpu} is in use"))
-                    .hint("wait for those processes, or pass --yes to run anyway")
-                    .into());
-            }
-        }
-    }
     let started = crate::domain::now_ms();
     let show = !args.json || std::io::stderr().is_terminal();
     let (req, cancel) = (req.clone(), cancel.clone());

@@ -174,8 +174,14 @@ pub(super) fn table(device: &DeviceInfo, rows: &[(&BenchResult, Vec<f64>, Option
                 past.len()
             );
         }
-        if let Some(c) = r.conditions.as_ref().filter(|c| c.throttled()) {
-            let _ = write!(o, "  throttled: {}", c.throttle.join(", "));
+        match r.conditions.as_ref() {
+            Some(c) if c.throttled() => {
+                let _ = write!(o, "  throttled: {}", c.throttle.join(", "));
+            }
+            Some(c) if c.throttle_unknown => {
+                let _ = write!(o, "  throttling: {}", c.throttle_words());
+            }
+            _ => {}
         }
         let _ = writeln!(o);
     }
