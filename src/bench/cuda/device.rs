@@ -6,6 +6,10 @@ use super::*;
 /// Why CUDA cannot be used here, naming the library that is missing; None when the driver and
 /// cuBLAS load. NVRTC is not needed to open: without it only the kernels' benchmarks fail.
 pub fn missing_library() -> Option<String> {
+    // One directory for cuBLAS, cuBLASLt and NVRTC, loaded before cudarc opens any of them.
+    if let Err(why) = super::choose::prepare() {
+        return Some(format!("CUDA libraries: {why}"));
+    }
     // Safety: these only try to open the libraries by name.
     unsafe {
         if !cudarc::driver::sys::is_culib_present() {
@@ -80,6 +84,9 @@ pub(super) fn library_lines(driver_cuda: &Option<String>, kernels: String) -> Ve
         })
         .collect();
     out.push(format!("kernels: {kernels}"));
+    if let Ok(c) = super::choose::prepare() {
+        out.push(format!("chosen: {}", c.why));
+    }
     if let (Some(nvrtc), Some(cuda)) = (
         libs.iter()
             .find(|l| l.name == "libnvrtc")

@@ -23,6 +23,7 @@ use super::peaks::{self, Peaks};
 use super::{BenchBackend, DeviceInfo, Kind, Loop, Measured, Precision, Request, Spec, Sustained};
 
 /// Untimed repetitions before timing.
+pub mod choose;
 mod compile;
 mod device;
 mod kernels;

@@ -36,6 +36,8 @@ struct Report {
     terminal: Terminal,
     nvidia: Nvidia,
     cuda: Vec<CudaLib>,
+    /// Where cuBLAS, cuBLASLt and NVRTC are loaded from, and why.
+    cuda_dir: String,
     python: Python,
     /// Warnings (exit 1) and notes, each with what to do.
     problems: Vec<Problem>,
@@ -182,8 +184,19 @@ pub async fn run(
     let config = files(ws, theme_flag, &mut problems);
     let terminal = terminal(&mut problems);
     let replay = replay.clone();
-    let (nvidia, cuda) =
-        tokio::task::spawn_blocking(move || (nvidia(replay.as_deref()), libs::libraries())).await?;
+    let (nvidia, chosen, cuda) = tokio::task::spawn_blocking(move || {
+        // The same directory `gantry bench` would load from, loaded the same way first.
+        let chosen = crate::bench::cuda::choose::prepare();
+        (nvidia(replay.as_deref()), chosen, libs::libraries())
+    })
+    .await?;
+    let cuda_dir = match chosen {
+        Ok(c) => c.why,
+        Err(e) => {
+            problems.push(warn("cuda", e.clone(), "then run `gantry doctor` again"));
+            format!("none: {e}")
+        }
+    };
     gpu_problems(&nvidia, &cuda, &mut problems);
     let python = python().await;
     python_problems(&python, &mut problems);
@@ -195,6 +208,7 @@ pub async fn run(
         terminal,
         nvidia,
         cuda,
+        cuda_dir,
         python,
         problems,
     };

@@ -97,6 +97,7 @@ pub(super) fn print(r: &Report) {
             ),
         }
     }
+    outln!("{:<10} {:<12} {}", "", "from", r.cuda_dir);
     let p = &r.python;
     match &p.error {
         Some(e) => outln!("python     {e}"),
