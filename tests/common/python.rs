@@ -73,3 +73,30 @@ fn venv_with(dir: &str, imports: &[&str], reqs: &[&str]) -> Option<PathBuf> {
         None
     }
 }
+
+/// NVRTC from NVIDIA's `nvidia-cuda-nvrtc` wheel (CUDA 13; NVRTC needs no GPU): the folder that
+/// holds libnvrtc.so.13, in target/nvrtc-venv, made on first use with pip. None (and a line
+/// saying why) where that cannot be done.
+pub fn nvrtc_wheel() -> Option<PathBuf> {
+    let _one_at_a_time = SETUP.lock().unwrap_or_else(|e| e.into_inner());
+    let py = venv_with(
+        "target/nvrtc-venv",
+        &["nvidia"],
+        &["nvidia-cuda-nvrtc>=13,<14"],
+    )?;
+    let out = Command::new(&py)
+        .args([
+            "-c",
+            "import glob, os, site; print(next(iter(sorted(glob.glob(os.path.join(site.getsitepackages()[0], 'nvidia', '*', 'lib', 'libnvrtc.so.*')))), ''))",
+        ])
+        .output()
+        .ok()?;
+    let lib = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match Path::new(&lib).parent() {
+        Some(dir) if !lib.is_empty() => Some(dir.to_path_buf()),
+        _ => {
+            super::skip("the nvidia-cuda-nvrtc wheel holds no libnvrtc.so.N");
+            None
+        }
+    }
+}

@@ -8,16 +8,25 @@ use std::ffi::{CString, c_char};
 use cudarc::nvrtc::{Ptx, result, sys};
 
 /// The options for one compile: `sm_XY` gives a CUBIN, `compute_XY` PTX.
-pub(super) fn options(target: &str, major: i32, minor: i32) -> Vec<String> {
+pub fn options(target: &str, major: i32, minor: i32) -> Vec<String> {
     vec![format!("--gpu-architecture={target}_{major}{minor}")]
 }
 
-/// The kernels as a module image, with what it is ("CUBIN sm_90", or "PTX compute_90: the CUBIN
-/// failed: …"). Err when NVRTC cannot compile them at all.
-pub(super) fn compile(src: &str, major: i32, minor: i32) -> Result<(Ptx, String), String> {
+/// A module image: machine code, or PTX for the driver to compile.
+pub enum Image {
+    Cubin(Vec<u8>),
+    Ptx(String),
+}
+
+/// gantry's benchmark kernels for compute capability `major.minor`, with what the image is
+/// ("CUBIN sm_90 (NVRTC 13.0)", or "PTX compute_90, compiled by the driver (…)"). Err when NVRTC
+/// cannot compile them at all. NVRTC must be loadable (it panics otherwise: ask
+/// `is_culib_present` first).
+pub fn kernels_for(major: i32, minor: i32) -> Result<(Image, String), String> {
+    let src = super::kernels::KERNELS;
     match build(src, &options("sm", major, minor), Output::Cubin) {
         Ok(image) => Ok((
-            Ptx::from_binary(image.into_iter().map(|c| c as u8).collect()),
+            Image::Cubin(image.into_iter().map(|c| c as u8).collect()),
             format!("CUBIN sm_{major}{minor} (NVRTC {})", nvrtc_version()),
         )),
         Err(cubin_err) => {
@@ -29,7 +38,7 @@ pub(super) fn compile(src: &str, major: i32, minor: i32) -> Result<(Ptx, String)
                 .map(|c| c as u8 as char)
                 .collect();
             Ok((
-                Ptx::from_src(text),
+                Image::Ptx(text),
                 format!(
                     "PTX compute_{major}{minor}, compiled by the driver (NVRTC {} wrote no CUBIN: {cubin_err})",
                     nvrtc_version()
@@ -37,6 +46,17 @@ pub(super) fn compile(src: &str, major: i32, minor: i32) -> Result<(Ptx, String)
             ))
         }
     }
+}
+
+/// `kernels_for`, as the module cudarc loads.
+pub(super) fn compile(major: i32, minor: i32) -> Result<(Ptx, String), String> {
+    kernels_for(major, minor).map(|(image, what)| {
+        let ptx = match image {
+            Image::Cubin(bytes) => Ptx::from_binary(bytes),
+            Image::Ptx(text) => Ptx::from_src(text),
+        };
+        (ptx, what)
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -84,7 +104,7 @@ fn build(src: &str, opts: &[String], out: Output) -> Result<Vec<c_char>, String>
 }
 
 /// "13.0", or "?" where NVRTC does not say.
-pub(super) fn nvrtc_version() -> String {
+pub fn nvrtc_version() -> String {
     let (mut major, mut minor) = (0, 0);
     // Safety: nvrtcVersion writes two ints.
     match unsafe { sys::nvrtcVersion(&mut major, &mut minor) }.result() {

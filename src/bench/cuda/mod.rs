@@ -24,7 +24,7 @@ use super::{BenchBackend, DeviceInfo, Kind, Loop, Measured, Precision, Request, 
 
 /// Untimed repetitions before timing.
 pub mod choose;
-mod compile;
+pub mod compile;
 mod device;
 mod kernels;
 pub mod libs;
@@ -32,7 +32,6 @@ mod seam;
 
 use device::*;
 pub use device::{list_devices, missing_library};
-use kernels::KERNELS;
 
 const WARMUP: usize = 3;
 /// Threads per block of the bandwidth kernels.
@@ -93,7 +92,7 @@ impl CudaBackend {
         let mut compiled = String::new();
         let kernels = match nvrtc_missing() {
             Some(why) => Err(why),
-            None => compile::compile(KERNELS, major, minor),
+            None => compile::compile(major, minor),
         }
         .and_then(|(image, what)| {
             compiled = what;
