@@ -214,7 +214,7 @@ fn toolkits() -> Vec<PathBuf> {
     let arch = std::env::consts::ARCH;
     let mut v: Vec<PathBuf> = ["CUDA_HOME", "CUDA_PATH"]
         .iter()
-        .filter_map(|k| std::env::var_os(k))
+        .filter_map(std::env::var_os)
         .map(|h| PathBuf::from(h).join("lib64"))
         .collect();
     v.push("/usr/local/cuda/lib64".into());
@@ -277,7 +277,7 @@ mod tests {
             touch(&cu13.join(f));
         }
         touch(&site.join("nvidia/cudnn/lib/libcudnn.so.9"));
-        assert_eq!(wheel_dirs(&site), [cu13.clone()]);
+        assert_eq!(wheel_dirs(&site), std::slice::from_ref(&cu13));
         assert_eq!(
             versioned(&cu13, "libcublas"),
             Some(cu13.join("libcublas.so.13"))
@@ -357,7 +357,7 @@ mod tests {
                 "libcublas.so",
                 &[],
                 std::slice::from_ref(&cached),
-                &[dflt.clone()]
+                std::slice::from_ref(&dflt)
             ),
             Some(PathBuf::from("/cache/libcublas.so"))
         );
