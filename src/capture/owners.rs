@@ -1,5 +1,6 @@
 //! Which gantry run owns a process: the `GANTRY_RUN_ID` in its environment, else being in a
-//! running run's process tree on this host.
+//! running run's process tree on this host, else (a container's process seen from the host)
+//! being that run's process or under it by the pid and start time inside its own namespace.
 
 use std::collections::HashMap;
 
@@ -39,7 +40,14 @@ pub async fn owners_with(
         let by_env = run_id_of(p.pid);
         let run = match by_env {
             Some(id) => runs.iter().find(|r| r.id == id),
-            None => tree.get(&i64::from(p.pid)).map(|i| &runs[*i]),
+            None => tree.get(&i64::from(p.pid)).map(|i| &runs[*i]).or_else(|| {
+                // A container's process seen from the host (NVML gives host pids): a run that a
+                // gantry inside it recorded by its own pid and start time.
+                crate::capture::procs::nested_match(i64::from(p.pid), |inner, start| {
+                    runs.iter()
+                        .find(|r| r.pid == Some(inner) && r.pid_start == Some(start))
+                })
+            }),
         };
         if let Some(r) = run {
             out.insert(p.pid, (r.id.clone(), r.name.clone()));

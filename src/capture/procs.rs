@@ -18,6 +18,53 @@ pub fn is_same_process(pid: i64, start: Option<i64>) -> bool {
     }
 }
 
+/// A process's pid in each pid namespace from this /proc's down to its own (the `NSpid` line of
+/// /proc/PID/status): one entry for a process of our namespace, more for one in a container.
+pub fn ns_pids(pid: i64) -> Vec<i64> {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map(|s| parse_nspid(&s))
+        .unwrap_or_default()
+}
+
+/// The `NSpid:` line of a /proc/PID/status text; empty where there is none (kernels before 4.1).
+pub fn parse_nspid(status: &str) -> Vec<i64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The parent of `pid`, as this /proc sees it.
+pub fn parent(pid: i64) -> Option<i64> {
+    stat(pid).map(|s| s.ppid).filter(|p| *p > 0)
+}
+
+/// For a process in a nested pid namespace (a container, seen from the host, where NVML's pids
+/// are the host's): it or its nearest ancestor that `is_run` takes, by (pid inside its own
+/// namespace, start time), which a gantry inside the container recorded. Start times count from
+/// the one kernel's boot, so they agree across namespaces.
+pub fn nested_match<T>(pid: i64, is_run: impl Fn(i64, i64) -> Option<T>) -> Option<T> {
+    let mut at = pid;
+    for _ in 0..64 {
+        let ns = ns_pids(at);
+        if ns.len() < 2 {
+            return None; // in our own namespace: matched by pid already, or not a container's
+        }
+        if let (Some(inner), Some(start)) = (ns.last(), start_ticks(at))
+            && let Some(hit) = is_run(*inner, start)
+        {
+            return Some(hit);
+        }
+        at = parent(at)?;
+    }
+    None
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Stat {
     ppid: i64,
@@ -403,6 +450,19 @@ fn page_size() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nspid_lists_a_pid_in_each_namespace() {
+        let host = "Name:\tpython\nTgid:\t4021\nPid:\t4021\nNSpid:\t4021\t57\nNSpgid:\t4021\t57\n";
+        assert_eq!(parse_nspid(host), [4021, 57]);
+        assert_eq!(parse_nspid("Pid:\t12\nNSpid:\t12\n"), [12]);
+        // Kernels before 4.1 have no NSpid line.
+        assert_eq!(parse_nspid("Name:\tx\nPid:\t12\n"), Vec::<i64>::new());
+        // This process is in our own namespace: one entry, its pid.
+        let me = i64::from(std::process::id());
+        assert_eq!(ns_pids(me).last(), Some(&me));
+        assert_eq!(nested_match(me, |_, _| Some(())), None);
+    }
 
     #[test]
     fn parses_stat_with_odd_command_names() {
