@@ -40,20 +40,22 @@ pub fn list_devices() -> Result<Vec<(String, String)>, String> {
             let d = device::get(i).map_err(err("a device"))?;
             let name = device::get_name(d).map_err(err("a device's name"))?;
             let uuid = device::get_uuid(d)
-                .map(|u| uuid_text(&u.bytes))
+                .map(|u| uuid_text(&u.bytes, &name))
                 .unwrap_or_default();
             Ok((name, uuid))
         })
         .collect()
 }
 
-/// "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as NVML and nvidia-smi write it.
-pub(super) fn uuid_text(bytes: &[std::ffi::c_char; 16]) -> String {
+/// "GPU-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", as NVML and nvidia-smi write it; "MIG-…" for a
+/// MIG slice (CUDA names it "NVIDIA H100 80GB HBM3 MIG 1g.10gb"), which NVML knows by that UUID.
+pub(super) fn uuid_text(bytes: &[std::ffi::c_char; 16], name: &str) -> String {
     let b: Vec<u8> = bytes.iter().map(|c| *c as u8).collect();
     let hex =
         |r: std::ops::Range<usize>| b[r].iter().map(|x| format!("{x:02x}")).collect::<String>();
+    let kind = if is_mig(name) { "MIG" } else { "GPU" };
     format!(
-        "GPU-{}-{}-{}-{}-{}",
+        "{kind}-{}-{}-{}-{}-{}",
         hex(0..4),
         hex(4..6),
         hex(6..8),
@@ -64,6 +66,54 @@ pub(super) fn uuid_text(bytes: &[std::ffi::c_char; 16]) -> String {
 
 /// What was measured with: each CUDA library's name, version and file (the ones this process
 /// loaded: the same names, so the same handles), and how the kernels were compiled.
+/// Whether CUDA's name for a device is a MIG slice's.
+pub(super) fn is_mig(name: &str) -> bool {
+    name.split_whitespace().any(|w| w == "MIG")
+}
+
+/// The SMs of the whole GPU a MIG slice is cut from, for the known MIG-capable parts.
+pub(super) fn full_gpu_sms(name: &str) -> Option<u32> {
+    let n = name.to_ascii_uppercase();
+    if n.contains("H100 PCIE") {
+        Some(114)
+    } else if ["H100", "H200", "GH200", "H20"]
+        .iter()
+        .any(|g| n.contains(g))
+    {
+        Some(132)
+    } else if n.contains("A100") {
+        Some(108)
+    } else if n.contains("A30") {
+        Some(56)
+    } else {
+        None
+    }
+}
+
+/// A whole GPU's peaks cut to a MIG slice: the tensor peaks by its share of the SMs, the memory
+/// bandwidth by its share of the memory (a 3g slice of an H100 has 60 of 132 SMs but half the
+/// memory slices); unknown without that share. FP32 already counts the slice's own SMs.
+pub(super) fn slice_peaks(mut p: Peaks, sm_share: f64, mem_share: Option<f64>) -> Peaks {
+    if let Some(t) = p.tensor.as_mut() {
+        t.fp16 *= sm_share;
+        t.tf32 = t.tf32.map(|x| x * sm_share);
+        t.bf16 = t.bf16.map(|x| x * sm_share);
+        t.memory = t.memory.zip(mem_share).map(|(x, s)| x * s);
+    }
+    match mem_share {
+        Some(s) => {
+            p.memory = p.memory.map(|x| x * s);
+            p.memory_from_clocks = p.memory_from_clocks.map(|x| x * s);
+        }
+        None => {
+            p.memory = None;
+            p.memory_from_clocks = None;
+            p.memory_source = "";
+        }
+    }
+    p
+}
+
 /// Why there are no kernels, where NVRTC cannot be loaded.
 pub(super) fn nvrtc_missing() -> Option<String> {
     // Safety: this only tries to open the library by name.
@@ -109,6 +159,8 @@ pub(super) struct NvmlFacts {
     pub(super) link_gen: Option<u32>,
     pub(super) link_width: Option<u32>,
     pub(super) driver: Option<String>,
+    /// For a MIG slice: its memory over its parent GPU's.
+    pub(super) mig_memory_share: Option<f64>,
 }
 
 pub(super) fn nvml_facts(uuid: &str) -> NvmlFacts {
@@ -123,7 +175,13 @@ pub(super) fn nvml_facts(uuid: &str) -> NvmlFacts {
             ..NvmlFacts::default()
         };
     };
+    let mig_memory_share = d.mig_parent_device().ok().and_then(|parent| {
+        let slice = d.memory_info().ok()?.total as f64;
+        let whole = parent.memory_info().ok()?.total as f64;
+        (whole > 0.0).then(|| slice / whole)
+    });
     NvmlFacts {
+        mig_memory_share,
         sm_mhz: d.max_clock_info(Clock::SM).ok(),
         mem_mhz: d.max_clock_info(Clock::Memory).ok(),
         bus_bits: d.memory_bus_width().ok(),

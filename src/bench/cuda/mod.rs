@@ -121,7 +121,10 @@ impl CudaBackend {
         }
 
         let name = ctx.name().map_err(err("the device name"))?;
-        let uuid = ctx.uuid().map(|u| uuid_text(&u.bytes)).unwrap_or_default();
+        let uuid = ctx
+            .uuid()
+            .map(|u| uuid_text(&u.bytes, &name))
+            .unwrap_or_default();
         let attr = |a: A| ctx.attribute(a).ok().filter(|v| *v > 0);
         let sms = attr(A::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT).unwrap_or(1) as u32;
         let NvmlFacts {
@@ -131,6 +134,7 @@ impl CudaBackend {
             link_gen,
             link_width: width,
             driver,
+            mig_memory_share,
         } = nvml_facts(&uuid);
         let sm_hz = sm_mhz
             .map(|m| f64::from(m) * 1e6)
@@ -161,6 +165,20 @@ impl CudaBackend {
             pcie: link_gen
                 .zip(width)
                 .and_then(|(g, w)| peaks::pcie_bandwidth(g, w)),
+        };
+        // A MIG slice: the whole GPU's table peaks cut to its share.
+        let peaks = match (is_mig(&name), full_gpu_sms(&name)) {
+            (true, Some(full)) => {
+                slice_peaks(peaks, f64::from(sms) / f64::from(full), mig_memory_share)
+            }
+            (true, None) => Peaks {
+                tensor: None,
+                memory: None,
+                memory_from_clocks: None,
+                memory_source: "",
+                ..peaks
+            },
+            _ => peaks,
         };
         let mut version = 0;
         let cuda = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) }
@@ -673,7 +691,36 @@ mod tests {
         for (i, x) in b.iter_mut().enumerate() {
             *x = (i * 17) as u8 as std::ffi::c_char;
         }
-        assert_eq!(uuid_text(&b), "GPU-00112233-4455-6677-8899-aabbccddeeff");
+        assert_eq!(
+            uuid_text(&b, "NVIDIA H200"),
+            "GPU-00112233-4455-6677-8899-aabbccddeeff"
+        );
+        assert_eq!(
+            uuid_text(&b, "NVIDIA H100 80GB HBM3 MIG 3g.40gb"),
+            "MIG-00112233-4455-6677-8899-aabbccddeeff"
+        );
+    }
+
+    #[test]
+    fn a_mig_slices_peaks_are_its_share_of_the_whole() {
+        assert!(is_mig("NVIDIA A100-SXM4-40GB MIG 1g.5gb") && !is_mig("NVIDIA H200"));
+        assert_eq!(full_gpu_sms("NVIDIA H100 80GB HBM3 MIG 3g.40gb"), Some(132));
+        assert_eq!(full_gpu_sms("NVIDIA H100 PCIe MIG 1g.10gb"), Some(114));
+        assert_eq!(full_gpu_sms("NVIDIA GeForce RTX 4090"), None);
+        let whole = Peaks {
+            memory: Some(3.35e12),
+            memory_source: "datasheet",
+            tensor: peaks::tensor_peaks("NVIDIA H100 80GB HBM3").map(|t| t.1),
+            ..Peaks::default()
+        };
+        // A 3g.40gb slice: 60 of 132 SMs, half the memory.
+        let s = slice_peaks(whole.clone(), 60.0 / 132.0, Some(0.5));
+        let bf16 = s.tensor.unwrap().bf16.unwrap();
+        assert!((bf16 - 989.4e12 * 60.0 / 132.0).abs() < 1e9, "{bf16}");
+        assert_eq!(s.memory, Some(1.675e12));
+        // Without the memory share, no memory peak rather than the whole GPU's.
+        let s = slice_peaks(whole, 60.0 / 132.0, None);
+        assert_eq!((s.memory, s.memory_source), (None, ""));
     }
 
     #[test]
