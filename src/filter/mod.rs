@@ -11,6 +11,7 @@
 //! A parse error carries the 1-based column where it went wrong.
 
 mod parse;
+pub mod gate;
 mod sort;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -21,6 +21,31 @@ pub fn parse(text: &str) -> Result<Expr, FilterError> {
     Ok(e)
 }
 
+/// `NAME OP …` as the filter language reads a comparison: the name, the operator, and the byte
+/// offset where what follows the operator starts (the gate language's bound).
+pub fn comparison(text: &str) -> Result<(String, Op, usize), FilterError> {
+    let mut p = P {
+        s: text,
+        pos: 0,
+        depth: 0,
+    };
+    p.skip_ws();
+    let start = p.pos;
+    while let Some(c) = p.peek() {
+        if c.is_whitespace() || "<>=!".contains(c) {
+            break;
+        }
+        p.pos += c.len_utf8();
+    }
+    if p.pos == start {
+        return Err(p.err_at(start, "expected a metric name".into()));
+    }
+    let name = text[start..p.pos].to_string();
+    p.skip_ws();
+    let (op, _) = p.op()?;
+    Ok((name, op, p.pos))
+}
+
 struct P<'a> {
     s: &'a str,
     pos: usize,
