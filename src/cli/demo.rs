@@ -29,6 +29,23 @@ pub struct Args {
 const DEMO_HOST: &str = "gpu01";
 
 /// A small training script that reports metrics, written into the demo folder to try `gantry run`.
+/// The demo's evaluation script for `gantry model eval` (stdlib only): it "scores" a checkout
+/// of resnet50 from its weights' bytes, the same every time, and reports accuracy, a samples
+/// counter and one latency per request.
+const EVAL_SCRIPT: &str = r#"import hashlib, json, os, sys, time
+model = sys.argv[1] if len(sys.argv) > 1 else os.environ["GANTRY_MODEL_DIR"]
+weights = open(os.path.join(model, "model.safetensors"), "rb").read()
+digest = hashlib.sha256(weights).digest()
+acc = 0.90 + digest[0] / 255 * 0.05
+metrics = open(os.environ["GANTRY_METRICS"], "a")
+for i in range(200):
+    t = time.perf_counter()
+    hashlib.sha256(weights[i * 64:(i + 1) * 64 * (1 + digest[1] % 4)]).digest()
+    metrics.write(json.dumps({"step": i, "latency_ms": (time.perf_counter() - t) * 1e3}) + "\n")
+metrics.write(json.dumps({"step": 200, "val/acc": round(acc, 4), "samples": 200}) + "\n")
+print(f"{os.path.basename(model)}: val/acc {acc:.4f} over 200 samples")
+"#;
+
 const TRAIN_SCRIPT: &str = include_str!("../../fixtures/scripts/train.py");
 
 const RUNS_JSON: &str = include_str!("../../fixtures/demo/runs.json");
@@ -154,6 +171,11 @@ pub async fn run(
         std::fs::write(&train, TRAIN_SCRIPT)
             .with_context(|| format!("writing {}", train.display()))?;
     }
+    let eval = ws.root.join("eval.py");
+    if !eval.exists() {
+        std::fs::write(&eval, EVAL_SCRIPT)
+            .with_context(|| format!("writing {}", eval.display()))?;
+    }
     let w = format!("gantry --workspace {}", shell_path(&ws.root));
     outln!("demo workspace: {}", ws.root.display());
     outln!("open it again with: {w}");
@@ -181,6 +203,10 @@ pub async fn run(
     outln!("  {w} compare resnet50-baseline resnet50-cosine resnet50-warmup");
     outln!(
         "  cd {} && gantry run -- python3 train.py --lr 1e-3 --epochs 2",
+        shell_path(&ws.root)
+    );
+    outln!(
+        "  cd {} && gantry model eval resnet50@v1 resnet50@v2 resnet50@v3 --gate 'val/acc>=baseline-0.01' -- python3 eval.py {{model}}",
         shell_path(&ws.root)
     );
     Ok(ExitCode::SUCCESS)

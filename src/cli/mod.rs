@@ -13,6 +13,7 @@ mod import;
 mod init;
 mod logs;
 pub mod model;
+mod model_eval;
 mod out;
 mod rm;
 mod run;
@@ -191,7 +192,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Command::Logs(a)) => rt.block_on(logs::run(a, &cli.workspace)),
         Some(Command::Import(a)) => rt.block_on(import::run(a, &cli.workspace)),
         Some(Command::Export(a)) => rt.block_on(export::run(a, &cli.workspace)),
-        Some(Command::Model(a)) => rt.block_on(model::run(a, &cli.workspace)),
+        Some(Command::Model(a)) => rt.block_on(model::run(a, &cli.workspace, &cli.gpu_replay)),
         Some(Command::Gpu(a)) => rt.block_on(gpu::run(
             a,
             &cli.workspace,

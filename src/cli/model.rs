@@ -48,12 +48,18 @@ pub enum Cmd {
     },
     /// Compare two versions: metrics and params, files, code commits
     Diff { a: String, b: String },
+    /// Run one evaluation command on several versions (each a tracked run, on one GPU) and
+    /// compare them: gantry model eval NAME@v1 NAME@v2 [--gate EXPR] -- python eval.py {model}
+    Eval(super::model_eval::EvalArgs),
     /// Point an alias (production, staging, ...) at a version
     Promote {
         spec: String,
         alias: String,
         #[arg(long, default_value = "")]
         reason: String,
+        /// Only if this `gantry model eval` evaluated the version and its gates passed
+        #[arg(long, value_name = "EVAL_ID")]
+        if_eval: Option<String>,
     },
     /// Write a version's files to a folder, each checked against its hash
     Checkout {
@@ -176,10 +182,15 @@ pub async fn add(
     Ok(m)
 }
 
-pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    args: Args,
+    workspace: &Option<PathBuf>,
+    replay: &Option<PathBuf>,
+) -> anyhow::Result<ExitCode> {
     let (ws, store) = super::common::open(workspace).await?;
     let reg = Registry::open(&ws.dir())?;
     match args.cmd {
+        Cmd::Eval(a) => return super::model_eval::run(a, &ws, &store, &reg, replay).await,
         Cmd::Add {
             name,
             paths,
@@ -287,8 +298,12 @@ pub async fn run(args: Args, workspace: &Option<PathBuf>) -> anyhow::Result<Exit
             spec,
             alias,
             reason,
+            if_eval,
         } => {
             let m = reg.resolve(&spec)?;
+            if let Some(id) = if_eval {
+                super::model_eval::gate_passed(&store, &id, &m).await?;
+            }
             reg.promote(
                 &m.name,
                 m.version,

@@ -20,7 +20,10 @@ pub struct Gate {
 pub enum Bound {
     Number(f64),
     /// baseline × scale + offset.
-    Baseline { scale: f64, offset: f64 },
+    Baseline {
+        scale: f64,
+        offset: f64,
+    },
 }
 
 impl Bound {
@@ -95,7 +98,10 @@ fn bound(s: &str) -> Result<Bound, (usize, String)> {
                 scale: number(&after_t[1..], at + 1)?,
                 offset: 0.0,
             }),
-            _ => Err((at, format!("unexpected `{after_t}` after `baseline`: {WANT}"))),
+            _ => Err((
+                at,
+                format!("unexpected `{after_t}` after `baseline`: {WANT}"),
+            )),
         };
     }
     if let Some((n, b)) = s.split_once('*') {
@@ -137,8 +143,14 @@ mod tests {
         assert_eq!(g.holds(Some(0.92), Some(0.9)), Some(true));
         assert_eq!(parse("acc<0.5").unwrap().holds(Some(0.4), None), Some(true));
         assert_eq!(parse("acc=0.5").unwrap().holds(Some(0.5), None), Some(true));
-        assert_eq!(parse("acc!=0.5").unwrap().holds(Some(0.5), None), Some(false));
-        assert_eq!(parse("acc<=baseline").unwrap().holds(Some(0.5), Some(0.5)), Some(true));
+        assert_eq!(
+            parse("acc!=0.5").unwrap().holds(Some(0.5), None),
+            Some(false)
+        );
+        assert_eq!(
+            parse("acc<=baseline").unwrap().holds(Some(0.5), Some(0.5)),
+            Some(true)
+        );
         // A missing value cannot pass.
         assert_eq!(parse("acc>=baseline").unwrap().holds(None, Some(0.5)), None);
         assert_eq!(parse("acc>=baseline").unwrap().holds(Some(0.5), None), None);

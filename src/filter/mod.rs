@@ -10,8 +10,8 @@
 //!
 //! A parse error carries the 1-based column where it went wrong.
 
-mod parse;
 pub mod gate;
+mod parse;
 mod sort;
 
 use std::collections::{BTreeMap, BTreeSet};
