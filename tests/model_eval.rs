@@ -194,6 +194,11 @@ fn three_versions_compared_gated_and_cached() {
     let show = ws.gantry(&["model", "show", "clf@production", "--json"]);
     let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
     assert_eq!(shown["version"], 2);
+    // Lineage: the version names the evals that ran it (this one and the second).
+    let by = shown["evaluated_by"].as_array().unwrap();
+    assert_eq!(by.len(), 2, "{by:#?}");
+    assert_eq!(by[0]["eval"], id);
+    assert_eq!(by[0]["gate"], "pass");
     let nope = ws.gantry(&[
         "model",
         "promote",

@@ -65,6 +65,7 @@ pub enum Action {
     Verify,
     ModelPush,
     ModelPull,
+    ModelEvals,
     ModelBack,
     // GPUs
     GpuMetric,
@@ -457,6 +458,13 @@ pub fn actions() -> Vec<ActionInfo> {
             "model_pull",
             "Pull the version (or the model's latest) from the remote (asks first)",
             Some("pull"),
+        ),
+        info(
+            A::ModelEvals,
+            S::Models,
+            "model_evals",
+            "Show the latest model eval; enter compares its runs",
+            Some("evals"),
         ),
         info(
             A::ModelBack,

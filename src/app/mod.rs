@@ -25,6 +25,7 @@ pub use effects::{
     spawn_gpu_sampler, spawn_watcher,
 };
 pub use keymap::Keymap;
+pub use models::{EvalVersion, EvalView, latest_eval};
 pub use msg::Msg;
 pub use run_loop::{Drawer, run_loop};
 pub use runs::Held;

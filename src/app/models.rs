@@ -43,6 +43,77 @@ pub struct ModelsState {
     /// The model `sync` is of, and the one asked for.
     pub sync_of: String,
     pub pending_sync: Option<String>,
+    /// The lower pane shows the model's latest evaluation instead of the version.
+    pub show_evals: bool,
+}
+
+/// The latest `gantry model eval` of a model, from the run records' tags: per version (in the
+/// order evaluated), its runs, its gate verdict and each metric's median over the repeats.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalView {
+    pub id: String,
+    pub versions: Vec<EvalVersion>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalVersion {
+    pub version: u32,
+    pub runs: Vec<String>,
+    /// "baseline", "pass", "fail", or "" while it runs.
+    pub verdict: String,
+    pub metrics: std::collections::BTreeMap<String, f64>,
+}
+
+/// The newest evaluation of `model` among `records`, None where there is none.
+pub fn latest_eval(records: &[crate::domain::RunRecord], model: &str) -> Option<EvalView> {
+    let prefix = format!("{model}@v");
+    let ours: Vec<&crate::domain::RunRecord> = records
+        .iter()
+        .filter(|r| r.tags.contains_key("eval"))
+        .filter(|r| r.tags.get("model").is_some_and(|m| m.starts_with(&prefix)))
+        .collect();
+    let newest = ours.iter().max_by_key(|r| r.run.started_ms)?;
+    let id = newest.tags["eval"].clone();
+    let mut runs: Vec<&&crate::domain::RunRecord> =
+        ours.iter().filter(|r| r.tags["eval"] == id).collect();
+    runs.sort_by_key(|r| (r.run.started_ms, r.run.id.clone()));
+    let mut versions: Vec<EvalVersion> = Vec::new();
+    let mut values: Vec<std::collections::BTreeMap<String, Vec<f64>>> = Vec::new();
+    for r in runs {
+        let Some(v) = r.tags["model"][prefix.len()..].parse::<u32>().ok() else {
+            continue;
+        };
+        let i = match versions.iter().position(|x| x.version == v) {
+            Some(i) => i,
+            None => {
+                versions.push(EvalVersion {
+                    version: v,
+                    runs: Vec::new(),
+                    verdict: String::new(),
+                    metrics: Default::default(),
+                });
+                values.push(Default::default());
+                versions.len() - 1
+            }
+        };
+        versions[i].runs.push(r.run.id.clone());
+        if let Some(g) = r.tags.get("eval_gate") {
+            versions[i].verdict = g.clone();
+        }
+        for (k, x) in r.last_values() {
+            values[i].entry(k).or_default().push(x);
+        }
+    }
+    for (v, vals) in versions.iter_mut().zip(values) {
+        v.metrics = vals
+            .into_iter()
+            .map(|(k, mut xs)| {
+                xs.sort_by(f64::total_cmp);
+                (k, xs[xs.len() / 2])
+            })
+            .collect();
+    }
+    Some(EvalView { id, versions })
 }
 
 impl ModelsState {
@@ -121,6 +192,32 @@ pub(super) fn models_action(
         (Action::ModelOpen, ModelsFocus::Models) if m.selected().is_some() => {
             m.focus = ModelsFocus::Versions
         }
+        (Action::ModelOpen, ModelsFocus::Versions) if m.show_evals => {
+            // Compare the latest evaluation's runs.
+            let name = m.selected().map(|s| s.name.clone()).unwrap_or_default();
+            match latest_eval(&state.runs.records, &name) {
+                Some(e) => {
+                    let ids: Vec<String> = e
+                        .versions
+                        .iter()
+                        .flat_map(|v| v.runs.iter().cloned())
+                        .collect();
+                    let r = &mut state.runs;
+                    r.pinned = None;
+                    r.marked = ids.clone();
+                    for id in &ids {
+                        r.color_of(id);
+                    }
+                    state.tab = super::Tab::Runs;
+                    if ids.len() >= 2 {
+                        r.view = super::runs::View::Compare;
+                    } else {
+                        open_run_detail(state, ids[0].clone());
+                    }
+                }
+                None => state.toast = Some(format!("no evaluation of {name} yet")),
+            }
+        }
         (Action::ModelOpen, ModelsFocus::Versions) => {
             // Jump to the run that made this version.
             let run = m
@@ -139,6 +236,17 @@ pub(super) fn models_action(
             }
         }
         (Action::ModelMark, ModelsFocus::Versions) => m.toggle_mark(),
+        (Action::ModelEvals, _) => {
+            m.show_evals = !m.show_evals;
+            if m.show_evals {
+                let name = m.selected().map(|s| s.name.clone()).unwrap_or_default();
+                if latest_eval(&state.runs.records, &name).is_none() {
+                    state.toast = Some(format!(
+                        "no evaluation of {name} yet: gantry model eval {name}@v1 {name}@v2 -- CMD {{model}}"
+                    ));
+                }
+            }
+        }
         (Action::Promote, _) => {
             let target = match m.focus {
                 ModelsFocus::Versions => m.version().map(|v| (v.name.clone(), v.version)),

@@ -602,6 +602,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
         | Action::Promote
         | Action::ModelPush
         | Action::ModelPull
+        | Action::ModelEvals
         | Action::Verify
         | Action::ModelBack => {
             return super::models::models_action(state, action, effects);

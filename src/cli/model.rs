@@ -242,10 +242,17 @@ pub async fn run(
                 .filter(|(_, v)| *v == m.version)
                 .map(|(a, _)| a)
                 .collect();
+            let evals = super::model_eval::evaluated_by(&store, &m).await?;
             if json {
                 let mut v = serde_json::to_value(&m)?;
                 v["aliases"] = json!(aliases);
                 v["commit"] = json!(reg.commit_of(&m.name, m.version)?);
+                v["evaluated_by"] = json!(
+                    evals
+                        .iter()
+                        .map(|(e, run, verdict)| json!({"eval": e, "run": run, "gate": verdict}))
+                        .collect::<Vec<_>>()
+                );
                 out::json(&v)?;
             } else {
                 outln!(
@@ -283,6 +290,9 @@ pub async fn run(
                                 .join(" ")
                         );
                     }
+                }
+                for (e, run, verdict) in &evals {
+                    outln!("evaluated by eval {e}: run {run} ({verdict})");
                 }
                 outln!("files    {} in all", size(m.total_bytes()));
                 for f in &m.files {

@@ -293,6 +293,31 @@ pub async fn run(
     })
 }
 
+/// The evaluations of `m`, oldest first: (eval id, run name, gate verdict).
+pub async fn evaluated_by(
+    store: &Store,
+    m: &Manifest,
+) -> anyhow::Result<Vec<(String, String, String)>> {
+    let want = format!("{}@v{}", m.name, m.version);
+    let mut runs: Vec<RunRecord> = store
+        .run_records()
+        .await?
+        .into_iter()
+        .filter(|r| r.tags.contains_key("eval") && r.tags.get("model") == Some(&want))
+        .collect();
+    runs.sort_by_key(|r| r.run.started_ms);
+    Ok(runs
+        .into_iter()
+        .map(|r| {
+            (
+                r.tags["eval"].clone(),
+                r.run.name.clone(),
+                r.tags.get("eval_gate").cloned().unwrap_or_default(),
+            )
+        })
+        .collect())
+}
+
 /// Ok when eval `id` evaluated `m` and its gates passed there; else why not, as an error that
 /// refuses the promotion.
 pub async fn gate_passed(store: &Store, id: &str, m: &Manifest) -> anyhow::Result<()> {

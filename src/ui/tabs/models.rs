@@ -192,6 +192,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     }
 
     let (title, lines): (String, Vec<Line>) = match (m.diff_pair(), m.version()) {
+        _ if m.show_evals => eval_lines(state, name, usize::from(bottom.width.saturating_sub(2))),
         (Some((a, b)), _) => (
             format!(" Diff v{} → v{} ", a.version, b.version),
             manifest_diff(a, b)
@@ -262,6 +263,91 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             text,
         );
     }
+}
+
+/// The model's latest evaluation: a row per metric, a column per version with its median and
+/// its delta to the first (the baseline), green or red by the metric's direction; the verdicts
+/// on top. As many version columns as fit.
+fn eval_lines(state: &State, name: &str, width: usize) -> (String, Vec<Line<'static>>) {
+    let t = &state.theme;
+    let Some(e) = crate::app::latest_eval(&state.runs.records, name) else {
+        return (
+            " Evaluations ".into(),
+            vec![Line::styled(
+                format!(
+                    "no evaluation of {name} yet: gantry model eval {name}@v1 {name}@v2 -- CMD {{model}}"
+                ),
+                t.fg(Role::Muted),
+            )],
+        );
+    };
+    let metrics: std::collections::BTreeSet<&String> =
+        e.versions.iter().flat_map(|v| v.metrics.keys()).collect();
+    let key_w = metrics
+        .iter()
+        .map(|k| k.chars().count())
+        .max()
+        .unwrap_or(6)
+        .clamp(6, 24);
+    let col = 20usize;
+    let fit_n = (width.saturating_sub(key_w) / (col + 1)).max(1);
+    let shown = &e.versions[..e.versions.len().min(fit_n)];
+    let mut head = vec![Span::styled(
+        format!("{:<key_w$}", "metric"),
+        t.fg(Role::Muted).add_modifier(Modifier::BOLD),
+    )];
+    for v in shown {
+        let role = match v.verdict.as_str() {
+            "fail" => Role::Bad,
+            "pass" => Role::Good,
+            _ => Role::Muted,
+        };
+        head.push(Span::styled(
+            format!(" {:>col$}", format!("v{} {}", v.version, v.verdict)),
+            t.fg(role).add_modifier(Modifier::BOLD),
+        ));
+    }
+    let mut lines = vec![Line::from(head)];
+    for k in metrics {
+        let dir = state.runs.direction(k);
+        let base = shown.first().and_then(|v| v.metrics.get(k)).copied();
+        let mut spans = vec![Span::styled(
+            fit(&format!("{k:<key_w$}"), key_w),
+            t.fg(Role::Text),
+        )];
+        for (i, v) in shown.iter().enumerate() {
+            let Some(x) = v.metrics.get(k).copied() else {
+                spans.push(Span::styled(format!(" {:>col$}", "-"), t.fg(Role::Muted)));
+                continue;
+            };
+            let mut cell = compact(x);
+            let mut role = Role::Text;
+            if let (true, Some(b)) = (i > 0, base)
+                && x != b
+            {
+                let d = x - b;
+                cell += &format!(" ({}{})", if d > 0.0 { "+" } else { "" }, compact(d));
+                role = if dir.better(x, b) {
+                    Role::Good
+                } else {
+                    Role::Bad
+                };
+            }
+            spans.push(Span::styled(format!(" {cell:>col$}"), t.fg(role)));
+        }
+        lines.push(Line::from(spans));
+    }
+    let more = e.versions.len() - shown.len();
+    if more > 0 {
+        lines.push(Line::styled(
+            format!("{more} more versions: widen the terminal"),
+            t.fg(Role::Muted),
+        ));
+    }
+    (
+        format!(" Evaluation {} of {name} · enter compares its runs ", e.id),
+        lines,
+    )
 }
 
 /// The versions in a narrow pane: version, age, aliases, size where there is room, check; each
