@@ -29,22 +29,8 @@ pub struct Args {
 const DEMO_HOST: &str = "gpu01";
 
 /// A small training script that reports metrics, written into the demo folder to try `gantry run`.
-/// The demo's evaluation script for `gantry model eval` (stdlib only): it "scores" a checkout
-/// of resnet50 from its weights' bytes, the same every time, and reports accuracy, a samples
-/// counter and one latency per request.
-const EVAL_SCRIPT: &str = r#"import hashlib, json, os, sys, time
-model = sys.argv[1] if len(sys.argv) > 1 else os.environ["GANTRY_MODEL_DIR"]
-weights = open(os.path.join(model, "model.safetensors"), "rb").read()
-digest = hashlib.sha256(weights).digest()
-acc = 0.90 + digest[0] / 255 * 0.05
-metrics = open(os.environ["GANTRY_METRICS"], "a")
-for i in range(200):
-    t = time.perf_counter()
-    hashlib.sha256(weights[i * 64:(i + 1) * 64 * (1 + digest[1] % 4)]).digest()
-    metrics.write(json.dumps({"step": i, "latency_ms": (time.perf_counter() - t) * 1e3}) + "\n")
-metrics.write(json.dumps({"step": 200, "val/acc": round(acc, 4), "samples": 200}) + "\n")
-print(f"{os.path.basename(model)}: val/acc {acc:.4f} over 200 samples")
-"#;
+/// The demo's evaluation script for `gantry model eval` (stdlib only).
+const EVAL_SCRIPT: &str = include_str!("../../fixtures/scripts/eval.py");
 
 const TRAIN_SCRIPT: &str = include_str!("../../fixtures/scripts/train.py");
 

@@ -62,7 +62,7 @@ struct WorkspaceInfo {
     source: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct StoreInfo {
     kind: &'static str,
     /// A path, or a URL without its password.
@@ -325,15 +325,8 @@ async fn store_info(ws: &Workspace, problems: &mut Vec<Problem>) -> StoreInfo {
             ));
             return StoreInfo {
                 kind: "unknown",
-                location: String::new(),
-                source: String::new(),
-                host: None,
-                reached: false,
-                server: None,
-                schema: None,
-                latency_ms: None,
-                bytes: None,
                 error: Some(e.to_string()),
+                ..StoreInfo::default()
             };
         }
     };
@@ -341,13 +334,7 @@ async fn store_info(ws: &Workspace, problems: &mut Vec<Problem>) -> StoreInfo {
         kind: "sqlite",
         location: loc.shown(),
         source: loc.source.to_string(),
-        host: None,
-        reached: false,
-        server: None,
-        schema: None,
-        latency_ms: None,
-        bytes: None,
-        error: None,
+        ..StoreInfo::default()
     };
     match &loc.kind {
         StoreKind::Sqlite(path) => {
