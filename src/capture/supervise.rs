@@ -187,6 +187,26 @@ pub async fn supervise(
     detached: bool,
     sample_every: Duration,
 ) -> Result<i32> {
+    supervise_with(store, run, detached, sample_every, &Extra::default()).await
+}
+
+/// What a caller other than `gantry run` adds: environment for the command, and its standard
+/// output echoed to gantry's standard error (`gantry model eval` keeps its own stdout for the
+/// comparison).
+#[derive(Debug, Default, Clone)]
+pub struct Extra {
+    pub env: Vec<(String, String)>,
+    pub stdout_to_stderr: bool,
+}
+
+/// `supervise`, with `extra`.
+pub async fn supervise_with(
+    store: &Store,
+    run: &Run,
+    detached: bool,
+    sample_every: Duration,
+    extra: &Extra,
+) -> Result<i32> {
     let dir = PathBuf::from(&run.run_dir);
     let log_path = dir.join("output.log");
     let metrics_path = dir.join("metrics.jsonl");
@@ -234,6 +254,7 @@ pub async fn supervise(
             metrics_path.display().to_string(),
         ),
     ];
+    env.extend(extra.env.iter().cloned());
     if (detached || !io::stdout().is_terminal()) && std::env::var_os("PYTHONUNBUFFERED").is_none() {
         // Through a pipe Python would hold its output back in 8 KiB blocks.
         env.push(("PYTHONUNBUFFERED".into(), "1".into()));
@@ -281,7 +302,13 @@ pub async fn supervise(
         "captured metrics",
         reporter.clone(),
     ));
-    let echo_out: Option<Box<dyn Write + Send>> = (!detached).then(|| Box::new(io::stdout()) as _);
+    let echo_out: Option<Box<dyn Write + Send>> = (!detached).then(|| {
+        if extra.stdout_to_stderr {
+            Box::new(io::stderr()) as _
+        } else {
+            Box::new(io::stdout()) as _
+        }
+    });
     let echo_err: Option<Box<dyn Write + Send>> = (!detached).then(|| Box::new(io::stderr()) as _);
     let (out, err) = (spawned.stdout, spawned.stderr);
     let log2 = log.clone();

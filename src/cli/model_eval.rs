@@ -1,6 +1,6 @@
 //! `gantry model eval NAME@A NAME@B … -- CMD ARGS`: one evaluation over several versions of a
 //! model, each checked out once into a cache keyed by its content, run as a tracked run on the
-//! same GPU (`gantry run` in a child, so capture is the same), compared metric by metric against
+//! same GPU (in this process, as `gantry run` runs one, so capture is the same), compared metric by metric against
 //! a baseline, and gated for CI. See docs/eval.md.
 
 use std::collections::BTreeMap;
@@ -168,7 +168,17 @@ pub async fn run(
     for k in 0..args.repeat {
         for v in out.iter_mut() {
             let run_name = format!("eval-{id}-v{}-{}", v.version, k + 1);
-            let code = run_one(ws, &args.command, &name, v, &id, &run_name, gpu.as_ref())?;
+            let code = run_one(
+                ws,
+                store,
+                &args.command,
+                &name,
+                v,
+                &id,
+                &run_name,
+                gpu.as_ref(),
+            )
+            .await?;
             if code != 0 {
                 eprintln!(
                     "gantry: {} exited {code} (run {run_name}); the other versions still run",
@@ -461,10 +471,13 @@ fn pick_gpu(
     }
 }
 
-/// One run of the command on one version, through `gantry run` in a child: its exit code. The
-/// command's output goes to standard error, so the comparison alone is on standard output.
-fn run_one(
+/// One run of the command on one version, as `gantry run` makes one (in this process: no
+/// second start of gantry per version): its exit code. The command's output goes to standard
+/// error, so the comparison alone is on standard output.
+#[allow(clippy::too_many_arguments)]
+async fn run_one(
     ws: &Workspace,
+    store: &Store,
     command: &[String],
     model: &str,
     v: &Version,
@@ -472,41 +485,50 @@ fn run_one(
     run_name: &str,
     gpu: Option<&(String, String)>,
 ) -> anyhow::Result<i32> {
-    let exe = std::env::current_exe()?;
-    let args: Vec<String> = command
-        .iter()
-        .map(|a| a.replace("{model}", &v.dir))
-        .collect();
-    let mut c = std::process::Command::new(exe);
-    if let Some(Some(store)) = super::common::STORE_FLAG.get() {
-        c.args(["--store", store]);
-    }
-    c.arg("--workspace")
-        .arg(&ws.root)
-        .args(["run", "--no-auto-params", "-n", run_name, "-e"])
-        .arg(format!("eval/{model}"))
-        .args(["--tag", &format!("model={model}@v{}", v.version)])
-        .args(["--tag", &format!("eval={id}")])
-        .arg("--")
-        .args(&args)
-        .env("GANTRY_MODEL_DIR", &v.dir)
-        .stdin(std::process::Stdio::null());
+    use crate::capture::supervise::{self, Extra, RunRequest};
+    let req = RunRequest {
+        name: Some(run_name.to_string()),
+        experiment: format!("eval/{model}"),
+        params: Vec::new(),
+        tags: vec![
+            ("model".to_string(), format!("{model}@v{}", v.version)),
+            ("eval".to_string(), id.to_string()),
+        ],
+        notes: String::new(),
+        auto_params: false,
+        command: command
+            .iter()
+            .map(|a| a.replace("{model}", &v.dir))
+            .collect(),
+    };
+    let run = supervise::prepare(ws, store, &req).await?;
+    let mut env = vec![("GANTRY_MODEL_DIR".to_string(), v.dir.clone())];
     if let Some((visible, _)) = gpu {
-        c.env("CUDA_VISIBLE_DEVICES", visible);
+        env.push(("CUDA_VISIBLE_DEVICES".to_string(), visible.clone()));
     }
-    {
-        use std::os::fd::AsFd;
-        c.stdout(std::io::stderr().as_fd().try_clone_to_owned()?);
-    }
+    let extra = Extra {
+        env,
+        stdout_to_stderr: true,
+    };
     let started = Instant::now();
-    let status = c.status()?;
+    let code = match supervise::supervise_with(store, &run, false, SAMPLE_EVERY, &extra).await {
+        Ok(code) => code,
+        // The command could not start: the run is recorded as failed; say why and go on.
+        Err(e) => {
+            eprintln!("gantry: {}: {e:#}", v.spec);
+            127
+        }
+    };
     tracing::info!(
         "eval {id}: {} took {:.3} s",
         v.spec,
         started.elapsed().as_secs_f64()
     );
-    Ok(status.code().unwrap_or(128))
+    Ok(code)
 }
+
+/// How often an eval run's processes are sampled, as `gantry run`'s default.
+const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// What eval adds to a run: `wall_s`; `samples_per_s` and `tokens_per_s` from a `samples` or
 /// `tokens` counter; `NAME_p50`, `_p90`, `_p99` of each per-request latency series (a metric
