@@ -47,8 +47,17 @@ impl Drawer for TermDrawer {
     }
 }
 
-/// Everything the workbench needs from config and theme files, with what was wrong in them.
-pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
+/// The user's settings as the workbench uses them: config, the theme (`--theme` over the
+/// config's), the keymap, and every diagnostic of their files. `gantry doctor` reports the same.
+pub(super) struct Settings {
+    pub cfg: Config,
+    pub theme_name: String,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    pub notices: Vec<config::Diagnostic>,
+}
+
+pub(super) fn load_settings(theme_flag: Option<String>) -> Settings {
     let (cfg, mut notices) = Config::load();
     let theme_name = theme_flag.unwrap_or_else(|| cfg.theme.clone());
     let (theme, d) = Theme::load(
@@ -59,6 +68,24 @@ pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
     notices.extend(d);
     let (keymap, d) = Keymap::build(&cfg);
     notices.extend(d);
+    Settings {
+        cfg,
+        theme_name,
+        theme,
+        keymap,
+        notices,
+    }
+}
+
+/// Everything the workbench needs from config and theme files, with what was wrong in them.
+pub fn prepare_state(ws: &Workspace, theme_flag: Option<String>) -> State {
+    let Settings {
+        cfg,
+        theme,
+        keymap,
+        notices,
+        ..
+    } = load_settings(theme_flag);
     for n in &notices {
         tracing::warn!("{n}");
     }

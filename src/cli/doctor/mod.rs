@@ -14,7 +14,7 @@ mod print;
 
 use super::out;
 use crate::bench::cuda::libs::{self, CudaLib};
-use crate::config::{self, ColorMode, Config, Theme, WorkspaceConfig};
+use crate::config::{ColorMode, WorkspaceConfig};
 use crate::domain::store::StoreKind;
 use crate::gpu::source::{GpuSource, NvmlSource, ReplaySource};
 use crate::workspace::{Lookup, Workspace};
@@ -401,16 +401,12 @@ async fn store_info(ws: &Workspace, problems: &mut Vec<Problem>) -> StoreInfo {
 }
 
 fn files(ws: Option<&Workspace>, theme_flag: Option<String>, problems: &mut Vec<Problem>) -> Files {
-    let (cfg, mut diags) = Config::load();
-    let theme = theme_flag.unwrap_or_else(|| cfg.theme.clone());
-    let (_, d) = Theme::load(
-        &theme,
-        ColorMode::from_env(),
-        config::config_dir().as_deref(),
-    );
-    diags.extend(d);
-    let (_, d) = crate::app::Keymap::build(&cfg);
-    diags.extend(d);
+    let super::workbench::Settings {
+        cfg,
+        theme_name: theme,
+        notices: diags,
+        ..
+    } = super::workbench::load_settings(theme_flag);
     for d in &diags {
         problems.push(warn(
             "config",
