@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Write fixtures/gpu/*.jsonl: GPU recordings in `gantry gpu --record`'s format, for the demo and
 tests on machines without a GPU. They are made up (no GPU was at hand to record), from the cards'
-published figures: memory, power limits, clocks, PCIe links. Deterministic.
+published figures: memory, power limits, clocks, PCIe links. Deterministic. Each GPU carries
+NVML's total-energy counter (mJ since the driver loaded, advanced by the power read over each
+second) and when it was read, as `gantry gpu --record` writes them.
 """
 import json
 import math
@@ -18,7 +20,7 @@ CARDS = {
 }
 
 
-def snapshot(card, n_gpus, t, rng, busy):
+def snapshot(card, n_gpus, t, rng, busy, energy):
     c = CARDS[card]
     gpus, procs = [], []
     for i in range(n_gpus):
@@ -40,6 +42,14 @@ def snapshot(card, n_gpus, t, rng, busy):
             "throttle": (["power cap"] if power > c["power"] * 0.95 else []) + ([] if util > 5 else ["idle"]),
             "ecc_uncorrected": 0, "mig": False, "persistence": True, "compute_mode": "Default",
         })
+        # The counter advances by the mean of the last and this power over the second between.
+        last = energy.get(i)
+        if last is None:
+            energy[i] = (9_000_000_000 + 1_000_000 * i, power)
+        else:
+            energy[i] = (last[0] + int((last[1] + power) / 2 * 1000), power)
+        gpus[-1]["energy_mj"] = energy[i][0]
+        gpus[-1]["read_us"] = (1_795_000_000_000 + t * 1000) * 1000
         if load > 0:
             procs.append({"pid": 41000 + i, "gpu": i, "mem_used": used - 600 * (1 << 20), "sm_util": util})
     return {"time_ms": 1_795_000_000_000 + t * 1000, "driver": "580.95.05", "cuda": "13.0", "gpus": gpus, "processes": procs}
@@ -49,9 +59,10 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for card, n, busy in [("h200", 1, [0.9]), ("a100", 2, [0.95, 0.0]), ("h100", 8, [0.95, 0.9, 0.92, 0.88, 0.5, 0.0, 0.97, 0.93])]:
         rng = random.Random(card)
+        energy = {}
         with open(OUT / f"{card}-x{n}.made-up.jsonl", "w") as f:
             for t in range(60):
-                f.write(json.dumps(snapshot(card, n, t, rng, busy)) + "\n")
+                f.write(json.dumps(snapshot(card, n, t, rng, busy, energy)) + "\n")
 
 
 if __name__ == "__main__":

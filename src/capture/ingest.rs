@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::domain::efficiency::StepClock;
 use crate::domain::{Series, SeriesKind};
 use crate::store::{IngestBatch, IngestState, Store};
 
@@ -111,6 +112,8 @@ pub struct Tail {
     head: Vec<u8>,
     /// After a rewrite in place: lines ending at or before this offset were read once before.
     reread_until: i64,
+    /// The progress the stored lines show (steps, logged FLOPs, declared work).
+    clock: StepClock,
 }
 
 impl Tail {
@@ -141,11 +144,17 @@ impl Tail {
             stored_offset: state.byte_offset,
             head,
             reread_until: 0,
+            clock: StepClock::default(),
         })
     }
 
     pub fn state(&self) -> IngestState {
         self.state
+    }
+
+    /// What the lines stored so far say about the run's progress.
+    pub fn clock(&self) -> &StepClock {
+        &self.clock
     }
 
     /// Read from the start again: `rewrite` when the same file was rewritten in place.
@@ -266,6 +275,7 @@ impl Tail {
             self.next_step.clone(),
             self.skipping,
             self.head.len(),
+            self.clock.clone(),
         );
         let buf = std::mem::take(&mut self.buf);
         let mut batch = self.parse(&buf, now_ms, at_end && !report.more, &mut report);
@@ -283,6 +293,7 @@ impl Tail {
             Err(e) => {
                 (self.state, self.next_step, self.skipping) = (before.0, before.1, before.2);
                 self.head.truncate(before.3);
+                self.clock = before.4;
                 return Err(e);
             }
         };
@@ -388,6 +399,7 @@ impl Tail {
                 let s = step.unwrap_or(*next);
                 *next = s.saturating_add(1);
                 series[i].2.push(s, t, value);
+                self.clock.see(key, s, t, value);
                 report.points += 1;
             }
         }

@@ -12,6 +12,7 @@ pub mod output;
 pub mod owners;
 pub mod params;
 pub mod procs;
+pub mod sampler;
 pub mod protocol;
 pub mod recover;
 pub mod sockets;

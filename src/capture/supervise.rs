@@ -155,14 +155,22 @@ pub fn recorded_env(
 }
 
 /// Start `gantry run --attach-run ID` in its own session, detached from the terminal.
-pub fn detach(ws: &Workspace, run: &Run) -> Result<()> {
+pub fn detach(ws: &Workspace, run: &Run, sampling: &SamplerOptions) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let exe = std::env::current_exe().context("finding the gantry executable")?;
     let log = std::fs::File::create(Path::new(&run.run_dir).join("supervisor.log"))?;
     let mut cmd = std::process::Command::new(exe);
-    cmd.arg("--workspace")
-        .arg(&ws.root)
-        .args(["run", "--attach-run", &run.id])
+    cmd.arg("--workspace").arg(&ws.root);
+    if let Some((path, speed)) = &sampling.replay {
+        cmd.arg("--gpu-replay")
+            .arg(path)
+            .arg("--gpu-replay-speed")
+            .arg(speed.to_string());
+        for pid in &sampling.replay_pids {
+            cmd.arg("--gpu-replay-pid").arg(pid.to_string());
+        }
+    }
+    cmd.args(["run", "--attach-run", &run.id])
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log);
@@ -197,6 +205,8 @@ pub async fn supervise(
 pub struct Extra {
     pub env: Vec<(String, String)>,
     pub stdout_to_stderr: bool,
+    /// How the run's GPUs are read (`--gpu-replay`) and priced (`[cost]`).
+    pub sampling: SamplerOptions,
 }
 
 /// `supervise`, with `extra`.
@@ -321,7 +331,12 @@ pub async fn supervise_with(
 
     let mut log_warned = false;
     let mut problems = Problems::default();
-    let mut sampler = Some(Sampler::new(pid));
+    let mut sampling = extra.sampling.clone();
+    match store.params(&run.id).await {
+        Ok(p) => sampling.params.extend(p),
+        Err(e) => tracing::warn!("the params of run {}: {e:#}", run.id),
+    }
+    let mut sampler = Some(Sampler::with(pid, sampling));
     let mut ingest_tick = tokio::time::interval(INGEST_EVERY);
     let mut retry = Retry::default();
     let mut sample_tick =
@@ -354,13 +369,15 @@ pub async fn supervise_with(
             }
             _ = sample_tick.tick() => {
                 let Some(mut s) = sampler.take() else { continue };
-                let (mut s, points) = tokio::task::spawn_blocking(move || { let p = s.sample(); (s, p) }).await?;
-                store_samples(store, &run.id, &points, &reporter, &mut problems).await;
-                // The GPUs it runs on, by UUID: which run holds a GPU, seen from other hosts.
-                let gpus = s.new_gpus();
-                if !gpus.is_empty() && let Err(e) = store.add_run_gpus(&run.id, &gpus, now_ms()).await {
-                    tracing::warn!("storing the GPUs of run {}: {e:#}", run.id);
-                    s.unstored(gpus);
+                let mut clock = tails[0].clock().clone();
+                clock.merge(tails[1].clock());
+                let (mut s, sample) = tokio::task::spawn_blocking(move || { let p = s.sample(&clock); (s, p) }).await?;
+                store_samples(store, &run.id, &sample.system, &reporter, &mut problems).await;
+                // The GPUs it runs on, by UUID (which run holds a GPU, seen from other hosts),
+                // their hardware, and the efficiency metrics.
+                super::sampler::store_sample(store, &run.id, &mut s, &sample).await;
+                for note in s.take_notes() {
+                    reporter.warn(&note);
                 }
                 sampler = Some(s);
             }
@@ -583,71 +600,7 @@ async fn store_samples(
     }
 }
 
-/// Samples the run's process tree: CPU% and RSS from /proc, GPU use through NVML when present.
-/// `gantry serve` samples the scripts that own its runs with it too.
-pub struct Sampler {
-    pid: i64,
-    last: (Instant, f64),
-    gpu: Option<crate::gpu::ProcessSampler>,
-    gpu_tried: bool,
-    /// The GPUs the run was seen on, and those not stored yet.
-    gpus_seen: std::collections::BTreeSet<String>,
-    gpus_new: Vec<String>,
-}
-
-impl Sampler {
-    pub fn new(pid: i64) -> Sampler {
-        let (cpu, _) = procs::usage(&[pid]);
-        Sampler {
-            pid,
-            last: (Instant::now(), cpu),
-            gpu: None,
-            gpu_tried: false,
-            gpus_seen: Default::default(),
-            gpus_new: Vec::new(),
-        }
-    }
-
-    /// The GPUs the run was first seen on since the last call (to be stored; put back with
-    /// `unstored` when the store can't take them).
-    pub fn new_gpus(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.gpus_new)
-    }
-
-    pub fn unstored(&mut self, gpus: Vec<String>) {
-        self.gpus_new.extend(gpus);
-    }
-
-    /// One sample of each system series: (key, value).
-    pub fn sample(&mut self) -> Vec<(&'static str, f64)> {
-        let pids = procs::tree(self.pid);
-        let (cpu, rss) = procs::usage(&pids);
-        let now = Instant::now();
-        let dt = now.duration_since(self.last.0).as_secs_f64();
-        let mut out = vec![("rss_mb", rss as f64 / (1024.0 * 1024.0))];
-        if dt > 0.0 {
-            out.push(("cpu_percent", ((cpu - self.last.1) / dt * 100.0).max(0.0)));
-        }
-        self.last = (now, cpu);
-        if !self.gpu_tried {
-            self.gpu_tried = true;
-            self.gpu = crate::gpu::ProcessSampler::open();
-        }
-        if let Some(g) = self.gpu.as_mut() {
-            let u = g.sample(&pids);
-            for id in u.uuids {
-                if self.gpus_seen.insert(id.clone()) {
-                    self.gpus_new.push(id);
-                }
-            }
-            out.push(("gpu_mem_mb", u.memory_bytes as f64 / (1024.0 * 1024.0)));
-            if let Some(util) = u.sm_util {
-                out.push(("gpu_util_percent", util));
-            }
-        }
-        out
-    }
-}
+pub use super::sampler::{Sample, Sampler, SamplerOptions};
 
 #[cfg(test)]
 mod tests {

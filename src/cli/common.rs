@@ -13,6 +13,16 @@ use crate::store::Store;
 use crate::workspace::Workspace;
 
 /// `--store`, as given on the command line (set once by `cli::run`).
+/// How runs made by this process sample their GPUs (`--gpu-replay`, `--gpu-replay-pid`) and
+/// price them (`[cost]`): set once from the command line and the config.
+pub static SAMPLING: std::sync::OnceLock<crate::capture::sampler::SamplerOptions> =
+    std::sync::OnceLock::new();
+
+/// The sampling options for a run made by this process.
+pub fn sampling() -> crate::capture::sampler::SamplerOptions {
+    SAMPLING.get().cloned().unwrap_or_default()
+}
+
 pub static STORE_FLAG: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
 /// The store this command uses and why: `--store`, `GANTRY_STORE`, `store` in the workspace's

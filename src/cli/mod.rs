@@ -67,6 +67,11 @@ pub struct Cli {
     #[arg(long, global = true, default_value_t = 1.0, value_name = "X")]
     pub gpu_replay_speed: f64,
 
+    /// Under --gpu-replay, the recorded pid that stands for a run's process (repeatable; none:
+    /// every recorded process is the run's), for `gantry run`'s energy split
+    #[arg(long, global = true, value_name = "PID")]
+    pub gpu_replay_pid: Vec<u32>,
+
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -155,6 +160,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     crate::domain::set_lost_after_ms(config.lost_after_s as i64 * 1000);
     crate::domain::set_crashed_after_ms(config.crashed_after_s as i64 * 1000);
+    let _ = common::SAMPLING.set(crate::capture::sampler::SamplerOptions {
+        replay: cli.gpu_replay.clone().map(|p| (p, cli.gpu_replay_speed)),
+        replay_pids: cli.gpu_replay_pid.clone(),
+        prices: config.cost.clone(),
+        ..Default::default()
+    });
     let code = match cli.command {
         Some(Command::Completions { shell }) => {
             use clap::CommandFactory;

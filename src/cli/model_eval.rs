@@ -509,6 +509,7 @@ async fn run_one(
     let extra = Extra {
         env,
         stdout_to_stderr: true,
+        sampling: super::common::sampling(),
     };
     let started = Instant::now();
     let code = match supervise::supervise_with(store, &run, false, SAMPLE_EVERY, &extra).await {

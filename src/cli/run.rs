@@ -59,7 +59,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             super::common::open(workspace).await?.1
         };
         let run = store.run(id).await?;
-        let code = supervise::supervise(&store, &run, true, every).await?;
+        let code = supervise::supervise_with(&store, &run, true, every, &extra()).await?;
         return Ok(exit(code));
     }
     let (ws, store, away) = super::common::open_for_run(workspace, TEAM_CONNECT).await?;
@@ -90,7 +90,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         );
     }
     if args.detach {
-        supervise::detach(&ws, &run)?;
+        supervise::detach(&ws, &run, &super::common::sampling())?;
         outln!("{}", run.id);
         eprintln!(
             "gantry: run {} ({}) started in the background; follow it with: gantry logs -f {}",
@@ -100,7 +100,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let code = supervise::supervise(&store, &run, false, every).await?;
+    let code = supervise::supervise_with(&store, &run, false, every, &extra()).await?;
     store.close().await;
     if away.is_some() {
         push_when_back(&ws).await;
@@ -135,4 +135,12 @@ async fn push_when_back(ws: &crate::workspace::Workspace) {
 
 fn exit(code: i32) -> ExitCode {
     ExitCode::from((code & 0xff) as u8)
+}
+
+/// How this process's runs sample their GPUs and price them.
+fn extra() -> supervise::Extra {
+    supervise::Extra {
+        sampling: super::common::sampling(),
+        ..Default::default()
+    }
 }

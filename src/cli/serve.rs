@@ -68,7 +68,7 @@ pub async fn run(
         opts.runs_dir,
         gpu,
     ));
-    serve::spawn_client_sampler(state.clone(), opts.gpu_interval);
+    serve::spawn_client_sampler(state.clone(), opts.gpu_interval, super::common::sampling());
     let label = ws.label();
     let auth = opts.token.is_some();
     let idle = Duration::from_secs_f64(args.idle_timeout);

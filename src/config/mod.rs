@@ -81,6 +81,8 @@ pub struct Config {
     pub crashed_after_s: u64,
     /// Where the GPUs of other boxes are read (`[fleet]`, docs/fleet.md).
     pub fleet: FleetConfig,
+    /// What energy and GPU time cost (`[cost]`, docs/efficiency.md).
+    pub cost: crate::domain::efficiency::Prices,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
 }
@@ -131,6 +133,7 @@ struct ConfigFile {
     keymap: Option<BTreeMap<String, toml::Spanned<OneOrMany>>>,
     metrics: Option<BTreeMap<String, toml::Spanned<String>>>,
     fleet: Option<FleetConfig>,
+    cost: Option<toml::Spanned<crate::domain::efficiency::Prices>>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +196,7 @@ impl Config {
             lost_after_s: 0,
             crashed_after_s: 0,
             fleet: FleetConfig::default(),
+            cost: Default::default(),
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -244,6 +248,25 @@ impl Config {
         }
         if let Some(f) = file.fleet {
             self.fleet = f;
+        }
+        if let Some(c) = file.cost {
+            let span = c.span();
+            let c = c.into_inner();
+            let bad = [("price_per_kwh", c.price_per_kwh), ("gpu_hour_price", c.gpu_hour_price)]
+                .into_iter()
+                .find(|(_, v)| v.is_some_and(|v| !v.is_finite() || v < 0.0));
+            match bad {
+                Some((name, v)) => diags.push(Diagnostic::at(
+                    path,
+                    src,
+                    Some(span),
+                    &format!(
+                        "[cost] {name} = {} is not a price: give a number of 0 or more",
+                        v.unwrap_or_default()
+                    ),
+                )),
+                None => self.cost = c,
+            }
         }
         if let Some(h) = file.host.filter(|h| !h.trim().is_empty()) {
             self.host = Some(h.trim().to_string());

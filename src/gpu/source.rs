@@ -28,6 +28,11 @@ pub trait GpuSource: Send {
     fn sample_gpu(&mut self, uuid: &str) -> Result<Option<GpuSample>, String> {
         Ok(self.sample()?.gpus.into_iter().find(|g| g.uuid == uuid))
     }
+    /// The snapshot of now without waiting: a replay skips to its latest frame due (a run's
+    /// sampler, which asks every few seconds, must neither wait nor fall behind the recording).
+    fn sample_now(&mut self) -> Result<GpuSnapshot, String> {
+        self.sample()
+    }
 }
 
 /// Throttle reasons in words.
@@ -93,6 +98,13 @@ impl NvmlSource {
                 pcie_on: None,
             })
             .map_err(|e| super::why_absent(&e))
+    }
+
+    /// NVML without PCIe throughput (no thread reading it): what a run's sampler needs.
+    pub fn open_light() -> Result<NvmlSource, String> {
+        let mut s = Self::open()?;
+        s.pcie_on = Some(Arc::new(AtomicBool::new(false)));
+        Ok(s)
     }
 
     /// The latest PCIe readings. The first call reads them itself, so that a single sample
@@ -374,6 +386,22 @@ impl GpuSource for ReplaySource {
         snap.time_ms = crate::domain::now_ms();
         self.next += 1;
         Ok(snap)
+    }
+
+    fn sample_now(&mut self) -> Result<GpuSnapshot, String> {
+        if self.speed <= 0.0 {
+            // Not paced by time: each ask is the next frame.
+            return self.sample();
+        }
+        if self.next >= self.frames.len() {
+            self.next = 0;
+            self.started = Instant::now();
+        }
+        let elapsed = self.started.elapsed();
+        while self.next + 1 < self.frames.len() && self.due(self.next + 1) <= elapsed {
+            self.next += 1;
+        }
+        self.sample()
     }
 }
 

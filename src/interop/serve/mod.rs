@@ -193,7 +193,11 @@ pub fn spawn_gpu_sampler(
 /// Sample the client processes that own running runs every `every`, into the runs' system series
 /// (CPU %, RSS, GPU memory and utilisation, as `gantry run` records them), on a thread of its own.
 /// A run leaves the list when it ends or its process does.
-pub fn spawn_client_sampler(state: Arc<Served>, every: Duration) {
+pub fn spawn_client_sampler(
+    state: Arc<Served>,
+    every: Duration,
+    opts: crate::capture::sampler::SamplerOptions,
+) {
     let rt = tokio::runtime::Handle::current();
     let spawned = std::thread::Builder::new()
         .name("client-sampler".into())
@@ -219,19 +223,33 @@ pub fn spawn_client_sampler(state: Arc<Served>, every: Duration) {
                         }
                         continue;
                     }
-                    let sampler = samplers
-                        .entry(run.clone())
-                        .or_insert_with(|| Sampler::new(pid));
-                    let points = sampler.sample();
-                    let now = crate::domain::now_ms();
-                    let gpus = sampler.new_gpus();
-                    if !gpus.is_empty()
-                        && let Err(e) = rt.block_on(state.store.add_run_gpus(&run, &gpus, now))
+                    let sampler = samplers.entry(run.clone()).or_insert_with(|| {
+                        let mut o = opts.clone();
+                        o.params
+                            .extend(rt.block_on(state.store.params(&run)).unwrap_or_default());
+                        Sampler::with(pid, o)
+                    });
+                    // The run's progress as the store has it: its latest step, now.
+                    let mut clock = crate::domain::efficiency::StepClock::default();
+                    if let Ok(steps) = rt.block_on(state.store.last_steps(&run))
+                        && let Some(step) = steps
+                            .iter()
+                            .filter(|(k, _)| !k.starts_with("gantry/"))
+                            .map(|(_, s)| *s)
+                            .max()
                     {
-                        tracing::warn!("serve: the GPUs of run {run}: {e:#}");
-                        sampler.unstored(gpus);
+                        clock.see("", step, crate::domain::now_ms(), 0.0);
                     }
-                    let series: Vec<(&str, Series)> = points
+                    let sample = sampler.sample(&clock);
+                    let now = crate::domain::now_ms();
+                    rt.block_on(crate::capture::sampler::store_sample(
+                        &state.store,
+                        &run,
+                        sampler,
+                        &sample,
+                    ));
+                    let series: Vec<(&str, Series)> = sample
+                        .system
                         .iter()
                         .map(|(k, v)| {
                             let mut s = Series::with_capacity(1);
