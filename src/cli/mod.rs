@@ -6,6 +6,7 @@ mod common;
 mod compare;
 pub mod demo;
 mod doctor;
+mod efficiency;
 mod export;
 mod fleet;
 pub mod gpu;

@@ -32,8 +32,14 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     let (bad, bad_total) = store.malformed(&run.id).await?;
     let rewrites = store.rewrites(&run.id).await?;
     let now = now_ms();
+    let report = super::efficiency::Report::of(&store, &rec).await?;
     if args.json {
         let mut v = run_json(&rec, now);
+        v["efficiency"] = if report.is_empty() {
+            serde_json::Value::Null
+        } else {
+            report.json(rec.run.started_ms)
+        };
         v["system"] = system
             .iter()
             .map(|s| (s.key.clone(), json!({"points": s.n_points, "last": json_num(s.last), "min": json_num(s.min), "max": json_num(s.max)})))
@@ -100,6 +106,9 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     if !r.gpus.is_empty() {
         let _ = writeln!(o, "gpus     {}", r.gpus.join(", "));
     }
+    for (label, text) in report.lines(now) {
+        let _ = writeln!(o, "{label:<8} {text}");
+    }
     if !r.env.is_empty() {
         let _ = writeln!(
             o,
@@ -124,7 +133,13 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         let _ = writeln!(o, "models   {}", made.join(" "));
     }
     pairs_block(&mut o, "params", rec.params.iter());
-    pairs_block(&mut o, "tags", rec.tags.iter());
+    pairs_block(
+        &mut o,
+        "tags",
+        rec.tags
+            .iter()
+            .filter(|(k, _)| !crate::domain::efficiency::is_internal_tag(k)),
+    );
     if !rec.metrics.is_empty() {
         let _ = writeln!(
             o,

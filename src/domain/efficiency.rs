@@ -44,6 +44,11 @@ pub const HARDWARE_TAG: &str = "gantry.hardware";
 /// The tag naming the currency of `gantry/cost`.
 pub const CURRENCY_TAG: &str = "gantry.currency";
 
+/// Tags gantry keeps for itself, shown in their own words rather than as `key=value`.
+pub fn is_internal_tag(k: &str) -> bool {
+    k == HARDWARE_TAG || k == CURRENCY_TAG
+}
+
 /// How a run declared the work of one step.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "from", rename_all = "snake_case")]

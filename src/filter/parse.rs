@@ -220,6 +220,25 @@ impl P<'_> {
                 };
             }
         }
+        for (short, key) in SHORTHANDS {
+            let after = &rest[short.len().min(rest.len())..];
+            if rest.len() >= short.len()
+                && rest[..short.len()].eq_ignore_ascii_case(short)
+                && after.starts_with(['=', '!', '<', '>'])
+            {
+                self.pos += short.len();
+                let (op, op_text) = self.op()?;
+                let vpos = self.pos;
+                let v = self.value()?;
+                if v.is_empty() {
+                    return Err(self.err_at(vpos, format!("expected a value after `{op_text}`")));
+                }
+                let x = with_unit(key, &v).ok_or_else(|| {
+                    self.err_at(vpos, format!("`{v}` is not {}", unit_help(key)))
+                })?;
+                return Ok(Term::Metric(key.to_string(), op, x));
+            }
+        }
         let word_end = rest
             .find(|c: char| c.is_whitespace() || c == '|' || c == ')' || c == '"')
             .unwrap_or(rest.len());
@@ -253,5 +272,45 @@ impl P<'_> {
             return Err(self.err_at(start, "expected a term".into()));
         }
         Ok(Term::Word(v))
+    }
+}
+
+/// Names for the efficiency metrics in filters: `energy>2kWh`, `gpuh>=8`, `cost<100`, `mfu<30`.
+const SHORTHANDS: [(&str, &str); 7] = [
+    ("energy", crate::domain::efficiency::keys::ENERGY_WH),
+    ("gpu_hours", crate::domain::efficiency::keys::GPU_HOURS),
+    ("gpuh", crate::domain::efficiency::keys::GPU_HOURS),
+    ("cost", crate::domain::efficiency::keys::COST),
+    ("mfu_measured", crate::domain::efficiency::keys::MFU_MEASURED),
+    ("mfu", crate::domain::efficiency::keys::MFU),
+    ("tflops", crate::domain::efficiency::keys::TFLOPS),
+];
+
+/// A bound with its unit, in the metric's own unit: energy in Wh (`850Wh`, `2kWh`, `1.5MWh`, or
+/// a bare number of Wh), GPU-hours with an optional `h`, MFU with an optional `%`.
+fn with_unit(key: &str, v: &str) -> Option<f64> {
+    use crate::domain::efficiency::keys;
+    let lower = v.to_ascii_lowercase();
+    let (num, scale) = match key {
+        k if k == keys::ENERGY_WH => [("mwh", 1e6), ("kwh", 1e3), ("wh", 1.0)]
+            .into_iter()
+            .find_map(|(u, f)| lower.strip_suffix(u).map(|n| (n, f)))
+            .unwrap_or((&lower, 1.0)),
+        k if k == keys::GPU_HOURS => (lower.strip_suffix('h').unwrap_or(&lower), 1.0),
+        k if k == keys::MFU || k == keys::MFU_MEASURED => {
+            (lower.strip_suffix('%').unwrap_or(&lower), 1.0)
+        }
+        _ => (lower.as_str(), 1.0),
+    };
+    num.trim().parse::<f64>().ok().map(|n| n * scale)
+}
+
+fn unit_help(key: &str) -> &'static str {
+    use crate::domain::efficiency::keys;
+    match key {
+        k if k == keys::ENERGY_WH => "an energy: give Wh, kWh or MWh, like 2kWh",
+        k if k == keys::GPU_HOURS => "a number of GPU-hours, like 8 or 8h",
+        k if k == keys::MFU || k == keys::MFU_MEASURED => "a percentage, like 40 or 40%",
+        _ => "a number",
     }
 }

@@ -3,6 +3,7 @@
 //! `four_digits` (a measured figure), `axis_label`, `size`, `duration`, `ago`,
 //! `fit` (cut to a width), `sparkline`, `printable` (control characters escaped).
 
+pub mod efficiency;
 mod model_diff;
 
 pub use model_diff::manifest_diff;

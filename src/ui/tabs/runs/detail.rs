@@ -23,13 +23,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     } else {
         (area.height / 4).clamp(5, 10)
     };
+    let gpu_lines = gpu_lines(rec, state.now_ms);
     let [over, main, log] = Layout::vertical([
-        Constraint::Length(6),
+        Constraint::Length(if gpu_lines.is_empty() { 6 } else { 7 }),
         Constraint::Fill(1),
         Constraint::Length(log_h),
     ])
     .areas(area);
-    overview(frame, over, state, rec);
+    overview(frame, over, state, rec, gpu_lines);
     let sys_w = if main.width >= 110 { main.width / 4 } else { 0 };
     let [grid, sys] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(sys_w)]).areas(main);
@@ -48,7 +49,32 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let _ = t;
 }
 
-fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::RunRecord) {
+/// The run's GPU use and its hardware, where it has either: (use, hardware).
+fn gpu_lines(rec: &crate::domain::RunRecord, now_ms: i64) -> Vec<(String, String)> {
+    use crate::domain::efficiency::{HARDWARE_TAG, Hardware, RunEfficiency};
+    use crate::format::efficiency::{hardware_line, use_line};
+    let hw = rec
+        .tags
+        .get(HARDWARE_TAG)
+        .and_then(|t| Hardware::parse(t))
+        .and_then(|h| hardware_line(&h, now_ms));
+    let used = use_line(&RunEfficiency::of(rec));
+    if hw.is_none() && used.is_none() {
+        return Vec::new();
+    }
+    vec![
+        ("gpu use".into(), used.unwrap_or_else(|| "-".into())),
+        ("hardware".into(), hw.unwrap_or_else(|| "-".into())),
+    ]
+}
+
+fn overview(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    rec: &crate::domain::RunRecord,
+    gpu_lines: Vec<(String, String)>,
+) {
     let t = &state.theme;
     let run = &rec.run;
     let label = |s: &str| Span::styled(format!("{s:<8}"), t.fg(Role::Muted));
@@ -103,8 +129,20 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::R
             ),
         ]),
     ];
+    let mut left = left;
+    let mut extra_right = None;
+    for (i, (l, v)) in gpu_lines.into_iter().enumerate() {
+        let line = Line::from(vec![label(&l), Span::styled(v, t.fg(Role::Text))]);
+        if i == 0 {
+            left.push(line);
+        } else {
+            extra_right = Some(line);
+        }
+    }
+    // gantry's own tags (the hardware, as JSON) are shown in their own words, not as pairs.
     let pairs = |m: &std::collections::BTreeMap<String, String>| {
         m.iter()
+            .filter(|(k, _)| !crate::domain::efficiency::is_internal_tag(k))
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(" ")
@@ -154,6 +192,7 @@ fn overview(frame: &mut Frame, area: Rect, state: &State, rec: &crate::domain::R
             t.fg(if bad == 0 { Role::Muted } else { Role::Warn }),
         ),
     ]));
+    right.extend(extra_right);
     let block = super::super::frame_block(state, format!(" {} · {} ", run.name, run.short_id()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
