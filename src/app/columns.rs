@@ -11,8 +11,17 @@ use crate::domain::{RunRecord, SeriesKind};
 /// Default metric columns at most (the screen shows those that fit).
 pub const MAX_DEFAULT: usize = 6;
 
-/// Where a metric's name puts it among the defaults: loss-like, accuracy-like, others.
+/// Where a metric's name puts it among the defaults: loss-like, accuracy-like, others, then
+/// gantry's own (MFU, energy, GPU-hours, cost; the rest of them only when chosen).
 fn rank(name: &str) -> u8 {
+    use crate::domain::efficiency::keys;
+    if name.starts_with("gantry/") {
+        return if [keys::MFU, keys::ENERGY_WH, keys::GPU_HOURS, keys::COST].contains(&name) {
+            3
+        } else {
+            u8::MAX
+        };
+    }
     let n = name.to_ascii_lowercase();
     let has = |words: &[&str]| words.iter().any(|w| n.contains(w));
     if has(&[
@@ -51,6 +60,7 @@ fn rank(name: &str) -> u8 {
 pub fn defaults(counts: &[(String, i64)], runs: usize) -> Vec<String> {
     let mut shared: Vec<&(String, i64)> = counts
         .iter()
+        .filter(|(k, _)| rank(k) != u8::MAX)
         .filter(|(_, n)| usize::try_from(*n).unwrap_or(0) * 2 >= runs.max(1))
         .collect();
     shared.sort_by(|a, b| {

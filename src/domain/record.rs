@@ -80,6 +80,14 @@ impl Direction {
     /// everything else (accuracy, f1, bleu, reward...) upwards.
     pub fn guess(metric: &str) -> Direction {
         let k = metric.to_ascii_lowercase();
+        if let Some(own) = k.strip_prefix("gantry/") {
+            // gantry's own: less energy, time and money is better; more TFLOP/s and MFU.
+            return if matches!(own, "tflops" | "mfu" | "mfu_measured") {
+                Direction::Higher
+            } else {
+                Direction::Lower
+            };
+        }
         let last = k.rsplit(['/', '.', ':']).next().unwrap_or(&k);
         const LOWER: [&str; 12] = [
             "loss",
@@ -126,7 +134,10 @@ mod tests {
         ] {
             assert_eq!(Direction::guess(k), Direction::Lower, "{k}");
         }
-        for k in ["acc", "val/accuracy", "f1", "bleu", "reward", "lr"] {
+        for k in ["gantry/energy_wh", "gantry/cost", "gantry/gpu_hours"] {
+            assert_eq!(Direction::guess(k), Direction::Lower, "{k}");
+        }
+        for k in ["acc", "val/accuracy", "f1", "bleu", "reward", "lr", "gantry/mfu"] {
             assert_eq!(Direction::guess(k), Direction::Higher, "{k}");
         }
     }

@@ -109,6 +109,36 @@ pub fn hardware_line(hw: &Hardware, now_ms: i64) -> Option<String> {
     Some(parts.join(" · "))
 }
 
+/// The runs table's header for one of gantry's own metrics.
+pub fn column_label(key: &str) -> Option<&'static str> {
+    use crate::domain::efficiency::keys;
+    Some(match key {
+        k if k == keys::ENERGY_WH => "energy",
+        k if k == keys::GPU_HOURS => "GPU-h",
+        k if k == keys::COST => "cost",
+        k if k == keys::MFU => "MFU",
+        k if k == keys::MFU_MEASURED => "MFU measured",
+        k if k == keys::TFLOPS => "TFLOP/s",
+        k if k == keys::POWER_W => "power",
+        k if k == keys::CPU_ENERGY_WH => "CPU energy",
+        _ => return None,
+    })
+}
+
+/// One of gantry's own metrics in its unit: "2.41 kWh", "49.1%", "589 W"; None for others.
+pub fn column_value(key: &str, v: f64, currency: Option<&str>) -> Option<String> {
+    use crate::domain::efficiency::keys;
+    Some(match key {
+        k if k == keys::ENERGY_WH || k == keys::CPU_ENERGY_WH => energy_text(v),
+        k if k == keys::GPU_HOURS => gpu_hours_text(v),
+        k if k == keys::COST => money(v, currency),
+        k if k == keys::MFU || k == keys::MFU_MEASURED => format!("{v:.1}%"),
+        k if k == keys::TFLOPS => super::four_digits(v),
+        k if k == keys::POWER_W => format!("{v:.0} W"),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

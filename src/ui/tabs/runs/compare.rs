@@ -28,6 +28,31 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     }
+    // The GPUs each ran on, compared like a param.
+    let gpus: Vec<Option<String>> = recs
+        .iter()
+        .map(|x| {
+            x.tags
+                .get(crate::domain::efficiency::HARDWARE_TAG)
+                .and_then(|t| crate::domain::efficiency::Hardware::parse(t))
+                .map(|h| h.summary())
+        })
+        .collect();
+    let gpus_differ = gpus.iter().any(|g| *g != gpus[0]);
+    let gpu_row = (gpus.iter().any(Option::is_some) && (gpus_differ || !r.diff_only)).then(|| {
+        let style = if gpus_differ {
+            t.fg(Role::Warn).add_modifier(Modifier::BOLD)
+        } else {
+            t.fg(Role::Muted)
+        };
+        let mut cells = vec![
+            Cell::from(format!("{}(gpu)", if gpus_differ { "* " } else { "  " })).style(style),
+        ];
+        cells.extend(gpus.iter().map(|g| {
+            Cell::from(g.clone().unwrap_or_else(|| "-".into())).style(t.fg(Role::Text))
+        }));
+        Row::new(cells)
+    });
     let keys: BTreeSet<&String> = recs.iter().flat_map(|x| x.params.keys()).collect();
     let params: Vec<(&String, bool)> = keys
         .into_iter()
@@ -38,7 +63,9 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         .filter(|(_, d)| *d || !r.diff_only)
         .collect();
     let metrics = r.metric_keys(&runs);
-    let ph = (params.len() as u16 + 3).min(area.height / 3).max(4);
+    let ph = (params.len() as u16 + u16::from(gpu_row.is_some()) + 3)
+        .min(area.height / 3)
+        .max(4);
     let sh = ((metrics.len() * recs.len()) as u16 + 3)
         .min(area.height / 3)
         .max(4);
@@ -70,6 +97,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         }));
         Row::new(cells)
     });
+    let rows = gpu_row.into_iter().chain(rows);
     let mut widths = vec![Constraint::Length(20)];
     widths.extend(recs.iter().map(|_| Constraint::Fill(1)));
     let title = format!(
@@ -123,7 +151,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 Cell::from(if i == 0 { fit(key, 22) } else { String::new() })
                     .style(t.fg(Role::Text)),
                 Cell::from(Span::styled(fit(&x.run.name, 18), run_style(&x.run.id))),
-                Cell::from(last.map_or_else(|| "-".into(), compact)).style(t.fg(Role::Text)),
+                Cell::from(last.map_or_else(
+                    || "-".into(),
+                    |v| {
+                        let cur = x.tags.get(crate::domain::efficiency::CURRENCY_TAG);
+                        crate::format::efficiency::column_value(key, v, cur.map(String::as_str))
+                            .unwrap_or_else(|| compact(v))
+                    },
+                ))
+                .style(t.fg(Role::Text)),
                 Cell::from(best).style(t.fg(Role::Text)),
                 Cell::from(delta).style(t.fg(role)),
             ]));

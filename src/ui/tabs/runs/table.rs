@@ -117,7 +117,8 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         (&shown[..n.min(shown.len())], trend)
     };
     header.extend(metric_cols.iter().enumerate().flat_map(|(i, k)| {
-        let label = head(&fit(k, 12), SortCol::Metric(k.clone()));
+        let name = crate::format::efficiency::column_label(k).unwrap_or(k);
+        let label = head(&fit(name, 12), SortCol::Metric(k.clone()));
         if i == 0 && trend {
             vec![label, String::new()]
         } else {
@@ -165,12 +166,14 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 _ => Role::Text,
             };
             cells.push(
-                Cell::from(
-                    rec.metrics
-                        .get(k)
-                        .and_then(|s| s.last)
-                        .map_or_else(|| "-".into(), compact),
-                )
+                Cell::from(rec.metrics.get(k).and_then(|s| s.last).map_or_else(
+                    || "-".into(),
+                    |v| {
+                        let currency = rec.tags.get(crate::domain::efficiency::CURRENCY_TAG);
+                        crate::format::efficiency::column_value(k, v, currency.map(String::as_str))
+                            .unwrap_or_else(|| compact(v))
+                    },
+                ))
                 .style(t.fg(role)),
             );
             if i == 0 && trend {
