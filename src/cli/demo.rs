@@ -640,6 +640,8 @@ async fn seed_models(
                 name: model.into(),
                 files,
                 run: Some(rr),
+                // The second GPT-2 continues the first's training: its lineage.
+                from: (*run_name == "gpt2-124m-lr6e-4").then(|| "gpt2-124m@v1".to_string()),
                 notes: format!("from {run_name}"),
                 author: "demo".into(),
                 hard_link: false,

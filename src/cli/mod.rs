@@ -15,6 +15,7 @@ mod init;
 mod logs;
 pub mod model;
 mod model_eval;
+mod model_hardware;
 mod out;
 mod rm;
 mod run;

@@ -25,9 +25,14 @@ pub enum Cmd {
         name: String,
         #[arg(required = true)]
         paths: Vec<PathBuf>,
-        /// The run that produced it (id, prefix or name): its params, final metrics and code commit go in the manifest
+        /// The run that produced it (id, prefix or name): its params, final metrics, code commit
+        /// and hardware go in the manifest
         #[arg(long)]
         run: Option<String>,
+        /// The version it was made from (NAME@vN or NAME@alias: fine-tuned, distilled, pruned):
+        /// its lineage, whose runs' energy, GPU-hours and cost `model show` adds up
+        #[arg(long, value_name = "SPEC")]
+        from: Option<String>,
         #[arg(long, default_value = "")]
         notes: String,
         /// Share the files' bytes by hard link instead of copying (instant; the files become
@@ -67,8 +72,18 @@ pub enum Cmd {
         #[arg(long)]
         to: PathBuf,
     },
-    /// Re-hash stored files and report corrupt or missing ones (exit 1 if any)
-    Verify { name: Option<String> },
+    /// Re-hash stored files and report corrupt or missing ones (exit 1 if any); with
+    /// --hardware SPEC, compare the GPUs the version was trained on with this box's (exit 1 if
+    /// they differ, 3 without a GPU here)
+    Verify {
+        name: Option<String>,
+        /// Compare the version's training hardware with this box's GPUs, driver and CUDA
+        #[arg(long)]
+        hardware: bool,
+        /// With --hardware: print JSON
+        #[arg(long, requires = "hardware")]
+        json: bool,
+    },
     /// Remove stored files no version refers to (lists them unless --delete)
     Gc {
         #[arg(long)]
@@ -141,6 +156,48 @@ fn progress(total: u64, what: &str) -> ProgressBar {
     pb
 }
 
+/// The lines of `model show` about what made the version: its run's energy, GPU-hours and cost,
+/// those of its lineage, and its hardware.
+fn lineage_lines(m: &Manifest, l: &crate::domain::model::Lineage) -> Vec<(&'static str, String)> {
+    use crate::format::efficiency::{hardware_line, totals};
+    let mut out = Vec::new();
+    if let Some(f) = &m.from {
+        let line = if l.versions.len() > 1 {
+            l.versions[1..].join(" ← ")
+        } else {
+            f.clone()
+        };
+        out.push(("from", line));
+    }
+    let own = totals(&l.own);
+    if !own.is_empty() {
+        out.push(("energy", format!("{} (its run)", own.join(" · "))));
+    }
+    if l.versions.len() > 1 {
+        let all = totals(&l.total);
+        if !all.is_empty() {
+            out.push((
+                "lineage",
+                format!(
+                    "{} over {} runs of {} versions",
+                    all.join(" · "),
+                    l.runs,
+                    l.versions.len()
+                ),
+            ));
+        }
+    }
+    for x in &l.missing {
+        out.push(("missing", format!("{x}: not in this registry (not counted)")));
+    }
+    if let Some(h) = m.run.as_ref().and_then(|r| r.hardware.as_ref())
+        && let Some(line) = hardware_line(h, crate::domain::now_ms())
+    {
+        out.push(("hardware", line));
+    }
+    out
+}
+
 async fn run_ref(store: &Store, spec: &str) -> anyhow::Result<RunRef> {
     let run = store.resolve_run(spec).await?;
     crate::registry::run_ref(store, &run.id).await
@@ -154,6 +211,7 @@ pub async fn add(
     name: &str,
     files: &[(String, PathBuf)],
     run: Option<RunRef>,
+    from: Option<String>,
     notes: &str,
     hard_link: bool,
     show_progress: bool,
@@ -172,6 +230,7 @@ pub async fn add(
         name: name.into(),
         files: files.to_vec(),
         run,
+        from,
         notes: notes.into(),
         author: crate::host::user_name(),
         hard_link,
@@ -195,6 +254,7 @@ pub async fn run(
             name,
             paths,
             run,
+            from,
             notes,
             hardlink,
         } => {
@@ -203,7 +263,15 @@ pub async fn run(
                 Some(r) => Some(run_ref(&store, &r).await?),
                 None => None,
             };
-            let m = add(&ws, &store, &name, &files, run, &notes, hardlink, true).await?;
+            // Named by its number, so a later alias move does not change the lineage.
+            let from = match from {
+                Some(f) => {
+                    let p = reg.resolve(&f)?;
+                    Some(format!("{}@v{}", p.name, p.version))
+                }
+                None => None,
+            };
+            let m = add(&ws, &store, &name, &files, run, from, &notes, hardlink, true).await?;
             outln!(
                 "{}@v{}: {} files, {} ({})",
                 m.name,
@@ -243,9 +311,12 @@ pub async fn run(
                 .map(|(a, _)| a)
                 .collect();
             let evals = super::model_eval::evaluated_by(&store, &m).await?;
+            let (chain, missing) = crate::registry::chain(&reg, &m);
+            let lineage = crate::registry::lineage(&store, &chain, missing).await;
             if json {
                 let mut v = serde_json::to_value(&m)?;
                 v["aliases"] = json!(aliases);
+                v["lineage"] = serde_json::to_value(&lineage)?;
                 v["commit"] = json!(reg.commit_of(&m.name, m.version)?);
                 v["evaluated_by"] = json!(
                     evals
@@ -294,6 +365,9 @@ pub async fn run(
                 for (e, run, verdict) in &evals {
                     outln!("evaluated by eval {e}: run {run} ({verdict})");
                 }
+                for (label, text) in lineage_lines(&m, &lineage) {
+                    outln!("{label:<8} {text}");
+                }
                 outln!("files    {} in all", size(m.total_bytes()));
                 for f in &m.files {
                     outln!("  {:>10}  {}  {}", size(f.size), &f.blake3[..12], f.path);
@@ -336,7 +410,18 @@ pub async fn run(
                 to.display()
             );
         }
-        Cmd::Verify { name } => {
+        Cmd::Verify {
+            name,
+            hardware: true,
+            json,
+        } => {
+            let spec = name.ok_or_else(|| {
+                UserError::new("--hardware needs a version")
+                    .hint("gantry model verify --hardware NAME@vN")
+            })?;
+            return super::model_hardware::run(&spec, json, &reg, &store, replay).await;
+        }
+        Cmd::Verify { name, .. } => {
             let (checked, problems) = reg.verify(name.as_deref())?;
             for p in &problems {
                 outln!(

@@ -27,6 +27,9 @@ pub struct RunRef {
     /// Final (last) value of each metric.
     #[serde(default)]
     pub metrics: BTreeMap<String, f64>,
+    /// The GPUs it ran on (its `gantry.hardware` tag), where it used any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<super::efficiency::Hardware>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -41,6 +44,9 @@ pub struct Manifest {
     pub framework: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunRef>,
+    /// The version it was made from (fine-tuned, distilled, pruned): "NAME@vN".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
     pub files: Vec<FileEntry>,
 }
 
@@ -137,4 +143,19 @@ pub struct SyncState {
     pub ahead: usize,
     pub behind: usize,
     pub versions: std::collections::BTreeMap<u32, Where>,
+}
+
+/// What a version cost to make: its own run's energy, GPU-hours and cost, and those of the runs
+/// behind the versions it was made from (`from`), each run counted once.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Lineage {
+    pub own: super::efficiency::RunEfficiency,
+    pub total: super::efficiency::RunEfficiency,
+    /// The versions counted, this one first: "NAME@vN".
+    pub versions: Vec<String>,
+    /// Runs counted in the total.
+    pub runs: usize,
+    /// Ancestors named by `from` that the registry lacks, or a cycle's repeat.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing: Vec<String>,
 }

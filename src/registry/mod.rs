@@ -13,7 +13,7 @@ pub mod remote_objects;
 mod s3;
 
 pub use files::{RUN_FILES, collect_files, guess_framework};
-pub use register::{register, run_ref};
+pub use register::{register, run_ref, chain, lineage};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -35,6 +35,8 @@ pub struct NewVersion {
     pub name: String,
     pub files: Vec<(String, PathBuf)>,
     pub run: Option<RunRef>,
+    /// The version it was made from, "NAME@vN" (checked to exist).
+    pub from: Option<String>,
     pub notes: String,
     pub author: String,
     pub hard_link: bool,
@@ -204,6 +206,7 @@ impl Registry {
             name,
             files,
             run,
+            from,
             notes,
             author,
             hard_link,
@@ -259,6 +262,7 @@ impl Registry {
             notes: notes.into(),
             framework: guess_framework(&paths),
             run,
+            from: from.clone(),
             files: entries.into_iter().map(|(e, _)| e).collect(),
         };
         let text = toml::to_string_pretty(&manifest)?;

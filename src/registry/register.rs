@@ -6,7 +6,12 @@ use super::*;
 /// The run a version comes from, with its params, final metrics and code commit, from the store.
 pub async fn run_ref(store: &crate::store::Store, run_id: &str) -> Result<RunRef> {
     let (rec, _) = store.run_record(run_id).await?;
+    let hardware = rec
+        .tags
+        .get(crate::domain::efficiency::HARDWARE_TAG)
+        .and_then(|t| crate::domain::efficiency::Hardware::parse(t));
     Ok(RunRef {
+        hardware,
         id: rec.run.id.clone(),
         name: rec.run.name.clone(),
         experiment: rec.run.experiment.clone(),
@@ -48,4 +53,74 @@ pub async fn register(
     };
     store.record_model_version(&row).await?;
     Ok(m)
+}
+
+/// `m` and the versions it was made from, following `from` (a missing one or a cycle ends the
+/// walk and is named in the second list).
+pub fn chain(reg: &Registry, m: &Manifest) -> (Vec<Manifest>, Vec<String>) {
+    let mut out = vec![m.clone()];
+    let mut missing = Vec::new();
+    let mut next = m.from.clone();
+    while let Some(spec) = next.take() {
+        if out.len() > 256 {
+            missing.push(format!("{spec} (lineage longer than 256 versions)"));
+            break;
+        }
+        match reg.resolve(&spec) {
+            Ok(p) if out.iter().any(|o| o.name == p.name && o.version == p.version) => {
+                missing.push(format!("{spec} (a cycle)"));
+            }
+            Ok(p) => {
+                next = p.from.clone();
+                out.push(p);
+            }
+            Err(_) => missing.push(spec),
+        }
+    }
+    (out, missing)
+}
+
+/// The energy, GPU-hours and cost behind the versions of `chain` (from `chain`): each run's
+/// figures as the store has them now, else as its manifest recorded them.
+pub async fn lineage(
+    store: &crate::store::Store,
+    chain: &[Manifest],
+    missing: Vec<String>,
+) -> crate::domain::model::Lineage {
+    use crate::domain::efficiency::RunEfficiency;
+    let mut l = crate::domain::model::Lineage {
+        missing,
+        ..Default::default()
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    for (i, m) in chain.iter().enumerate() {
+        l.versions.push(format!("{}@v{}", m.name, m.version));
+        let Some(r) = &m.run else { continue };
+        if !seen.insert(r.id.clone()) {
+            continue;
+        }
+        let e = match store.run_record(&r.id).await {
+            Ok((rec, _)) => RunEfficiency::of(&rec),
+            Err(_) => {
+                let last = |k: &str| r.metrics.get(k).copied();
+                use crate::domain::efficiency::keys;
+                RunEfficiency {
+                    tflops: last(keys::TFLOPS),
+                    mfu: last(keys::MFU),
+                    mfu_measured: last(keys::MFU_MEASURED),
+                    energy_wh: last(keys::ENERGY_WH),
+                    gpu_hours: last(keys::GPU_HOURS),
+                    cpu_energy_wh: last(keys::CPU_ENERGY_WH),
+                    cost: last(keys::COST),
+                    currency: None,
+                }
+            }
+        };
+        if i == 0 {
+            l.own = e.clone();
+        }
+        l.total.add(&e);
+        l.runs += 1;
+    }
+    l
 }
