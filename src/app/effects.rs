@@ -164,12 +164,40 @@ impl EffectRunner {
             Effect::LoadModels => {
                 self.registry(|r| Ok(Msg::ModelsLoaded(r.models().map_err(|e| format!("{e:#}")))))
             }
-            Effect::LoadVersions(name) => self.registry(move |r| {
-                Ok(Msg::VersionsLoaded(
-                    name.clone(),
-                    r.versions(&name).map_err(|e| format!("{e:#}")),
-                ))
-            }),
+            Effect::LoadVersions(name) => {
+                let dir = self.gantry_dir.clone();
+                tokio::spawn(async move {
+                    let n = name.clone();
+                    let read = tokio::task::spawn_blocking(move || {
+                        let r = crate::registry::Registry::open(&dir)?;
+                        let versions = r.versions(&n)?;
+                        let chains: Vec<_> = versions
+                            .iter()
+                            .map(|m| (m.version, crate::registry::chain(&r, m)))
+                            .collect();
+                        anyhow::Ok((versions, chains))
+                    })
+                    .await;
+                    let (versions, chains) = match read {
+                        Ok(Ok(x)) => x,
+                        Ok(Err(e)) => {
+                            let _ = tx.send(Msg::VersionsLoaded(name, Err(format!("{e:#}"))));
+                            return;
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Msg::VersionsLoaded(name, Err(format!("{e:#}"))));
+                            return;
+                        }
+                    };
+                    let _ = tx.send(Msg::VersionsLoaded(name.clone(), Ok(versions)));
+                    // Then what each cost to make: the runs' figures come from the store.
+                    let mut lineage = Vec::with_capacity(chains.len());
+                    for (v, (chain, missing)) in chains {
+                        lineage.push((v, crate::registry::lineage(&store, &chain, missing).await));
+                    }
+                    let _ = tx.send(Msg::LineageLoaded(name, lineage));
+                });
+            }
             Effect::VerifyModel(name) => self.registry(move |r| {
                 use super::models::Badge;
                 let (_, problems) = r.verify(Some(&name))?;

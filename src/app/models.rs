@@ -45,6 +45,8 @@ pub struct ModelsState {
     pub pending_sync: Option<String>,
     /// The lower pane shows the model's latest evaluation instead of the version.
     pub show_evals: bool,
+    /// Each version's energy, GPU-hours and cost, its own and along its lineage.
+    pub lineage: HashMap<(String, u32), crate::domain::model::Lineage>,
 }
 
 /// The latest `gantry model eval` of a model, from the run records' tags: per version (in the
@@ -350,6 +352,13 @@ pub(super) fn on_msg(state: &mut super::State, msg: super::Msg) -> super::Outcom
             match res {
                 Ok(v) => m.set_versions(name, v),
                 Err(e) => state.toast = Some(e),
+            }
+            Outcome::redraw()
+        }
+        Msg::LineageLoaded(name, lineage) => {
+            let m = &mut state.models;
+            for (v, l) in lineage {
+                m.lineage.insert((name.clone(), v), l);
             }
             Outcome::redraw()
         }

@@ -45,6 +45,8 @@ pub enum Msg {
     Notice(String),
     ModelsLoaded(Result<Vec<crate::domain::ModelSummary>, String>),
     VersionsLoaded(String, Result<Vec<crate::domain::Manifest>, String>),
+    /// What each version of a model cost to make, along its lineage, by version.
+    LineageLoaded(String, Vec<(u32, crate::domain::model::Lineage)>),
     /// Verify results of one model: (version, badge).
     Verified(String, Vec<(u32, super::models::Badge)>),
     GpuProbed(GpuProbe),

@@ -258,6 +258,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         | Msg::BenchHistory(_) => super::bench::on_msg(state, msg),
         Msg::ModelsLoaded(_)
         | Msg::VersionsLoaded(..)
+        | Msg::LineageLoaded(..)
         | Msg::Verified(..)
         | Msg::SyncLoaded(..)
         | Msg::Transfer(..)

@@ -179,7 +179,12 @@ pub async fn run(
     outln!(
         "  {w} bench --cpu --burn 10   (a sustained load; on a GPU box: bench --burn 60 --gpu all)"
     );
-    outln!("  {w} show resnet50-cosine");
+    outln!(
+        "  {w} show resnet50-cosine   (MFU against the A100's datasheet and its own bench results, energy, GPU-hours, cost)"
+    );
+    outln!(
+        "  {w} runs --filter 'energy>100Wh' --sort -metric.gantry/mfu   (and: model show gpt2-124m@v2, what it and its lineage cost)"
+    );
     outln!(
         "  {w} doctor   (what this box offers gantry: store, config, terminal, driver, CUDA libraries, python)"
     );
@@ -392,6 +397,8 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
     let runs: Vec<DemoRun> = serde_json::from_str(RUNS_JSON).context("fixtures/demo/runs.json")?;
     let mut live = None;
     let mut made: Vec<(String, String, PathBuf)> = Vec::new();
+    // The bench history first: the runs' measured MFU and hardware fingerprints read it.
+    seed_bench(store, now_ms).await?;
     for r in &runs {
         let started_ms = now_ms - r.started_min_ago * 60_000;
         let id = crate::domain::new_run_id();
@@ -413,7 +420,7 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
             notes: String::new(),
             run_dir: dir.display().to_string(),
             env: [("CUDA_VISIBLE_DEVICES".to_string(), "0".to_string())].into(),
-            gpus: vec!["NVIDIA H200".into()],
+            gpus: vec![super::demo_efficiency::gpu_of(&r.name).0.into()],
         };
         let run = store.create_run(&new).await?;
         let pairs = |m: &BTreeMap<String, String>| {
@@ -457,6 +464,19 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
         let mut tail =
             Tail::open(store, &run.id, SOURCE_METRICS, &dir.join("metrics.jsonl")).await?;
         while tail.step(store, now_ms, !running).await?.more {}
+        super::demo_efficiency::seed(
+            store,
+            &super::demo_efficiency::Made {
+                id: &run.id,
+                name: &r.name,
+                host: r.host.as_deref().unwrap_or(DEMO_HOST),
+                started_ms,
+                step_ms: r.step_ms,
+                last_step,
+                params: &r.params,
+            },
+        )
+        .await?;
         made.push((r.name.clone(), run.id.clone(), dir.clone()));
         let samples = system_samples(started_ms, last_step * r.step_ms, &r.name);
         let batch: Vec<_> = samples
@@ -480,7 +500,6 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
         }
     }
     seed_models(ws, store, &made).await?;
-    seed_bench(store, now_ms).await?;
     Ok(live)
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod common;
 mod compare;
 pub mod demo;
+mod demo_efficiency;
 mod doctor;
 mod efficiency;
 mod export;

@@ -137,7 +137,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 .run
                 .as_ref()
                 .map(|r| {
-                    let mut m: Vec<(&String, &f64)> = r.metrics.iter().collect();
+                    let mut m: Vec<(&String, &f64)> = r
+                        .metrics
+                        .iter()
+                        .filter(|(k, _)| !k.starts_with("gantry/"))
+                        .collect();
                     m.sort_by_key(|(k, _)| (!k.contains("val"), (*k).clone()));
                     m.iter()
                         .take(2)
@@ -221,6 +225,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             if !v.notes.is_empty() {
                 lines.push(Line::styled(v.notes.clone(), t.fg(Role::Text)));
             }
+            lines.extend(made_lines(state, v));
             // Narrow: size and path, the path cut with `…` to the pane; the hash where it fits.
             let room = usize::from(bottom.width.saturating_sub(2)).saturating_sub(12);
             for f in &v.files {
@@ -263,6 +268,51 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             text,
         );
     }
+}
+
+/// What the version cost to make (its run, and along its `from` lineage) and the GPUs it was
+/// trained on.
+fn made_lines(state: &State, v: &crate::domain::Manifest) -> Vec<Line<'static>> {
+    use crate::format::efficiency::{hardware_line, totals};
+    let t = &state.theme;
+    let mut lines = Vec::new();
+    let label = |s: &str| Span::styled(format!("{s:<9}"), t.fg(Role::Muted));
+    if let Some(f) = &v.from {
+        lines.push(Line::from(vec![
+            label("from"),
+            Span::styled(f.clone(), t.fg(Role::Accent)),
+        ]));
+    }
+    if let Some(l) = state.models.lineage.get(&(v.name.clone(), v.version)) {
+        let own = totals(&l.own);
+        if !own.is_empty() {
+            lines.push(Line::from(vec![
+                label("made with"),
+                Span::styled(own.join(" · "), t.fg(Role::Text)),
+            ]));
+        }
+        if l.versions.len() > 1 {
+            let all = totals(&l.total);
+            if !all.is_empty() {
+                lines.push(Line::from(vec![
+                    label("lineage"),
+                    Span::styled(
+                        format!("{} over {} runs ({})", all.join(" · "), l.runs, l.versions.join(" ← ")),
+                        t.fg(Role::Text),
+                    ),
+                ]));
+            }
+        }
+    }
+    if let Some(h) = v.run.as_ref().and_then(|r| r.hardware.as_ref())
+        && let Some(line) = hardware_line(h, state.now_ms)
+    {
+        lines.push(Line::from(vec![
+            label("trained"),
+            Span::styled(line, t.fg(Role::Text)),
+        ]));
+    }
+    lines
 }
 
 /// The model's latest evaluation: a row per metric, a column per version with its median and
