@@ -416,6 +416,7 @@ fn a_file_rewritten_while_it_is_added_is_refused_not_registered_corrupt() {
         name: "m".into(),
         files: vec![("ckpt.pt".into(), file.clone())],
         run: None,
+        from: None,
         notes: String::new(),
         author: "t".into(),
         hard_link: false,

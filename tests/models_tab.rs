@@ -38,7 +38,9 @@ fn manifest(name: &str, version: u32, run: Option<&str>, loss: f64) -> Manifest 
                 ("val/acc".to_string(), 1.0 - loss),
             ]
             .into(),
+            hardware: None,
         }),
+        from: None,
         files: vec![FileEntry {
             path: "model.pt".into(),
             size: 1024 * u64::from(version),
@@ -203,4 +205,74 @@ fn snapshot_models_with_versions_badges_and_a_diff() {
     let mut t = Terminal::new(TestBackend::new(120, 40)).unwrap();
     Drawer::draw(&mut t, &s).unwrap();
     insta::assert_snapshot!(t.backend().to_string());
+}
+
+#[test]
+fn snapshot_a_version_with_its_cost_lineage_and_hardware() {
+    use gantry::domain::efficiency::{Fingerprint, Hardware, HardwareGpu, RunEfficiency};
+    use gantry::domain::model::Lineage;
+    let mut s = loaded();
+    press(&mut s, "j");
+    let run = s.runs.records[0].run.id.clone();
+    let mut v: Vec<Manifest> = (1..=3)
+        .map(|i| manifest("resnet", i, Some(&run), 1.0 / f64::from(i)))
+        .collect();
+    v[2].from = Some("resnet@v2".into());
+    if let Some(r) = v[2].run.as_mut() {
+        r.hardware = Some(Hardware {
+            host: "gpu01".into(),
+            gpus: vec![HardwareGpu {
+                name: "NVIDIA H200".into(),
+                uuid: "GPU-1".into(),
+                driver: Some("580.95.05".into()),
+                cuda: Some("13.0".into()),
+                power_limit_w: Some(700.0),
+                pcie_gen: Some(5),
+                pcie_width: Some(16),
+                bench: Some(Fingerprint {
+                    gemm_bf16_tflops: Some(712.4),
+                    membw_gbs: Some(4113.0),
+                    at_ms: s.now_ms - 3 * 86_400_000,
+                }),
+            }],
+        });
+    }
+    update(&mut s, Msg::VersionsLoaded("resnet".into(), Ok(v)));
+    let own = RunEfficiency {
+        energy_wh: Some(2410.0),
+        gpu_hours: Some(3.2),
+        cost: Some(8.72),
+        currency: Some("EUR".into()),
+        ..Default::default()
+    };
+    let mut total = own.clone();
+    total.add(&RunEfficiency {
+        energy_wh: Some(5100.0),
+        gpu_hours: Some(6.8),
+        cost: Some(18.3),
+        ..Default::default()
+    });
+    let out = update(
+        &mut s,
+        Msg::LineageLoaded(
+            "resnet".into(),
+            vec![(
+                3,
+                Lineage {
+                    own,
+                    total,
+                    versions: vec!["resnet@v3".into(), "resnet@v2".into()],
+                    runs: 2,
+                    missing: Vec::new(),
+                },
+            )],
+        ),
+    );
+    assert!(out.redraw, "the figures arriving are drawn");
+    press(&mut s, "enter");
+    let mut t = Terminal::new(TestBackend::new(140, 34)).unwrap();
+    Drawer::draw(&mut t, &s).unwrap();
+    let screen = t.backend().to_string();
+    assert!(screen.contains("7.51 kWh · 10.00 GPU-h · 27.02 EUR over 2 runs"), "{screen}");
+    insta::assert_snapshot!(screen);
 }
