@@ -1,6 +1,9 @@
 //! The wrapper's cost: `gantry run` around a script that logs 10,000 points/s (1,000 JSON lines
 //! of 10 metrics per second) for 10 s. Reports gantry's own CPU time (from /proc, excluding its
 //! children) as a share of one core and of the script's CPU time. Target: < 1% added CPU.
+//! Side by side, in turns (three rounds each): without and with a declared `flops_per_step`,
+//! which adds the step clock to the ingest and TFLOP/s and MFU to every sample, sampled every
+//! 0.5 s in both so the per-sample work shows.
 //! `cargo bench --bench overhead` (needs python3); under `cargo test --benches` a 1 s smoke run.
 //! `GANTRY_BENCH_EXE=BIN` measures another gantry binary instead.
 
@@ -33,44 +36,30 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64)
 }
 
-fn main() {
-    let quick = common::quick();
-    if !Command::new("python3")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        println!("overhead: skipped, python3 is not installed");
-        return;
-    }
-    let seconds = if quick { 1.0 } else { 10.0 };
-    let dir = tempfile::tempdir().unwrap();
-    // GANTRY_BENCH_EXE=BIN measures another gantry binary the same way (an earlier build, for a
-    // before-and-after figure).
-    let exe_var = std::env::var("GANTRY_BENCH_EXE").ok();
-    let exe = exe_var.as_deref().unwrap_or(env!("CARGO_BIN_EXE_gantry"));
-    assert!(
-        Command::new(exe)
-            .arg("init")
-            .arg(dir.path())
-            .output()
-            .unwrap()
-            .status
-            .success()
-    );
+/// One `gantry run` of the writer: (gantry's CPU s, wall s, the writer's CPU s, points stored).
+fn measure(
+    exe: &str,
+    ws: &std::path::Path,
+    name: &str,
+    declared: bool,
+    seconds: f64,
+) -> (f64, f64, f64, i64) {
     let t = Instant::now();
-    let mut child = Command::new(exe)
-        .args([
-            "--workspace",
-            dir.path().to_str().unwrap(),
-            "run",
-            "-n",
-            "load",
-            "--",
-            "python3",
-            "-c",
-            WRITER,
-        ])
+    let mut cmd = Command::new(exe);
+    cmd.args([
+        "--workspace",
+        ws.to_str().unwrap(),
+        "run",
+        "-n",
+        name,
+        "--sample-every",
+        "0.5",
+    ]);
+    if declared {
+        cmd.args(["--param", "flops_per_step=1e12"]);
+    }
+    let mut child = cmd
+        .args(["--", "python3", "-c", WRITER])
         .arg(seconds.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -90,28 +79,89 @@ fn main() {
     }
     let wall = t.elapsed().as_secs_f64();
     let out = Command::new(exe)
-        .args([
-            "--workspace",
-            dir.path().to_str().unwrap(),
-            "show",
-            "load",
-            "--json",
-        ])
+        .args(["--workspace", ws.to_str().unwrap(), "show", name, "--json"])
         .output()
         .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let writer_cpu = v["metrics"]["writer_cpu_s"]["last"]
         .as_f64()
         .unwrap_or(f64::NAN);
-    let lines = v["metrics"]["lines"]["last"].as_f64().unwrap_or(0.0);
     let points = v["metrics"]["m0"]["points"].as_i64().unwrap_or(0) * 10;
+    if declared {
+        assert!(
+            v["metrics"]["gantry/tflops"]["points"]
+                .as_i64()
+                .unwrap_or(0)
+                > 0
+                || seconds < 2.0,
+            "a declared run derives TFLOP/s: {}",
+            v["metrics"]
+        );
+    }
+    (gantry_cpu, wall, writer_cpu, points)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() {
+    let quick = common::quick();
+    if !Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        println!("overhead: skipped, python3 is not installed");
+        return;
+    }
+    let seconds = if quick { 1.0 } else { 10.0 };
+    let rounds = if quick { 1 } else { 3 };
+    let dir = tempfile::tempdir().unwrap();
+    // GANTRY_BENCH_EXE=BIN measures another gantry binary the same way (an earlier build, for a
+    // before-and-after figure).
+    let exe_var = std::env::var("GANTRY_BENCH_EXE").ok();
+    let exe = exe_var.as_deref().unwrap_or(env!("CARGO_BIN_EXE_gantry"));
+    assert!(
+        Command::new(exe)
+            .arg("init")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    let mut by: [Vec<(f64, f64, f64, i64)>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..rounds {
+        for (i, declared) in [false, true].into_iter().enumerate() {
+            let name = format!("load-{round}-{i}");
+            by[i].push(measure(exe, dir.path(), &name, declared, seconds));
+        }
+    }
+    let mut core = [0.0; 2];
+    for (i, what) in ["without flops_per_step", "with flops_per_step"]
+        .iter()
+        .enumerate()
+    {
+        let runs = &by[i];
+        core[i] = median(runs.iter().map(|r| r.0 / r.1 * 100.0).collect());
+        let added = median(runs.iter().map(|r| r.0 / r.2 * 100.0).collect());
+        let points = median(runs.iter().map(|r| r.3 as f64).collect());
+        println!(
+            "overhead {what}: {:.0} points/s for {seconds} s, {rounds} runs: gantry used a median {:.2}% of one core \
+             (runs: {}); it adds {added:.2}% to the script's CPU",
+            points / seconds,
+            core[i],
+            runs.iter()
+                .map(|r| format!("{:.2}%", r.0 / r.1 * 100.0))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
     println!(
-        "overhead {:.0} points/s for {seconds} s ({points} points stored of {} written): gantry used {:.3} s CPU \
-         = {:.2}% of one core over {wall:.1} s wall; the script used {writer_cpu:.2} s CPU, so gantry adds {:.2}%",
-        points as f64 / seconds,
-        lines as i64 * 10,
-        gantry_cpu,
-        gantry_cpu / wall * 100.0,
-        gantry_cpu / writer_cpu * 100.0
+        "overhead: declaring flops_per_step changes gantry's CPU by {:+.2} points of one core ({:.2}x)",
+        core[1] - core[0],
+        core[1] / core[0]
     );
 }

@@ -253,13 +253,30 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
         s.run_records().await.unwrap()
     });
     assert_eq!(records.len(), 8, "seeded once, not twice");
-    let series: usize = records.iter().map(|r| r.metrics.len()).sum();
+    // The fixtures' metrics, and gantry's own (MFU, energy, cost…) beside them.
+    let own = |k: &String| k.starts_with("gantry/");
+    let series: usize = records
+        .iter()
+        .map(|r| r.metrics.keys().filter(|k| !own(k)).count())
+        .sum();
     let points: i64 = records
         .iter()
-        .flat_map(|r| r.metrics.values())
-        .map(|s| s.n_points)
+        .flat_map(|r| r.metrics.iter())
+        .filter(|(k, _)| !own(k))
+        .map(|(_, s)| s.n_points)
         .sum();
     assert_eq!(series, 32);
+    for r in &records {
+        for k in [
+            "gantry/mfu",
+            "gantry/energy_wh",
+            "gantry/gpu_hours",
+            "gantry/cost",
+        ] {
+            assert!(r.metrics.contains_key(k), "{} has {k}", r.run.name);
+        }
+        assert!(r.tags.contains_key("gantry.hardware"), "{}", r.run.name);
+    }
     assert!(
         records.iter().all(|r| std::path::Path::new(&r.run.run_dir)
             .join("output.log")

@@ -42,7 +42,11 @@ fn recording() -> PathBuf {
 fn workspace() -> tempfile::TempDir {
     use gantry::bench::{BenchResult, DeviceInfo, Kind, Precision, Spec, Stats};
     let dir = tempfile::tempdir().unwrap();
-    let out = gantry(dir.path()).arg("init").arg(dir.path()).output().unwrap();
+    let out = gantry(dir.path())
+        .arg("init")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{out:?}");
     std::fs::write(dir.path().join("train.py"), SCRIPT).unwrap();
     std::fs::create_dir_all(dir.path().join("config/gantry")).unwrap();
@@ -99,7 +103,16 @@ fn run(ws: &Path, name: &str, extra: &[&str]) -> Value {
         .arg("--gpu-replay")
         .arg(recording())
         .args(extra)
-        .args(["run", "--name", name, "--sample-every", "0.3", "--", "python3", "train.py"])
+        .args([
+            "run",
+            "--name",
+            name,
+            "--sample-every",
+            "0.3",
+            "--",
+            "python3",
+            "train.py",
+        ])
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
@@ -140,7 +153,10 @@ fn a_replayed_run_gets_mfu_both_ways_energy_cost_and_hardware() {
     let gh = e["gpu_hours"].as_f64().unwrap();
     assert!(wh > 0.0 && gh > 0.0, "{e}");
     let watts = wh / gh;
-    assert!((450.0..700.0).contains(&watts), "{watts} W from {wh} Wh over {gh} GPU-h");
+    assert!(
+        (450.0..700.0).contains(&watts),
+        "{watts} W from {wh} Wh over {gh} GPU-h"
+    );
     assert!(gh * 3600.0 < 10.0, "held at most the run's life: {gh}");
     // 0.5 EUR/kWh and 3 EUR/GPU-h, as the last sample priced them.
     let cost = e["cost"].as_f64().unwrap();
@@ -178,7 +194,10 @@ fn a_recorded_process_that_is_not_the_runs_gets_no_energy() {
     assert!(e["energy_wh"].is_null(), "{e}");
     assert!(e["hardware"].is_null(), "{e}");
     // Its work still gives TFLOP/s, with no GPU to compare with.
-    assert!(close(e["tflops"]["median"].as_f64().unwrap(), 245.76, 1e-6), "{e}");
+    assert!(
+        close(e["tflops"]["median"].as_f64().unwrap(), 245.76, 1e-6),
+        "{e}"
+    );
     assert!(e["mfu"]["median"].is_null(), "{e}");
     let v = run(ws.path(), "own", &["--gpu-replay-pid", "41000"]);
     assert!(v["efficiency"]["energy_wh"].as_f64().unwrap() > 0.0);
@@ -208,14 +227,30 @@ fn a_model_adds_up_its_lineage_and_compares_its_training_hardware() {
         .output()
         .unwrap();
     let m: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(m["from"], "lm@v1", "an alias is kept as the version it named");
+    assert_eq!(
+        m["from"], "lm@v1",
+        "an alias is kept as the version it named"
+    );
     let l = &m["lineage"];
     assert_eq!(l["versions"], serde_json::json!(["lm@v2", "lm@v1"]));
     assert_eq!(l["runs"].as_u64(), Some(2));
-    assert!(close(l["own"]["energy_wh"].as_f64().unwrap(), wh(&b), 1e-9), "{l}");
-    assert!(close(l["total"]["energy_wh"].as_f64().unwrap(), wh(&a) + wh(&b), 1e-9), "{l}");
+    assert!(
+        close(l["own"]["energy_wh"].as_f64().unwrap(), wh(&b), 1e-9),
+        "{l}"
+    );
+    assert!(
+        close(
+            l["total"]["energy_wh"].as_f64().unwrap(),
+            wh(&a) + wh(&b),
+            1e-9
+        ),
+        "{l}"
+    );
     assert_eq!(m["run"]["hardware"]["gpus"][0]["name"], "NVIDIA H200");
-    let text = gantry(ws.path()).args(["model", "show", "lm@v2"]).output().unwrap();
+    let text = gantry(ws.path())
+        .args(["model", "show", "lm@v2"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("from     lm@v1"), "{text}");
     assert!(text.contains("over 2 runs of 2 versions"), "{text}");
@@ -228,8 +263,8 @@ fn a_model_adds_up_its_lineage_and_compares_its_training_hardware() {
             .args(["model", "verify", "--hardware", "lm@v2", "--json"])
             .output()
             .unwrap();
-        let v: Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("{e}: {out:?}"));
+        let v: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {out:?}"));
         (out.status.code(), v)
     };
     let (code, v) = verify(H200);
@@ -241,7 +276,10 @@ fn a_model_adds_up_its_lineage_and_compares_its_training_hardware() {
     assert_eq!(g["same_model"], false);
     assert_eq!(g["speed_from"], "datasheet");
     let ratio = g["speed_ratio"].as_f64().unwrap();
-    assert!(ratio < 0.5, "an A100 is much slower than an H200 by the datasheets: {ratio}");
+    assert!(
+        ratio < 0.5,
+        "an A100 is much slower than an H200 by the datasheets: {ratio}"
+    );
     // No GPU at all here: exit 3, said plainly (on a box with a driver, its GPUs answer).
     if !matches!(gantry::gpu::probe(), gantry::domain::GpuProbe::Absent(_)) {
         return;

@@ -273,6 +273,9 @@ fn snapshot_a_version_with_its_cost_lineage_and_hardware() {
     let mut t = Terminal::new(TestBackend::new(140, 34)).unwrap();
     Drawer::draw(&mut t, &s).unwrap();
     let screen = t.backend().to_string();
-    assert!(screen.contains("7.51 kWh · 10.00 GPU-h · 27.02 EUR over 2 runs"), "{screen}");
+    assert!(
+        screen.contains("7.51 kWh · 10.00 GPU-h · 27.02 EUR over 2 runs"),
+        "{screen}"
+    );
     insta::assert_snapshot!(screen);
 }

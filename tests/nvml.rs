@@ -117,3 +117,51 @@ fn gantry_gpu_agrees_with_nvidia_smi() {
         );
     }
 }
+
+/// The total-energy counter that runs' energy comes from advances under load, by about what the
+/// power readings say: a 4-second `gantry bench --burn` between two reads, the counter's
+/// difference over the time against the mean of the power read meanwhile (within half either way:
+/// the two are measured differently, and the power reading is an average over a window).
+#[test]
+#[ignore = "needs an NVIDIA GPU and driver"]
+fn the_energy_counter_advances_under_load() {
+    let mut src = NvmlSource::open().expect("NVML opens where there is a GPU");
+    let first = src.sample().unwrap();
+    let g0 = &first.gpus[0];
+    let (Some(e0), Some(t0)) = (g0.energy_mj, g0.read_us) else {
+        println!("GPU 0 has no total-energy counter: runs estimate energy from power");
+        return;
+    };
+    let mut burn = Command::new(gantry())
+        .args(["bench", "--burn", "4", "--gpu", "0", "--yes"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut powers = Vec::new();
+    let started = std::time::Instant::now();
+    while started.elapsed().as_secs_f64() < 4.0 {
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        if let Some(p) = src.sample().unwrap().gpus[0].power {
+            powers.push(p);
+        }
+    }
+    let last = src.sample().unwrap();
+    let _ = burn.wait();
+    let (e1, t1) = (
+        last.gpus[0].energy_mj.unwrap(),
+        last.gpus[0].read_us.unwrap(),
+    );
+    assert!(e1 > e0, "the counter advanced: {e0} → {e1} mJ");
+    let watts = (e1 - e0) as f64 / 1000.0 / ((t1 - t0) as f64 / 1e6);
+    let mean = powers.iter().sum::<f64>() / powers.len().max(1) as f64;
+    println!(
+        "energy counter: {:.0} J over {:.2} s = {watts:.0} W; power readings' mean {mean:.0} W",
+        (e1 - e0) as f64 / 1000.0,
+        (t1 - t0) as f64 / 1e6
+    );
+    assert!(
+        watts > mean * 0.5 && watts < mean * 1.5,
+        "{watts:.0} W by the counter, {mean:.0} W by the readings"
+    );
+}

@@ -608,3 +608,104 @@ fn the_column_chooser_reads_every_name_once() {
         "{h:?}"
     );
 }
+
+/// Two runs with gantry's own metrics and hardware: one on an H200 with bench history, one on an
+/// A100 without.
+fn with_gpu_use() -> State {
+    use gantry::domain::SeriesSummary;
+    use gantry::domain::efficiency::{Fingerprint, Hardware, HardwareGpu};
+    let mut recs = common::some_records(2);
+    let gpus = [
+        ("NVIDIA H200", Some(712.4), 49.1, 62.3, 2410.0, 3.2, 8.72),
+        ("NVIDIA A100-SXM4-80GB", None, 31.0, 0.0, 1830.0, 4.1, 10.76),
+    ];
+    for (r, (name, bench, mfu, measured, wh, gh, cost)) in recs.iter_mut().zip(gpus) {
+        let mut put = |k: &str, v: f64| {
+            r.metrics.insert(
+                k.into(),
+                SeriesSummary {
+                    key: k.into(),
+                    n_points: 40,
+                    last_step: Some(99),
+                    last: Some(v),
+                    min: Some(v * 0.9),
+                    max: Some(v),
+                    min_step: Some(1),
+                    max_step: Some(99),
+                },
+            );
+        };
+        put("gantry/mfu", mfu);
+        if bench.is_some() {
+            put("gantry/mfu_measured", measured);
+        }
+        put("gantry/tflops", mfu * 9.894);
+        put("gantry/energy_wh", wh);
+        put("gantry/gpu_hours", gh);
+        put("gantry/cost", cost);
+        let hw = Hardware {
+            host: "gpu01".into(),
+            gpus: vec![HardwareGpu {
+                name: name.into(),
+                uuid: format!("GPU-{name}"),
+                driver: Some("580.95.05".into()),
+                cuda: Some("13.0".into()),
+                power_limit_w: Some(700.0),
+                pcie_gen: Some(5),
+                pcie_width: Some(16),
+                bench: bench.map(|t| Fingerprint {
+                    gemm_bf16_tflops: Some(t),
+                    membw_gbs: Some(4113.0),
+                    at_ms: common::NOW_MS - 3 * 86_400_000,
+                }),
+            }],
+        };
+        r.tags.insert(
+            "gantry.hardware".into(),
+            serde_json::to_string(&hw).unwrap(),
+        );
+        r.tags.insert("gantry.currency".into(), "EUR".into());
+    }
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(recs)));
+    s
+}
+
+#[test]
+fn snapshot_detail_and_compare_with_gpu_use() {
+    let mut s = with_gpu_use();
+    let fx = press(&mut s, "enter");
+    load_all(&mut s, &fx);
+    let screen = text(&draw(&s, 140, 40));
+    assert!(
+        screen.contains(
+            "MFU 49.1% · 62.3% of measured · 485.8 TFLOP/s · 2.41 kWh · 3.20 GPU-h · 8.72 EUR"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("NVIDIA H200 · driver 580.95.05"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("gantry.hardware="),
+        "the tag is shown in words: {screen}"
+    );
+    insta::assert_snapshot!("detail_with_gpu_use", screen);
+    press(&mut s, "esc");
+    let fx = press(&mut s, "space j space C");
+    load_all(&mut s, &fx);
+    let t = draw(&s, 140, 40);
+    let screen = text(&t);
+    assert!(screen.contains("* (gpu)"), "the GPUs differ: {screen}");
+    assert!(
+        screen.contains("2.41 kWh") && screen.contains("10.76 EUR"),
+        "{screen}"
+    );
+    // Less energy is better: the second run's 1.83 kWh is good against 2.41.
+    assert_eq!(
+        fg_at(t.backend().buffer(), "-580"),
+        s.theme.color(Role::Good)
+    );
+    insta::assert_snapshot!("compare_with_gpu_use", screen);
+}

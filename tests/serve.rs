@@ -533,14 +533,27 @@ print(json.dumps(out))
     assert_eq!(one("gantry_runs_running", None), 1.0);
     assert_eq!(one("gantry_ingest_points_total", None), 250.0);
     assert_eq!(one("gantry_ingest_runs_created_total", None), 1.0);
-    // The running run's metric, its last value and step.
-    let metric: Vec<&Value> = find("gantry_run_metric", None);
+    // The running run's metric, its last value and step (gantry's own, its energy and GPU-hours
+    // from the replayed GPU, are beside it).
+    let metric: Vec<&Value> = find("gantry_run_metric", None)
+        .into_iter()
+        .filter(|m| {
+            !m["labels"]["key"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("gantry/")
+        })
+        .collect();
     assert_eq!(metric.len(), 1, "{text}");
     assert_eq!(metric[0]["labels"]["run"], "p");
     assert_eq!(metric[0]["labels"]["key"], "loss");
     assert_eq!(metric[0]["labels"]["run_id"].as_str(), Some(run.as_str()));
     assert_eq!(metric[0]["value"].as_f64(), Some(1.0));
-    assert_eq!(one("gantry_run_metric_step", None), 249.0);
+    let steps: Vec<&Value> = find("gantry_run_metric_step", None)
+        .into_iter()
+        .filter(|m| m["labels"]["key"] == "loss")
+        .collect();
+    assert_eq!(steps[0]["value"].as_f64(), Some(249.0), "{text}");
     let batches = find("gantry_http_requests_total", None)
         .into_iter()
         .find(|s| s["labels"]["endpoint"] == "runs/log-batch")

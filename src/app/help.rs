@@ -17,7 +17,7 @@ pub enum HelpLine {
 pub const FOOTER: [&str; 3] = [
     "Keys are set in [keymap] of $XDG_CONFIG_HOME/gantry/config.toml",
     "From a shell: gantry run, import, export, model, gpu, bench, serve, doctor",
-    "MFU, energy and cost: declare flops_per_step (or tokens_per_step, n_params); filter energy>2kWh",
+    "GPU use: declare flops_per_step for MFU; filter energy>2kWh cost<50",
 ];
 
 /// The overlay laid out in the body of a screen of `state.size`.

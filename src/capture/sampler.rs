@@ -270,7 +270,8 @@ impl Sampler {
             }
         }
         if !self.gpus_seen.is_empty() || !snap.gpus.is_empty() {
-            out.system.push(("gpu_mem_mb", mem as f64 / (1024.0 * 1024.0)));
+            out.system
+                .push(("gpu_mem_mb", mem as f64 / (1024.0 * 1024.0)));
             if let Some(u) = sm {
                 out.system.push(("gpu_util_percent", u));
             }

@@ -51,7 +51,9 @@ impl Report {
             .enumerate()
         {
             if rec.metrics.contains_key(k) {
-                let s = store.load_series(&rec.run.id, SeriesKind::Metric, k).await?;
+                let s = store
+                    .load_series(&rec.run.id, SeriesKind::Metric, k)
+                    .await?;
                 medians[i] = crate::domain::bench::median(&s.values);
             }
         }
@@ -148,11 +150,9 @@ impl Report {
             ));
         }
         for r in &self.references {
-            let ds = r
-                .datasheet
-                .map_or("no datasheet peak".into(), |f| {
-                    format!("datasheet {} TFLOP/s", four_digits(f / 1e12))
-                });
+            let ds = r.datasheet.map_or("no datasheet peak".into(), |f| {
+                format!("datasheet {} TFLOP/s", four_digits(f / 1e12))
+            });
             let m = match &r.measured {
                 Some(m) => format!(
                     "measured {} TFLOP/s (median of {}, newest {})",
@@ -168,7 +168,11 @@ impl Report {
         if !totals.is_empty() {
             out.push(("energy", totals.join(" · ")));
         }
-        if let Some(h) = self.hardware.as_ref().and_then(|h| fe::hardware_line(h, now_ms)) {
+        if let Some(h) = self
+            .hardware
+            .as_ref()
+            .and_then(|h| fe::hardware_line(h, now_ms))
+        {
             out.push(("hardware", h));
         }
         out

@@ -188,7 +188,10 @@ fn lineage_lines(m: &Manifest, l: &crate::domain::model::Lineage) -> Vec<(&'stat
         }
     }
     for x in &l.missing {
-        out.push(("missing", format!("{x}: not in this registry (not counted)")));
+        out.push((
+            "missing",
+            format!("{x}: not in this registry (not counted)"),
+        ));
     }
     if let Some(h) = m.run.as_ref().and_then(|r| r.hardware.as_ref())
         && let Some(line) = hardware_line(h, crate::domain::now_ms())
@@ -271,7 +274,10 @@ pub async fn run(
                 }
                 None => None,
             };
-            let m = add(&ws, &store, &name, &files, run, from, &notes, hardlink, true).await?;
+            let m = add(
+                &ws, &store, &name, &files, run, from, &notes, hardlink, true,
+            )
+            .await?;
             outln!(
                 "{}@v{}: {} files, {} ({})",
                 m.name,

@@ -75,7 +75,12 @@ pub async fn run(
             Some(g) => {
                 used.push(g.uuid.clone());
                 let history = store.bench_history(Some(&g.uuid)).await?;
-                Some(here_of(g, &snap.driver, &snap.cuda, Fingerprint::of(&history)))
+                Some(here_of(
+                    g,
+                    &snap.driver,
+                    &snap.cuda,
+                    Fingerprint::of(&history),
+                ))
             }
             None => None,
         };
@@ -152,10 +157,7 @@ fn compare(then: &HardwareGpu, here: Option<Here>) -> Pair {
     if let Some(r) = speed_ratio
         && (r - 1.0).abs() > 0.05
     {
-        differences.push(format!(
-            "{} by {speed_from} bf16 GEMM",
-            ratio_text(r)
-        ));
+        differences.push(format!("{} by {speed_from} bf16 GEMM", ratio_text(r)));
     }
     for (what, now, was) in [
         ("driver", &h.driver, &then.driver),
@@ -269,7 +271,10 @@ mod tests {
         );
         assert_eq!(
             p.differences,
-            ["12% slower here by bench bf16 GEMM", "driver 570.10 here, 580.95.05 then"]
+            [
+                "12% slower here by bench bf16 GEMM",
+                "driver 570.10 here, 580.95.05 then"
+            ]
         );
         // Another model with no bench history: the datasheets speak.
         let p = compare(
@@ -278,7 +283,11 @@ mod tests {
         );
         assert!(!p.same_model);
         assert_eq!(p.speed_from, "datasheet");
-        assert!(p.differences[1].contains("slower here by datasheet"), "{:?}", p.differences);
+        assert!(
+            p.differences[1].contains("slower here by datasheet"),
+            "{:?}",
+            p.differences
+        );
         assert_eq!(compare(&then, None).differences.len(), 1);
     }
 }

@@ -252,9 +252,12 @@ impl Config {
         if let Some(c) = file.cost {
             let span = c.span();
             let c = c.into_inner();
-            let bad = [("price_per_kwh", c.price_per_kwh), ("gpu_hour_price", c.gpu_hour_price)]
-                .into_iter()
-                .find(|(_, v)| v.is_some_and(|v| !v.is_finite() || v < 0.0));
+            let bad = [
+                ("price_per_kwh", c.price_per_kwh),
+                ("gpu_hour_price", c.gpu_hour_price),
+            ]
+            .into_iter()
+            .find(|(_, v)| v.is_some_and(|v| !v.is_finite() || v < 0.0));
             match bad {
                 Some((name, v)) => diags.push(Diagnostic::at(
                     path,

@@ -523,11 +523,9 @@ impl StepClock {
             return;
         }
         match key {
-            PERF_FLOPS => {
-                if value.is_finite() && value > 0.0 {
-                    self.logged_flops += value;
-                    self.logged = true;
-                }
+            PERF_FLOPS if value.is_finite() && value > 0.0 => {
+                self.logged_flops += value;
+                self.logged = true;
             }
             FLOPS_PER_STEP => {
                 self.declared.insert(FLOPS_PER_STEP, value);
@@ -653,7 +651,13 @@ mod tests {
         let w = Work::declared(get, false).unwrap();
         assert_eq!(w.flops_per_step(), Some(f));
         // A declared flops_per_step wins; perf/flops is the last resort; nothing is None.
-        let both = |k: &str| if k == "flops_per_step" { Some(1e15) } else { get(k) };
+        let both = |k: &str| {
+            if k == "flops_per_step" {
+                Some(1e15)
+            } else {
+                get(k)
+            }
+        };
         assert_eq!(
             Work::declared(both, true),
             Some(Work::FlopsPerStep { flops: 1e15 })
@@ -742,10 +746,7 @@ mod tests {
         );
         // RAPL's range is small: 262143328850 µJ on many CPUs.
         let max = 262_143_328_850;
-        assert_eq!(
-            counter_step(max - 100, 50, max),
-            CounterStep::Wrapped(151)
-        );
+        assert_eq!(counter_step(max - 100, 50, max), CounterStep::Wrapped(151));
         // Backwards from the middle: a driver reload, not a wrap.
         assert_eq!(counter_step(5_000_000, 1_000, u64::MAX), CounterStep::Reset);
         let mut m = EnergyMeter::default();

@@ -137,7 +137,15 @@ mod tests {
         for k in ["gantry/energy_wh", "gantry/cost", "gantry/gpu_hours"] {
             assert_eq!(Direction::guess(k), Direction::Lower, "{k}");
         }
-        for k in ["acc", "val/accuracy", "f1", "bleu", "reward", "lr", "gantry/mfu"] {
+        for k in [
+            "acc",
+            "val/accuracy",
+            "f1",
+            "bleu",
+            "reward",
+            "lr",
+            "gantry/mfu",
+        ] {
             assert_eq!(Direction::guess(k), Direction::Higher, "{k}");
         }
     }

@@ -332,12 +332,21 @@ mod tests {
             Expr::Term(Term::Metric(k, op, x)) => (k, op, x),
             other => panic!("{f}: {other:?}"),
         };
-        assert_eq!(m("energy>2kWh"), ("gantry/energy_wh".into(), Op::Gt, 2000.0));
-        assert_eq!(m("Energy<=1.5MWh"), ("gantry/energy_wh".into(), Op::Le, 1.5e6));
+        assert_eq!(
+            m("energy>2kWh"),
+            ("gantry/energy_wh".into(), Op::Gt, 2000.0)
+        );
+        assert_eq!(
+            m("Energy<=1.5MWh"),
+            ("gantry/energy_wh".into(), Op::Le, 1.5e6)
+        );
         assert_eq!(m("energy>=850"), ("gantry/energy_wh".into(), Op::Ge, 850.0));
         assert_eq!(m("gpuh>8h"), ("gantry/gpu_hours".into(), Op::Gt, 8.0));
         assert_eq!(m("mfu<30%"), ("gantry/mfu".into(), Op::Lt, 30.0));
-        assert_eq!(m("mfu_measured>50"), ("gantry/mfu_measured".into(), Op::Gt, 50.0));
+        assert_eq!(
+            m("mfu_measured>50"),
+            ("gantry/mfu_measured".into(), Op::Gt, 50.0)
+        );
         assert_eq!(m("cost!=0"), ("gantry/cost".into(), Op::Ne, 0.0));
         let e = parse("energy>2kJ").unwrap_err();
         assert!(e.message.contains("give Wh, kWh or MWh"), "{e}");

@@ -221,11 +221,11 @@ impl P<'_> {
             }
         }
         for (short, key) in SHORTHANDS {
-            let after = &rest[short.len().min(rest.len())..];
-            if rest.len() >= short.len()
-                && rest[..short.len()].eq_ignore_ascii_case(short)
-                && after.starts_with(['=', '!', '<', '>'])
-            {
+            let (Some(head), Some(after)) = (rest.get(..short.len()), rest.get(short.len()..))
+            else {
+                continue;
+            };
+            if head.eq_ignore_ascii_case(short) && after.starts_with(['=', '!', '<', '>']) {
                 self.pos += short.len();
                 let (op, op_text) = self.op()?;
                 let vpos = self.pos;
@@ -233,9 +233,8 @@ impl P<'_> {
                 if v.is_empty() {
                     return Err(self.err_at(vpos, format!("expected a value after `{op_text}`")));
                 }
-                let x = with_unit(key, &v).ok_or_else(|| {
-                    self.err_at(vpos, format!("`{v}` is not {}", unit_help(key)))
-                })?;
+                let x = with_unit(key, &v)
+                    .ok_or_else(|| self.err_at(vpos, format!("`{v}` is not {}", unit_help(key))))?;
                 return Ok(Term::Metric(key.to_string(), op, x));
             }
         }
@@ -281,7 +280,10 @@ const SHORTHANDS: [(&str, &str); 7] = [
     ("gpu_hours", crate::domain::efficiency::keys::GPU_HOURS),
     ("gpuh", crate::domain::efficiency::keys::GPU_HOURS),
     ("cost", crate::domain::efficiency::keys::COST),
-    ("mfu_measured", crate::domain::efficiency::keys::MFU_MEASURED),
+    (
+        "mfu_measured",
+        crate::domain::efficiency::keys::MFU_MEASURED,
+    ),
     ("mfu", crate::domain::efficiency::keys::MFU),
     ("tflops", crate::domain::efficiency::keys::TFLOPS),
 ];

@@ -13,7 +13,7 @@ pub mod remote_objects;
 mod s3;
 
 pub use files::{RUN_FILES, collect_files, guess_framework};
-pub use register::{register, run_ref, chain, lineage};
+pub use register::{chain, lineage, register, run_ref};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -67,7 +67,11 @@ pub fn chain(reg: &Registry, m: &Manifest) -> (Vec<Manifest>, Vec<String>) {
             break;
         }
         match reg.resolve(&spec) {
-            Ok(p) if out.iter().any(|o| o.name == p.name && o.version == p.version) => {
+            Ok(p)
+                if out
+                    .iter()
+                    .any(|o| o.name == p.name && o.version == p.version) =>
+            {
                 missing.push(format!("{spec} (a cycle)"));
             }
             Ok(p) => {

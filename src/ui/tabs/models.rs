@@ -276,7 +276,7 @@ fn made_lines(state: &State, v: &crate::domain::Manifest) -> Vec<Line<'static>> 
     use crate::format::efficiency::{hardware_line, totals};
     let t = &state.theme;
     let mut lines = Vec::new();
-    let label = |s: &str| Span::styled(format!("{s:<9}"), t.fg(Role::Muted));
+    let label = |s: &str| Span::styled(format!("{s:<10}"), t.fg(Role::Muted));
     if let Some(f) = &v.from {
         lines.push(Line::from(vec![
             label("from"),
@@ -297,7 +297,12 @@ fn made_lines(state: &State, v: &crate::domain::Manifest) -> Vec<Line<'static>> 
                 lines.push(Line::from(vec![
                     label("lineage"),
                     Span::styled(
-                        format!("{} over {} runs ({})", all.join(" · "), l.runs, l.versions.join(" ← ")),
+                        format!(
+                            "{} over {} runs ({})",
+                            all.join(" · "),
+                            l.runs,
+                            l.versions.join(" ← ")
+                        ),
                         t.fg(Role::Text),
                     ),
                 ]));

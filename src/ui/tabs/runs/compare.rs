@@ -39,20 +39,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         })
         .collect();
     let gpus_differ = gpus.iter().any(|g| *g != gpus[0]);
-    let gpu_row = (gpus.iter().any(Option::is_some) && (gpus_differ || !r.diff_only)).then(|| {
-        let style = if gpus_differ {
-            t.fg(Role::Warn).add_modifier(Modifier::BOLD)
-        } else {
-            t.fg(Role::Muted)
-        };
-        let mut cells = vec![
-            Cell::from(format!("{}(gpu)", if gpus_differ { "* " } else { "  " })).style(style),
-        ];
-        cells.extend(gpus.iter().map(|g| {
-            Cell::from(g.clone().unwrap_or_else(|| "-".into())).style(t.fg(Role::Text))
-        }));
-        Row::new(cells)
-    });
+    let gpu_row =
+        (gpus.iter().any(Option::is_some) && (gpus_differ || !r.diff_only)).then(|| {
+            let style = if gpus_differ {
+                t.fg(Role::Warn).add_modifier(Modifier::BOLD)
+            } else {
+                t.fg(Role::Muted)
+            };
+            let mut cells = vec![
+                Cell::from(format!("{}(gpu)", if gpus_differ { "* " } else { "  " })).style(style),
+            ];
+            cells.extend(gpus.iter().map(|g| {
+                Cell::from(g.clone().unwrap_or_else(|| "-".into())).style(t.fg(Role::Text))
+            }));
+            Row::new(cells)
+        });
     let keys: BTreeSet<&String> = recs.iter().flat_map(|x| x.params.keys()).collect();
     let params: Vec<(&String, bool)> = keys
         .into_iter()

@@ -25,7 +25,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     };
     let gpu_lines = gpu_lines(rec, state.now_ms);
     let [over, main, log] = Layout::vertical([
-        Constraint::Length(if gpu_lines.is_empty() { 6 } else { 7 }),
+        Constraint::Length(6 + gpu_lines.len() as u16),
         Constraint::Fill(1),
         Constraint::Length(log_h),
     ])
@@ -129,16 +129,16 @@ fn overview(
             ),
         ]),
     ];
-    let mut left = left;
-    let mut extra_right = None;
-    for (i, (l, v)) in gpu_lines.into_iter().enumerate() {
-        let line = Line::from(vec![label(&l), Span::styled(v, t.fg(Role::Text))]);
-        if i == 0 {
-            left.push(line);
-        } else {
-            extra_right = Some(line);
-        }
-    }
+    // The GPU lines take the whole width, under the two columns.
+    let wide: Vec<Line> = gpu_lines
+        .into_iter()
+        .map(|(l, v)| {
+            Line::from(vec![
+                Span::styled(format!("{l:<9}"), t.fg(Role::Muted)),
+                Span::styled(v, t.fg(Role::Text)),
+            ])
+        })
+        .collect();
     // gantry's own tags (the hardware, as JSON) are shown in their own words, not as pairs.
     let pairs = |m: &std::collections::BTreeMap<String, String>| {
         m.iter()
@@ -192,10 +192,12 @@ fn overview(
             t.fg(if bad == 0 { Role::Muted } else { Role::Warn }),
         ),
     ]));
-    right.extend(extra_right);
     let block = super::super::frame_block(state, format!(" {} · {} ", run.name, run.short_id()));
     let inner = block.inner(area);
     frame.render_widget(block, area);
+    let [inner, below] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(wide.len() as u16)]).areas(inner);
+    frame.render_widget(Paragraph::new(clipped(wide, below.width)), below);
     // Two columns apart, each cell on its line, cut with `…` where it is longer.
     let [l, rr] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)])
         .spacing(2)
