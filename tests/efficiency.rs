@@ -291,3 +291,79 @@ fn a_model_adds_up_its_lineage_and_compares_its_training_hardware() {
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("no GPU here to compare with"));
 }
+
+/// "Why was this run slower?": the same script at 20 and 10 steps a second, on the H200 and on
+/// the A100 recordings; `gantry compare --json` gives each run's conditions as its sampler saw
+/// them, and names the slower GPU model.
+#[test]
+fn compare_says_why_a_run_was_slower() {
+    let ws = workspace();
+    std::fs::write(
+        ws.path().join("rate.py"),
+        r#"
+import json, os, sys, time
+rate = float(sys.argv[1])
+m = open(os.environ["GANTRY_METRICS"], "a")
+t0 = time.time()
+for step in range(int(rate * 2)):
+    m.write(json.dumps({"step": step, "time": t0 + step / rate, "loss": 1 / (step + 1)}) + "\n")
+    m.flush()
+    time.sleep(1 / rate)
+"#,
+    )
+    .unwrap();
+    for (name, rec, rate) in [
+        ("fast", H200, "20"),
+        ("slow", "fixtures/gpu/a100-x2.made-up.jsonl", "10"),
+    ] {
+        let out = gantry(ws.path())
+            .arg("--gpu-replay")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(rec))
+            .args(["run", "--name", name, "--sample-every", "0.3", "--"])
+            .args(["python3", "rate.py", rate])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let out = gantry(ws.path())
+        .args(["compare", "fast", "slow", "--json"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["conditions"];
+    assert!(
+        close(c[0]["steps_per_s"].as_f64().unwrap(), 20.0, 1e-6),
+        "{c}"
+    );
+    assert!(
+        close(c[1]["steps_per_s"].as_f64().unwrap(), 10.0, 1e-6),
+        "{c}"
+    );
+    assert_eq!(c[0]["gpu"], "NVIDIA H200");
+    assert_eq!(c[1]["gpu"], "NVIDIA A100-SXM4-80GB");
+    assert_eq!(c[0]["power_limit_w"].as_f64(), Some(700.0));
+    assert_eq!(c[1]["power_limit_w"].as_f64(), Some(400.0));
+    assert_eq!(c[0]["sm_clock_mhz"].as_f64(), Some(1980.0));
+    assert_eq!(c[1]["sm_clock_mhz"].as_f64(), Some(1410.0));
+    assert_eq!(c[1]["others"].as_f64(), Some(0.0));
+    // The results were stored at 1.000 to 1.003 s after the epoch: the newest is nearest.
+    assert_eq!(
+        c[0]["bench_tflops"][0].as_f64(),
+        Some(710.0),
+        "nearest in time: {c}"
+    );
+    let verdicts = v["verdicts"].as_array().unwrap();
+    assert_eq!(verdicts.len(), 1, "{v}");
+    let text = verdicts[0].as_str().unwrap();
+    assert!(
+        text.starts_with("slow: 50% slower than fast; it ran on NVIDIA A100-SXM4-80GB (32% of"),
+        "{text}"
+    );
+    let out = gantry(ws.path())
+        .args(["compare", "fast", "slow"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("* power limit        700 W"), "{text}");
+    assert!(text.contains("→ slow: 50% slower than fast"), "{text}");
+}

@@ -695,9 +695,44 @@ fn snapshot_detail_and_compare_with_gpu_use() {
     press(&mut s, "esc");
     let fx = press(&mut s, "space j space C");
     load_all(&mut s, &fx);
+    // The comparison asks for the runs' conditions once; they come back as a message.
+    let ids = s.runs.compared();
+    assert!(fx.contains(&Effect::LoadConditions(ids.clone())), "{fx:?}");
+    assert!(!press(&mut s, "j").contains(&Effect::LoadConditions(ids.clone())));
+    use gantry::domain::conditions::RunConditions;
+    let cond = |i: usize, rate: f64, capped: f64, limit: f64| RunConditions {
+        id: ids[i].clone(),
+        name: s.runs.record(&ids[i]).unwrap().run.name.clone(),
+        steps_per_s: Some(rate),
+        gpu: Some("NVIDIA H200".into()),
+        peak_tflops: Some(989.4),
+        sm_clock_mhz: Some(1980.0 - capped * 600.0),
+        power_limit_w: Some(limit),
+        throttled: if capped > 0.0 {
+            vec![("power-capped".into(), capped)]
+        } else {
+            Vec::new()
+        },
+        others: Some(0.0),
+        host_cpu: Some(31.0),
+        ..Default::default()
+    };
+    let both = vec![cond(0, 10.0, 0.0, 700.0), cond(1, 8.2, 0.4, 300.0)];
+    let out = update(&mut s, Msg::ConditionsLoaded(ids.clone(), both));
+    assert!(out.redraw);
     let t = draw(&s, 140, 40);
     let screen = text(&t);
     assert!(screen.contains("* (gpu)"), "the GPUs differ: {screen}");
+    assert!(
+        screen.contains(
+            "! resnet50-trial-001: 18% slower than resnet50-trial-000; its GPU spent 40% of the time power-capped at 300 W"
+        ),
+        "{screen}"
+    );
+    assert!(
+        screen.contains("* (power limit)") && screen.contains("power-capped 40%"),
+        "{screen}"
+    );
     assert!(
         screen.contains("2.41 kWh") && screen.contains("10.76 EUR"),
         "{screen}"

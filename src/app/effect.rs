@@ -11,6 +11,8 @@ pub enum Effect {
     LoadRuns(super::runs::Held),
     /// These runs' whole records.
     LoadRecords(Vec<String>),
+    /// The conditions of compared runs: "why was this run slower?".
+    LoadConditions(Vec<String>),
     /// Every metric and param name, for the column chooser.
     LoadKeys,
     /// How many runs have each metric, for the table's default columns.

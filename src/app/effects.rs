@@ -88,6 +88,19 @@ impl EffectRunner {
                     let _ = tx.send(Msg::RunsListed(res));
                 });
             }
+            Effect::LoadConditions(ids) => {
+                tokio::spawn(async move {
+                    let mut out = Vec::with_capacity(ids.len());
+                    for id in &ids {
+                        if let Ok((r, _)) = store.run_record(id).await
+                            && let Ok(c) = crate::capture::conditions::load(&store, &r).await
+                        {
+                            out.push(c);
+                        }
+                    }
+                    let _ = tx.send(Msg::ConditionsLoaded(ids, out));
+                });
+            }
             Effect::LoadRecords(ids) => {
                 tokio::spawn(async move {
                     let mut recs = Vec::with_capacity(ids.len());

@@ -30,6 +30,8 @@ pub enum Msg {
     RunsListed(Result<(Vec<RunRecord>, super::runs::Held), String>),
     /// Whole records of some runs (those open in a detail or comparison).
     RecordsLoaded(Vec<RunRecord>),
+    /// The conditions of the runs compared (their ids as asked).
+    ConditionsLoaded(Vec<String>, Vec<crate::domain::conditions::RunConditions>),
     /// Every metric name and every param name.
     KeysLoaded(Vec<String>, Vec<String>),
     SeriesLoaded(SeriesId, Result<Arc<Series>, String>),

@@ -263,6 +263,9 @@ pub struct RunsState {
     /// Every metric and param name in the store, for the column chooser, once asked for.
     pub keys: Option<(Vec<String>, Vec<String>)>,
     keys_pending: bool,
+    /// The compared runs' conditions ("why was this run slower?"), and the runs asked for.
+    pub conditions: Vec<crate::domain::conditions::RunConditions>,
+    conditions_for: Vec<String>,
 }
 
 impl Default for RunsState {
@@ -307,6 +310,8 @@ impl Default for RunsState {
             whole_pending: HashSet::new(),
             keys: None,
             keys_pending: false,
+            conditions: Vec::new(),
+            conditions_for: Vec::new(),
         }
     }
 }
@@ -602,6 +607,31 @@ impl RunsState {
     }
 
     /// The runs the compare view shows: the pinned baseline first, then the other marked runs.
+    /// The compared runs, when the comparison is open and their conditions were not asked for.
+    pub fn wanted_conditions(&mut self) -> Option<Vec<String>> {
+        if self.view != View::Compare {
+            return None;
+        }
+        let ids = self.compared();
+        if ids.len() < 2 || ids == self.conditions_for {
+            return None;
+        }
+        self.conditions_for = ids.clone();
+        self.conditions.clear();
+        Some(ids)
+    }
+
+    /// The conditions of `ids` arrived; kept when they are still the runs compared.
+    pub fn set_conditions(
+        &mut self,
+        ids: Vec<String>,
+        conditions: Vec<crate::domain::conditions::RunConditions>,
+    ) {
+        if ids == self.conditions_for {
+            self.conditions = conditions;
+        }
+    }
+
     pub fn compared(&self) -> Vec<String> {
         let mut v: Vec<String> = self.pinned.iter().cloned().collect();
         for m in &self.marked {

@@ -22,6 +22,9 @@ pub fn update(state: &mut State, msg: Msg) -> Outcome {
     if !whole.is_empty() {
         out.effects.push(Effect::LoadRecords(whole));
     }
+    if let Some(ids) = state.runs.wanted_conditions() {
+        out.effects.push(Effect::LoadConditions(ids));
+    }
     if matches!(state.modal, Some(super::state::Modal::Columns { .. })) && state.runs.wanted_keys()
     {
         out.effects.push(Effect::LoadKeys);
@@ -178,6 +181,10 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::RecordsLoaded(recs) => {
             state.runs.set_whole(recs);
+            Outcome::redraw()
+        }
+        Msg::ConditionsLoaded(ids, c) => {
+            state.runs.set_conditions(ids, c);
             Outcome::redraw()
         }
         Msg::MetricCounts(counts) => {

@@ -4,6 +4,7 @@
 //! catching up after gantry died (recover), and a run's end kept in its folder when the store
 //! cannot take it (ended).
 
+pub mod conditions;
 pub mod ended;
 pub mod git;
 pub mod ingest;

@@ -19,6 +19,7 @@ use crate::gpu::source::{GpuSource, NvmlSource, ReplaySource};
 use crate::store::Store;
 
 use super::procs;
+use crate::domain::conditions::keys as conditions;
 
 /// How a sampler reads the GPUs and prices what it finds.
 #[derive(Debug, Clone, Default)]
@@ -69,6 +70,12 @@ pub struct Sampler {
     last_run_j: Option<(f64, Instant)>,
     throughput: Throughput,
     precision: Option<Precision>,
+    /// Each GPU's last share and whether the run held it: the last interval, after the command
+    /// ended, is the run's as the interval before it was.
+    last_use: BTreeMap<String, (f64, bool)>,
+    ending: bool,
+    /// The host's busy and total CPU ticks at the previous sample.
+    host: Option<(u64, u64)>,
     /// Things to tell the user once: a precision it can't read, a GPU without bench history.
     notes: Vec<String>,
 }
@@ -107,6 +114,9 @@ impl Sampler {
             last_run_j: None,
             throughput: Throughput::default(),
             precision,
+            last_use: BTreeMap::new(),
+            ending: false,
+            host: host_busy_total(),
             notes,
             opts,
         }
@@ -176,6 +186,13 @@ impl Sampler {
         };
     }
 
+    /// The last sample, when the command has ended: the energy and GPU time since the previous
+    /// sample are counted as the run's as they were then (its processes are gone by now).
+    pub fn last_sample(&mut self, clock: &StepClock) -> Sample {
+        self.ending = true;
+        self.sample(clock)
+    }
+
     /// One sample, with what the metric stream says (`clock`).
     pub fn sample(&mut self, clock: &StepClock) -> Sample {
         let pids = procs::tree(self.pid);
@@ -193,6 +210,16 @@ impl Sampler {
                 .push(("cpu_percent", (cpu_s / dt * 100.0).max(0.0)));
         }
         self.last = (now, cpu);
+        let host = host_busy_total();
+        if let (Some((b0, t0)), Some((b1, t1))) = (self.host, host)
+            && t1 > t0
+        {
+            out.system.push((
+                conditions::HOST_CPU,
+                (b1.saturating_sub(b0)) as f64 / (t1 - t0) as f64 * 100.0,
+            ));
+        }
+        self.host = host;
         if let Some(r) = self.rapl.as_mut()
             && let Some(j) = r.step(cpu_s.max(0.0))
         {
@@ -219,6 +246,7 @@ impl Sampler {
             }
         };
         let (mut mem, mut sm) = (0u64, None::<f64>);
+        let mut cond = Conditions::default();
         for g in &snap.gpus {
             let on: Vec<(bool, Option<f64>, Option<u64>)> = snap
                 .processes
@@ -227,6 +255,9 @@ impl Sampler {
                 .map(|p| (is_run(p.pid), p.sm_util.map(f64::from), p.mem_used))
                 .collect();
             let held = on.iter().any(|p| p.0);
+            if held {
+                cond.add(g, on.iter().filter(|p| !p.0).count());
+            }
             for p in on.iter().filter(|p| p.0) {
                 mem += p.2.unwrap_or(0);
                 if let Some(u) = p.1 {
@@ -257,18 +288,24 @@ impl Sampler {
             }
             if self.gpus_seen.contains(&g.uuid) {
                 let at_us = g.read_us.unwrap_or(snap.time_ms * 1000);
+                let (share, held) = match self.last_use.get(&g.uuid) {
+                    Some(last) if self.ending => *last,
+                    _ => (eff::run_share(&on), held),
+                };
+                self.last_use.insert(g.uuid.clone(), (share, held));
                 self.meter.observe(
                     &g.uuid,
                     GpuRead {
                         energy_mj: g.energy_mj,
                         at_us,
                         power_w: g.power,
-                        share: eff::run_share(&on),
+                        share,
                         held,
                     },
                 );
             }
         }
+        cond.push(out);
         if !self.gpus_seen.is_empty() || !snap.gpus.is_empty() {
             out.system
                 .push(("gpu_mem_mb", mem as f64 / (1024.0 * 1024.0)));
@@ -327,6 +364,72 @@ impl Sampler {
         {
             out.metrics.push((keys::MFU_MEASURED, m));
         }
+    }
+}
+
+/// The conditions of the GPUs a run holds at one sample, for "why was this run slower?".
+#[derive(Default)]
+struct Conditions {
+    gpus: usize,
+    clock: Option<(f64, usize)>,
+    power: Option<f64>,
+    limit: Option<f64>,
+    temp: Option<u32>,
+    /// Power, thermal, hardware: None where no GPU's reasons are known.
+    throttle: [Option<bool>; 3],
+    others: usize,
+}
+
+impl Conditions {
+    fn add(&mut self, g: &crate::domain::GpuSample, others: usize) {
+        self.gpus += 1;
+        self.others += others;
+        if let Some(c) = g.sm_clock {
+            let (sum, n) = self.clock.unwrap_or((0.0, 0));
+            self.clock = Some((sum + f64::from(c), n + 1));
+        }
+        if let Some(p) = g.power {
+            *self.power.get_or_insert(0.0) += p;
+        }
+        if let Some(l) = g.power_limit {
+            *self.limit.get_or_insert(0.0) += l;
+        }
+        self.temp = self.temp.max(g.temp);
+        if g.throttle_known != Some(false) {
+            let has = |words: &[&str]| g.throttle.iter().any(|t| words.contains(&t.as_str()));
+            for (slot, words) in self.throttle.iter_mut().zip([
+                &["power cap", "power brake"][..],
+                &["sw thermal", "hw thermal"][..],
+                &["hw slowdown"][..],
+            ]) {
+                *slot = Some(slot.unwrap_or(false) || has(words));
+            }
+        }
+    }
+
+    fn push(&self, out: &mut Sample) {
+        if self.gpus == 0 {
+            return;
+        }
+        let s = &mut out.system;
+        if let Some((sum, n)) = self.clock {
+            s.push((conditions::SM_CLOCK, sum / n as f64));
+        }
+        if let Some(p) = self.power {
+            s.push((conditions::POWER, p));
+        }
+        if let Some(l) = self.limit {
+            s.push((conditions::POWER_LIMIT, l));
+        }
+        if let Some(t) = self.temp {
+            s.push((conditions::TEMP, f64::from(t)));
+        }
+        for ((key, _), on) in conditions::THROTTLES.iter().zip(self.throttle) {
+            if let Some(on) = on {
+                s.push((key, if on { 1.0 } else { 0.0 }));
+            }
+        }
+        s.push((conditions::OTHER_PROCS, self.others as f64));
     }
 }
 
@@ -444,6 +547,22 @@ impl Rapl {
 
 fn read_u64(p: &std::path::Path) -> Option<u64> {
     std::fs::read_to_string(p).ok()?.trim().parse().ok()
+}
+
+/// The host's busy and total CPU ticks (/proc/stat's first line).
+fn host_busy_total() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let idle = f.get(3)? + f.get(4).unwrap_or(&0);
+    let total: u64 = f.iter().sum();
+    Some((total - idle, total))
 }
 
 /// The host's busy CPU time in clock ticks (all CPUs, /proc/stat) and the ticks per second.

@@ -406,6 +406,19 @@ pub async fn supervise_with(
     }
     drop(ptys);
     let stored_all = ingest(&mut tails, store, true, &reporter, &mut problems).await;
+    // The last sample: the GPUs' energy up to the command's end, and its last TFLOP/s.
+    if let Some(mut s) = sampler.take() {
+        let mut clock = tails[0].clock().clone();
+        clock.merge(tails[1].clock());
+        if let Ok((mut s, sample)) = tokio::task::spawn_blocking(move || {
+            let p = s.last_sample(&clock);
+            (s, p)
+        })
+        .await
+        {
+            super::sampler::store_sample(store, &run.id, &mut s, &sample).await;
+        }
+    }
     if let Some(t) = &mut log_tail
         && let Err(e) = t.step(store, true).await
     {

@@ -92,8 +92,15 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         }
         metrics.push((key, dir, cells));
     }
+    let mut conditions = Vec::with_capacity(recs.len());
+    for r in &recs {
+        conditions.push(crate::capture::conditions::load(&store, r).await?);
+    }
+    let verdicts = crate::domain::conditions::verdicts(&conditions);
     if args.json {
         let v = json!({
+            "conditions": conditions,
+            "verdicts": verdicts,
             "runs": recs.iter().map(|r| json!({"id": r.run.id, "name": r.run.name})).collect::<Vec<_>>(),
             "params": params.iter().map(|(k, vals, d)| json!({"key": k, "values": vals, "differs": d})).collect::<Vec<_>>(),
             "metrics": metrics.iter().map(|(k, dir, cells)| {
@@ -178,8 +185,119 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             );
         }
     }
+    conditions_block(&mut o, &conditions, &verdicts);
     out!("{o}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// "Why was this run slower?": each run's conditions side by side, rows that differ marked, and
+/// the verdicts (docs/efficiency.md#why-slower).
+fn conditions_block(
+    o: &mut String,
+    runs: &[crate::domain::conditions::RunConditions],
+    verdicts: &[String],
+) {
+    let num = |x: Option<f64>, unit: &str, digits: usize| {
+        x.map_or("-".to_string(), |v| format!("{v:.digits$}{unit}"))
+    };
+    let rows: Vec<(&str, Vec<String>)> = vec![
+        (
+            "steps/s",
+            runs.iter()
+                .map(|r| r.steps_per_s.map_or("-".into(), crate::format::four_digits))
+                .collect(),
+        ),
+        ("MFU", runs.iter().map(|r| num(r.mfu, "%", 1)).collect()),
+        (
+            "GPU",
+            runs.iter()
+                .map(|r| r.gpu.clone().unwrap_or_else(|| "-".into()))
+                .collect(),
+        ),
+        (
+            "UUID",
+            runs.iter()
+                .map(|r| r.uuid.clone().unwrap_or_else(|| "-".into()))
+                .collect(),
+        ),
+        (
+            "SM clock",
+            runs.iter()
+                .map(|r| num(r.sm_clock_mhz, " MHz", 0))
+                .collect(),
+        ),
+        (
+            "power limit",
+            runs.iter().map(|r| num(r.power_limit_w, " W", 0)).collect(),
+        ),
+        (
+            "power",
+            runs.iter().map(|r| num(r.power_w, " W", 0)).collect(),
+        ),
+        (
+            "throttled",
+            runs.iter()
+                .map(|r| {
+                    if r.throttled.is_empty() {
+                        "-".to_string()
+                    } else {
+                        r.throttled
+                            .iter()
+                            .map(|(w, f)| format!("{w} {:.0}%", f * 100.0))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                })
+                .collect(),
+        ),
+        (
+            "shared with",
+            runs.iter().map(|r| num(r.others, " procs", 0)).collect(),
+        ),
+        (
+            "PCIe",
+            runs.iter()
+                .map(|r| r.pcie.clone().unwrap_or_else(|| "-".into()))
+                .collect(),
+        ),
+        (
+            "host CPU",
+            runs.iter().map(|r| num(r.host_cpu, "%", 0)).collect(),
+        ),
+        (
+            "bench bf16",
+            runs.iter()
+                .map(|r| {
+                    r.bench_tflops.map_or("-".into(), |(t, at)| {
+                        format!(
+                            "{t:.0} TFLOP/s ({})",
+                            crate::format::ago(at, crate::domain::now_ms())
+                        )
+                    })
+                })
+                .collect(),
+        ),
+    ];
+    if rows.iter().all(|(_, v)| v.iter().all(|x| x == "-")) {
+        return;
+    }
+    let col = ((78 - 20) / runs.len()).clamp(10, 24);
+    let _ = write!(o, "\n  {:<18}", "CONDITIONS");
+    for r in runs {
+        let _ = write!(o, " {:<col$}", fit(&r.name, col));
+    }
+    o.push('\n');
+    for (label, vals) in rows.iter().filter(|(_, v)| v.iter().any(|x| x != "-")) {
+        let differs = vals.iter().any(|v| *v != vals[0]);
+        let _ = write!(o, "{} {:<18}", if differs { "*" } else { " " }, label);
+        for v in vals {
+            let _ = write!(o, " {:<col$}", fit(v, col));
+        }
+        o.push('\n');
+    }
+    for v in verdicts {
+        let _ = writeln!(o, "  → {v}");
+    }
 }
 
 /// The best value of a series and the step it was reached at (the first such step).

@@ -26,7 +26,7 @@ pub struct Args {
 }
 
 /// The demo's runs come from another machine, so no local process check marks them crashed.
-const DEMO_HOST: &str = "gpu01";
+pub(super) const DEMO_HOST: &str = "gpu01";
 
 /// A small training script that reports metrics, written into the demo folder to try `gantry run`.
 /// The demo's evaluation script for `gantry model eval` (stdlib only).
@@ -184,6 +184,9 @@ pub async fn run(
     );
     outln!(
         "  {w} runs --filter 'energy>100Wh' --sort -metric.gantry/mfu   (and: model show gpt2-124m@v2, what it and its lineage cost)"
+    );
+    outln!(
+        "  {w} compare gpt2-124m-lr3e-4 gpt2-124m-lr6e-4   (why the second is slower: its GPU's conditions, and a verdict)"
     );
     outln!(
         "  {w} doctor   (what this box offers gantry: store, config, terminal, driver, CUDA libraries, python)"
@@ -398,7 +401,7 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
     let mut live = None;
     let mut made: Vec<(String, String, PathBuf)> = Vec::new();
     // The bench history first: the runs' measured MFU and hardware fingerprints read it.
-    seed_bench(store, now_ms).await?;
+    super::demo_efficiency::seed_bench(store, now_ms).await?;
     for r in &runs {
         let started_ms = now_ms - r.started_min_ago * 60_000;
         let id = crate::domain::new_run_id();
@@ -501,113 +504,6 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
     }
     seed_models(ws, store, &made).await?;
     Ok(live)
-}
-
-/// Five days of benchmark history on the recording's first GPU, the last day's bf16 GEMM 8%
-/// below its median, so the Bench tab has history to show and a drop to flag.
-/// What the demo's A100 went through during a benchmark: full clocks, except on the last day's
-/// bf16 GEMM, which a thermal slowdown explains.
-fn demo_conditions(spec: &crate::bench::Spec, day: usize) -> Option<crate::bench::Conditions> {
-    use crate::bench::Kind;
-    let hot = day == 4 && spec.precision == Some(crate::bench::Precision::Bf16);
-    let power = match spec.kind {
-        Kind::Gemm => 392.0,
-        Kind::Membw => 305.0,
-        Kind::H2d | Kind::D2h => 118.0,
-        Kind::Launch => 88.0,
-    };
-    Some(crate::bench::Conditions {
-        samples: 12,
-        sm_clock_mhz: Some(if hot { 1245 } else { 1410 }),
-        sm_clock_min_mhz: Some(if hot { 1185 } else { 1395 }),
-        sm_clock_max_mhz: Some(1410),
-        power_w: Some(power),
-        power_limit_w: Some(400.0),
-        temp_max_c: Some(if hot { 87 } else { 61 + day as u32 % 3 }),
-        throttle: if hot {
-            vec!["sw thermal".into()]
-        } else {
-            Vec::new()
-        },
-        ..Default::default()
-    })
-}
-
-async fn seed_bench(store: &Store, now_ms: i64) -> Result<()> {
-    use crate::bench::{BenchResult, Check, DeviceInfo, Kind, Peaks, Precision, Spec, Stats};
-    let device = DeviceInfo {
-        backend: "cuda".into(),
-        name: "NVIDIA A100-SXM4-80GB".into(),
-        uuid: "GPU-a100-00-made-up".into(),
-        driver: Some("580.95.05".into()),
-        cuda: Some("13.0".into()),
-        libraries: vec![
-            "libcuda.so.1".into(),
-            "libcublas.so.13".into(),
-            "libnvrtc.so.13".into(),
-        ],
-        peaks: Peaks::default(),
-    };
-    let series: [(Spec, Option<f64>, [f64; 5]); 6] = [
-        (
-            Spec::gemm(Precision::Bf16, 8192, "cublas"),
-            Some(312.0),
-            [281.0, 283.5, 280.2, 282.9, 259.4],
-        ),
-        (
-            Spec::gemm(Precision::Tf32, 8192, "cublas"),
-            Some(156.0),
-            [141.2, 142.0, 140.8, 141.7, 141.1],
-        ),
-        (
-            Spec::gemm(Precision::Fp32, 8192, "cublas"),
-            Some(19.5),
-            [18.9, 19.0, 18.8, 19.1, 18.9],
-        ),
-        (
-            Spec::other(Kind::Membw, 1 << 30, "sm-triad"),
-            Some(2039.0),
-            [1720.0, 1722.5, 1718.1, 1725.3, 1721.0],
-        ),
-        (
-            Spec::other(Kind::H2d, 1 << 30, "pinned"),
-            Some(31.5),
-            [24.8, 24.9, 24.7, 24.9, 24.8],
-        ),
-        (
-            Spec::other(Kind::Launch, 1000, "events"),
-            None,
-            [2.31, 2.29, 2.33, 2.30, 2.32],
-        ),
-    ];
-    for day in 0..5 {
-        let started = now_ms - (5 - day as i64) * 86_400_000;
-        for (spec, peak, medians) in &series {
-            let m = medians[day];
-            let r = BenchResult {
-                unit: spec.kind.unit(),
-                stats: Stats {
-                    median: m,
-                    min: m * 0.985,
-                    max: m * 1.01,
-                    stddev: m * 0.006,
-                    reps: 20,
-                },
-                peak: *peak,
-                pct_of_peak: peak.map(|p| 100.0 * m / p),
-                check: (spec.kind == Kind::Gemm).then_some(Check {
-                    max_rel_err: 1.2e-3,
-                    bound: crate::bench::check::bound(spec.precision.unwrap_or(Precision::Fp32)),
-                    samples: 64,
-                    ok: true,
-                }),
-                spec: spec.clone(),
-                conditions: demo_conditions(spec, day),
-            };
-            store.record_bench(started, DEMO_HOST, &device, &r).await?;
-        }
-    }
-    Ok(())
 }
 
 /// Two models made from the demo runs, several versions each, with aliases.

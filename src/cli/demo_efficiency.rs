@@ -5,6 +5,7 @@
 
 use anyhow::Result;
 
+use crate::domain::conditions::keys as ck;
 use crate::domain::efficiency::{
     self as eff, EnergyMeter, Fingerprint, GpuRead, Hardware, HardwareGpu, Prices, StepClock,
     Throughput, Work, keys,
@@ -69,11 +70,44 @@ pub async fn seed(store: &Store, r: &Made<'_>) -> Result<()> {
             s.push(step, t, v);
         }
     };
+    // The conditions the sampler records. gpt2-124m-lr6e-4's H200 was power-capped at 500 W
+    // about half the time: the compare view explains why it is slower than gpt2-124m-lr3e-4.
+    let capped = r.name == "gpt2-124m-lr6e-4";
+    let limit = if capped { 500.0 } else { limit };
+    let mut conditions: Vec<(&str, Series)> = [
+        ck::SM_CLOCK,
+        ck::POWER,
+        ck::POWER_LIMIT,
+        ck::THROTTLE_POWER,
+        ck::OTHER_PROCS,
+        ck::HOST_CPU,
+    ]
+    .into_iter()
+    .map(|k| (k, Series::default()))
+    .collect();
     // A sample every five logged steps; the counter advances by a power that follows the work.
     let mut counter: u64 = 7_200_000_000;
     let mut step = 0;
     while step <= r.last_step {
         let t = r.started_ms + step * r.step_ms;
+        let held_down = capped && (step / 5) % 9 < 4;
+        let max_clock = if name.contains("H200") {
+            1980.0
+        } else {
+            1410.0
+        };
+        for (k, s) in conditions.iter_mut() {
+            let v = match *k {
+                ck::SM_CLOCK if held_down => max_clock * 0.82,
+                ck::SM_CLOCK => max_clock,
+                ck::POWER => limit * if held_down { 1.0 } else { 0.8 },
+                ck::POWER_LIMIT => limit,
+                ck::THROTTLE_POWER => f64::from(u8::from(held_down)),
+                ck::OTHER_PROCS => 0.0,
+                _ => 30.0 + (step % 7) as f64,
+            };
+            s.push(t / 1000, t, v);
+        }
         clock.see("train/loss", step, t, 0.0);
         let power = limit * (0.78 + 0.04 * ((step as f64) / 17.0).sin());
         meter.observe(
@@ -115,6 +149,11 @@ pub async fn seed(store: &Store, r: &Made<'_>) -> Result<()> {
         .map(|(k, s)| (SeriesKind::Metric, *k, s))
         .collect();
     store.append(r.id, &batch).await?;
+    let batch: Vec<_> = conditions
+        .iter()
+        .map(|(k, s)| (SeriesKind::System, *k, s))
+        .collect();
+    store.append(r.id, &batch).await?;
     let hw = Hardware {
         host: r.host.to_string(),
         gpus: vec![HardwareGpu {
@@ -137,5 +176,114 @@ pub async fn seed(store: &Store, r: &Made<'_>) -> Result<()> {
             ],
         )
         .await?;
+    Ok(())
+}
+
+/// Five days of benchmark history on the recording's first GPU, the last day's bf16 GEMM 8%
+/// below its median, so the Bench tab has history to show and a drop to flag.
+/// What the demo's A100 went through during a benchmark: full clocks, except on the last day's
+/// bf16 GEMM, which a thermal slowdown explains.
+fn demo_conditions(spec: &crate::bench::Spec, day: usize) -> Option<crate::bench::Conditions> {
+    use crate::bench::Kind;
+    let hot = day == 4 && spec.precision == Some(crate::bench::Precision::Bf16);
+    let power = match spec.kind {
+        Kind::Gemm => 392.0,
+        Kind::Membw => 305.0,
+        Kind::H2d | Kind::D2h => 118.0,
+        Kind::Launch => 88.0,
+    };
+    Some(crate::bench::Conditions {
+        samples: 12,
+        sm_clock_mhz: Some(if hot { 1245 } else { 1410 }),
+        sm_clock_min_mhz: Some(if hot { 1185 } else { 1395 }),
+        sm_clock_max_mhz: Some(1410),
+        power_w: Some(power),
+        power_limit_w: Some(400.0),
+        temp_max_c: Some(if hot { 87 } else { 61 + day as u32 % 3 }),
+        throttle: if hot {
+            vec!["sw thermal".into()]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    })
+}
+
+pub async fn seed_bench(store: &Store, now_ms: i64) -> Result<()> {
+    use crate::bench::{BenchResult, Check, DeviceInfo, Kind, Peaks, Precision, Spec, Stats};
+    let device = DeviceInfo {
+        backend: "cuda".into(),
+        name: "NVIDIA A100-SXM4-80GB".into(),
+        uuid: "GPU-a100-00-made-up".into(),
+        driver: Some("580.95.05".into()),
+        cuda: Some("13.0".into()),
+        libraries: vec![
+            "libcuda.so.1".into(),
+            "libcublas.so.13".into(),
+            "libnvrtc.so.13".into(),
+        ],
+        peaks: Peaks::default(),
+    };
+    let series: [(Spec, Option<f64>, [f64; 5]); 6] = [
+        (
+            Spec::gemm(Precision::Bf16, 8192, "cublas"),
+            Some(312.0),
+            [281.0, 283.5, 280.2, 282.9, 259.4],
+        ),
+        (
+            Spec::gemm(Precision::Tf32, 8192, "cublas"),
+            Some(156.0),
+            [141.2, 142.0, 140.8, 141.7, 141.1],
+        ),
+        (
+            Spec::gemm(Precision::Fp32, 8192, "cublas"),
+            Some(19.5),
+            [18.9, 19.0, 18.8, 19.1, 18.9],
+        ),
+        (
+            Spec::other(Kind::Membw, 1 << 30, "sm-triad"),
+            Some(2039.0),
+            [1720.0, 1722.5, 1718.1, 1725.3, 1721.0],
+        ),
+        (
+            Spec::other(Kind::H2d, 1 << 30, "pinned"),
+            Some(31.5),
+            [24.8, 24.9, 24.7, 24.9, 24.8],
+        ),
+        (
+            Spec::other(Kind::Launch, 1000, "events"),
+            None,
+            [2.31, 2.29, 2.33, 2.30, 2.32],
+        ),
+    ];
+    for day in 0..5 {
+        let started = now_ms - (5 - day as i64) * 86_400_000;
+        for (spec, peak, medians) in &series {
+            let m = medians[day];
+            let r = BenchResult {
+                unit: spec.kind.unit(),
+                stats: Stats {
+                    median: m,
+                    min: m * 0.985,
+                    max: m * 1.01,
+                    stddev: m * 0.006,
+                    reps: 20,
+                },
+                peak: *peak,
+                pct_of_peak: peak.map(|p| 100.0 * m / p),
+                check: (spec.kind == Kind::Gemm).then_some(Check {
+                    max_rel_err: 1.2e-3,
+                    bound: crate::bench::check::bound(spec.precision.unwrap_or(Precision::Fp32)),
+                    samples: 64,
+                    ok: true,
+                }),
+                spec: spec.clone(),
+                conditions: demo_conditions(spec, day),
+            };
+            store
+                .record_bench(started, super::demo::DEMO_HOST, &device, &r)
+                .await?;
+        }
+    }
     Ok(())
 }

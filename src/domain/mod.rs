@@ -3,6 +3,7 @@
 //! never has to reach into the worker room that produces it.
 
 pub mod bench;
+pub mod conditions;
 pub mod efficiency;
 mod gpu;
 mod imported;

@@ -54,6 +54,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             }));
             Row::new(cells)
         });
+    let cond_rows = condition_rows(state, &recs);
     let keys: BTreeSet<&String> = recs.iter().flat_map(|x| x.params.keys()).collect();
     let params: Vec<(&String, bool)> = keys
         .into_iter()
@@ -64,7 +65,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         .filter(|(_, d)| *d || !r.diff_only)
         .collect();
     let metrics = r.metric_keys(&runs);
-    let ph = (params.len() as u16 + u16::from(gpu_row.is_some()) + 3)
+    let ph = (params.len() as u16 + u16::from(gpu_row.is_some()) + cond_rows.len() as u16 + 3)
         .min(area.height / 3)
         .max(4);
     let sh = ((metrics.len() * recs.len()) as u16 + 3)
@@ -98,7 +99,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         }));
         Row::new(cells)
     });
-    let rows = gpu_row.into_iter().chain(rows);
+    let rows = cond_rows.into_iter().chain(gpu_row).chain(rows);
     let mut widths = vec![Constraint::Length(20)];
     widths.extend(recs.iter().map(|_| Constraint::Fill(1)));
     let title = format!(
@@ -109,7 +110,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(
         Table::new(rows, widths)
             .header(Row::new(header).style(t.fg(Role::Muted)))
-            .block(super::super::frame_block(state, title)),
+            .block(
+                super::super::frame_block(state, title).title_bottom(Line::styled(
+                    verdict_line(state),
+                    t.fg(Role::Warn).add_modifier(Modifier::BOLD),
+                )),
+            ),
         pa,
     );
 
@@ -199,4 +205,94 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     };
     super::detail::charts(frame, ca, state, &runs, &keys, true);
     let _ = Line::default();
+}
+
+/// "Why was this run slower?": the compared runs' conditions as rows of the params table, those
+/// that differ marked, and on top the verdict of each slower run.
+fn condition_rows(state: &State, recs: &[&crate::domain::RunRecord]) -> Vec<Row<'static>> {
+    use crate::domain::conditions::RunConditions;
+    let t = &state.theme;
+    let all = &state.runs.conditions;
+    let of: Vec<Option<&RunConditions>> = recs
+        .iter()
+        .map(|r| all.iter().find(|c| c.id == r.run.id))
+        .collect();
+    if of.iter().all(Option::is_none) {
+        return Vec::new();
+    }
+    let num = |x: Option<f64>, unit: &str, digits: usize| {
+        x.map_or("-".to_string(), |v| format!("{v:.digits$}{unit}"))
+    };
+    type Get = Box<dyn Fn(&RunConditions) -> String>;
+    let fields: Vec<(&str, Get)> = vec![
+        (
+            "(steps/s)",
+            Box::new(|c| c.steps_per_s.map_or("-".into(), crate::format::four_digits)),
+        ),
+        (
+            "(SM clock)",
+            Box::new(move |c| num(c.sm_clock_mhz, " MHz", 0)),
+        ),
+        (
+            "(power limit)",
+            Box::new(move |c| num(c.power_limit_w, " W", 0)),
+        ),
+        (
+            "(throttled)",
+            Box::new(|c| {
+                c.throttled
+                    .iter()
+                    .map(|(w, f)| format!("{w} {:.0}%", f * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }),
+        ),
+        (
+            "(shared with)",
+            Box::new(move |c| num(c.others, " procs", 0)),
+        ),
+        ("(host CPU)", Box::new(move |c| num(c.host_cpu, "%", 0))),
+        (
+            "(bench bf16)",
+            Box::new(move |c| num(c.bench_tflops.map(|b| b.0), " TFLOP/s", 0)),
+        ),
+    ];
+    let mut rows = Vec::new();
+    for (label, get) in fields {
+        let vals: Vec<String> = of
+            .iter()
+            .map(|c| {
+                c.map(&get)
+                    .filter(|v| !v.is_empty())
+                    .unwrap_or_else(|| "-".into())
+            })
+            .collect();
+        if vals.iter().all(|v| v == "-") {
+            continue;
+        }
+        let differs = vals.iter().any(|v| *v != vals[0]);
+        let style = if differs {
+            t.fg(Role::Warn).add_modifier(Modifier::BOLD)
+        } else {
+            t.fg(Role::Muted)
+        };
+        let mut cells =
+            vec![Cell::from(format!("{}{label}", if differs { "* " } else { "  " })).style(style)];
+        cells.extend(
+            vals.into_iter()
+                .map(|v| Cell::from(v).style(t.fg(Role::Text))),
+        );
+        rows.push(Row::new(cells));
+    }
+    rows
+}
+
+/// Each slower run's verdict, on the params block's lower edge: " ! B: 18% slower than A; … ".
+fn verdict_line(state: &State) -> String {
+    let v = crate::domain::conditions::verdicts(&state.runs.conditions);
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" ! {} ", v.join(" · "))
+    }
 }
