@@ -674,16 +674,8 @@ pub struct HostCpu {
 
 impl HostCpu {
     pub fn sample(&mut self) -> Option<(f64, u64, u64)> {
-        let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let f: Vec<u64> = stat
-            .lines()
-            .next()?
-            .split_whitespace()
-            .skip(1)
-            .filter_map(|x| x.parse().ok())
-            .collect();
-        let idle = f.get(3)? + f.get(4).unwrap_or(&0);
-        let total: u64 = f.iter().sum();
+        let (busy, total) = crate::capture::procs::host_busy_total()?;
+        let idle = total - busy;
         let pct = match self.last.replace((idle, total)) {
             Some((i0, t0)) if total > t0 => {
                 100.0 * (1.0 - (idle - i0) as f64 / (total - t0) as f64)

@@ -447,6 +447,23 @@ fn page_size() -> u64 {
     if p > 0 { p as u64 } else { 4096 }
 }
 
+/// The host's busy and total CPU ticks (/proc/stat's first line: user to steal;
+/// guest time is inside user already).
+pub fn host_busy_total() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let f: Vec<u64> = stat
+        .lines()
+        .next()?
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let idle = f.get(3)? + f.get(4).unwrap_or(&0);
+    let total: u64 = f.iter().sum();
+    Some((total - idle, total))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -116,7 +116,7 @@ impl Sampler {
             precision,
             last_use: BTreeMap::new(),
             ending: false,
-            host: host_busy_total(),
+            host: procs::host_busy_total(),
             notes,
             opts,
         }
@@ -210,7 +210,7 @@ impl Sampler {
                 .push(("cpu_percent", (cpu_s / dt * 100.0).max(0.0)));
         }
         self.last = (now, cpu);
-        let host = host_busy_total();
+        let host = procs::host_busy_total();
         if let (Some((b0, t0)), Some((b1, t1))) = (self.host, host)
             && t1 > t0
         {
@@ -549,38 +549,12 @@ fn read_u64(p: &std::path::Path) -> Option<u64> {
     std::fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
-/// The host's busy and total CPU ticks (/proc/stat's first line).
-fn host_busy_total() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let f: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let idle = f.get(3)? + f.get(4).unwrap_or(&0);
-    let total: u64 = f.iter().sum();
-    Some((total - idle, total))
-}
-
 /// The host's busy CPU time in clock ticks (all CPUs, /proc/stat) and the ticks per second.
 fn host_cpu_ticks() -> Option<(u64, u64)> {
-    let stat = std::fs::read_to_string("/proc/stat").ok()?;
-    let f: Vec<u64> = stat
-        .lines()
-        .next()?
-        .split_whitespace()
-        .skip(1)
-        .take(8)
-        .filter_map(|x| x.parse().ok())
-        .collect();
-    let idle = f.get(3)? + f.get(4).unwrap_or(&0);
-    let total: u64 = f.iter().sum();
+    let (busy, _) = procs::host_busy_total()?;
     // Safety: sysconf only reads a constant.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    Some((total - idle, u64::try_from(hz).ok().filter(|h| *h > 0)?))
+    Some((busy, u64::try_from(hz).ok().filter(|h| *h > 0)?))
 }
 
 #[cfg(test)]

@@ -464,7 +464,14 @@ impl RunEfficiency {
     /// From a run's record: its `gantry/…` metrics (TFLOP/s and MFU as medians over the run
     /// are not in a summary: the last interval's value is shown) and its currency tag.
     pub fn of(r: &super::RunRecord) -> RunEfficiency {
-        let last = |k: &str| r.metrics.get(k).and_then(|s| s.last);
+        Self::from_lasts(
+            |k| r.metrics.get(k).and_then(|s| s.last),
+            r.tags.get(CURRENCY_TAG).cloned(),
+        )
+    }
+
+    /// From the last value of each metric, as `last` gives them.
+    pub fn from_lasts(last: impl Fn(&str) -> Option<f64>, currency: Option<String>) -> Self {
         RunEfficiency {
             tflops: last(keys::TFLOPS),
             mfu: last(keys::MFU),
@@ -473,7 +480,7 @@ impl RunEfficiency {
             gpu_hours: last(keys::GPU_HOURS),
             cpu_energy_wh: last(keys::CPU_ENERGY_WH),
             cost: last(keys::COST),
-            currency: r.tags.get(CURRENCY_TAG).cloned(),
+            currency,
         }
     }
 

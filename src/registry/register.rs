@@ -105,20 +105,8 @@ pub async fn lineage(
         }
         let e = match store.run_record(&r.id).await {
             Ok((rec, _)) => RunEfficiency::of(&rec),
-            Err(_) => {
-                let last = |k: &str| r.metrics.get(k).copied();
-                use crate::domain::efficiency::keys;
-                RunEfficiency {
-                    tflops: last(keys::TFLOPS),
-                    mfu: last(keys::MFU),
-                    mfu_measured: last(keys::MFU_MEASURED),
-                    energy_wh: last(keys::ENERGY_WH),
-                    gpu_hours: last(keys::GPU_HOURS),
-                    cpu_energy_wh: last(keys::CPU_ENERGY_WH),
-                    cost: last(keys::COST),
-                    currency: None,
-                }
-            }
+            // Not in this store (made on another box): as its manifest recorded it.
+            Err(_) => RunEfficiency::from_lasts(|k| r.metrics.get(k).copied(), None),
         };
         if i == 0 {
             l.own = e.clone();
