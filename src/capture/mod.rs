@@ -7,6 +7,7 @@
 pub mod conditions;
 pub mod ended;
 pub mod git;
+pub mod hooks;
 pub mod ingest;
 pub mod logs;
 pub mod output;

@@ -19,6 +19,7 @@ use crate::gpu::source::{GpuSource, NvmlSource, ReplaySource};
 use crate::store::Store;
 
 use super::procs;
+use crate::domain::alerts::{Alert, Observation, Rules, Watch};
 use crate::domain::conditions::keys as conditions;
 
 /// How a sampler reads the GPUs and prices what it finds.
@@ -34,6 +35,10 @@ pub struct SamplerOptions {
     pub params: BTreeMap<String, String>,
     /// Where RAPL's counters are (`/sys/class/powercap`).
     pub powercap: Option<PathBuf>,
+    /// The alerts watched (`[alerts]`, with the run's `alert.KEY` tags applied); None: none.
+    pub alerts: Option<Rules>,
+    /// The run's name, for the alerts' hooks.
+    pub run_name: String,
 }
 
 /// One sample: system series (kind System, step = seconds) and derived metrics (kind Metric, at
@@ -43,6 +48,8 @@ pub struct Sample {
     pub system: Vec<(&'static str, f64)>,
     pub metrics: Vec<(&'static str, f64)>,
     pub step: i64,
+    /// Alerts raised or cleared at this sample.
+    pub alerts: Vec<Alert>,
 }
 
 /// What is known of one GPU the run used.
@@ -76,6 +83,15 @@ pub struct Sampler {
     ending: bool,
     /// The host's busy and total CPU ticks at the previous sample.
     host: Option<(u64, u64)>,
+    /// The alerts: the watch, what this sample saw of the GPUs, each GPU's uncorrected ECC
+    /// count when first seen, the step clock at the previous sample, the NaN count seen.
+    watch: Watch,
+    seen: Observation,
+    ecc_base: BTreeMap<String, u64>,
+    prev_step: Option<(i64, i64)>,
+    nonfinite_seen: u64,
+    started_ms: i64,
+    hook_failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Things to tell the user once: a precision it can't read, a GPU without bench history.
     notes: Vec<String>,
 }
@@ -117,6 +133,13 @@ impl Sampler {
             last_use: BTreeMap::new(),
             ending: false,
             host: procs::host_busy_total(),
+            watch: Watch::default(),
+            seen: Observation::default(),
+            ecc_base: BTreeMap::new(),
+            prev_step: None,
+            nonfinite_seen: 0,
+            started_ms: crate::domain::now_ms(),
+            hook_failures: Default::default(),
             notes,
             opts,
         }
@@ -132,9 +155,13 @@ impl Sampler {
         self.gpus_new.extend(gpus);
     }
 
-    /// What to tell the user, once each.
+    /// What to tell the user, once each (hooks that failed since, too).
     pub fn take_notes(&mut self) -> Vec<String> {
-        std::mem::take(&mut self.notes)
+        let mut n = std::mem::take(&mut self.notes);
+        if let Ok(mut h) = self.hook_failures.lock() {
+            n.append(&mut h);
+        }
+        n
     }
 
     /// The run's energy accounting so far.
@@ -232,7 +259,82 @@ impl Sampler {
             self.account(&snap, &pids, &mut out);
         }
         self.derive(clock, &mut out);
+        self.watch_alerts(clock, &mut out);
         out
+    }
+
+    /// Send each alert to the hooks, each on a thread of its own: capture never waits on them.
+    /// A hook that fails is logged and told at the next sample.
+    fn send_alerts(&self, run_id: &str, alerts: &[Alert]) {
+        let Some(rules) = &self.opts.alerts else {
+            return;
+        };
+        for a in alerts {
+            tracing::info!(run = run_id, alert = a.kind.as_str(), "{}", a.message);
+            let body = crate::domain::alerts::hook_json(run_id, &self.opts.run_name, a);
+            let timeout = std::time::Duration::from_secs_f64(rules.hook_timeout_s.max(0.1));
+            let failures = self.hook_failures.clone();
+            let (cmd, url) = (rules.on_alert.clone(), rules.webhook.clone());
+            let slack = rules.webhook_format.as_deref() == Some("slack");
+            let spawned = std::thread::Builder::new()
+                .name("gantry-alert-hook".into())
+                .spawn(move || {
+                    let mut failed = Vec::new();
+                    if let Some(cmd) = cmd
+                        && let Err(e) = super::hooks::command(&cmd, &body, timeout)
+                    {
+                        failed.push(format!("alert hook `{cmd}` failed: {e}"));
+                    }
+                    if let Some(url) = url
+                        && let Err(e) = super::hooks::webhook(&url, &body, slack, timeout)
+                    {
+                        failed.push(format!("alert webhook {url} failed: {e}"));
+                    }
+                    for f in &failed {
+                        tracing::warn!("{f}");
+                    }
+                    if let Ok(mut v) = failures.lock() {
+                        v.extend(failed);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("no thread for the alert hooks: {e}");
+            }
+        }
+    }
+
+    /// The alerts' conditions at this sample (`Sample::alerts` gets those raised or cleared).
+    fn watch_alerts(&mut self, clock: &StepClock, out: &mut Sample) {
+        let Some(rules) = self.opts.alerts.clone() else {
+            return;
+        };
+        let mut o = std::mem::take(&mut self.seen);
+        o.now_ms = crate::domain::now_ms();
+        o.started_ms = self.started_ms;
+        o.step = clock.step.map(|s| (s, clock.time_ms));
+        if clock.nonfinite.0 > self.nonfinite_seen {
+            o.nonfinite.clone_from(&clock.nonfinite.1);
+        }
+        self.nonfinite_seen = clock.nonfinite.0;
+        o.losses = clock
+            .losses
+            .iter()
+            .map(|(k, (last, best))| (k.clone(), *last, *best))
+            .collect();
+        if let (Some((s1, t1)), Some((s0, t0))) = (o.step, self.prev_step)
+            && t1 > t0
+        {
+            o.rate = Some((s1 - s0) as f64 / ((t1 - t0) as f64 / 1000.0));
+        }
+        if o.step.is_some() {
+            self.prev_step = o.step;
+        }
+        if self.ending {
+            // The command has ended: nothing stalls or idles any more.
+            o.step = Some((o.step.map_or(0, |s| s.0), o.now_ms));
+            o.gpu_held = false;
+        }
+        out.alerts = self.watch.observe(&rules, &o);
     }
 
     /// The run's use of each GPU in `snap`, its energy and the GPUs' facts.
@@ -257,6 +359,18 @@ impl Sampler {
             let held = on.iter().any(|p| p.0);
             if held {
                 cond.add(g, on.iter().filter(|p| !p.0).count());
+                self.seen.gpu_held = true;
+                for t in &g.throttle {
+                    if !self.seen.throttled.contains(t) {
+                        self.seen.throttled.push(t.clone());
+                    }
+                }
+                if let Some(e) = g.ecc_uncorrected {
+                    let base = *self.ecc_base.entry(g.uuid.clone()).or_insert(e);
+                    if e > base {
+                        self.seen.ecc_grown.push((g.uuid.clone(), e - base));
+                    }
+                }
             }
             for p in on.iter().filter(|p| p.0) {
                 mem += p.2.unwrap_or(0);
@@ -312,6 +426,7 @@ impl Sampler {
             if let Some(u) = sm {
                 out.system.push(("gpu_util_percent", u));
             }
+            self.seen.sm_util = sm;
         }
     }
 
@@ -454,6 +569,17 @@ pub async fn store_sample(store: &Store, run_id: &str, s: &mut Sampler, sample: 
         if let Err(e) = store.append(run_id, &batch).await {
             tracing::warn!("storing the efficiency metrics of run {run_id}: {e:#}");
         }
+    }
+    if !sample.alerts.is_empty() {
+        let tags: Vec<(String, String)> = sample
+            .alerts
+            .iter()
+            .map(|a| (a.kind.tag(), serde_json::to_string(a).unwrap_or_default()))
+            .collect();
+        if let Err(e) = store.set_tags(run_id, &tags).await {
+            tracing::warn!("storing the alerts of run {run_id}: {e:#}");
+        }
+        s.send_alerts(run_id, &sample.alerts);
     }
     let gpus = s.new_gpus();
     if gpus.is_empty() {

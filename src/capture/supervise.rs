@@ -336,6 +336,24 @@ pub async fn supervise_with(
         Ok(p) => sampling.params.extend(p),
         Err(e) => tracing::warn!("the params of run {}: {e:#}", run.id),
     }
+    sampling.run_name = run.name.clone();
+    // The run's own alert settings (`--alert K=V`, kept as tags `alert.K`) win over the config's.
+    if let Some(rules) = sampling.alerts.take() {
+        let overrides: Vec<(String, String)> = store
+            .tags(&run.id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("alert.")?.to_string(), v)))
+            .collect();
+        sampling.alerts = Some(match rules.clone().with(&overrides) {
+            Ok(r) => r,
+            Err(e) => {
+                reporter.warn(&format!("{e}; the configured alerts apply"));
+                rules
+            }
+        });
+    }
     let mut sampler = Some(Sampler::with(pid, sampling));
     let mut ingest_tick = tokio::time::interval(INGEST_EVERY);
     let mut retry = Retry::default();

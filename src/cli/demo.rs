@@ -189,6 +189,9 @@ pub async fn run(
         "  {w} compare gpt2-124m-lr3e-4 gpt2-124m-lr6e-4   (why the second is slower: its GPU's conditions, and a verdict)"
     );
     outln!(
+        "  {w} runs --filter alert:nan   (alerts: nan, divergence, stall, idle_gpu, throughput_drop, throttle, gpu_errors; gantry run --alert K=V)"
+    );
+    outln!(
         "  {w} doctor   (what this box offers gantry: store, config, terminal, driver, CUDA libraries, python)"
     );
     outln!(

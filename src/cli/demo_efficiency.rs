@@ -167,15 +167,43 @@ pub async fn seed(store: &Store, r: &Made<'_>) -> Result<()> {
             bench: Fingerprint::of(&history),
         }],
     };
-    store
-        .set_tags(
-            r.id,
-            &[
-                (eff::HARDWARE_TAG.into(), serde_json::to_string(&hw)?),
-                (eff::CURRENCY_TAG.into(), prices.currency().into()),
-            ],
-        )
-        .await?;
+    let mut tags = vec![
+        (eff::HARDWARE_TAG.to_string(), serde_json::to_string(&hw)?),
+        (eff::CURRENCY_TAG.to_string(), prices.currency().to_string()),
+    ];
+    // The alerts their supervisors would have raised: the ViT's loss went NaN, the capped GPT-2's
+    // H200 throttled, and the silent GPT-2 stopped logging.
+    use crate::domain::alerts::{Alert, Kind};
+    let last_t = r.started_ms + r.last_step * r.step_ms;
+    let alert = |kind: Kind, message: &str, cleared: Option<i64>| Alert {
+        kind,
+        message: message.into(),
+        step: Some(r.last_step),
+        raised_ms: last_t,
+        cleared_ms: cleared,
+    };
+    let alerts = match r.name {
+        "vit-small-adamw" => vec![alert(
+            Kind::Nan,
+            &format!("train/loss is not a number at step {}", r.last_step),
+            None,
+        )],
+        "gpt2-124m-lr6e-4" => vec![alert(
+            Kind::Throttle,
+            "GPU clocks held down: power cap",
+            Some(last_t + 60_000),
+        )],
+        "gpt2-124m-bs64" => vec![alert(
+            Kind::Stall,
+            "no new step for 10 min (threshold 10 min)",
+            None,
+        )],
+        _ => Vec::new(),
+    };
+    for a in alerts {
+        tags.push((a.kind.tag(), serde_json::to_string(&a)?));
+    }
+    store.set_tags(r.id, &tags).await?;
     Ok(())
 }
 

@@ -167,6 +167,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         replay: cli.gpu_replay.clone().map(|p| (p, cli.gpu_replay_speed)),
         replay_pids: cli.gpu_replay_pid.clone(),
         prices: config.cost.clone(),
+        alerts: Some(config.alerts.clone()),
         ..Default::default()
     });
     let code = match cli.command {

@@ -20,6 +20,10 @@ pub struct Args {
     /// A tag to set (repeatable)
     #[arg(long = "tag", value_name = "K=V")]
     pub tags: Vec<String>,
+    /// An alert setting for this run (repeatable): stall_minutes=5, divergence=off, on_alert=CMD,
+    /// webhook=URL… (docs/alerts.md); kept as the tag alert.K
+    #[arg(long = "alert", value_name = "K=V")]
+    pub alerts: Vec<String>,
     /// Free text kept with the run
     #[arg(long, default_value = "")]
     pub notes: String,
@@ -72,7 +76,16 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         name: args.name,
         experiment: args.experiment,
         params: super::common::pairs(&args.params, "param")?,
-        tags: super::common::pairs(&args.tags, "tag")?,
+        tags: {
+            let mut t = super::common::pairs(&args.tags, "tag")?;
+            let alerts = super::common::pairs(&args.alerts, "alert")?;
+            // Checked now: a typo is an error before the command starts, not a warning after.
+            crate::domain::alerts::Rules::default()
+                .with(&alerts)
+                .map_err(UserError::new)?;
+            t.extend(alerts.into_iter().map(|(k, v)| (format!("alert.{k}"), v)));
+            t
+        },
         notes: args.notes,
         auto_params: !args.no_auto_params,
         command: args.command,

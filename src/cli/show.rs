@@ -35,6 +35,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     let report = super::efficiency::Report::of(&store, &rec).await?;
     if args.json {
         let mut v = run_json(&rec, now);
+        v["alerts"] = serde_json::to_value(crate::domain::alerts::of_tags(&rec.tags))?;
         v["efficiency"] = if report.is_empty() {
             serde_json::Value::Null
         } else {
@@ -108,6 +109,16 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     }
     for (label, text) in report.lines(now) {
         let _ = writeln!(o, "{label:<8} {text}");
+    }
+    for a in crate::domain::alerts::of_tags(&rec.tags) {
+        let _ = writeln!(
+            o,
+            "alert    {} {}: {}{}",
+            a.kind.as_str(),
+            if a.active() { "(active)" } else { "(cleared)" },
+            a.message,
+            a.step.map_or(String::new(), |s| format!(" (step {s})"))
+        );
     }
     if !r.env.is_empty() {
         let _ = writeln!(

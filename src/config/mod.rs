@@ -83,6 +83,8 @@ pub struct Config {
     pub fleet: FleetConfig,
     /// What energy and GPU time cost (`[cost]`, docs/efficiency.md).
     pub cost: crate::domain::efficiency::Prices,
+    /// What runs are watched for, and where alerts go (`[alerts]`, docs/alerts.md).
+    pub alerts: crate::domain::alerts::Rules,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
 }
@@ -134,6 +136,7 @@ struct ConfigFile {
     metrics: Option<BTreeMap<String, toml::Spanned<String>>>,
     fleet: Option<FleetConfig>,
     cost: Option<toml::Spanned<crate::domain::efficiency::Prices>>,
+    alerts: Option<crate::domain::alerts::Rules>,
 }
 
 #[derive(Deserialize)]
@@ -197,6 +200,7 @@ impl Config {
             crashed_after_s: 0,
             fleet: FleetConfig::default(),
             cost: Default::default(),
+            alerts: Default::default(),
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -248,6 +252,9 @@ impl Config {
         }
         if let Some(f) = file.fleet {
             self.fleet = f;
+        }
+        if let Some(a) = file.alerts {
+            self.alerts = a;
         }
         if let Some(c) = file.cost {
             let span = c.span();

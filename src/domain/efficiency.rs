@@ -46,7 +46,7 @@ pub const CURRENCY_TAG: &str = "gantry.currency";
 
 /// Tags gantry keeps for itself, shown in their own words rather than as `key=value`.
 pub fn is_internal_tag(k: &str) -> bool {
-    k == HARDWARE_TAG || k == CURRENCY_TAG
+    k == HARDWARE_TAG || k == CURRENCY_TAG || k.starts_with(super::alerts::TAG_PREFIX)
 }
 
 /// How a run declared the work of one step.
@@ -516,6 +516,10 @@ pub struct StepClock {
     pub logged: bool,
     /// The last `flops_per_step`, `tokens_per_step` and `n_params` logged as metrics.
     pub declared: BTreeMap<&'static str, f64>,
+    /// How many NaN or Inf points were stored, and the latest: (key, step).
+    pub nonfinite: (u64, Option<(String, i64)>),
+    /// Loss-like metrics (names ending in `loss`): (last, best) of the finite values.
+    pub losses: BTreeMap<String, (f64, f64)>,
 }
 
 impl StepClock {
@@ -525,6 +529,20 @@ impl StepClock {
         if self.step.is_none_or(|s| step > s) {
             self.step = Some(step);
             self.time_ms = time_ms;
+        }
+        if !value.is_finite() {
+            self.nonfinite.0 += 1;
+            self.nonfinite.1 = Some((key.to_string(), step));
+        } else if key.ends_with("loss") {
+            match self.losses.get_mut(key) {
+                Some((last, best)) => {
+                    *last = value;
+                    *best = best.min(value);
+                }
+                None => {
+                    self.losses.insert(key.to_string(), (value, value));
+                }
+            }
         }
         if key.len() < 8 || !matches!(key.as_bytes()[0], b'f' | b't' | b'n' | b'p') {
             return;
@@ -557,6 +575,14 @@ impl StepClock {
         }
         self.logged_flops += o.logged_flops;
         self.logged |= o.logged;
+        self.nonfinite.0 += o.nonfinite.0;
+        if o.nonfinite.1.is_some() {
+            self.nonfinite.1.clone_from(&o.nonfinite.1);
+        }
+        for (k, (last, best)) in &o.losses {
+            let e = self.losses.entry(k.clone()).or_insert((*last, *best));
+            *e = (*last, e.1.min(*best));
+        }
         for (k, v) in &o.declared {
             self.declared.insert(k, *v);
         }

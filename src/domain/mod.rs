@@ -2,6 +2,7 @@
 //! results, model manifests. No I/O here: whatever crosses rooms is defined here, so a consumer
 //! never has to reach into the worker room that produces it.
 
+pub mod alerts;
 pub mod bench;
 pub mod conditions;
 pub mod efficiency;

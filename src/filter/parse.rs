@@ -259,6 +259,18 @@ impl P<'_> {
                     Some((k, val)) => Term::Tag(k.into(), Some(val.into())),
                     None => Term::Tag(v, None),
                 }),
+                "alert" => match crate::domain::alerts::Kind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == v)
+                {
+                    Some(k) => Ok(Term::Tag(k.tag(), None)),
+                    None => Err(self.err_at(
+                        vpos,
+                        format!(
+                            "unknown alert `{v}`: nan, divergence, stall, idle_gpu, throughput_drop, throttle, gpu_errors"
+                        ),
+                    )),
+                },
                 "exp" | "experiment" => Ok(Term::Exp(v)),
                 "host" => Ok(Term::Host(v)),
                 "id" => Ok(Term::Id(v)),
