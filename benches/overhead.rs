@@ -3,7 +3,8 @@
 //! children) as a share of one core and of the script's CPU time. Target: < 1% added CPU.
 //! Side by side, in turns (three rounds each): without and with a declared `flops_per_step`,
 //! which adds the step clock to the ingest and TFLOP/s and MFU to every sample; at the default
-//! sample interval (5 s) and at 0.5 s, where the per-sample work shows ten times over.
+//! sample interval (5 s) and at 0.5 s, where the per-sample work shows ten times over; and at
+//! 5 s with every alert off, against the default where they are watched.
 //! `cargo bench --bench overhead` (needs python3); under `cargo test --benches` a 1 s smoke run.
 //! `GANTRY_BENCH_EXE=BIN` measures another gantry binary instead.
 
@@ -41,7 +42,7 @@ fn measure(
     exe: &str,
     ws: &std::path::Path,
     name: &str,
-    (declared, every): (bool, &str),
+    (declared, every, alerts): (bool, &str, bool),
     seconds: f64,
 ) -> (f64, f64, f64, i64) {
     let t = Instant::now();
@@ -57,6 +58,19 @@ fn measure(
     ]);
     if declared {
         cmd.args(["--param", "flops_per_step=1e12"]);
+    }
+    if !alerts {
+        for a in [
+            "nan=off",
+            "divergence=off",
+            "stall_minutes=off",
+            "idle_minutes=off",
+            "throughput_drop=off",
+            "throttle=off",
+            "gpu_errors=off",
+        ] {
+            cmd.args(["--alert", a]);
+        }
     }
     let mut child = cmd
         .args(["--", "python3", "-c", WRITER])
@@ -132,21 +146,44 @@ fn main() {
             .status
             .success()
     );
-    const SETUPS: [(bool, &str, &str); 4] = [
-        (false, "5", "without flops_per_step, sampled every 5 s"),
-        (true, "5", "with flops_per_step, sampled every 5 s"),
-        (false, "0.5", "without flops_per_step, sampled every 0.5 s"),
-        (true, "0.5", "with flops_per_step, sampled every 0.5 s"),
+    // (flops_per_step declared, sample interval, alerts watched, what)
+    const SETUPS: [(bool, &str, bool, &str); 5] = [
+        (
+            false,
+            "5",
+            true,
+            "without flops_per_step, sampled every 5 s",
+        ),
+        (true, "5", true, "with flops_per_step, sampled every 5 s"),
+        (
+            false,
+            "0.5",
+            true,
+            "without flops_per_step, sampled every 0.5 s",
+        ),
+        (
+            true,
+            "0.5",
+            true,
+            "with flops_per_step, sampled every 0.5 s",
+        ),
+        (false, "5", false, "every alert off, sampled every 5 s"),
     ];
-    let mut by: [Vec<(f64, f64, f64, i64)>; 4] = Default::default();
+    let mut by: [Vec<(f64, f64, f64, i64)>; 5] = Default::default();
     for round in 0..rounds {
-        for (i, (declared, every, _)) in SETUPS.into_iter().enumerate() {
+        for (i, (declared, every, alerts, _)) in SETUPS.into_iter().enumerate() {
             let name = format!("load-{round}-{i}");
-            by[i].push(measure(exe, dir.path(), &name, (declared, every), seconds));
+            by[i].push(measure(
+                exe,
+                dir.path(),
+                &name,
+                (declared, every, alerts),
+                seconds,
+            ));
         }
     }
-    let mut core = [0.0; 4];
-    for (i, (_, _, what)) in SETUPS.iter().enumerate() {
+    let mut core = [0.0; 5];
+    for (i, (_, _, _, what)) in SETUPS.iter().enumerate() {
         let runs = &by[i];
         core[i] = median(runs.iter().map(|r| r.0 / r.1 * 100.0).collect());
         let added = median(runs.iter().map(|r| r.0 / r.2 * 100.0).collect());
@@ -169,4 +206,9 @@ fn main() {
             core[i + 1] / core[i]
         );
     }
+    println!(
+        "overhead: sampled every 5 s, watching the alerts costs {:+.2} points of one core against every alert off ({:.2}x)",
+        core[0] - core[4],
+        core[0] / core[4]
+    );
 }
