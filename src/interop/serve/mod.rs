@@ -227,6 +227,9 @@ pub fn spawn_client_sampler(
                         let mut o = opts.clone();
                         o.params
                             .extend(rt.block_on(state.store.params(&run)).unwrap_or_default());
+                        if let Ok(r) = rt.block_on(state.store.run(&run)) {
+                            o.run_name = r.name;
+                        }
                         Sampler::with(pid, o)
                     });
                     // The run's progress as the store has it: its latest step, now.
