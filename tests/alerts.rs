@@ -4,8 +4,9 @@
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
+mod common;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -26,14 +27,7 @@ for step in range(5, 10):
     log(step, 0.3); time.sleep(0.3)
 "#;
 
-fn gantry(ws: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    c.current_dir(ws)
-        .env("XDG_CONFIG_HOME", ws.join("config"))
-        .env_remove("GANTRY_STORE")
-        .env_remove("GANTRY_WORKSPACE");
-    c
-}
+use common::gantry_in as gantry;
 
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();

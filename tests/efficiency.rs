@@ -3,8 +3,9 @@
 //! history for that GPU in the store and prices in the config. `gantry show --json` must give the
 //! TFLOP/s, both MFUs, the energy and GPU-hours, the cost and the hardware the formulas say.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -24,14 +25,7 @@ for step in range(30):
     time.sleep(0.1)
 "#;
 
-fn gantry(ws: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_gantry"));
-    c.current_dir(ws)
-        .env("XDG_CONFIG_HOME", ws.join("config"))
-        .env_remove("GANTRY_STORE")
-        .env_remove("GANTRY_WORKSPACE");
-    c
-}
+use common::gantry_in as gantry;
 
 fn recording() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(H200)

@@ -17,7 +17,7 @@ pub enum HelpLine {
 pub const FOOTER: [&str; 3] = [
     "Keys are set in [keymap] of $XDG_CONFIG_HOME/gantry/config.toml",
     "From a shell: gantry run, import, export, model, gpu, bench, serve, doctor",
-    "GPU use: declare flops_per_step for MFU; filter energy>2kWh cost<50",
+    "MFU: declare flops_per_step; filter energy>2kWh mfu<30% alert:stall",
 ];
 
 /// The overlay laid out in the body of a screen of `state.size`.

@@ -11,6 +11,17 @@ use gantry::domain::{Run, RunRecord, RunStatus, SeriesSummary};
 /// 2026-11-29 12:00:00 UTC.
 pub const NOW_MS: i64 = 1_795_953_600_000;
 
+/// The gantry binary run in workspace `ws`, with a config directory of its own there and no
+/// store or workspace from the environment.
+pub fn gantry_in(ws: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_gantry"));
+    c.current_dir(ws)
+        .env("XDG_CONFIG_HOME", ws.join("config"))
+        .env_remove("GANTRY_STORE")
+        .env_remove("GANTRY_WORKSPACE");
+    c
+}
+
 /// The first snapshot of a made-up recording in fixtures/gpu (`a100-x2`, `h100-x8`, `h200-x1`),
 /// at NOW_MS.
 pub fn gpu_recording(name: &str) -> gantry::domain::GpuSnapshot {
