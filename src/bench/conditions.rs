@@ -69,6 +69,8 @@ impl Conditions {
             temp_max_c: samples.iter().filter_map(|s| s.temp).max(),
             throttle,
             throttle_unknown: samples.iter().all(|s| s.throttle_known == Some(false)),
+            pcie_gen: samples.iter().filter_map(|s| s.pcie_gen).max(),
+            pcie_width: samples.iter().filter_map(|s| s.pcie_width).max(),
         })
     }
 

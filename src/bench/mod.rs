@@ -195,8 +195,20 @@ pub fn run(
     cancel: &AtomicBool,
 ) -> Vec<BenchResult> {
     let specs = backend.specs(req);
+    run_specs(backend, specs, req.reps, monitor, on, cancel)
+}
+
+/// `run`, of the given specs (the preflight's few, chosen from the backend's own).
+pub fn run_specs(
+    backend: &mut dyn BenchBackend,
+    specs: Vec<Spec>,
+    reps: usize,
+    monitor: Option<&Monitor>,
+    on: &mut dyn FnMut(Event),
+    cancel: &AtomicBool,
+) -> Vec<BenchResult> {
     let total = specs.len();
-    let reps = req.reps.max(MIN_REPS);
+    let reps = reps.max(MIN_REPS);
     let mut out = Vec::new();
     for (index, spec) in specs.into_iter().enumerate() {
         if cancel.load(Ordering::Relaxed) {

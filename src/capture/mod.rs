@@ -13,6 +13,7 @@ pub mod logs;
 pub mod output;
 pub mod owners;
 pub mod params;
+pub mod preflight;
 pub mod procs;
 pub mod protocol;
 pub mod recover;

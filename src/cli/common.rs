@@ -19,6 +19,10 @@ pub static SAMPLING: std::sync::OnceLock<crate::capture::sampler::SamplerOptions
     std::sync::OnceLock::new();
 
 /// The sampling options for a run made by this process.
+/// `[preflight]` from the config, set once with SAMPLING.
+pub static PREFLIGHT: std::sync::OnceLock<crate::domain::preflight::Settings> =
+    std::sync::OnceLock::new();
+
 pub fn sampling() -> crate::capture::sampler::SamplerOptions {
     SAMPLING.get().cloned().unwrap_or_default()
 }

@@ -192,6 +192,10 @@ pub async fn run(
         "  {w} runs --filter alert:nan   (alerts: nan, divergence, stall, idle_gpu, throughput_drop, throttle, gpu_errors; gantry run --alert K=V)"
     );
     outln!(
+        "  {w} show {}   (refused by its preflight: a PCIe link at x8; {w} run --preflight -- CMD)",
+        super::demo_preflight::NAME
+    );
+    outln!(
         "  {w} doctor   (what this box offers gantry: store, config, terminal, driver, CUDA libraries, python)"
     );
     outln!(
@@ -505,6 +509,7 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
                 .await?;
         }
     }
+    super::demo_preflight::seed(ws, store, now_ms).await?;
     seed_models(ws, store, &made).await?;
     Ok(live)
 }

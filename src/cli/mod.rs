@@ -6,6 +6,7 @@ mod common;
 mod compare;
 pub mod demo;
 mod demo_efficiency;
+mod demo_preflight;
 mod doctor;
 mod efficiency;
 mod export;
@@ -163,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
     crate::domain::set_lost_after_ms(config.lost_after_s as i64 * 1000);
     crate::domain::set_crashed_after_ms(config.crashed_after_s as i64 * 1000);
+    let _ = common::PREFLIGHT.set(config.preflight.clone());
     let _ = common::SAMPLING.set(crate::capture::sampler::SamplerOptions {
         replay: cli.gpu_replay.clone().map(|p| (p, cli.gpu_replay_speed)),
         replay_pids: cli.gpu_replay_pid.clone(),

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::capture::supervise::{self, RunRequest};
+use crate::domain::preflight::{Mode, OUTCOME_TAG, Outcome, TAG};
 use crate::error::UserError;
 
 /// `gantry run [options] -- CMD ARGS...`
@@ -36,6 +37,19 @@ pub struct Args {
     /// Seconds between samples of the run's CPU, memory and GPU use
     #[arg(long, default_value_t = 5.0, value_name = "SECS")]
     pub sample_every: f64,
+    /// Check the GPUs before the command starts (docs/preflight.md): a bf16 GEMM, memory
+    /// bandwidth and a host-to-device copy against each GPU's history, its PCIe link, retired
+    /// memory, ECC and XID errors. `block` (the default) refuses a degraded GPU with exit 4;
+    /// `warn` starts the run tagged preflight=degraded
+    #[arg(long, value_name = "block|warn", num_args = 0..=1, require_equals = true, default_missing_value = "block")]
+    pub preflight: Option<String>,
+    /// Seconds the preflight may take in all [default: 30, or [preflight] seconds]
+    #[arg(long, value_name = "N", requires = "preflight")]
+    pub preflight_secs: Option<f64>,
+    /// Benchmark the preflight on the CPU backend (a box without CUDA); the GPUs' NVML facts
+    /// are still checked
+    #[arg(long, requires = "preflight")]
+    pub preflight_cpu: bool,
     /// (internal) supervise an already recorded run; used by --detach
     #[arg(long, hide = true, value_name = "ID")]
     pub attach_run: Option<String>,
@@ -72,6 +86,21 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             .hint("put the command after --, for example: gantry run -- python train.py --lr 3e-4")
             .into());
     }
+    let preflight = match &args.preflight {
+        None => None,
+        Some(m) => Some(preflight(&store, m, args.preflight_secs, args.preflight_cpu).await?),
+    };
+    if let Some(r) = &preflight
+        && r.outcome == Outcome::Unchecked
+        && r.mode == Mode::Block
+    {
+        eprintln!(
+            "gantry: preflight: nothing could be benchmarked: {}; the run was not started\n  \
+             to fix: --preflight=warn starts it anyway, --preflight-cpu benchmarks the CPU",
+            crate::format::printable(&r.notes.join("; "))
+        );
+        return Ok(ExitCode::from(3));
+    }
     let req = RunRequest {
         name: args.name,
         experiment: args.experiment,
@@ -102,6 +131,39 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             run.name
         );
     }
+    if let Some(r) = &preflight {
+        store
+            .set_tags(
+                &run.id,
+                &[
+                    (OUTCOME_TAG.to_string(), r.outcome.as_str().to_string()),
+                    (TAG.to_string(), serde_json::to_string(r)?),
+                ],
+            )
+            .await?;
+        if r.outcome == Outcome::Refused {
+            store
+                .finish_run(
+                    &run.id,
+                    crate::domain::RunStatus::Failed,
+                    Some(REFUSED),
+                    crate::domain::now_ms(),
+                )
+                .await?;
+            eprintln!(
+                "gantry: preflight refused run {} ({}): the command was not started\n  \
+                 to fix: use another GPU (CUDA_VISIBLE_DEVICES), find the cause (`gantry bench \
+                 --history`, `gantry gpu`), or start it anyway with --preflight=warn",
+                run.short_id(),
+                run.name
+            );
+            store.close().await;
+            if away.is_some() {
+                push_when_back(&ws).await;
+            }
+            return Ok(exit(REFUSED));
+        }
+    }
     if args.detach {
         supervise::detach(&ws, &run, &super::common::sampling())?;
         outln!("{}", run.id);
@@ -119,6 +181,49 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         push_when_back(&ws).await;
     }
     Ok(exit(code))
+}
+
+/// The exit code of a run the preflight refused.
+const REFUSED: i32 = 4;
+
+/// Check the GPUs as `--preflight=MODE` asks, and print what was found on stderr.
+async fn preflight(
+    store: &crate::store::Store,
+    mode: &str,
+    secs: Option<f64>,
+    cpu: bool,
+) -> anyhow::Result<crate::domain::preflight::Report> {
+    let mode = Mode::parse(mode).ok_or_else(|| {
+        UserError::new(format!("--preflight={mode}: not a mode"))
+            .hint("give --preflight (block), --preflight=block or --preflight=warn")
+    })?;
+    let mut settings = super::common::PREFLIGHT.get().cloned().unwrap_or_default();
+    if let Some(s) = secs {
+        if !(1.0..=3600.0).contains(&s) {
+            return Err(
+                UserError::new(format!("--preflight-secs {s} is out of range"))
+                    .hint("give the seconds the whole check may take, from 1 to 3600")
+                    .into(),
+            );
+        }
+        settings.seconds = s;
+    }
+    let plan = crate::capture::preflight::Plan {
+        mode,
+        settings,
+        cpu,
+        replay: super::common::sampling().replay.map(|(p, _)| p),
+        visible: std::env::var("CUDA_VISIBLE_DEVICES").ok(),
+    };
+    eprintln!(
+        "gantry: preflight: checking the GPUs (up to {} s)…",
+        plan.settings.seconds
+    );
+    let report = crate::capture::preflight::check(store, &plan).await?;
+    for line in crate::format::preflight::lines(&report) {
+        eprintln!("gantry: preflight {}", crate::format::printable(&line));
+    }
+    Ok(report)
 }
 
 /// How long `gantry run` waits for a team store before keeping the run here instead.

@@ -22,6 +22,11 @@ pub struct Args {
     pub points: bool,
 }
 
+/// The run's preflight report, where it had one.
+fn preflight(rec: &crate::domain::RunRecord) -> Option<crate::domain::preflight::Report> {
+    serde_json::from_str(rec.tags.get(crate::domain::preflight::TAG)?).ok()
+}
+
 /// How many malformed lines `show` lists.
 const SHOW_MALFORMED: usize = 5;
 
@@ -36,6 +41,9 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     if args.json {
         let mut v = run_json(&rec, now);
         v["alerts"] = serde_json::to_value(crate::domain::alerts::of_tags(&rec.tags))?;
+        v["preflight"] = preflight(&rec)
+            .map(|p| serde_json::to_value(p).unwrap_or_default())
+            .unwrap_or_default();
         v["efficiency"] = if report.is_empty() {
             serde_json::Value::Null
         } else {
@@ -109,6 +117,11 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     }
     for (label, text) in report.lines(now) {
         let _ = writeln!(o, "{label:<8} {text}");
+    }
+    if let Some(p) = preflight(&rec) {
+        for (i, line) in crate::format::preflight::lines(&p).iter().enumerate() {
+            let _ = writeln!(o, "{:<8} {line}", if i == 0 { "preflight" } else { "" });
+        }
     }
     for a in crate::domain::alerts::of_tags(&rec.tags) {
         let _ = writeln!(

@@ -85,6 +85,8 @@ pub struct Config {
     pub cost: crate::domain::efficiency::Prices,
     /// What runs are watched for, and where alerts go (`[alerts]`, docs/alerts.md).
     pub alerts: crate::domain::alerts::Rules,
+    /// How `gantry run --preflight` judges a GPU (`[preflight]`, docs/preflight.md).
+    pub preflight: crate::domain::preflight::Settings,
     /// Where the user's file was looked for.
     pub path: Option<PathBuf>,
 }
@@ -137,6 +139,7 @@ struct ConfigFile {
     fleet: Option<FleetConfig>,
     cost: Option<toml::Spanned<crate::domain::efficiency::Prices>>,
     alerts: Option<crate::domain::alerts::Rules>,
+    preflight: Option<toml::Spanned<crate::domain::preflight::Settings>>,
 }
 
 #[derive(Deserialize)]
@@ -201,6 +204,7 @@ impl Config {
             fleet: FleetConfig::default(),
             cost: Default::default(),
             alerts: Default::default(),
+            preflight: Default::default(),
             path: None,
         };
         let diags = cfg.patch(Path::new(DEFAULT_PATH), DEFAULT_TOML);
@@ -255,6 +259,14 @@ impl Config {
         }
         if let Some(a) = file.alerts {
             self.alerts = a;
+        }
+        if let Some(p) = file.preflight {
+            let span = p.span();
+            let p = p.into_inner();
+            match p.problem() {
+                Some(why) => diags.push(Diagnostic::at(path, src, Some(span), &why)),
+                None => self.preflight = p,
+            }
         }
         if let Some(c) = file.cost {
             let span = c.span();

@@ -326,6 +326,12 @@ pub struct Conditions {
     /// No sample could read the throttle reasons: unknown, not "no throttling".
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub throttle_unknown: bool,
+    /// The highest PCIe link generation and width seen while it ran: under load a link trains
+    /// to its best, so one below the GPU's maximum is degraded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_gen: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_width: Option<u32>,
 }
 
 /// Dense tensor-core peaks of a known GPU, in FLOP/s, with where the figures come from.

@@ -46,7 +46,10 @@ pub const CURRENCY_TAG: &str = "gantry.currency";
 
 /// Tags gantry keeps for itself, shown in their own words rather than as `key=value`.
 pub fn is_internal_tag(k: &str) -> bool {
-    k == HARDWARE_TAG || k == CURRENCY_TAG || k.starts_with(super::alerts::TAG_PREFIX)
+    k == HARDWARE_TAG
+        || k == CURRENCY_TAG
+        || k == super::preflight::TAG
+        || k.starts_with(super::alerts::TAG_PREFIX)
 }
 
 /// How a run declared the work of one step.

@@ -38,6 +38,12 @@ pub struct GpuSample {
     pub fan: Option<u32>,
     pub pcie_gen: Option<u32>,
     pub pcie_width: Option<u32>,
+    /// The highest PCIe generation and width the GPU and its slot can train to. A link below
+    /// them under load is degraded (an idle GPU drops its link to save power: not a fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_gen_max: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcie_width_max: Option<u32>,
     /// KB/s.
     pub pcie_rx: Option<u32>,
     pub pcie_tx: Option<u32>,
@@ -57,6 +63,18 @@ pub struct GpuSample {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read_us: Option<i64>,
     pub ecc_uncorrected: Option<u64>,
+    /// Memory retired for ECC errors: pages retired (before Ampere) plus rows remapped for
+    /// uncorrectable errors (Ampere on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_pages: Option<u64>,
+    /// A page retirement or row remap waits for the next GPU reset; Some(true) also when a
+    /// remap failed (the GPU has run out of spare rows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retired_pending: Option<bool>,
+    /// The critical XID errors the driver reported since the previous sample (NVML's
+    /// XidCriticalError events; a recording lists them in the frame they came in).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xids: Vec<u64>,
     pub mig: Option<bool>,
     /// The MIG devices (compute instances) when MIG mode is on; empty otherwise.
     #[serde(default)]

@@ -9,6 +9,7 @@ pub mod efficiency;
 mod gpu;
 mod imported;
 pub mod model;
+pub mod preflight;
 mod process;
 mod record;
 mod run;

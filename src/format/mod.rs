@@ -5,6 +5,7 @@
 
 pub mod efficiency;
 mod model_diff;
+pub mod preflight;
 
 pub use model_diff::manifest_diff;
 

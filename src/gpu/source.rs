@@ -66,7 +66,21 @@ pub struct NvmlSource {
     pcie: Arc<Mutex<Vec<PcieReading>>>,
     /// Whether the PCIe thread runs; set to false when the source is dropped.
     pcie_on: Option<Arc<AtomicBool>>,
+    /// The event set every GPU's critical XID errors are registered in, made at the first
+    /// sample; None before, or where the driver has no events.
+    xids: Option<XidEvents>,
 }
+
+/// An NVML event set of critical XID errors, owned by one source and freed with it.
+struct XidEvents {
+    set: nvml_wrapper_sys::bindings::nvmlEventSet_t,
+    /// Whether any GPU could be registered: false leaves the set unused.
+    registered: bool,
+}
+
+// Safety: the set is a handle NVML may be asked about from any thread; only the source that owns
+// it asks, one call at a time (`&mut self`).
+unsafe impl Send for XidEvents {}
 
 type PcieReading = (Option<u32>, Option<u32>);
 
@@ -96,6 +110,7 @@ impl NvmlSource {
                 last_seen_us: 0,
                 pcie: Arc::new(Mutex::new(Vec::new())),
                 pcie_on: None,
+                xids: None,
             })
             .map_err(|e| super::why_absent(&e))
     }
@@ -105,6 +120,65 @@ impl NvmlSource {
         let mut s = Self::open()?;
         s.pcie_on = Some(Arc::new(AtomicBool::new(false)));
         Ok(s)
+    }
+
+    /// The critical XID errors since the last call, by GPU index: the event set is made and every
+    /// GPU that supports the event registered at the first call (which sees none yet). NVML
+    /// reports the latest XID of a GPU for every event waiting, so repeats are kept once.
+    fn xid_errors(&mut self) -> Vec<(u32, u64)> {
+        let lib = self.nvml.lib();
+        let Some(events) = &self.xids else {
+            let (Ok(create), Ok(register)) = (
+                lib.nvmlEventSetCreate.as_ref(),
+                lib.nvmlDeviceRegisterEvents.as_ref(),
+            ) else {
+                return Vec::new();
+            };
+            let mut set: nvml_wrapper_sys::bindings::nvmlEventSet_t = std::ptr::null_mut();
+            // Safety: the call writes one handle; 0 is NVML_SUCCESS.
+            if unsafe { create(&mut set) } != 0 || set.is_null() {
+                return Vec::new();
+            }
+            let mut registered = false;
+            for i in 0..self.nvml.device_count().unwrap_or(0) {
+                let Ok(d) = self.nvml.device_by_index(i) else {
+                    continue;
+                };
+                let kind = u64::from(nvml_wrapper_sys::bindings::nvmlEventTypeXidCriticalError);
+                // Safety: the device handle is live while `d` is; the set was made above. A GPU
+                // that does not support the event answers NotSupported and is left out.
+                registered |= unsafe { register(d.handle(), kind, set) } == 0;
+            }
+            self.xids = Some(XidEvents { set, registered });
+            return Vec::new();
+        };
+        let Ok(wait) = lib.nvmlEventSetWait_v2.as_ref() else {
+            return Vec::new();
+        };
+        let mut seen: Vec<(u32, u64)> = Vec::new();
+        if !events.registered {
+            return seen;
+        }
+        // At most 64 events a sample: a storm of XIDs must not hold the sampler.
+        for _ in 0..64 {
+            // Safety: zeroed is a valid nvmlEventData_t (handles and integers); a timeout of 0
+            // returns at once, 0 being NVML_SUCCESS with `data` written.
+            let mut data: nvml_wrapper_sys::bindings::nvmlEventData_t =
+                unsafe { std::mem::zeroed() };
+            if unsafe { wait(events.set, &mut data, 0) } != 0 {
+                break;
+            }
+            let mut index: std::ffi::c_uint = u32::MAX;
+            if let Ok(idx) = lib.nvmlDeviceGetIndex.as_ref() {
+                // Safety: the event's device handle is one NVML gave; the call writes one integer.
+                unsafe { idx(data.device, &mut index) };
+            }
+            let e = (index, data.eventData);
+            if !seen.contains(&e) {
+                seen.push(e);
+            }
+        }
+        seen
     }
 
     /// The latest PCIe readings. The first call reads them itself, so that a single sample
@@ -154,6 +228,8 @@ fn core_readings(d: &nvml_wrapper::Device) -> GpuSample {
         sm_clock: d.clock_info(Clock::SM).ok(),
         sm_clock_max: d.max_clock_info(Clock::SM).ok(),
         mem_clock: d.clock_info(Clock::Memory).ok(),
+        pcie_gen: d.current_pcie_link_gen().ok(),
+        pcie_width: d.current_pcie_link_width().ok(),
         throttle: clock_event_reasons(d)
             .map(throttle_words)
             .unwrap_or_default(),
@@ -185,7 +261,47 @@ impl Drop for NvmlSource {
         if let Some(on) = &self.pcie_on {
             on.store(false, Ordering::Relaxed);
         }
+        if let Some(events) = self.xids.take()
+            && let Ok(free) = self.nvml.lib().nvmlEventSetFree.as_ref()
+        {
+            // Safety: the set was made by this source and is freed once, before NVML shuts down
+            // (the Arc<Nvml> field drops after this).
+            unsafe { free(events.set) };
+        }
     }
+}
+
+/// Memory retired for ECC errors and whether more waits for a reset: retired pages (before
+/// Ampere) plus rows remapped for uncorrectable errors (Ampere on); None where neither is read.
+fn retirement(d: &nvml_wrapper::Device) -> (Option<u64>, Option<bool>) {
+    use nvml_wrapper::enum_wrappers::device::RetirementCause;
+    let mut count: Option<u64> = None;
+    let mut pending: Option<bool> = None;
+    for cause in [
+        RetirementCause::MultipleSingleBitEccErrors,
+        RetirementCause::DoubleBitEccError,
+    ] {
+        if let Ok(pages) = d.retired_pages(cause) {
+            *count.get_or_insert(0) += pages.len() as u64;
+        }
+    }
+    if let Ok(p) = d.are_pages_pending_retired() {
+        pending = Some(p);
+    }
+    if let Ok(sym) = d.nvml().lib().nvmlDeviceGetRemappedRows.as_ref() {
+        let (mut corr, mut unc, mut wait, mut failed): (
+            std::ffi::c_uint,
+            std::ffi::c_uint,
+            std::ffi::c_uint,
+            std::ffi::c_uint,
+        ) = (0, 0, 0, 0);
+        // Safety: the handle is live for `d`'s lifetime; the call writes four integers.
+        if unsafe { sym(d.handle(), &mut corr, &mut unc, &mut wait, &mut failed) } == 0 {
+            *count.get_or_insert(0) += u64::from(unc);
+            pending = Some(pending.unwrap_or(false) || wait != 0 || failed != 0);
+        }
+    }
+    (count, pending)
 }
 
 impl GpuSource for NvmlSource {
@@ -206,6 +322,7 @@ impl GpuSource for NvmlSource {
 
     fn sample(&mut self) -> Result<GpuSnapshot, String> {
         let pcie = self.pcie();
+        let xids = self.xid_errors();
         let n = &self.nvml;
         let count = n
             .device_count()
@@ -225,6 +342,7 @@ impl GpuSource for NvmlSource {
                 continue;
             };
             let mem = d.memory_info().ok();
+            let (retired_pages, retired_pending) = retirement(&d);
             let mig = d.mig_mode().ok().map(|m| m.current == 1);
             let mut mig_instances = Vec::new();
             if mig == Some(true) {
@@ -253,8 +371,8 @@ impl GpuSource for NvmlSource {
                 temp_slowdown: d.temperature_threshold(TemperatureThreshold::Slowdown).ok(),
                 mem_clock_max: d.max_clock_info(Clock::Memory).ok(),
                 fan: d.fan_speed(0).ok(),
-                pcie_gen: d.current_pcie_link_gen().ok(),
-                pcie_width: d.current_pcie_link_width().ok(),
+                pcie_gen_max: d.max_pcie_link_gen().ok(),
+                pcie_width_max: d.max_pcie_link_width().ok(),
                 pcie_rx: pcie.get(i as usize).and_then(|p| p.0),
                 pcie_tx: pcie.get(i as usize).and_then(|p| p.1),
                 enc_util: d.encoder_utilization().ok().map(|u| u.utilization),
@@ -262,6 +380,13 @@ impl GpuSource for NvmlSource {
                 ecc_uncorrected: d
                     .total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile)
                     .ok(),
+                retired_pages,
+                retired_pending,
+                xids: xids
+                    .iter()
+                    .filter(|(g, _)| *g == i)
+                    .map(|(_, x)| *x)
+                    .collect(),
                 mig,
                 mig_instances,
                 persistence: d.is_in_persistent_mode().ok(),

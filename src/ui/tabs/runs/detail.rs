@@ -59,13 +59,19 @@ fn gpu_lines(rec: &crate::domain::RunRecord, now_ms: i64) -> Vec<(String, String
         .and_then(|t| Hardware::parse(t))
         .and_then(|h| hardware_line(&h, now_ms));
     let used = use_line(&RunEfficiency::of(rec));
-    if hw.is_none() && used.is_none() {
-        return Vec::new();
+    let mut out = Vec::new();
+    if hw.is_some() || used.is_some() {
+        out.push(("gpu use".into(), used.unwrap_or_else(|| "-".into())));
+        out.push(("hardware".into(), hw.unwrap_or_else(|| "-".into())));
     }
-    vec![
-        ("gpu use".into(), used.unwrap_or_else(|| "-".into())),
-        ("hardware".into(), hw.unwrap_or_else(|| "-".into())),
-    ]
+    if let Some(p) = rec
+        .tags
+        .get(crate::domain::preflight::TAG)
+        .and_then(|t| serde_json::from_str(t).ok())
+    {
+        out.push(("preflight".into(), crate::format::preflight::summary(&p)));
+    }
+    out
 }
 
 fn overview(
@@ -134,7 +140,7 @@ fn overview(
         .into_iter()
         .map(|(l, v)| {
             Line::from(vec![
-                Span::styled(format!("{l:<9}"), t.fg(Role::Muted)),
+                Span::styled(format!("{:<9}", format!("{l} ")), t.fg(Role::Muted)),
                 Span::styled(v, t.fg(Role::Text)),
             ])
         })
