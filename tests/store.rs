@@ -403,6 +403,18 @@ async fn folded_listings_keep_every_double_and_string_exact(b: B) {
             .set_params(&r.id, &[("p".into(), format!("{v:e}\t\u{7f}"))])
             .await
             .unwrap();
+        // gantry's own tags the table reads, beside one it does not (`_` is no wildcard).
+        store
+            .set_tags(
+                &r.id,
+                &[
+                    ("gantry.alert.nan".into(), format!("{{\"v\": \"{v:e}\"}}")),
+                    ("gantry_alert_x".into(), "no".into()),
+                    ("preflight".into(), "passed".into()),
+                ],
+            )
+            .await
+            .unwrap();
         want.push((r.id, *v, run.name, run.env));
     }
     let recs = store.run_records().await.unwrap();
@@ -412,6 +424,7 @@ async fn folded_listings_keep_every_double_and_string_exact(b: B) {
             listing: true,
             params: false,
             tags: false,
+            own_tags: true,
             metrics: true,
             only_params: Some(vec![]),
             only_metrics: Some(vec!["m".into()]),
@@ -427,6 +440,10 @@ async fn folded_listings_keep_every_double_and_string_exact(b: B) {
         let listed = &lasts.iter().find(|r| r.run.id == id).unwrap().metrics["m"];
         assert_eq!(listed.last.map(f64::to_bits), Some(v.to_bits()), "{v:e}");
         assert_eq!((listed.n_points, listed.last_step), (1, Some(0)));
+        let tags = &lasts.iter().find(|r| r.run.id == id).unwrap().tags;
+        let keys: Vec<&str> = tags.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["gantry.alert.nan", "preflight"]);
+        assert_eq!(tags["gantry.alert.nan"], format!("{{\"v\": \"{v:e}\"}}"));
         assert_eq!(rec.run.name, name);
         assert_eq!(rec.run.env, env);
         assert_eq!(rec.params["p"], format!("{v:e}\t\u{7f}"));

@@ -75,6 +75,7 @@ impl EffectRunner {
                             listing: true,
                             params: !held.params.is_empty(),
                             tags: held.tags,
+                            own_tags: true,
                             metrics: !held.metrics.is_empty(),
                             only_params: Some(held.params.iter().cloned().collect()),
                             only_metrics: Some(held.metrics.iter().cloned().collect()),

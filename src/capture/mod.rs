@@ -6,6 +6,7 @@
 
 pub mod conditions;
 pub mod ended;
+pub mod flight;
 pub mod git;
 pub mod hooks;
 pub mod ingest;

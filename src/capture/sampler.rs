@@ -39,6 +39,8 @@ pub struct SamplerOptions {
     pub alerts: Option<Rules>,
     /// The run's name, for the alerts' hooks.
     pub run_name: String,
+    /// The run's folder, where the flight recorder writes (None: events kept without samples).
+    pub run_dir: Option<PathBuf>,
 }
 
 /// One sample: system series (kind System, step = seconds) and derived metrics (kind Metric, at
@@ -50,6 +52,8 @@ pub struct Sample {
     pub step: i64,
     /// Alerts raised or cleared at this sample.
     pub alerts: Vec<Alert>,
+    /// The run's flight-recorder events, when this sample added one.
+    pub events: Option<Vec<crate::domain::flight::Event>>,
 }
 
 /// What is known of one GPU the run used.
@@ -94,6 +98,12 @@ pub struct Sampler {
     hook_failures: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Things to tell the user once: a precision it can't read, a GPU without bench history.
     notes: Vec<String>,
+    /// The flight recorder; the XIDs seen on the run's GPUs, and those new at this sample; the
+    /// NaN count it last saw.
+    flight: super::flight::Recorder,
+    xids_seen: Vec<(String, u64)>,
+    xids_new: Vec<(String, u64)>,
+    flight_nonfinite: u64,
 }
 
 impl Sampler {
@@ -141,6 +151,10 @@ impl Sampler {
             started_ms: crate::domain::now_ms(),
             hook_failures: Default::default(),
             notes,
+            flight: super::flight::Recorder::new(opts.run_dir.clone()),
+            xids_seen: Vec::new(),
+            xids_new: Vec::new(),
+            flight_nonfinite: 0,
             opts,
         }
     }
@@ -255,12 +269,81 @@ impl Sampler {
         }
         self.open_source();
         let snap = self.source.as_mut().and_then(|s| s.sample_now().ok());
-        if let Some(snap) = snap {
-            self.account(&snap, &pids, &mut out);
+        if let Some(snap) = &snap {
+            self.account(snap, &pids, &mut out);
         }
         self.derive(clock, &mut out);
         self.watch_alerts(clock, &mut out);
+        self.record(snap, clock, &mut out);
         out
+    }
+
+    /// Keep this sample in the flight recorder, and keep the minutes before as an event on a new
+    /// NaN or XID.
+    fn record(&mut self, snap: Option<GpuSnapshot>, clock: &StepClock, out: &mut Sample) {
+        let now = crate::domain::now_ms();
+        let mut snap = snap.unwrap_or_else(|| GpuSnapshot {
+            time_ms: now,
+            ..Default::default()
+        });
+        // Only the run's GPUs, and the processes on them.
+        let kept: Vec<u32> = snap
+            .gpus
+            .iter()
+            .filter(|g| self.gpus_seen.contains(&g.uuid))
+            .map(|g| g.index)
+            .collect();
+        snap.gpus.retain(|g| kept.contains(&g.index));
+        snap.processes.retain(|p| kept.contains(&p.gpu));
+        snap.time_ms = now;
+        self.flight.push(snap, &out.system);
+        let step = clock.step;
+        let mut problems = Vec::new();
+        if clock.nonfinite.0 > self.flight_nonfinite {
+            self.flight_nonfinite = clock.nonfinite.0;
+            let what = clock.nonfinite.1.as_ref().map_or_else(
+                || "a metric is not a number".to_string(),
+                |(k, s)| format!("{k} is not a number at step {s}"),
+            );
+            problems.extend(self.flight.trigger(
+                crate::domain::flight::Trigger::Nan,
+                step,
+                what,
+                now,
+            ));
+        }
+        if !self.xids_new.is_empty() {
+            let what = std::mem::take(&mut self.xids_new)
+                .iter()
+                .map(|(u, x)| format!("XID {x} on {u}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            problems.extend(self.flight.trigger(
+                crate::domain::flight::Trigger::Xid,
+                step,
+                what,
+                now,
+            ));
+        }
+        self.notes.extend(problems);
+        out.events = self.flight.take_changed();
+    }
+
+    /// The command crashed (`message` says how): keep the minutes before it as an event.
+    pub fn crashed(
+        &mut self,
+        step: Option<i64>,
+        message: String,
+    ) -> Vec<crate::domain::flight::Event> {
+        if let Some(why) = self.flight.trigger(
+            crate::domain::flight::Trigger::Crash,
+            step,
+            message,
+            crate::domain::now_ms(),
+        ) {
+            self.notes.push(why);
+        }
+        self.flight.take_changed().unwrap_or_default()
     }
 
     /// Send each alert to the hooks, each on a thread of its own: capture never waits on them.
@@ -371,6 +454,14 @@ impl Sampler {
                         self.seen.ecc_grown.push((g.uuid.clone(), e - base));
                     }
                 }
+                for x in &g.xids {
+                    let seen = (g.uuid.clone(), *x);
+                    if !self.xids_seen.contains(&seen) {
+                        self.xids_seen.push(seen.clone());
+                        self.xids_new.push(seen);
+                    }
+                }
+                self.seen.xids.clone_from(&self.xids_seen);
             }
             for p in on.iter().filter(|p| p.0) {
                 mem += p.2.unwrap_or(0);
@@ -570,6 +661,9 @@ pub async fn store_sample(store: &Store, run_id: &str, s: &mut Sampler, sample: 
             tracing::warn!("storing the efficiency metrics of run {run_id}: {e:#}");
         }
     }
+    if let Some(events) = &sample.events {
+        store_events(store, run_id, events).await;
+    }
     if !sample.alerts.is_empty() {
         let tags: Vec<(String, String)> = sample
             .alerts
@@ -606,6 +700,17 @@ pub async fn store_sample(store: &Store, run_id: &str, s: &mut Sampler, sample: 
     }
     if let Err(e) = store.set_tags(run_id, &tags).await {
         tracing::warn!("storing the hardware of run {run_id}: {e:#}");
+    }
+}
+
+/// Keep the run's flight-recorder events as its `gantry.flight` tag.
+pub async fn store_events(store: &Store, run_id: &str, events: &[crate::domain::flight::Event]) {
+    let tag = (
+        crate::domain::flight::TAG.to_string(),
+        serde_json::to_string(events).unwrap_or_default(),
+    );
+    if let Err(e) = store.set_tags(run_id, &[tag]).await {
+        tracing::warn!("storing the flight events of run {run_id}: {e:#}");
     }
 }
 

@@ -337,6 +337,7 @@ pub async fn supervise_with(
         Err(e) => tracing::warn!("the params of run {}: {e:#}", run.id),
     }
     sampling.run_name = run.name.clone();
+    sampling.run_dir = Some(dir.clone());
     // The run's own alert settings (`--alert K=V`, kept as tags `alert.K`) win over the config's.
     if let Some(rules) = sampling.alerts.take() {
         let overrides: Vec<(String, String)> = store
@@ -424,10 +425,13 @@ pub async fn supervise_with(
     }
     drop(ptys);
     let stored_all = ingest(&mut tails, store, true, &reporter, &mut problems).await;
-    // The last sample: the GPUs' energy up to the command's end, and its last TFLOP/s.
+    let crash = crash(&status);
+    // The last sample: the GPUs' energy up to the command's end, and its last TFLOP/s; on a
+    // crash, the flight recorder keeps the minutes before it.
     if let Some(mut s) = sampler.take() {
         let mut clock = tails[0].clock().clone();
         clock.merge(tails[1].clock());
+        let step = clock.step;
         if let Ok((mut s, sample)) = tokio::task::spawn_blocking(move || {
             let p = s.last_sample(&clock);
             (s, p)
@@ -435,6 +439,13 @@ pub async fn supervise_with(
         .await
         {
             super::sampler::store_sample(store, &run.id, &mut s, &sample).await;
+            if let Some(how) = crash {
+                let events = s.crashed(step, how);
+                super::sampler::store_events(store, &run.id, &events).await;
+                for note in s.take_notes() {
+                    reporter.warn(&note);
+                }
+            }
         }
     }
     if let Some(t) = &mut log_tail
@@ -491,6 +502,19 @@ pub async fn supervise_with(
 }
 
 /// (status, exit code to store, exit code for gantry). A signal is stored as its negative number.
+/// How the command crashed, in words, if it did: a non-zero exit, or a signal other than the
+/// interrupt, termination or hang-up a person (or gantry, forwarding theirs) sends.
+fn crash(status: &std::process::ExitStatus) -> Option<String> {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(0), _) => None,
+        (Some(c), _) => Some(format!("the command exited with {c}")),
+        (None, Some(libc::SIGINT | libc::SIGTERM | libc::SIGHUP)) => None,
+        (None, Some(sig)) => Some(format!("the command was killed by signal {sig}")),
+        (None, None) => Some("the command ended without an exit code".into()),
+    }
+}
+
 pub fn outcome(status: &std::process::ExitStatus) -> (RunStatus, Option<i32>, i32) {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {

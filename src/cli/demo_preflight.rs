@@ -75,7 +75,12 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<()> {
         }],
         benchmarks: vec![
             bench("gemm bf16 8192", Unit::TflopS, 702.0, "1980 MHz 688 W 71C"),
-            bench("membw sm-triad 1 GiB", Unit::GbS, 4310.0, "1980 MHz 540 W 66C"),
+            bench(
+                "membw sm-triad 1 GiB",
+                Unit::GbS,
+                4310.0,
+                "1980 MHz 540 W 66C",
+            ),
             bench("h2d pinned 1 GiB", Unit::GbS, 27.9, "1980 MHz 160 W 58C"),
         ],
         findings: Vec::new(),

@@ -108,6 +108,7 @@ fn needed_parts(expr: &filter::Expr, sort: &SortKey) -> Parts {
         listing: true,
         params: !reads.params.is_empty(),
         tags: reads.tags,
+        own_tags: false,
         metrics: !reads.metrics.is_empty(),
         only_params: Some(reads.params.into_iter().collect()),
         only_metrics: Some(reads.metrics.into_iter().collect()),

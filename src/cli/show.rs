@@ -41,6 +41,7 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
     if args.json {
         let mut v = run_json(&rec, now);
         v["alerts"] = serde_json::to_value(crate::domain::alerts::of_tags(&rec.tags))?;
+        v["events"] = serde_json::to_value(crate::domain::flight::of_tags(&rec.tags))?;
         v["preflight"] = preflight(&rec)
             .map(|p| serde_json::to_value(p).unwrap_or_default())
             .unwrap_or_default();
@@ -131,6 +132,26 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             if a.active() { "(active)" } else { "(cleared)" },
             a.message,
             a.step.map_or(String::new(), |s| format!(" (step {s})"))
+        );
+    }
+    for e in crate::domain::flight::of_tags(&rec.tags) {
+        let kept = if e.file.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " · {} samples from {} in {}",
+                e.frames,
+                e.from_ms.map_or_else(|| "-".into(), when),
+                e.file
+            )
+        };
+        let _ = writeln!(
+            o,
+            "event    {} {}: {}{}{kept}",
+            e.trigger.as_str(),
+            when(e.at_ms),
+            e.message,
+            e.step.map_or(String::new(), |s| format!(" (step {s})"))
         );
     }
     if !r.env.is_empty() {

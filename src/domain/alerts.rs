@@ -177,6 +177,8 @@ pub struct Observation {
     pub throttled: Vec<String>,
     /// Uncorrected ECC errors grown since the run began, by GPU UUID.
     pub ecc_grown: Vec<(String, u64)>,
+    /// Critical XID errors the driver reported on the run's GPUs since it began: (UUID, XID).
+    pub xids: Vec<(String, u64)>,
 }
 
 /// The alerts of one run.
@@ -287,12 +289,14 @@ impl Watch {
                 ),
             );
         }
-        if rules.gpu_errors && !o.ecc_grown.is_empty() {
-            let (uuid, n) = &o.ecc_grown[0];
-            now.insert(
-                Kind::GpuErrors,
-                format!("{n} new uncorrected ECC errors on {uuid}"),
-            );
+        if rules.gpu_errors && (!o.ecc_grown.is_empty() || !o.xids.is_empty()) {
+            let mut parts: Vec<String> = o
+                .ecc_grown
+                .iter()
+                .map(|(uuid, n)| format!("{n} new uncorrected ECC errors on {uuid}"))
+                .collect();
+            parts.extend(o.xids.iter().map(|(uuid, x)| format!("XID {x} on {uuid}")));
+            now.insert(Kind::GpuErrors, parts.join("; "));
         }
         let mut changed = Vec::new();
         for kind in Kind::ALL {
@@ -385,10 +389,16 @@ mod tests {
         o.sm_util = Some(1.0);
         o.throttled = vec!["power cap".into(), "idle".into()];
         o.ecc_grown = vec![("GPU-1".into(), 2)];
+        o.xids = vec![("GPU-1".into(), 79)];
         let kinds = |v: &[Alert]| v.iter().map(|a| a.kind).collect::<Vec<_>>();
+        let got = w.observe(&rules, &o);
         assert_eq!(
-            kinds(&w.observe(&rules, &o)),
+            kinds(&got),
             [Kind::Divergence, Kind::Throttle, Kind::GpuErrors]
+        );
+        assert_eq!(
+            got[2].message,
+            "2 new uncorrected ECC errors on GPU-1; XID 79 on GPU-1"
         );
         // Ten minutes on: no new step, and the GPU idle all along.
         o.now_ms = 10 * 60_000;

@@ -49,6 +49,7 @@ pub fn is_internal_tag(k: &str) -> bool {
     k == HARDWARE_TAG
         || k == CURRENCY_TAG
         || k == super::preflight::TAG
+        || k == super::flight::TAG
         || k.starts_with(super::alerts::TAG_PREFIX)
 }
 

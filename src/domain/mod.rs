@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod bench;
 pub mod conditions;
 pub mod efficiency;
+pub mod flight;
 mod gpu;
 mod imported;
 pub mod model;
@@ -15,6 +16,10 @@ mod record;
 mod run;
 mod series;
 pub mod store;
+
+/// The tag keys (prefixes) a runs table reads even when its filter and columns name no tag: the
+/// alerts' badge, the currency of a cost column, the preflight's outcome.
+pub const TABLE_TAGS: [&str; 3] = ["gantry.alert.", "gantry.currency", "preflight"];
 
 pub use gpu::{GpuProbe, GpuProcess, GpuSample, GpuSnapshot, MigInstance};
 pub use imported::ImportedRun;

@@ -49,6 +49,9 @@ pub struct Parts {
     pub listing: bool,
     pub params: bool,
     pub tags: bool,
+    /// Without `tags`: only gantry's own tags the runs table shows (`domain::TABLE_TAGS`: the
+    /// alerts' badge, the currency of a cost, the preflight's outcome).
+    pub own_tags: bool,
     pub metrics: bool,
     pub only_params: Option<Vec<String>>,
     pub only_metrics: Option<Vec<String>>,
@@ -59,6 +62,7 @@ impl Parts {
         listing: false,
         params: true,
         tags: true,
+        own_tags: true,
         metrics: true,
         only_params: None,
         only_metrics: None,
@@ -67,6 +71,7 @@ impl Parts {
         listing: false,
         params: false,
         tags: false,
+        own_tags: false,
         metrics: false,
         only_params: None,
         only_metrics: None,

@@ -411,6 +411,14 @@ impl Backend {
                     rec.tags.insert(k, v);
                 }
             }
+        } else if parts.own_tags {
+            for prefix in crate::domain::TABLE_TAGS {
+                for (id, k, v) in self.tags_with_prefix(prefix).await? {
+                    if let Some(rec) = by_id.get_mut(&id) {
+                        rec.tags.insert(k, v);
+                    }
+                }
+            }
         }
         if parts.metrics {
             let rows = match &parts.only_metrics {
@@ -464,6 +472,13 @@ impl Backend {
             }
             if parts.tags {
                 rec.tags = self.tags(&id).await?.into_iter().collect();
+            } else if parts.own_tags {
+                rec.tags = self
+                    .tags(&id)
+                    .await?
+                    .into_iter()
+                    .filter(|(k, _)| crate::domain::TABLE_TAGS.iter().any(|p| k.starts_with(p)))
+                    .collect();
             }
             if parts.metrics {
                 rec.metrics = self.run_record(&id).await?.0.metrics;
@@ -558,6 +573,17 @@ impl Backend {
             Some(key),
         )
         .await
+    }
+
+    /// The tags whose key starts with `prefix` (ASCII), of every run: (run, key, value).
+    pub async fn tags_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String, String)>> {
+        // substr, not a range or LIKE: a collation may order punctuation aside, and `_` is a
+        // LIKE wildcard. The length is the prefix's own, never the user's.
+        let sql = format!(
+            "SELECT run_id, key, value FROM tags WHERE substr(key, 1, {}) = $1",
+            prefix.chars().count()
+        );
+        folded(&self.pool, "run_id, key, value", &sql, Some(prefix)).await
     }
 
     pub async fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>> {
