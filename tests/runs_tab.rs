@@ -744,3 +744,88 @@ fn snapshot_detail_and_compare_with_gpu_use() {
     );
     insta::assert_snapshot!("compare_with_gpu_use", screen);
 }
+
+/// trial-000 with a stall alert at step 40 (cleared), a NaN alert at step 120 (active) and the
+/// flight recorder's NaN event with it.
+fn with_alerts() -> Vec<gantry::domain::RunRecord> {
+    use gantry::domain::alerts::{Alert, Kind};
+    let mut recs = common::some_records(3);
+    let stall = Alert {
+        kind: Kind::Stall,
+        message: "no new step for 10 min (threshold 10 min)".into(),
+        step: Some(40),
+        raised_ms: common::NOW_MS - 160_000,
+        cleared_ms: Some(common::NOW_MS - 150_000),
+    };
+    let nan = Alert {
+        kind: Kind::Nan,
+        message: "loss is not a number at step 120".into(),
+        step: Some(120),
+        raised_ms: common::NOW_MS - 80_000,
+        cleared_ms: None,
+    };
+    let event = gantry::domain::flight::Event {
+        trigger: gantry::domain::flight::Trigger::Nan,
+        at_ms: nan.raised_ms,
+        step: nan.step,
+        message: nan.message.clone(),
+        file: "flight-nan-1.jsonl".into(),
+        frames: 60,
+        from_ms: Some(nan.raised_ms - 300_000),
+    };
+    let tags = &mut recs[0].tags;
+    tags.insert(Kind::Stall.tag(), serde_json::to_string(&stall).unwrap());
+    tags.insert(Kind::Nan.tag(), serde_json::to_string(&nan).unwrap());
+    tags.insert(
+        gantry::domain::flight::TAG.into(),
+        serde_json::to_string(&vec![event]).unwrap(),
+    );
+    recs
+}
+
+#[test]
+fn alerts_have_a_badge_a_toast_and_marks_the_cursor_jumps_to() {
+    let mut s = common::state();
+    update(&mut s, Msg::RunsLoaded(Ok(common::some_records(3))));
+    assert!(s.toast.is_none());
+    // The next listing brings trial-000's alerts: the new active one is told.
+    update(&mut s, Msg::RunsLoaded(Ok(with_alerts())));
+    assert_eq!(
+        s.toast.as_deref(),
+        Some("⚠ nan alert on resnet50-trial-000: loss is not a number at step 120")
+    );
+    let t = draw(&s, 120, 20);
+    let screen = text(&t);
+    assert!(screen.contains("running !"), "{screen}");
+    assert_eq!(fg_at(t.backend().buffer(), "!"), s.theme.color(Role::Bad));
+    // The same alerts again are no news.
+    press(&mut s, "j k");
+    update(&mut s, Msg::RunsLoaded(Ok(with_alerts())));
+    assert!(s.toast.is_none());
+
+    // The detail marks both on its charts; e puts the cursor on each in turn.
+    let row = s
+        .runs
+        .visible
+        .iter()
+        .position(|&i| s.runs.records[i].run.name == "resnet50-trial-000");
+    s.runs.cursor = row.unwrap();
+    let fx = press(&mut s, "enter");
+    load_all(&mut s, &fx);
+    press(&mut s, "e");
+    let first = text(&draw(&s, 120, 40));
+    assert!(first.contains("▲ stall"), "{first}");
+    press(&mut s, "e");
+    let t = draw(&s, 120, 40);
+    let second = text(&t);
+    assert!(second.contains("▲ nan"), "{second}");
+    assert!(!second.contains("▲ stall"), "{second}");
+    assert_eq!(
+        fg_at(t.backend().buffer(), "▲ nan"),
+        s.theme.color(Role::Bad)
+    );
+    insta::assert_snapshot!(second);
+    // Past the last, back to the first.
+    press(&mut s, "e");
+    assert!(text(&draw(&s, 120, 40)).contains("▲ stall"));
+}

@@ -54,6 +54,7 @@ pub enum Action {
     FewerRows,
     NextPage,
     PrevPage,
+    NextEvent,
     // the log pane
     Search,
     NextMatch,
@@ -344,6 +345,13 @@ pub fn actions() -> Vec<ActionInfo> {
         info(A::ZoomOut, S::Chart, "zoom_out", "Zoom out", None),
         info(A::PanLeft, S::Chart, "pan_left", "Pan left", None),
         info(A::PanRight, S::Chart, "pan_right", "Pan right", None),
+        info(
+            A::NextEvent,
+            S::Chart,
+            "next_event",
+            "Put the cursor on the next alert or crash, NaN, XID",
+            Some("next event"),
+        ),
         info(
             A::ResetView,
             S::Chart,

@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod gpus;
 pub mod help;
 mod keymap;
+mod marks;
 mod modal;
 pub mod models;
 mod msg;

@@ -158,6 +158,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             }
         }
         Msg::RunsLoaded(Ok(rows)) => {
+            alert_toast(state, &rows);
             state.runs.held = super::runs::Held::whole();
             state.runs.set_records(rows);
             Outcome::redraw()
@@ -168,6 +169,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
             Outcome::redraw()
         }
         Msg::RunsListed(Ok((rows, held))) => {
+            alert_toast(state, &rows);
             state.runs.set_listed(rows, held);
             // The first listing asks for the metric counts (the default columns).
             if state.runs.counts_at.is_none() {
@@ -596,6 +598,13 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             r.chart.page = (r.chart.page + 1).min(pages - 1);
         }
         Action::PrevPage => r.chart.page = r.chart.page.saturating_sub(1),
+        Action::NextEvent => match super::marks::next_event(r) {
+            Some((window, cursor)) => {
+                r.chart.window = window;
+                r.chart.cursor = Some(cursor);
+            }
+            None => state.toast = Some("no alert or event on the charts in view".into()),
+        },
         Action::Register => {
             if let Some(c) = r.current() {
                 let guess = c.run.experiment.clone();
@@ -652,6 +661,17 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
     Outcome {
         redraw: false,
         effects,
+    }
+}
+
+/// A toast for alerts raised on runs since the last listing (none at the first: those are old).
+fn alert_toast(state: &mut State, rows: &[crate::domain::RunRecord]) {
+    if !state.runs.loaded {
+        return;
+    }
+    let before = super::marks::active(&state.runs.records);
+    if let Some(t) = super::marks::toast(&before, rows) {
+        state.toast = Some(t);
     }
 }
 

@@ -192,8 +192,11 @@ pub async fn run(
         "  {w} runs --filter alert:nan   (alerts: nan, divergence, stall, idle_gpu, throughput_drop, throttle, gpu_errors; gantry run --alert K=V)"
     );
     outln!(
+        "  {w} show vit-small-adamw   (the flight recorder kept the minutes before its NaN and crash; in the workbench, e jumps to them on the charts)"
+    );
+    outln!(
         "  {w} show {}   (refused by its preflight: a PCIe link at x8; {w} run --preflight -- CMD)",
-        super::demo_preflight::NAME
+        super::demo_health::NAME
     );
     outln!(
         "  {w} doctor   (what this box offers gantry: store, config, terminal, driver, CUDA libraries, python)"
@@ -487,6 +490,15 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
             },
         )
         .await?;
+        super::demo_health::seed_events(
+            store,
+            &run.id,
+            &r.name,
+            &dir,
+            last_step,
+            started_ms + last_step * r.step_ms,
+        )
+        .await?;
         made.push((r.name.clone(), run.id.clone(), dir.clone()));
         let samples = system_samples(started_ms, last_step * r.step_ms, &r.name);
         let batch: Vec<_> = samples
@@ -509,7 +521,7 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<Option<(
                 .await?;
         }
     }
-    super::demo_preflight::seed(ws, store, now_ms).await?;
+    super::demo_health::seed(ws, store, now_ms).await?;
     seed_models(ws, store, &made).await?;
     Ok(live)
 }

@@ -198,6 +198,24 @@ pub async fn seed(store: &Store, r: &Made<'_>) -> Result<()> {
             "no new step for 10 min (threshold 10 min)",
             None,
         )],
+        "resnet50-warmup" => vec![alert(
+            Kind::Divergence,
+            "train/loss at 3.4× its best (threshold 3×)",
+            None,
+        )],
+        "resnet50-cosine" => vec![alert(
+            Kind::ThroughputDrop,
+            "9.1 steps/s, 35% below the run's median of 14 (threshold 30%)",
+            Some(last_t + 30_000),
+        )],
+        "gpt2-124m-bs32" => vec![
+            alert(Kind::GpuErrors, "XID 79 on GPU-h200-00-made-up", None),
+            alert(
+                Kind::IdleGpu,
+                "GPU memory held at 0% SM for 10 min (threshold 10 min under 5%)",
+                None,
+            ),
+        ],
         _ => Vec::new(),
     };
     for a in alerts {

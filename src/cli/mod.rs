@@ -6,7 +6,7 @@ mod common;
 mod compare;
 pub mod demo;
 mod demo_efficiency;
-mod demo_preflight;
+mod demo_health;
 mod doctor;
 mod efficiency;
 mod export;

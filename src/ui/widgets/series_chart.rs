@@ -21,6 +21,27 @@ pub struct Line_<'a> {
     pub label: &'a str,
 }
 
+/// An event to mark on a chart: a vertical line where it fell, in its colour, its label read at
+/// the cursor (`domain::flight::marks`: alerts and flight-recorder events).
+pub struct Mark<'a> {
+    pub step: Option<i64>,
+    pub at_ms: i64,
+    pub label: &'a str,
+    pub color: Color,
+}
+
+/// A mark's x: its step, or its time (since the first line's first point for relative time).
+fn mark_x(m: &Mark, mode: XMode, lines: &[Line_]) -> Option<f64> {
+    match mode {
+        XMode::Step => m.step.map(|s| s as f64),
+        XMode::Wall => Some(m.at_ms as f64 / 1000.0),
+        XMode::Relative => {
+            let t0 = lines.first()?.series.times_ms.first()?;
+            Some((m.at_ms - t0) as f64 / 1000.0)
+        }
+    }
+}
+
 /// A chart's x value of point i.
 fn x_of(s: &Series, i: usize, mode: XMode) -> f64 {
     match mode {
@@ -226,6 +247,7 @@ pub fn render(
     border: Style,
     muted: Style,
     cursor_color: Color,
+    marks: &[Mark],
 ) {
     let block = Block::bordered()
         .title(Span::styled(format!(" {title} "), border))
@@ -283,6 +305,24 @@ pub fn render(
                 .data(&o.points)
         })
         .collect();
+    let in_view: Vec<(f64, &Mark)> = marks
+        .iter()
+        .filter_map(|m| Some((mark_x(m, opts.x, lines)?, m)))
+        .filter(|(x, _)| (x0..=x1).contains(x))
+        .collect();
+    let mark_lines: Vec<Vec<(f64, f64)>> = in_view
+        .iter()
+        .map(|(x, _)| vec![(*x, ylo), (*x, yhi)])
+        .collect();
+    for ((_, m), line) in in_view.iter().zip(&mark_lines) {
+        datasets.push(
+            Dataset::default()
+                .marker(Marker::Braille)
+                .graph_type(GraphType::Line)
+                .style(Style::new().fg(m.color))
+                .data(line),
+        );
+    }
     if !cursor_line.is_empty() {
         datasets.push(
             Dataset::default()
@@ -295,6 +335,14 @@ pub fn render(
     let mut bottom: Vec<Span> = Vec::new();
     if let Some(cx) = cursor_x {
         bottom.push(Span::styled(format!(" {} ", x_label(cx, opts.x)), muted));
+        // The mark under the cursor (within a dot column), by name.
+        let near = (x1 - x0) / columns.max(1) as f64;
+        for (_, m) in in_view.iter().filter(|(x, _)| (x - cx).abs() <= near) {
+            bottom.push(Span::styled(
+                format!("▲ {} ", m.label),
+                Style::new().fg(m.color),
+            ));
+        }
         for (o, l) in outlines.iter().zip(lines) {
             if let Some(v) = o.at_cursor {
                 bottom.push(Span::styled(

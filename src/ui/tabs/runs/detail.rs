@@ -284,6 +284,12 @@ pub(super) fn charts(
         );
         return;
     }
+    // The open runs' alerts and flight-recorder events, marked on every chart.
+    let events: Vec<crate::domain::flight::Mark> = runs
+        .iter()
+        .filter_map(|id| r.record(id))
+        .flat_map(|rec| crate::domain::flight::marks(&rec.tags))
+        .collect();
     // Only the rows the metrics on this page need.
     let used_rows = keys
         .len()
@@ -315,6 +321,15 @@ pub(super) fn charts(
                 })
             })
             .collect();
+        let marks: Vec<series_chart::Mark> = events
+            .iter()
+            .map(|m| series_chart::Mark {
+                step: m.step,
+                at_ms: m.at_ms,
+                label: &m.label,
+                color: t.color(if m.bad { Role::Bad } else { Role::Warn }),
+            })
+            .collect();
         series_chart::render(
             frame,
             cells[col],
@@ -324,6 +339,7 @@ pub(super) fn charts(
             t.fg(Role::Border),
             t.fg(Role::Muted),
             t.color(Role::Muted),
+            &marks,
         );
     }
 }
@@ -364,6 +380,7 @@ fn system(frame: &mut Frame, area: Rect, state: &State, run: &str) {
             t.fg(Role::Border),
             t.fg(Role::Muted),
             t.color(Role::Muted),
+            &[],
         );
     }
 }

@@ -149,8 +149,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let mut cells = vec![
             Cell::from(marker),
             Cell::from(run.name.clone()).style(t.fg(Role::Text)),
-            Cell::from(super::status_label(run, state.now_ms, state.spinner))
-                .style(t.fg(super::status_role(run, state.now_ms))),
+            Cell::from(ratatui::text::Line::from(vec![
+                Span::styled(
+                    super::status_label(run, state.now_ms, state.spinner),
+                    t.fg(super::status_role(run, state.now_ms)),
+                ),
+                badge(rec, t),
+            ])),
             Cell::from(run.experiment.clone()).style(t.fg(Role::Muted)),
             Cell::from(ago(run.started_ms, state.now_ms)).style(t.fg(Role::Muted)),
             Cell::from(duration(run.duration_ms(state.now_ms))).style(t.fg(Role::Text)),
@@ -249,4 +254,21 @@ fn trend_line(values: &[f64], w: usize) -> String {
         })
         .collect();
     crate::format::sparkline(&means, n)
+}
+
+/// The alerts' badge after a run's status: `!` in the bad colour while an alert is active, in
+/// the warning colour when its alerts have cleared or its preflight found the GPU degraded.
+fn badge(rec: &crate::domain::RunRecord, t: &crate::config::theme::Theme) -> Span<'static> {
+    let alerts = crate::domain::alerts::of_tags(&rec.tags);
+    let degraded = rec
+        .tags
+        .get(crate::domain::preflight::OUTCOME_TAG)
+        .is_some_and(|o| o == "degraded" || o == "refused");
+    if alerts.iter().any(|a| a.active()) {
+        Span::styled(" !", t.fg(Role::Bad))
+    } else if !alerts.is_empty() || degraded {
+        Span::styled(" !", t.fg(Role::Warn))
+    } else {
+        Span::raw("")
+    }
 }

@@ -106,3 +106,68 @@ pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<()> {
         .await?;
     Ok(())
 }
+
+/// The flight recorder's events of the demo's runs, made by the recorder itself from samples
+/// like the runs' own: the ViT's NaN and the crash after it, and the XID on the GPT-2 whose
+/// supervisor went silent.
+pub async fn seed_events(
+    store: &Store,
+    run_id: &str,
+    name: &str,
+    dir: &std::path::Path,
+    last_step: i64,
+    last_t: i64,
+) -> Result<()> {
+    use crate::domain::flight::Trigger;
+    let (gpu, uuid, events): (&str, &str, Vec<(Trigger, String)>) = match name {
+        "vit-small-adamw" => (
+            "NVIDIA A100-SXM4-80GB",
+            "GPU-a100-00-made-up",
+            vec![
+                (
+                    Trigger::Nan,
+                    format!("train/loss is not a number at step {last_step}"),
+                ),
+                (Trigger::Crash, "the command exited with 1".into()),
+            ],
+        ),
+        "gpt2-124m-bs32" => (
+            "NVIDIA H200",
+            "GPU-h200-00-made-up",
+            vec![(Trigger::Xid, format!("XID 79 on {}", "GPU-h200-00-made-up"))],
+        ),
+        _ => return Ok(()),
+    };
+    let mut rec = crate::capture::flight::Recorder::new(Some(dir.to_path_buf()));
+    // Five minutes at the default 5 s: the last minute hotter and, for the XID, falling off.
+    for i in 0..60i64 {
+        let late = i >= 48;
+        let t = last_t - (59 - i) * 5_000;
+        let snap = crate::domain::GpuSnapshot {
+            time_ms: t,
+            driver: Some("580.95.05".into()),
+            cuda: Some("13.0".into()),
+            gpus: vec![crate::domain::GpuSample {
+                index: 0,
+                name: gpu.into(),
+                uuid: uuid.into(),
+                util: Some(if late && name.starts_with("gpt2") {
+                    0
+                } else {
+                    97
+                }),
+                power: Some(if late { 612.0 } else { 548.0 } - (i % 5) as f64 * 3.0),
+                sm_clock: Some(if late { 1755 } else { 1980 }),
+                temp: Some(if late { 83 } else { 71 }),
+                ..Default::default()
+            }],
+            processes: Vec::new(),
+        };
+        rec.push(snap, &[("cpu_percent", 101.0 + (i % 7) as f64)]);
+    }
+    for (k, (trigger, message)) in events.into_iter().enumerate() {
+        rec.trigger(trigger, Some(last_step), message, last_t + k as i64 * 2_000);
+    }
+    crate::capture::sampler::store_events(store, run_id, rec.events()).await;
+    Ok(())
+}
