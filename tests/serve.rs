@@ -124,6 +124,56 @@ fn the_mlflow_client_logs_10k_points_and_every_value_reads_back() {
     assert_eq!(points, 10_000);
 }
 
+/// Alerts run inside serve for the runs its clients log: a NaN logged through the mlflow client
+/// raises the nan alert on that run, and the flight recorder keeps the event.
+#[test]
+fn a_nan_logged_through_the_mlflow_client_raises_the_alert_in_serve() {
+    let Some(py) = common::python::python_with_mlflow(&[]) else {
+        return;
+    };
+    let (_home, ws) = workspace();
+    let server = Server::start(&ws, &[], &["--gpu-interval", "0.2"]);
+    let script = r#"
+import math, time, mlflow
+mlflow.set_experiment("alerts")
+with mlflow.start_run(run_name="nan-served") as r:
+    for s in range(3):
+        mlflow.log_metric("train/loss", 1 / (s + 1), step=s)
+    mlflow.log_metric("train/loss", float("nan"), step=3)
+    time.sleep(2.5)
+    print("RUN", r.info.run_id, flush=True)
+"#;
+    let out = Command::new(py)
+        .args(["-c", script])
+        .env("MLFLOW_TRACKING_URI", &server.url)
+        .env_remove("MLFLOW_TRACKING_TOKEN")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let run_id = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("RUN "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let v = show(&ws, &run_id);
+    let alerts = v["alerts"].as_array().unwrap();
+    let nan = alerts.iter().find(|a| a["kind"] == "nan");
+    assert!(nan.is_some(), "{alerts:?}");
+    assert_eq!(
+        nan.unwrap()["message"],
+        "train/loss is not a number at step 3"
+    );
+    let events = v["events"].as_array().unwrap();
+    assert_eq!(events[0]["trigger"], "nan", "{events:?}");
+    assert_eq!(events[0]["step"], 3);
+}
+
 #[test]
 fn errors_carry_mlflow_codes_and_statuses() {
     let (_home, ws) = workspace();

@@ -104,6 +104,50 @@ impl Recorder {
         f.flush()
     }
 
+    /// One sample of the run: kept (only the run's GPUs, `seen`, and the processes on them), and
+    /// the minutes before kept as an event on a new NaN (`clock`'s count past `nonfinite`) or new
+    /// XIDs (`xids`: (UUID, XID)). Returns what could not be written.
+    pub fn observe(
+        &mut self,
+        snap: Option<GpuSnapshot>,
+        seen: &std::collections::BTreeSet<String>,
+        system: &[(&'static str, f64)],
+        clock: &crate::domain::efficiency::StepClock,
+        nonfinite: &mut u64,
+        xids: &[(String, u64)],
+    ) -> Vec<String> {
+        let now = crate::domain::now_ms();
+        let mut snap = snap.unwrap_or_default();
+        let kept: Vec<u32> = snap
+            .gpus
+            .iter()
+            .filter(|g| seen.contains(&g.uuid))
+            .map(|g| g.index)
+            .collect();
+        snap.gpus.retain(|g| kept.contains(&g.index));
+        snap.processes.retain(|p| kept.contains(&p.gpu));
+        snap.time_ms = now;
+        self.push(snap, system);
+        let mut problems = Vec::new();
+        if clock.nonfinite.0 > *nonfinite {
+            *nonfinite = clock.nonfinite.0;
+            let what = clock.nonfinite.1.as_ref().map_or_else(
+                || "a metric is not a number".to_string(),
+                |(k, s)| format!("{k} is not a number at step {s}"),
+            );
+            problems.extend(self.trigger(Trigger::Nan, clock.step, what, now));
+        }
+        if !xids.is_empty() {
+            let what = xids
+                .iter()
+                .map(|(u, x)| format!("XID {x} on {u}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            problems.extend(self.trigger(Trigger::Xid, clock.step, what, now));
+        }
+        problems
+    }
+
     /// The events, when one was added since the last call.
     pub fn take_changed(&mut self) -> Option<Vec<Event>> {
         std::mem::take(&mut self.changed).then(|| self.events.clone())

@@ -278,53 +278,17 @@ impl Sampler {
         out
     }
 
-    /// Keep this sample in the flight recorder, and keep the minutes before as an event on a new
-    /// NaN or XID.
+    /// Keep this sample in the flight recorder (`flight::Recorder::observe`).
     fn record(&mut self, snap: Option<GpuSnapshot>, clock: &StepClock, out: &mut Sample) {
-        let now = crate::domain::now_ms();
-        let mut snap = snap.unwrap_or_else(|| GpuSnapshot {
-            time_ms: now,
-            ..Default::default()
-        });
-        // Only the run's GPUs, and the processes on them.
-        let kept: Vec<u32> = snap
-            .gpus
-            .iter()
-            .filter(|g| self.gpus_seen.contains(&g.uuid))
-            .map(|g| g.index)
-            .collect();
-        snap.gpus.retain(|g| kept.contains(&g.index));
-        snap.processes.retain(|p| kept.contains(&p.gpu));
-        snap.time_ms = now;
-        self.flight.push(snap, &out.system);
-        let step = clock.step;
-        let mut problems = Vec::new();
-        if clock.nonfinite.0 > self.flight_nonfinite {
-            self.flight_nonfinite = clock.nonfinite.0;
-            let what = clock.nonfinite.1.as_ref().map_or_else(
-                || "a metric is not a number".to_string(),
-                |(k, s)| format!("{k} is not a number at step {s}"),
-            );
-            problems.extend(self.flight.trigger(
-                crate::domain::flight::Trigger::Nan,
-                step,
-                what,
-                now,
-            ));
-        }
-        if !self.xids_new.is_empty() {
-            let what = std::mem::take(&mut self.xids_new)
-                .iter()
-                .map(|(u, x)| format!("XID {x} on {u}"))
-                .collect::<Vec<_>>()
-                .join("; ");
-            problems.extend(self.flight.trigger(
-                crate::domain::flight::Trigger::Xid,
-                step,
-                what,
-                now,
-            ));
-        }
+        let xids = std::mem::take(&mut self.xids_new);
+        let problems = self.flight.observe(
+            snap,
+            &self.gpus_seen,
+            &out.system,
+            clock,
+            &mut self.flight_nonfinite,
+            &xids,
+        );
         self.notes.extend(problems);
         out.events = self.flight.take_changed();
     }

@@ -527,6 +527,46 @@ pub struct StepClock {
 }
 
 impl StepClock {
+    /// A run's progress as the store's metric summaries tell it, for a watcher that does not
+    /// read the metric stream (`gantry serve`'s runs): the newest step and when this watcher
+    /// first saw it (`prev`), each loss-like metric's last and best, and the metrics whose last
+    /// value is NaN or infinite, each (metric, step) counted once in `seen`.
+    pub fn from_summaries<'a>(
+        metrics: impl Iterator<Item = &'a crate::domain::SeriesSummary>,
+        prev: &StepClock,
+        now_ms: i64,
+        seen: &mut std::collections::BTreeSet<(String, i64)>,
+    ) -> StepClock {
+        let mut c = StepClock {
+            nonfinite: prev.nonfinite.clone(),
+            ..StepClock::default()
+        };
+        for m in metrics.filter(|m| !m.key.starts_with("gantry/")) {
+            let (Some(step), Some(last)) = (m.last_step, m.last) else {
+                continue;
+            };
+            c.step = c.step.max(Some(step));
+            if !last.is_finite() {
+                if seen.insert((m.key.clone(), step)) {
+                    c.nonfinite.0 += 1;
+                    c.nonfinite.1 = Some((m.key.clone(), step));
+                }
+            } else if m.key.ends_with("loss") {
+                let best = m
+                    .min
+                    .filter(|b| b.is_finite())
+                    .map_or(last, |b| b.min(last));
+                c.losses.insert(m.key.clone(), (last, best));
+            }
+        }
+        c.time_ms = if c.step.is_some() && c.step == prev.step {
+            prev.time_ms
+        } else {
+            now_ms
+        };
+        c
+    }
+
     /// One metric point as stored.
     #[inline]
     pub fn see(&mut self, key: &str, step: i64, time_ms: i64, value: f64) {
@@ -641,6 +681,35 @@ pub fn energy_text(wh: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_from_the_stores_summaries() {
+        use crate::domain::SeriesSummary;
+        let m = |key: &str, step: i64, last: f64, min: f64| SeriesSummary {
+            key: key.into(),
+            n_points: 10,
+            last_step: Some(step),
+            last: Some(last),
+            min: Some(min),
+            max: Some(last),
+            min_step: None,
+            max_step: None,
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let a = [m("train/loss", 10, 2.0, 0.5), m("gantry/mfu", 99, 0.3, 0.3)];
+        let c = StepClock::from_summaries(a.iter(), &StepClock::default(), 1_000, &mut seen);
+        assert_eq!((c.step, c.time_ms), (Some(10), 1_000));
+        assert_eq!(c.losses["train/loss"], (2.0, 0.5));
+        // No new step: the time stays the one it was first seen at (a stall is measured from it).
+        let same = StepClock::from_summaries(a.iter(), &c, 9_000, &mut seen);
+        assert_eq!(same.time_ms, 1_000);
+        let b = [m("train/loss", 11, f64::NAN, 0.5)];
+        let nan = StepClock::from_summaries(b.iter(), &same, 10_000, &mut seen);
+        assert_eq!(nan.nonfinite, (1, Some(("train/loss".into(), 11))));
+        // The same NaN again is not counted twice.
+        let again = StepClock::from_summaries(b.iter(), &nan, 11_000, &mut seen);
+        assert_eq!(again.nonfinite.0, 1);
+    }
     use crate::domain::bench::{Spec, Stats, Unit};
 
     fn bench(kind: Kind, p: Option<Precision>, median: f64, at: i64, ok: bool) -> StoredBench {

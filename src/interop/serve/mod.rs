@@ -205,6 +205,11 @@ pub fn spawn_client_sampler(
             use crate::capture::supervise::Sampler;
             use crate::domain::{RunStatus, Series, SeriesKind};
             let mut samplers: std::collections::HashMap<String, Sampler> = Default::default();
+            type Seen = std::collections::BTreeSet<(String, i64)>;
+            let mut clocks: std::collections::HashMap<
+                String,
+                (crate::domain::efficiency::StepClock, Seen),
+            > = Default::default();
             loop {
                 std::thread::sleep(every);
                 let clients: Vec<(String, (i64, Option<i64>))> = match state.clients.lock() {
@@ -218,6 +223,7 @@ pub fn spawn_client_sampler(
                             .is_ok_and(|r| r.status == RunStatus::Running);
                     if !running {
                         samplers.remove(&run);
+                        clocks.remove(&run);
                         if let Ok(mut c) = state.clients.lock() {
                             c.remove(&run);
                         }
@@ -232,17 +238,19 @@ pub fn spawn_client_sampler(
                         }
                         Sampler::with(pid, o)
                     });
-                    // The run's progress as the store has it: its latest step, now.
-                    let mut clock = crate::domain::efficiency::StepClock::default();
-                    if let Ok(steps) = rt.block_on(state.store.last_steps(&run))
-                        && let Some(step) = steps
-                            .iter()
-                            .filter(|(k, _)| !k.starts_with("gantry/"))
-                            .map(|(_, s)| *s)
-                            .max()
-                    {
-                        clock.see("", step, crate::domain::now_ms(), 0.0);
-                    }
+                    // The run's progress as the store has it: its newest step (timed from when
+                    // this watcher first saw it), its losses and any NaN, for the alerts.
+                    let (prev, seen) = clocks.entry(run.clone()).or_default();
+                    let clock = match rt.block_on(state.store.run_record(&run)) {
+                        Ok((rec, _)) => crate::domain::efficiency::StepClock::from_summaries(
+                            rec.metrics.values(),
+                            prev,
+                            crate::domain::now_ms(),
+                            seen,
+                        ),
+                        Err(_) => prev.clone(),
+                    };
+                    *prev = clock.clone();
                     let sample = sampler.sample(&clock);
                     let now = crate::domain::now_ms();
                     rt.block_on(crate::capture::sampler::store_sample(
