@@ -14,10 +14,11 @@ pub enum HelpLine {
 }
 
 /// Where help goes further: the keymap and the commands.
-pub const FOOTER: [&str; 3] = [
+pub const FOOTER: [&str; 4] = [
     "Keys are set in [keymap] of $XDG_CONFIG_HOME/gantry/config.toml",
     "From a shell: gantry run, import, export, model, gpu, bench, serve, doctor",
     "MFU: declare flops_per_step; filter energy>2kWh mfu<30% alert:stall",
+    "Before a run: gantry run --preflight. Charts mark alerts; e jumps to each",
 ];
 
 /// The overlay laid out in the body of a screen of `state.size`.

@@ -236,6 +236,14 @@ pub fn spawn_client_sampler(
                         if let Ok(r) = rt.block_on(state.store.run(&run)) {
                             o.run_name = r.name;
                         }
+                        // The run's `alert.KEY` tags (set by its client) win, as under gantry run.
+                        let overrides: Vec<(String, String)> = rt
+                            .block_on(state.store.tags(&run))
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter_map(|(k, v)| Some((k.strip_prefix("alert.")?.to_string(), v)))
+                            .collect();
+                        o.alerts = o.alerts.map(|r| r.clone().with(&overrides).unwrap_or(r));
                         Sampler::with(pid, o)
                     });
                     // The run's progress as the store has it: its newest step (timed from when
