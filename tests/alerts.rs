@@ -221,3 +221,91 @@ fn a_webhook_gets_the_alert_and_one_that_never_answers_holds_nothing_up() {
         "the webhook never answered while the run ran"
     );
 }
+
+/// 50 steps logged 0.1 s apart in real time; their `time` fields 0.1 s apart for the first 30,
+/// then 0.4 s apart: the step rate the run logs falls by three quarters.
+const SLOWING: &str = r#"
+import json, os, time
+m = open(os.environ["GANTRY_METRICS"], "a")
+t = 1_700_000_000.0
+for step in range(50):
+    t += 0.1 if step < 30 else 0.4
+    m.write(json.dumps({"step": step, "time": t, "loss": 1.0}) + "\n"); m.flush()
+    time.sleep(0.1)
+"#;
+
+/// A recording made for the GPU alerts: the run's process holds memory at 0% SM, the clocks are
+/// held by a power cap, and from the third frame the GPU has two more uncorrected ECC errors.
+fn gpu_faults(dir: &Path) -> std::path::PathBuf {
+    let mut lines = Vec::new();
+    for i in 0..8 {
+        let mut snap = common::gpu_recording("h200-x1");
+        snap.time_ms += i * 1_000;
+        let g = &mut snap.gpus[0];
+        g.util = Some(0);
+        g.throttle = vec!["power cap".into()];
+        g.throttle_known = Some(true);
+        g.ecc_uncorrected = Some(if i >= 2 { 2 } else { 0 });
+        for p in &mut snap.processes {
+            p.sm_util = Some(0);
+        }
+        lines.push(serde_json::to_string(&snap).unwrap());
+    }
+    let p = dir.join("faults.jsonl");
+    std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+    p
+}
+
+#[test]
+fn an_idle_gpu_throttling_ecc_errors_and_a_throughput_drop_from_a_recording() {
+    let ws = workspace();
+    std::fs::write(ws.path().join("slowing.py"), SLOWING).unwrap();
+    let rec = gpu_faults(ws.path());
+    let out = gantry(ws.path())
+        .arg("--gpu-replay")
+        .arg(&rec)
+        .args(["--gpu-replay-speed", "0"])
+        .args(["run", "-n", "gpu", "--sample-every", "0.2"])
+        .args(["--alert", "idle_minutes=0.005"])
+        .args(["--", "python3", "slowing.py"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let v = show(ws.path(), "gpu");
+    let alerts = v["alerts"].as_array().unwrap();
+    let find = |kind: &str| {
+        alerts
+            .iter()
+            .find(|a| a["kind"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} alert in {alerts:?}"))
+    };
+    assert!(
+        find("idle_gpu")["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("holds GPU memory at 0% SM"),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        find("throttle")["message"],
+        "GPU clocks held down: power cap"
+    );
+    assert_eq!(
+        find("gpu_errors")["message"],
+        "2 new uncorrected ECC errors on GPU-h200-00-made-up"
+    );
+    let drop = find("throughput_drop")["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(drop.contains("below its median"), "{drop}");
+    // Each is found by the filter of its kind.
+    for kind in ["idle_gpu", "throttle", "gpu_errors", "throughput_drop"] {
+        let o = gantry(ws.path())
+            .args(["runs", "--json", "--filter", &format!("alert:{kind}")])
+            .output()
+            .unwrap();
+        let listed: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(listed.as_array().unwrap().len(), 1, "{kind}");
+    }
+}

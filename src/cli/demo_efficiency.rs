@@ -200,21 +200,17 @@ pub async fn seed(store: &Store, r: &Made<'_>) -> Result<()> {
         )],
         "resnet50-warmup" => vec![alert(
             Kind::Divergence,
-            "train/loss at 3.4× its best (threshold 3×)",
+            "train/loss is 3.4270, 3.4× its best 1.0080",
             None,
         )],
         "resnet50-cosine" => vec![alert(
             Kind::ThroughputDrop,
-            "9.1 steps/s, 35% below the run's median of 14 (threshold 30%)",
+            "9.100 steps/s, 35% below its median 14.000",
             Some(last_t + 30_000),
         )],
         "gpt2-124m-bs32" => vec![
             alert(Kind::GpuErrors, "XID 79 on GPU-h200-00-made-up", None),
-            alert(
-                Kind::IdleGpu,
-                "GPU memory held at 0% SM for 10 min (threshold 10 min under 5%)",
-                None,
-            ),
+            alert(Kind::IdleGpu, "holds GPU memory at 0% SM for 10 min", None),
         ],
         _ => Vec::new(),
     };
