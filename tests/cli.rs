@@ -252,7 +252,15 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
             .unwrap();
         s.run_records().await.unwrap()
     });
-    assert_eq!(records.len(), 8, "seeded once, not twice");
+    assert_eq!(records.len(), 9, "seeded once, not twice");
+    // One run was refused by its preflight before its command started: no metrics, its report
+    // kept as a tag SQLite can read below.
+    let (refused, records): (Vec<_>, Vec<_>) = records
+        .into_iter()
+        .partition(|r| r.tags.get("preflight").is_some_and(|o| o == "refused"));
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].run.exit_code, Some(4));
+    assert!(refused[0].metrics.is_empty());
     // The fixtures' metrics, and gantry's own (MFU, energy, cost…) beside them.
     let own = |k: &String| k.starts_with("gantry/");
     let series: usize = records
@@ -311,8 +319,17 @@ fn demo_seeds_once_and_is_readable_by_sqlite3() {
         Ok(o) if o.status.success() => {
             assert_eq!(
                 String::from_utf8_lossy(&o.stdout),
-                "crashed|1\nfailed|1\nfinished|3\nkilled|1\nrunning|2\n"
+                "crashed|1\nfailed|2\nfinished|3\nkilled|1\nrunning|2\n"
             );
+            let o = std::process::Command::new("sqlite3")
+                .arg(dir.join(".gantry/gantry.db"))
+                .arg(
+                    "SELECT json_extract(value, '$.findings[0].kind') FROM tags \
+                     WHERE key = 'gantry.preflight';",
+                )
+                .output()
+                .unwrap();
+            assert_eq!(String::from_utf8_lossy(&o.stdout), "pcie\n");
             // The GPU conditions of each benchmark are JSON that SQLite itself can read: one
             // result, the last day's bf16 GEMM, ran with its clocks held down.
             let o = std::process::Command::new("sqlite3")

@@ -812,7 +812,10 @@ fn alerts_have_a_badge_a_toast_and_marks_the_cursor_jumps_to() {
     s.runs.cursor = row.unwrap();
     let fx = press(&mut s, "enter");
     load_all(&mut s, &fx);
-    press(&mut s, "e");
+    // Opened, the charts jump to the run's latest flight-recorder event: the NaN at step 120.
+    let opened = text(&draw(&s, 120, 40));
+    assert!(opened.contains("└ 120 ▲ nan"), "{opened}");
+    press(&mut s, "0 e");
     let first = text(&draw(&s, 120, 40));
     assert!(first.contains("▲ stall"), "{first}");
     press(&mut s, "e");

@@ -56,6 +56,60 @@ pub fn toast(
 /// the first) under the cursor, keeping the zoom; None when there is none or no series to place
 /// it on.
 pub fn next_event(r: &RunsState) -> Option<((f64, f64), f64)> {
+    let xs = fractions(r, false)?;
+    let (w0, w1) = r.chart.window;
+    let at = r.chart.cursor.map(|c| w0 + c * (w1 - w0));
+    let next = xs
+        .iter()
+        .copied()
+        .find(|f| at.is_none_or(|a| *f > a + 1e-9))
+        .or_else(|| xs.first().copied())?;
+    Some(place(r, next))
+}
+
+/// Once a run's detail opens, its charts jump to its latest flight-recorder event (a crash, a
+/// NaN, an XID), as soon as its whole record and a series to place it on are there; a run with
+/// none stays as it is.
+pub fn settle_jump(r: &mut RunsState) {
+    let Some(id) = r.detail.clone().filter(|_| r.jump_to_event) else {
+        return;
+    };
+    // A listing's record holds only some tags: wait for the whole one.
+    let whole = r
+        .whole
+        .get(&id)
+        .or_else(|| r.held.all.then(|| r.record(&id)).flatten());
+    let Some(rec) = whole else {
+        return;
+    };
+    if crate::domain::flight::of_tags(&rec.tags).is_empty() {
+        r.jump_to_event = false;
+        return;
+    }
+    if let Some(last) = fractions(r, true).and_then(|xs| xs.last().copied()) {
+        let (window, cursor) = place(r, last);
+        r.chart.window = window;
+        r.chart.cursor = Some(cursor);
+        r.jump_to_event = false;
+    }
+}
+
+/// The window (kept as wide as it is, moved only when `x` is outside it) and the cursor on `x`.
+fn place(r: &RunsState, x: f64) -> ((f64, f64), f64) {
+    let (w0, w1) = r.chart.window;
+    let width = w1 - w0;
+    let (a, b) = if (w0..=w1).contains(&x) {
+        (w0, w1)
+    } else {
+        let a = (x - width / 2.0).clamp(0.0, 1.0 - width);
+        (a, a + width)
+    };
+    ((a, b), (x - a) / (b - a).max(1e-12))
+}
+
+/// Where the open runs' marks fall, as fractions of the charts' whole x range, in order: every
+/// alert and event, or only the flight recorder's events.
+fn fractions(r: &RunsState, only_flight: bool) -> Option<Vec<f64>> {
     let runs = r.overlay();
     // The x range the charts show: that of the open runs' loaded metric series.
     let (mut lo, mut hi) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -80,7 +134,14 @@ pub fn next_event(r: &RunsState) -> Option<((f64, f64), f64)> {
     let mut xs: Vec<f64> = runs
         .iter()
         .filter_map(|id| r.record(id))
-        .flat_map(|rec| crate::domain::flight::marks(&rec.tags))
+        .flat_map(|rec| {
+            let mut m = crate::domain::flight::marks(&rec.tags);
+            if only_flight {
+                let events = crate::domain::flight::of_tags(&rec.tags);
+                m.retain(|m| events.iter().any(|e| e.at_ms == m.at_ms));
+            }
+            m
+        })
         .filter_map(|m| match r.chart.x {
             XMode::Step => m.step.map(|s| s as f64),
             XMode::Wall => Some(m.at_ms as f64 / 1e3),
@@ -90,21 +151,7 @@ pub fn next_event(r: &RunsState) -> Option<((f64, f64), f64)> {
         .filter(|f| (0.0..=1.0).contains(f))
         .collect();
     xs.sort_by(f64::total_cmp);
-    let (w0, w1) = r.chart.window;
-    let at = r.chart.cursor.map(|c| w0 + c * (w1 - w0));
-    let next = xs
-        .iter()
-        .copied()
-        .find(|f| at.is_none_or(|a| *f > a + 1e-9))
-        .or_else(|| xs.first().copied())?;
-    let width = w1 - w0;
-    let (a, b) = if (w0..=w1).contains(&next) {
-        (w0, w1)
-    } else {
-        let a = (next - width / 2.0).clamp(0.0, 1.0 - width);
-        (a, a + width)
-    };
-    Some(((a, b), (next - a) / (b - a).max(1e-12)))
+    Some(xs)
 }
 
 #[cfg(test)]

@@ -243,8 +243,9 @@ pub struct RunsState {
     /// Rows of the table in view (for the sparklines' series).
     pub table_rows: usize,
     pub view: View,
-    /// The run whose detail is open.
+    /// The run whose detail is open; whether its charts are to jump to its latest flight event.
     pub detail: Option<String>,
+    pub jump_to_event: bool,
     pub focus: Focus,
     pub chart: ChartOpts,
     pub diff_only: bool,
@@ -296,6 +297,7 @@ impl Default for RunsState {
             table_rows: 0,
             view: View::Table,
             detail: None,
+            jump_to_event: false,
             focus: Focus::Charts,
             chart: ChartOpts::default(),
             diff_only: false,

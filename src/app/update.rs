@@ -183,6 +183,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
         }
         Msg::RecordsLoaded(recs) => {
             state.runs.set_whole(recs);
+            super::marks::settle_jump(&mut state.runs);
             Outcome::redraw()
         }
         Msg::ConditionsLoaded(ids, c) => {
@@ -208,6 +209,7 @@ fn step(state: &mut State, msg: Msg) -> Outcome {
                     state.runs.series.insert(id, Arc::new(Series::default()));
                 }
             }
+            super::marks::settle_jump(&mut state.runs);
             Outcome::redraw()
         }
         Msg::LogLoaded { run, lines } => {
@@ -491,6 +493,7 @@ fn apply_action(state: &mut State, action: Action) -> Outcome {
             r.view = View::Detail;
             r.focus = Focus::Charts;
             r.chart.page = 0;
+            r.jump_to_event = true;
         }
         Action::Compare => {
             if r.compared().len() < 2 {
