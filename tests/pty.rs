@@ -29,7 +29,7 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
     let home = tempfile::tempdir().unwrap();
     let ws = demo_workspace(home.path());
     let mut s = Session::start(home.path(), &["--workspace", &ws]);
-    s.wait_text("Runs (8)");
+    s.wait_text("Runs (9)");
     s.wait_text("resnet50-warmup");
     s.send("2");
     s.wait_text("Models (2)");
@@ -42,7 +42,7 @@ fn switches_tabs_by_key_and_mouse_then_quits_cleanly() {
     s.wait_text("History · NVIDIA A100-SXM4-80GB");
     s.wait_text("▼ 8.0% below median");
     s.send("\t");
-    s.wait_text("Runs (8)");
+    s.wait_text("Runs (9)");
     s.send("?");
     s.wait_text("Show or hide this help");
     s.send("\x1b");
@@ -75,7 +75,7 @@ fn killed_by(sig: i32) {
     let home = tempfile::tempdir().unwrap();
     let ws = demo_workspace(home.path());
     let mut s = Session::start(home.path(), &["--workspace", &ws]);
-    s.wait_text("Runs (8)");
+    s.wait_text("Runs (9)");
     let pid = s.child.process_id().unwrap() as i32;
     assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
     s.wait_exit();
@@ -297,7 +297,7 @@ fn the_demo_shows_a_fleet_of_replayed_boxes_and_stops_them_on_exit() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("demo");
     let mut s = Session::start_sized(home.path(), &["demo", dir.to_str().unwrap()], 40, 160);
-    s.wait_text("Runs (8)");
+    s.wait_text("Runs (9)");
     s.send("3");
     s.wait_text("fleet: 4 hosts");
     s.wait_for("three boxes read, one free GPU, one stale", |t| {
@@ -344,7 +344,7 @@ fn every_key_of_the_keymap_is_reachable_in_help_at_80x24() {
     let home = tempfile::tempdir().unwrap();
     let ws = demo_workspace(home.path());
     let mut s = Session::start_sized(home.path(), &["--workspace", &ws], 24, 80);
-    s.wait_text("Runs (8)");
+    s.wait_text("Runs (9)");
     s.send("?");
     s.wait_text("Show or hide this help");
     // Scroll a line at a time to the end, keeping every screen seen.

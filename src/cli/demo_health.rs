@@ -14,7 +14,7 @@ use crate::workspace::Workspace;
 pub const NAME: &str = "gpt2-124m-lr1e-3";
 
 pub async fn seed(ws: &Workspace, store: &Store, now_ms: i64) -> Result<()> {
-    let started_ms = now_ms - 26 * 60 * 60_000;
+    let started_ms = now_ms - 27 * 60 * 60_000;
     let id = crate::domain::new_run_id();
     let dir = ws.runs_dir().join(&id);
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
