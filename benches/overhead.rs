@@ -6,7 +6,9 @@
 //! sample interval (5 s) and at 0.5 s, where the per-sample work shows ten times over; and at
 //! 5 s with every alert off, against the default where they are watched.
 //! `cargo bench --bench overhead` (needs python3); under `cargo test --benches` a 1 s smoke run.
-//! `GANTRY_BENCH_EXE=BIN` measures another gantry binary instead.
+//! `GANTRY_BENCH_EXE=BIN` measures another gantry binary instead; `GANTRY_BENCH_BASELINE=BIN`
+//! adds that binary's runs at 5 s and 0.5 s (no flops_per_step, alerts on) to the turns, side by
+//! side with this one's.
 
 mod common;
 
@@ -170,6 +172,22 @@ fn main() {
         (false, "5", false, "every alert off, sampled every 5 s"),
     ];
     let mut by: [Vec<(f64, f64, f64, i64)>; 5] = Default::default();
+    // The baseline binary keeps a workspace of its own (an older build may not read a newer
+    // store).
+    let baseline = std::env::var("GANTRY_BENCH_BASELINE").ok();
+    let base_dir = tempfile::tempdir().unwrap();
+    if let Some(b) = &baseline {
+        assert!(
+            Command::new(b)
+                .arg("init")
+                .arg(base_dir.path())
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
+    }
+    let mut base: [Vec<(f64, f64, f64, i64)>; 2] = Default::default();
     for round in 0..rounds {
         for (i, (declared, every, alerts, _)) in SETUPS.into_iter().enumerate() {
             let name = format!("load-{round}-{i}");
@@ -180,6 +198,35 @@ fn main() {
                 (declared, every, alerts),
                 seconds,
             ));
+        }
+        if let Some(b) = &baseline {
+            for (i, every) in ["5", "0.5"].into_iter().enumerate() {
+                let name = format!("base-{round}-{i}");
+                base[i].push(measure(
+                    b,
+                    base_dir.path(),
+                    &name,
+                    (false, every, true),
+                    seconds,
+                ));
+            }
+        }
+    }
+    if let Some(b) = &baseline {
+        for (i, (every, mine)) in [("5 s", 0), ("0.5 s", 2)].into_iter().enumerate() {
+            let runs = &base[i];
+            let theirs = median(runs.iter().map(|r| r.0 / r.1 * 100.0).collect());
+            let ours = median(by[mine].iter().map(|r| r.0 / r.1 * 100.0).collect());
+            println!(
+                "overhead: sampled every {every}, the baseline {b} used a median {theirs:.2}% of one core \
+                 (runs: {}); this build {ours:.2}%: {:+.2} points ({:.2}x)",
+                runs.iter()
+                    .map(|r| format!("{:.2}%", r.0 / r.1 * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                ours - theirs,
+                ours / theirs
+            );
         }
     }
     let mut core = [0.0; 5];
