@@ -21,6 +21,8 @@ mod import;
 mod logs;
 #[path = "sql/models.rs"]
 mod models;
+#[path = "sql/pairs.rs"]
+mod pairs;
 #[path = "sql/runs.rs"]
 mod runs;
 #[path = "sql/series.rs"]
