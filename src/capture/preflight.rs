@@ -315,6 +315,9 @@ fn facts(
                 }
             }
             let newest = later.unwrap_or(g);
+            let others = first
+                .processes_on(&g.uuid, g.index, std::process::id())
+                .len();
             GpuCheck {
                 index: g.index,
                 name: g.name.clone(),
@@ -327,6 +330,7 @@ fn facts(
                 retired_pages: newest.retired_pages,
                 retired_pending: newest.retired_pending.or(g.retired_pending),
                 xids,
+                other_processes: Some(others),
                 ..Default::default()
             }
         })
@@ -356,7 +360,7 @@ pub fn visible_names(v: &str, index: u32, uuid: &str) -> bool {
 /// runs: (UUID, ECC, retired).
 async fn last_facts(store: &Store) -> Result<Vec<(String, Option<u64>, Option<u64>)>> {
     let mut newest: Vec<(String, i64, Option<u64>, Option<u64>)> = Vec::new();
-    for (_, key, value) in store.all_pairs(crate::store::PairTable::Tags).await? {
+    for (_, key, value) in store.tags_with_prefix(TAG).await? {
         if key != TAG {
             continue;
         }

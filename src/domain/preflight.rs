@@ -91,6 +91,8 @@ pub struct GpuCheck {
     pub retired_before: Option<u64>,
     pub retired_pending: Option<bool>,
     pub xids: Vec<u64>,
+    /// Other processes on the GPU when the check began: their work slows its benchmarks.
+    pub other_processes: Option<usize>,
 }
 
 /// One benchmark's result against its GPU's history.
@@ -272,6 +274,17 @@ pub fn findings(gpus: &[GpuCheck], benches: &[BenchCheck], s: &Settings) -> Vec<
                 fig(med),
                 b.past
             );
+            if let Some(n) = gpus
+                .iter()
+                .find(|g| g.uuid == b.uuid)
+                .and_then(|g| g.other_processes)
+                .filter(|n| *n > 0)
+            {
+                text.push_str(&format!(
+                    "; {n} other process{} used the GPU meanwhile (`gantry gpu` names them)",
+                    if n == 1 { "" } else { "es" }
+                ));
+            }
             match (&b.held_by, &b.conditions) {
                 (h, Some(c)) if !h.is_empty() => {
                     text.push_str(&format!("; clocks held down by {h} ({c})"))
@@ -395,6 +408,18 @@ mod tests {
             f[0].text,
             "GPU 0 (NVIDIA H200): gemm bf16 8192 at 612 TFLOP/s, 14% below its median of 712 \
              (5 runs); clocks held down by power cap (1410 MHz 700 W 83C)"
+        );
+        // A GPU others were using says so.
+        let shared = GpuCheck {
+            other_processes: Some(2),
+            ..gpu()
+        };
+        let f = findings(&[shared], &[gemm(612.0, 712.0, 5)], &s);
+        assert!(
+            f[0].text
+                .contains("(5 runs); 2 other processes used the GPU meanwhile"),
+            "{}",
+            f[0].text
         );
         // Within the tolerance, or without enough history: nothing.
         assert!(findings(&[gpu()], &[gemm(690.0, 712.0, 5)], &s).is_empty());
