@@ -168,7 +168,11 @@ PY
     fi
 
     echo "== gantry run --preflight=warn (bf16 GEMM, membw, h2d against the history bench just stored; NVML facts: PCIe link and max, ECC, retired memory, XIDs)"
-    timeout 90 "$bin" --workspace "$ws" run --preflight=warn --preflight-secs 45 --name preflight-check -- true 2>&1 | tail -12
+    # The command lists the GPU's compute processes: gantry's own pid must not be among them
+    # (the preflight's CUDA contexts are released before the command starts).
+    echo "gantry's pid is the parent of the command; compute processes while the command runs:"
+    timeout 90 "$bin" --workspace "$ws" run --preflight=warn --preflight-secs 45 --name preflight-check -- \
+        sh -c 'echo "gantry pid: $PPID"; nvidia-smi --query-compute-apps=pid,process_name,used_memory --format=csv,noheader' 2>&1 | tail -14
     "$bin" --workspace "$ws" show preflight-check --json >"$dir/preflight.json" 2>/dev/null
     "$PYTHON" -c "import json,sys; p=json.load(open(sys.argv[1]))['preflight']; print('outcome', p['outcome'], '%.1f s' % p['seconds']); [print(' ', b['label'], b['value'], b['unit'], 'median', b['median'], 'past', b['past'], b.get('conditions')) for b in p['benchmarks']]; [print('  gpu', g['index'], 'pcie', g['pcie_gen'], g['pcie_width'], 'of', g['pcie_gen_max'], g['pcie_width_max'], 'ecc', g['ecc_uncorrected'], 'retired', g['retired_pages'], g['retired_pending'], 'xids', g['xids']) for g in p['gpus']]" "$dir/preflight.json" 2>&1 | head -20
 
