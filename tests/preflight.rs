@@ -138,6 +138,14 @@ fn a_slow_benchmark_refuses_the_run_with_exit_4_and_warn_starts_it_tagged() {
         .unwrap();
     let text = String::from_utf8_lossy(&text.stdout);
     assert!(text.contains("preflight refused (block)"), "{text}");
+    // Why is in its log as well.
+    let log = gantry(ws.path())
+        .args(["logs", "blocked"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&log.stdout);
+    assert!(log.contains("gantry: preflight refused (block)"), "{log}");
+    assert!(log.contains("below its median of 1000000"), "{log}");
     // Only refused runs: the filter reads the outcome tag.
     let listed = gantry(ws.path())
         .args(["runs", "--filter", "tag:preflight=refused", "--json"])

@@ -86,21 +86,6 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             .hint("put the command after --, for example: gantry run -- python train.py --lr 3e-4")
             .into());
     }
-    let preflight = match &args.preflight {
-        None => None,
-        Some(m) => Some(preflight(&store, m, args.preflight_secs, args.preflight_cpu).await?),
-    };
-    if let Some(r) = &preflight
-        && r.outcome == Outcome::Unchecked
-        && r.mode == Mode::Block
-    {
-        eprintln!(
-            "gantry: preflight: nothing could be benchmarked: {}; the run was not started\n  \
-             to fix: --preflight=warn starts it anyway, --preflight-cpu benchmarks the CPU",
-            crate::format::printable(&r.notes.join("; "))
-        );
-        return Ok(ExitCode::from(3));
-    }
     let req = RunRequest {
         name: args.name,
         experiment: args.experiment,
@@ -119,6 +104,22 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         auto_params: !args.no_auto_params,
         command: args.command,
     };
+    // After the request is checked (a typo in --alert fails at once), before the run exists.
+    let preflight = match &args.preflight {
+        None => None,
+        Some(m) => Some(preflight(&store, m, args.preflight_secs, args.preflight_cpu).await?),
+    };
+    if let Some(r) = &preflight
+        && r.outcome == Outcome::Unchecked
+        && r.mode == Mode::Block
+    {
+        eprintln!(
+            "gantry: preflight: nothing could be benchmarked: {}; the run was not started\n  \
+             to fix: --preflight=warn starts it anyway, --preflight-cpu benchmarks the CPU",
+            crate::format::printable(&r.notes.join("; "))
+        );
+        return Ok(ExitCode::from(3));
+    }
     let run = supervise::prepare(&ws, &store, &req).await?;
     tracing::info!(run = %run.id, command = ?run.command, "run started");
     if let Some(why) = &away {
@@ -142,6 +143,16 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
             )
             .await?;
         if r.outcome == Outcome::Refused {
+            // Why, in the run's log too: `gantry logs` and the workbench's log pane show it.
+            let text: String = crate::format::preflight::lines(r)
+                .iter()
+                .map(|l| format!("gantry: preflight {l}\n"))
+                .collect();
+            let log = std::path::Path::new(&run.run_dir).join("output.log");
+            if let Err(e) = std::fs::write(&log, &text) {
+                tracing::warn!("writing {}: {e}", log.display());
+            }
+            store.append_log(&run.id, 0, text.as_bytes()).await?;
             store
                 .finish_run(
                     &run.id,
