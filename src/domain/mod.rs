@@ -17,8 +17,9 @@ mod run;
 mod series;
 pub mod store;
 
-/// The tag keys (prefixes) a runs table reads even when its filter and columns name no tag: the
-/// alerts' badge, the currency of a cost column, the preflight's outcome.
+/// The tag keys a runs table reads even when its filter and columns name no tag: the alerts'
+/// badge (every key under the prefix ending in `.`), the currency of a cost column, the
+/// preflight's outcome.
 pub const TABLE_TAGS: [&str; 3] = ["gantry.alert.", "gantry.currency", "preflight"];
 
 pub use gpu::{GpuProbe, GpuProcess, GpuSample, GpuSnapshot, MigInstance};

@@ -78,6 +78,23 @@ impl Backend {
         folded(&self.pool, "run_id, key, value", &sql, Some(prefix)).await
     }
 
+    /// gantry's own tags a runs table reads (`domain::TABLE_TAGS`), of every run, in one scan.
+    pub async fn table_tags(&self) -> Result<Vec<(String, String, String)>> {
+        // The keys are gantry's own constants, written into the statement (no quote in them).
+        let terms: Vec<String> = crate::domain::TABLE_TAGS
+            .iter()
+            .map(|k| match k.strip_suffix('.') {
+                Some(_) => format!("substr(key, 1, {}) = '{k}'", k.chars().count()),
+                None => format!("key = '{k}'"),
+            })
+            .collect();
+        let sql = format!(
+            "SELECT run_id, key, value FROM tags WHERE {}",
+            terms.join(" OR ")
+        );
+        folded(&self.pool, "run_id, key, value", &sql, None).await
+    }
+
     pub async fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>> {
         let sql = match table {
             PairTable::Params => "SELECT run_id, key, value FROM params ORDER BY run_id, key",

@@ -353,11 +353,9 @@ impl Backend {
                 }
             }
         } else if parts.own_tags {
-            for prefix in crate::domain::TABLE_TAGS {
-                for (id, k, v) in self.tags_with_prefix(prefix).await? {
-                    if let Some(rec) = by_id.get_mut(&id) {
-                        rec.tags.insert(k, v);
-                    }
+            for (id, k, v) in self.table_tags().await? {
+                if let Some(rec) = by_id.get_mut(&id) {
+                    rec.tags.insert(k, v);
                 }
             }
         }
@@ -418,7 +416,14 @@ impl Backend {
                     .tags(&id)
                     .await?
                     .into_iter()
-                    .filter(|(k, _)| crate::domain::TABLE_TAGS.iter().any(|p| k.starts_with(p)))
+                    .filter(|(k, _)| {
+                        crate::domain::TABLE_TAGS
+                            .iter()
+                            .any(|p| match p.strip_suffix('.') {
+                                Some(_) => k.starts_with(p),
+                                None => k == p,
+                            })
+                    })
                     .collect();
             }
             if parts.metrics {
