@@ -17,10 +17,15 @@ mod run;
 mod series;
 pub mod store;
 
-/// The tag keys a runs table reads even when its filter and columns name no tag: the alerts'
-/// badge (every key under the prefix ending in `.`), the currency of a cost column, the
-/// preflight's outcome.
-pub const TABLE_TAGS: [&str; 3] = ["gantry.alert.", "gantry.currency", "preflight"];
+/// The tag keys a runs table reads even when its filter and columns name no tag: each alert's
+/// (the badge), the currency of a cost column, the preflight's outcome. Whole keys, so the store
+/// finds them through its index on the key.
+pub fn table_tags() -> Vec<String> {
+    let mut keys: Vec<String> = alerts::Kind::ALL.iter().map(|k| k.tag()).collect();
+    keys.push(efficiency::CURRENCY_TAG.to_string());
+    keys.push(preflight::OUTCOME_TAG.to_string());
+    keys
+}
 
 pub use gpu::{GpuProbe, GpuProcess, GpuSample, GpuSnapshot, MigInstance};
 pub use imported::ImportedRun;

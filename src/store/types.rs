@@ -49,7 +49,7 @@ pub struct Parts {
     pub listing: bool,
     pub params: bool,
     pub tags: bool,
-    /// Without `tags`: only gantry's own tags the runs table shows (`domain::TABLE_TAGS`: the
+    /// Without `tags`: only gantry's own tags the runs table shows (`domain::table_tags`: the
     /// alerts' badge, the currency of a cost, the preflight's outcome).
     pub own_tags: bool,
     pub metrics: bool,

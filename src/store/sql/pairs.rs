@@ -78,19 +78,17 @@ impl Backend {
         folded(&self.pool, "run_id, key, value", &sql, Some(prefix)).await
     }
 
-    /// gantry's own tags a runs table reads (`domain::TABLE_TAGS`), of every run, in one scan.
+    /// gantry's own tags a runs table reads (`domain::table_tags`), of every run: one statement,
+    /// found through the index on the key.
     pub async fn table_tags(&self) -> Result<Vec<(String, String, String)>> {
         // The keys are gantry's own constants, written into the statement (no quote in them).
-        let terms: Vec<String> = crate::domain::TABLE_TAGS
+        let keys: Vec<String> = crate::domain::table_tags()
             .iter()
-            .map(|k| match k.strip_suffix('.') {
-                Some(_) => format!("substr(key, 1, {}) = '{k}'", k.chars().count()),
-                None => format!("key = '{k}'"),
-            })
+            .map(|k| format!("'{k}'"))
             .collect();
         let sql = format!(
-            "SELECT run_id, key, value FROM tags WHERE {}",
-            terms.join(" OR ")
+            "SELECT run_id, key, value FROM tags WHERE key IN ({})",
+            keys.join(", ")
         );
         folded(&self.pool, "run_id, key, value", &sql, None).await
     }

@@ -400,6 +400,7 @@ impl Backend {
     /// Fill in the parts of `recs` that `run_records_with` left out, run by run (for the few runs
     /// a listing shows).
     pub async fn fill_records(&self, recs: &mut [RunRecord], parts: &Parts) -> Result<()> {
+        let own = crate::domain::table_tags();
         for rec in recs {
             let id = rec.run.id.clone();
             if *parts == Parts::ALL {
@@ -416,14 +417,7 @@ impl Backend {
                     .tags(&id)
                     .await?
                     .into_iter()
-                    .filter(|(k, _)| {
-                        crate::domain::TABLE_TAGS
-                            .iter()
-                            .any(|p| match p.strip_suffix('.') {
-                                Some(_) => k.starts_with(p),
-                                None => k == p,
-                            })
-                    })
+                    .filter(|(k, _)| own.contains(k))
                     .collect();
             }
             if parts.metrics {
