@@ -318,3 +318,23 @@ fn without_cuda_block_stops_and_warn_goes_on() {
         stderr(&o)
     );
 }
+
+#[test]
+fn a_bad_preflight_setting_is_told_by_gantry_run_and_the_default_applies() {
+    let ws = workspace(&[1e6, 1e6, 1e6]);
+    std::fs::create_dir_all(ws.path().join("config/gantry")).unwrap();
+    std::fs::write(
+        ws.path().join("config/gantry/config.toml"),
+        "# checks\n[preflight]\ntolerance = 7\n",
+    )
+    .unwrap();
+    let o = run(ws.path(), None, &["--preflight"], "bad-config");
+    let err = stderr(&o);
+    assert!(
+        err.contains("config.toml:2: [preflight] tolerance = 7 is not a fraction")
+            && err.contains("the built-in setting applies"),
+        "{err}"
+    );
+    // The default tolerance (5%) judged the far-too-slow CPU: refused.
+    assert_eq!(o.status.code(), Some(4), "{err}");
+}

@@ -19,6 +19,10 @@ pub static SAMPLING: std::sync::OnceLock<crate::capture::sampler::SamplerOptions
     std::sync::OnceLock::new();
 
 /// The sampling options for a run made by this process.
+/// Problems in the user's config that change how runs are watched, priced or checked (`[alerts]`,
+/// `[cost]`, `[preflight]`, or a file not read at all): `gantry run` says them before it starts.
+pub static CONFIG_PROBLEMS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 /// `[preflight]` from the config, set once with SAMPLING.
 pub static PREFLIGHT: std::sync::OnceLock<crate::domain::preflight::Settings> =
     std::sync::OnceLock::new();

@@ -158,7 +158,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _ = common::STORE_FLAG.set(cli.store.clone());
     // The user's config names this box where its host name clashes with another's; a broken
     // config is reported by the workbench, not by every command.
-    let config = crate::config::Config::load().0;
+    let (config, problems) = crate::config::Config::load();
+    let _ = common::CONFIG_PROBLEMS.set(
+        problems
+            .iter()
+            .filter(|d| {
+                ["[alerts]", "[cost]", "[preflight]", "built-in config"]
+                    .iter()
+                    .any(|s| d.message.contains(s))
+            })
+            .map(|d| d.to_string())
+            .collect(),
+    );
     if let Some(h) = &config.host {
         crate::host::set_configured(h);
     }

@@ -80,6 +80,14 @@ pub async fn run(args: Args, workspace: &Option<std::path::PathBuf>) -> anyhow::
         let code = supervise::supervise_with(&store, &run, true, every, &extra()).await?;
         return Ok(exit(code));
     }
+    for p in super::common::CONFIG_PROBLEMS.get().into_iter().flatten() {
+        let then = if p.contains("built-in") {
+            ""
+        } else {
+            "; the built-in setting applies"
+        };
+        eprintln!("gantry: warning: {}{then}", crate::format::printable(p));
+    }
     let (ws, store, away) = super::common::open_for_run(workspace, TEAM_CONNECT).await?;
     if args.command.is_empty() {
         return Err(UserError::new("no command to run")
