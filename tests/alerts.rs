@@ -30,13 +30,7 @@ for step in range(5, 10):
 use common::gantry_in as gantry;
 
 fn workspace() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let out = gantry(dir.path())
-        .arg("init")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    let dir = common::initialized();
     std::fs::write(dir.path().join("train.py"), SCRIPT).unwrap();
     dir
 }

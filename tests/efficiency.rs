@@ -34,14 +34,8 @@ fn recording() -> PathBuf {
 /// A workspace whose store holds three bf16 GEMM results (700, 720, 710 TFLOP/s: median 710) and
 /// one memory-bandwidth result for the recording's GPU, and a config with prices.
 fn workspace() -> tempfile::TempDir {
-    use gantry::bench::{BenchResult, DeviceInfo, Kind, Precision, Spec, Stats};
-    let dir = tempfile::tempdir().unwrap();
-    let out = gantry(dir.path())
-        .arg("init")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
+    use gantry::bench::{DeviceInfo, Kind, Precision, Spec};
+    let dir = common::initialized();
     std::fs::write(dir.path().join("train.py"), SCRIPT).unwrap();
     std::fs::create_dir_all(dir.path().join("config/gantry")).unwrap();
     std::fs::write(
@@ -49,46 +43,23 @@ fn workspace() -> tempfile::TempDir {
         "[cost]\nprice_per_kwh = 0.5\ngpu_hour_price = 3.0\ncurrency = \"EUR\"\n",
     )
     .unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = gantry::store::Store::open(&dir.path().join(".gantry/gantry.db"))
-            .await
-            .unwrap();
-        let device = DeviceInfo {
-            backend: "cuda".into(),
-            name: "NVIDIA H200".into(),
-            uuid: UUID.into(),
-            ..DeviceInfo::default()
-        };
-        let results = [
-            (Spec::gemm(Precision::Bf16, 8192, "cublas"), 700.0),
-            (Spec::gemm(Precision::Bf16, 8192, "cublas"), 720.0),
-            (Spec::gemm(Precision::Bf16, 8192, "cublas"), 710.0),
+    let device = DeviceInfo {
+        backend: "cuda".into(),
+        name: "NVIDIA H200".into(),
+        uuid: UUID.into(),
+        ..DeviceInfo::default()
+    };
+    let gemm = Spec::gemm(Precision::Bf16, 8192, "cublas");
+    common::seed_bench(
+        dir.path(),
+        &device,
+        &[
+            (gemm.clone(), 700.0),
+            (gemm.clone(), 720.0),
+            (gemm, 710.0),
             (Spec::other(Kind::Membw, 1 << 30, "sm-triad"), 4100.0),
-        ];
-        for (i, (spec, median)) in results.into_iter().enumerate() {
-            let r = BenchResult {
-                unit: spec.kind.unit(),
-                spec,
-                stats: Stats {
-                    median,
-                    min: median,
-                    max: median,
-                    stddev: 0.0,
-                    reps: 5,
-                },
-                peak: None,
-                pct_of_peak: None,
-                check: None,
-                conditions: None,
-            };
-            store
-                .record_bench(1_000 + i as i64, "h", &device, &r)
-                .await
-                .unwrap();
-        }
-        store.close().await;
-    });
+        ],
+    );
     dir
 }
 

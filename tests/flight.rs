@@ -39,10 +39,8 @@ fn recording(dir: &Path) -> std::path::PathBuf {
 
 #[test]
 fn a_nan_an_xid_and_a_crash_each_keep_the_minutes_before() {
-    let ws = tempfile::tempdir().unwrap();
+    let ws = common::initialized();
     let dir = ws.path();
-    let out = gantry(dir).arg("init").arg(dir).output().unwrap();
-    assert!(out.status.success(), "{out:?}");
     std::fs::write(dir.join("train.py"), SCRIPT).unwrap();
     let rec = recording(dir);
     let out = gantry(dir)

@@ -16,46 +16,13 @@ const UUID: &str = "GPU-h200-00-made-up";
 
 /// A workspace with `medians` stored as the CPU's past results of the preflight's two benchmarks.
 fn workspace(medians: &[f64]) -> tempfile::TempDir {
-    use gantry::bench::{BenchResult, Stats};
-    let dir = tempfile::tempdir().unwrap();
-    let out = gantry(dir.path())
-        .arg("init")
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = gantry::store::Store::open(&dir.path().join(".gantry/gantry.db"))
-            .await
-            .unwrap();
-        let cpu = gantry::bench::open_cpu();
-        let device = cpu.device().clone();
-        for spec in gantry::capture::preflight::chosen(cpu.as_ref()) {
-            for (i, median) in medians.iter().enumerate() {
-                let r = BenchResult {
-                    unit: spec.kind.unit(),
-                    spec: spec.clone(),
-                    stats: Stats {
-                        median: *median,
-                        min: *median,
-                        max: *median,
-                        stddev: 0.0,
-                        reps: 20,
-                    },
-                    peak: None,
-                    pct_of_peak: None,
-                    check: None,
-                    conditions: None,
-                };
-                store
-                    .record_bench(1_000 + i as i64, "h", &device, &r)
-                    .await
-                    .unwrap();
-            }
-        }
-        store.close().await;
-    });
+    let dir = common::initialized();
+    let cpu = gantry::bench::open_cpu();
+    let results: Vec<_> = gantry::capture::preflight::chosen(cpu.as_ref())
+        .into_iter()
+        .flat_map(|spec| medians.iter().map(move |m| (spec.clone(), *m)))
+        .collect();
+    common::seed_bench(dir.path(), cpu.device(), &results);
     dir
 }
 

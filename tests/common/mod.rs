@@ -22,6 +22,56 @@ pub fn gantry_in(ws: &std::path::Path) -> std::process::Command {
     c
 }
 
+/// A new workspace: `gantry init` in a temporary directory (its config directory is `config/`
+/// inside it, as `gantry_in` sets).
+pub fn initialized() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = gantry_in(dir.path())
+        .arg("init")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    dir
+}
+
+/// Store each (spec, median) as a past benchmark result of `device` in the workspace's store.
+pub fn seed_bench(
+    ws: &std::path::Path,
+    device: &gantry::bench::DeviceInfo,
+    results: &[(gantry::bench::Spec, f64)],
+) {
+    use gantry::bench::{BenchResult, Stats};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = gantry::store::Store::open(&ws.join(".gantry/gantry.db"))
+            .await
+            .unwrap();
+        for (i, (spec, median)) in results.iter().enumerate() {
+            let r = BenchResult {
+                unit: spec.kind.unit(),
+                spec: spec.clone(),
+                stats: Stats {
+                    median: *median,
+                    min: *median,
+                    max: *median,
+                    stddev: 0.0,
+                    reps: 20,
+                },
+                peak: None,
+                pct_of_peak: None,
+                check: None,
+                conditions: None,
+            };
+            store
+                .record_bench(1_000 + i as i64, "h", device, &r)
+                .await
+                .unwrap();
+        }
+        store.close().await;
+    });
+}
+
 /// The first snapshot of a made-up recording in fixtures/gpu (`a100-x2`, `h100-x8`, `h200-x1`),
 /// at NOW_MS.
 pub fn gpu_recording(name: &str) -> gantry::domain::GpuSnapshot {
