@@ -360,10 +360,7 @@ pub fn visible_names(v: &str, index: u32, uuid: &str) -> bool {
 /// runs: (UUID, ECC, retired).
 async fn last_facts(store: &Store) -> Result<Vec<(String, Option<u64>, Option<u64>)>> {
     let mut newest: Vec<(String, i64, Option<u64>, Option<u64>)> = Vec::new();
-    for (_, key, value) in store.tags_with_prefix(TAG).await? {
-        if key != TAG {
-            continue;
-        }
+    for (_, _, value) in store.tags_with_key(TAG).await? {
         let Ok(r) = serde_json::from_str::<Report>(&value) else {
             continue;
         };

@@ -153,7 +153,7 @@ delegate! {
     fn delete_tags(&self, run_id: &str, keys: &[String]) -> Result<()>;
     fn params_with_key(&self, key: &str) -> Result<Vec<(String, String, String)>>;
     fn all_pairs(&self, table: PairTable) -> Result<Vec<(String, String, String)>>;
-    fn tags_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String, String)>>;
+    fn tags_with_key(&self, key: &str) -> Result<Vec<(String, String, String)>>;
     fn table_tags(&self) -> Result<Vec<(String, String, String)>>;
     fn delete_runs(&self, ids: &[String]) -> Result<u64>;
     fn run(&self, id: &str) -> Result<Run>;

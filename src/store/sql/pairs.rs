@@ -1,5 +1,5 @@
-//! A run's params and tags: set, read, deleted, and read for every run at once (by key, by a
-//! tag key's prefix, or all), for listings.
+//! A run's params and tags: set, read, deleted, and read for every run at once (by key, the
+//! runs table's own tags, or all), for listings.
 
 use super::fold_rows as folded;
 use super::*;
@@ -67,15 +67,15 @@ impl Backend {
         .await
     }
 
-    /// The tags whose key starts with `prefix` (ASCII), of every run: (run, key, value).
-    pub async fn tags_with_prefix(&self, prefix: &str) -> Result<Vec<(String, String, String)>> {
-        // substr, not a range or LIKE: a collation may order punctuation aside, and `_` is a
-        // LIKE wildcard. The length is the prefix's own, never the user's.
-        let sql = format!(
-            "SELECT run_id, key, value FROM tags WHERE substr(key, 1, {}) = $1",
-            prefix.chars().count()
-        );
-        folded(&self.pool, "run_id, key, value", &sql, Some(prefix)).await
+    /// One tag of every run that has it: (run, key, value), through the index on the key.
+    pub async fn tags_with_key(&self, key: &str) -> Result<Vec<(String, String, String)>> {
+        folded(
+            &self.pool,
+            "run_id, key, value",
+            "SELECT run_id, key, value FROM tags WHERE key = $1",
+            Some(key),
+        )
+        .await
     }
 
     /// gantry's own tags a runs table reads (`domain::table_tags`), of every run: one statement,
